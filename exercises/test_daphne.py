@@ -1,0 +1,93 @@
+"""Checkpoint `daphne`: the project really serves pages and chat under daphne.
+
+A real daphne on a free loopback port; real `websockets` clients in two rooms.
+"""
+import asyncio
+import urllib.request
+
+import pytest
+
+from support import PROJECT, LiveSocket, close_all, fail, run, server_clue
+
+
+@pytest.fixture(scope="module")
+def server():
+    from kit.server import DaphneServer, ServerError
+
+    daphne = DaphneServer(PROJECT, env={"REDIS_URL": ""})
+    try:
+        daphne.start()
+    except ServerError as exc:
+        fail(f"daphne did not start on this project. {exc}")
+    yield daphne
+    daphne.stop()
+
+
+def get(server, path):
+    try:
+        with urllib.request.urlopen(server.url + path, timeout=10) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
+@pytest.mark.hint("Run `kit serve` and open /chat/: the page must load.")
+def test_pages_are_served(server):
+    status, body = get(server, "/chat/")
+    assert status == 200 and "room-name-input" in body, f"GET /chat/ answered {status}. {server_clue(server)}"
+    status, body = get(server, "/chat/lobby/")
+    assert status == 200 and "chat-log" in body, f"GET /chat/lobby/ answered {status}. {server_clue(server)}"
+
+
+@pytest.mark.hint("Every in-process stage (settings, asgi, consumer, routing) should pass first.")
+def test_clients_in_one_room_all_receive(server):
+    async def scenario():
+        alice, bob = LiveSocket(server, "lobby"), LiveSocket(server, "lobby")
+        await alice.connect()
+        await bob.connect()
+        await alice.send("hello over daphne")
+        for name, sock in (("sender", alice), ("other client", bob)):
+            got = await sock.receive("the room's message")
+            assert got["message"] == "hello over daphne", f"The {name} got {got['message']!r}."
+        await close_all(alice, bob)
+
+    run(scenario)
+
+
+@pytest.mark.hint("One group per room: f'chat_{room_name}'.")
+def test_two_rooms_stay_apart(server):
+    async def scenario():
+        alice, carol = LiveSocket(server, "lobby"), LiveSocket(server, "kitchen")
+        await alice.connect()
+        await carol.connect()
+        await alice.send("lobby news")
+        await alice.receive("its own message")
+        await carol.send("kitchen news")
+        first = await carol.receive("its own message")
+        assert first["message"] == "kitchen news", (
+            f"A client in 'kitchen' received {first['message']!r} from 'lobby': rooms must not share a group.")
+        await close_all(alice, carol)
+
+    run(scenario)
+
+
+@pytest.mark.hint("disconnect() must leave the group; the others keep chatting.")
+def test_room_survives_a_client_leaving(server):
+    async def scenario():
+        alice, bob = LiveSocket(server, "lobby"), LiveSocket(server, "lobby")
+        await alice.connect()
+        await bob.connect()
+        await bob.close()
+        await alice.send("still here?")
+        got = await alice.receive("its message after another client left")
+        assert got["message"] == "still here?"
+        await alice.close()
+
+    run(scenario)
+
+
+@pytest.mark.hint("Read daphne's log (`kit serve`): fix the first traceback it shows.")
+def test_server_log_has_no_errors(server):
+    log = server.log_text()
+    assert "Traceback" not in log and "Exception inside application" not in log, \
+        f"daphne logged an error while serving the checks. {server_clue(server)}"

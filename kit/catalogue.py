@@ -1,0 +1,166 @@
+"""The stage catalogue: the one place that lists the course's stages.
+
+The CLI, the grader, the checkpoints, the notebooks and the README's stage
+table all read this list; nothing else names a stage's points, files or hints.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+EXERCISES_DIR = KIT_ROOT / "exercises"
+NOTEBOOKS_DIR = KIT_ROOT / "notebooks"
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str
+    title: str
+    points: int
+    builds: str                      # what the learner builds, one line
+    files: tuple[str, ...]           # project files the learner edits in this stage
+    notebook: str                    # file name under notebooks/
+    hints: tuple[str, ...] = field(default=())
+
+    @property
+    def checkpoint(self) -> Path:
+        return EXERCISES_DIR / f"test_{self.id}.py"
+
+    @property
+    def available(self) -> bool:
+        """A stage whose checkpoint module is not written yet cannot be graded."""
+        return self.checkpoint.exists()
+
+    @property
+    def number(self) -> int:
+        return STAGES.index(self) + 1
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        id="settings",
+        title="Settings",
+        points=10,
+        builds="INSTALLED_APPS (daphne, channels, myapp), ASGI_APPLICATION, CHANNEL_LAYERS",
+        files=("myproject/settings.py",),
+        notebook="01_settings.ipynb",
+        hints=(
+            "Put 'daphne' first in INSTALLED_APPS, add 'channels', keep 'myapp'.",
+            "ASGI_APPLICATION is a dotted path: 'myproject.asgi.application'.",
+            "CHANNEL_LAYERS needs a 'default' entry; start with channels.layers.InMemoryChannelLayer.",
+        ),
+    ),
+    Stage(
+        id="asgi",
+        title="ASGI application",
+        points=10,
+        builds="ProtocolTypeRouter with http and websocket, AuthMiddlewareStack, URLRouter",
+        files=("myproject/asgi.py",),
+        notebook="02_asgi.ipynb",
+        hints=(
+            "Call get_asgi_application() before importing myapp.routing, so Django is set up first.",
+            "application = ProtocolTypeRouter({'http': ..., 'websocket': AuthMiddlewareStack(URLRouter(...))}).",
+        ),
+    ),
+    Stage(
+        id="consumer",
+        title="Chat consumer",
+        points=20,
+        builds="ChatConsumer: join the room's group, broadcast to it, leave it",
+        files=("myapp/consumers.py",),
+        notebook="03_consumer.ipynb",
+        hints=(
+            "connect(): group_add(group, self.channel_name), then accept().",
+            "receive(): group_send(group, {'type': 'chat.message', 'message': ...}), not self.send().",
+            "The event type 'chat.message' calls the method chat_message; it sends {'message': ...} to the socket.",
+            "disconnect(): group_discard(group, self.channel_name).",
+        ),
+    ),
+    Stage(
+        id="routing",
+        title="WebSocket routing",
+        points=10,
+        builds="websocket_urlpatterns for ws/chat/<room_name>/",
+        files=("myapp/routing.py",),
+        notebook="04_routing.ipynb",
+        hints=(
+            "websocket_urlpatterns = [re_path(r'ws/chat/(?P<room_name>\\w+)/$', ChatConsumer.as_asgi())].",
+            "The keyword must be room_name: the consumer reads scope['url_route']['kwargs']['room_name'].",
+        ),
+    ),
+    Stage(
+        id="frontend",
+        title="The chat page",
+        points=15,
+        builds="room.html JavaScript: connect, send on click and Enter, append messages",
+        files=("myapp/templates/myapp/room.html",),
+        notebook="05_frontend.ipynb",
+        hints=(
+            "Build the socket URL from window.location: ws: for http:, wss: for https:, and location.host.",
+            "Send JSON: socket.send(JSON.stringify({message: text})).",
+            "In onmessage, parse JSON and append data.message + '\\n' to the chat-log textarea's value.",
+        ),
+    ),
+    Stage(
+        id="daphne",
+        title="Serving with daphne",
+        points=10,
+        builds="daphne serving the project; clients in two rooms",
+        files=("myproject/settings.py", "myproject/asgi.py", "myapp/consumers.py", "myapp/routing.py"),
+        notebook="06_daphne.ipynb",
+        hints=(
+            "Run `kit serve` and read daphne's log: the first traceback names the file to fix.",
+            "Every earlier in-process stage should pass before this one.",
+        ),
+    ),
+    Stage(
+        id="redis",
+        title="Scaling out on Redis",
+        points=10,
+        builds="RedisChannelLayer from REDIS_URL; two daphne workers on one Redis",
+        files=("myproject/settings.py",),
+        notebook="07_redis.ipynb",
+        hints=(
+            "When REDIS_URL is set, CHANNEL_LAYERS uses channels_redis.core.RedisChannelLayer with hosts=[REDIS_URL].",
+            "Without REDIS_URL keep the in-memory layer, so one process still works.",
+        ),
+    ),
+    Stage(
+        id="hardening",
+        title="Hardening",
+        points=15,
+        builds="bad JSON, missing or oversized message, foreign Origin, non-ASCII room, rate limit, no XSS",
+        files=("myapp/consumers.py", "myproject/settings.py", "myproject/asgi.py", "myapp/templates/myapp/room.html"),
+        notebook="08_hardening.ipynb",
+        hints=(
+            "Never trust a frame: parse JSON inside try/except and answer bad input with an error frame.",
+            "Wrap the websocket app in AllowedHostsOriginValidator.",
+            "Group names allow only ASCII letters, digits, '-', '_' and '.', under 100 characters: hash anything else.",
+        ),
+    ),
+)
+
+WELCOME_NOTEBOOK = "00_welcome.ipynb"
+PROJECT_FILES = (
+    "manage.py",
+    "myproject/__init__.py", "myproject/settings.py", "myproject/asgi.py", "myproject/urls.py",
+    "myapp/__init__.py", "myapp/apps.py", "myapp/consumers.py", "myapp/routing.py",
+    "myapp/urls.py", "myapp/views.py",
+    "myapp/templates/myapp/index.html", "myapp/templates/myapp/room.html",
+)
+
+_BY_ID = {stage.id: stage for stage in STAGES}
+
+
+def get(stage_id: str) -> Stage:
+    try:
+        return _BY_ID[stage_id]
+    except KeyError:
+        known = ", ".join(_BY_ID)
+        raise KeyError(f"unknown stage {stage_id!r}; the stages are: {known}") from None
+
+
+def stages_for_file(relpath: str) -> list[Stage]:
+    """Every stage whose work lives (partly) in this project file."""
+    return [stage for stage in STAGES if relpath in stage.files]

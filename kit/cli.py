@@ -1,0 +1,176 @@
+"""The `kit` command: check, status, serve, solve, reset.
+
+Exit codes: 0 every graded stage passes, 1 some stage fails, 2 usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from . import catalogue, render
+from .project import NotAProjectTree, active_project, validate
+
+USAGE_ERROR = 2
+err = Console(stderr=True)
+
+
+class UsageError(Exception):
+    """Bad arguments: printed as one line, exit code 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return USAGE_ERROR
+    try:
+        return args.run(args)
+    except (UsageError, NotAProjectTree, KeyError) as exc:
+        err.print(f"[bold red]kit {args.command}:[/] {str(exc).strip(chr(34) + chr(39))}")
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        err.print("[yellow]Interrupted; every process the kit started has been stopped.[/]")
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kit", description="Channels Kit: grade, serve and manage your chat project.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = sub.add_parser("check", help="grade stages of a project tree")
+    check.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids (default: all)")
+    check.add_argument("--project", help="the tree to grade (default: project/ or $KIT_PROJECT)")
+    check.add_argument("--json", metavar="FILE", help="write the JSON report to FILE ('-' for stdout)")
+    check.add_argument("--junit", metavar="FILE", help="write a JUnit XML report to FILE")
+    check.set_defaults(run=cmd_check)
+
+    status = sub.add_parser("status", help="your progress through the stages, and what to do next")
+    status.add_argument("--project")
+    status.set_defaults(run=cmd_status)
+
+    serve = sub.add_parser("serve", help="run daphne on the project (Ctrl-C stops it)")
+    serve.add_argument("--project")
+    serve.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    serve.set_defaults(run=cmd_serve)
+
+    for name, helptext, func in (("solve", "copy a stage's finished files into your project (backup kept)", cmd_solve),
+                                 ("reset", "put a stage's starter files back (backup kept)", cmd_reset)):
+        cmd = sub.add_parser(name, help=helptext)
+        cmd.add_argument("stage", metavar="STAGE")
+        cmd.add_argument("--project")
+        cmd.add_argument("--force", action="store_true", help="also replace files you edited for other stages")
+        cmd.set_defaults(run=func)
+    return parser
+
+
+def chosen_project(args) -> Path:
+    return validate(args.project) if args.project else validate(active_project())
+
+
+def known_stages(ids: list[str]) -> list[str]:
+    for stage_id in ids:
+        catalogue.get(stage_id)  # raises KeyError naming the known stages
+    return ids
+
+
+# -- check / status ------------------------------------------------------------
+def run_grader(project: Path, stage_ids: list[str]):
+    from .grader import grade
+
+    stages = stage_ids or [s.id for s in catalogue.STAGES]
+    if not err.is_terminal:
+        return grade(project, stages)
+    with err.status(f"grading {len(stages)} stage(s) of {project} ...") as spinner:
+        done = []
+
+        def progress(result):
+            done.append(result.id)
+            spinner.update(f"graded {', '.join(done)} ...")
+
+        return grade(project, stages, on_stage_done=progress)
+
+
+def cmd_check(args) -> int:
+    project = chosen_project(args)
+    report = run_grader(project, known_stages(args.stages))
+    if args.json == "-":
+        print(render.to_json(report))
+    else:
+        render.print_table(report)
+        if args.json:
+            Path(args.json).write_text(render.to_json(report), encoding="utf-8")
+    if args.junit:
+        Path(args.junit).write_text(render.to_junit(report), encoding="utf-8")
+    return 0 if report.all_passed else 1
+
+
+def cmd_status(args) -> int:
+    project = chosen_project(args)
+    report = run_grader(project, [])
+    out = Console()
+    marks = {"pass": "[green]✔[/]", "fail": "[red]✘[/]", "not yet available": "[dim]·[/]"}
+    out.print("  ".join(f"{marks[r.verdict]} {r.id}" for r in report.stages))
+    out.print(f"score {report.score}/{report.max_score}")
+    upcoming = next((r for r in report.stages if r.available and not r.passed), None)
+    if upcoming is None:
+        out.print("[bold green]Every available stage passes. Well done![/]")
+        return 0
+    stage = catalogue.get(upcoming.id)
+    out.print(f"Next: stage {stage.number} [bold]{stage.id}[/] ({stage.title}): notebooks/{stage.notebook}, "
+              f"files {', '.join(stage.files)}")
+    if upcoming.failures:
+        out.print(f"  {upcoming.failures[0].message}\n  [dim]hint: {upcoming.failures[0].hint}[/]")
+    return 1
+
+
+# -- serve -------------------------------------------------------------------------
+def cmd_serve(args) -> int:
+    from .server import DaphneServer, ServerError
+
+    server = DaphneServer(chosen_project(args), port=args.port)
+    try:
+        server.start()
+    except ServerError as exc:
+        err.print(f"[bold red]kit serve:[/] {exc}")
+        return 1
+    out = Console()
+    out.print(f"daphne is serving {server.project} at [bold]{server.url}/chat/[/] (ready in {server.started_in:.1f} s)")
+    out.print("Press Ctrl-C to stop. daphne does not reload: restart it after editing a file.")
+    shown = 0
+    try:
+        while server.running:
+            text = server.log_text()
+            if len(text) > shown:
+                sys.stdout.write(text[shown:])
+                sys.stdout.flush()
+                shown = len(text)
+            time.sleep(0.2)
+        out.print(f"[red]daphne stopped by itself (exit code {server.process.returncode}).[/]")
+        return 1
+    except KeyboardInterrupt:
+        out.print("stopping daphne ...")
+        return 0
+    finally:
+        server.stop()
+
+
+# -- solve / reset -------------------------------------------------------------------
+def cmd_solve(args) -> int:
+    from .files import solve
+
+    return solve(catalogue.get(args.stage), chosen_project(args), force=args.force)
+
+
+def cmd_reset(args) -> int:
+    from .files import reset
+
+    return reset(catalogue.get(args.stage), chosen_project(args), force=args.force)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

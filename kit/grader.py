@@ -1,0 +1,158 @@
+"""Grade stages of one project tree: each stage in a fresh pytest process, bounded in time.
+
+A crash, a hang or an os._exit in the learner's code fails that stage with a
+plain sentence; the other stages are still graded, and no process survives.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import catalogue, procs
+from .catalogue import EXERCISES_DIR, Stage
+from .project import validate
+
+STAGE_TIME_LIMIT = float(os.environ.get("KIT_STAGE_TIME_LIMIT", "120"))
+TEST_TIME_LIMIT = float(os.environ.get("KIT_TEST_TIME_LIMIT", "30"))
+
+
+@dataclass
+class Failure:
+    test: str
+    message: str
+    hint: str
+
+
+@dataclass
+class StageResult:
+    id: str
+    title: str
+    passed: bool
+    points: int
+    max_points: int
+    available: bool = True
+    skipped: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    passed_checks: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        if not self.available:
+            return "not yet available"
+        return "pass" if self.passed else "fail"
+
+    @property
+    def first_hint(self) -> str:
+        return self.failures[0].hint if self.failures else ""
+
+
+@dataclass
+class Report:
+    project: str
+    stages: list[StageResult]
+
+    @property
+    def score(self) -> int:
+        return sum(s.points for s in self.stages)
+
+    @property
+    def max_score(self) -> int:
+        return sum(s.max_points for s in self.stages if s.available)
+
+    @property
+    def all_passed(self) -> bool:
+        return all(s.passed for s in self.stages if s.available)
+
+    def to_dict(self) -> dict:
+        stages = []
+        for s in self.stages:
+            entry = asdict(s)
+            entry["seconds"] = round(s.seconds, 2)
+            stages.append(entry)
+        return {"project": self.project, "score": self.score, "max_score": self.max_score, "stages": stages}
+
+
+def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
+          on_stage_done=None, parallel: int | None = None) -> Report:
+    """Grade the named stages (all by default) of the tree at project."""
+    root = validate(project)
+    stages = [catalogue.get(s) for s in stage_ids] if stage_ids else list(catalogue.STAGES)
+    workers = parallel or min(2, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(grade_stage, root, stage) for stage in stages]
+        results = []
+        for future in futures:
+            result = future.result()
+            results.append(result)
+            if on_stage_done:
+                on_stage_done(result)
+    return Report(project=str(root), stages=results)
+
+
+def grade_stage(root: Path, stage: Stage) -> StageResult:
+    result = StageResult(id=stage.id, title=stage.title, passed=False, points=0, max_points=stage.points)
+    if not stage.available:
+        result.available = False
+        return result
+    begun = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="kit-grade-") as scratch:
+        report_path = Path(scratch) / "report.json"
+        outcome = _run_checkpoint(root, stage, report_path, Path(scratch))
+        entries = json.loads(report_path.read_text()) if report_path.exists() else []
+    result.seconds = time.monotonic() - begun
+    for entry in entries:
+        if entry["outcome"] == "failed":
+            result.failures.append(Failure(entry["test"], entry["message"], entry["hint"] or stage.hints[0]))
+        elif entry["outcome"] == "passed":
+            result.passed_checks.append(entry["test"])
+        elif entry["outcome"] == "skipped":
+            result.skipped.append(f"{entry['test']}: {entry['message']}")
+    if outcome and not result.failures:
+        result.failures.append(Failure("stage", outcome, stage.hints[0]))
+    if not entries and not result.failures:
+        result.failures.append(Failure("stage", "No checkpoint ran.", stage.hints[0]))
+    # A skipped check is not a pass: the stage passes only when every check ran and passed.
+    result.passed = not result.failures and not result.skipped
+    if result.skipped and not result.failures:
+        result.failures.append(Failure("stage", "Not graded: " + "; ".join(result.skipped), stage.hints[0]))
+    result.points = stage.points if result.passed else 0
+    return result
+
+
+def _run_checkpoint(root: Path, stage: Stage, report_path: Path, scratch: Path) -> str:
+    """Run one stage's pytest module in a fresh process; return a message if the process itself failed."""
+    cmd = [sys.executable, "-m", "pytest", str(stage.checkpoint), "-c", str(EXERCISES_DIR / "pytest.ini"),
+           "--rootdir", str(EXERCISES_DIR), "-p", "kit.pytest_plugin", "--kit-report", str(report_path),
+           "--project", str(root), f"--timeout={TEST_TIME_LIMIT:g}", "-q", "--no-header", "-rN",
+           "-W", "ignore::DeprecationWarning", "--maxfail=1"]
+    env = dict(os.environ, KIT_GRADED_PROJECT=str(root), PYTHONDONTWRITEBYTECODE="1")
+    env.pop("KIT_PROJECT", None)
+    log = scratch / "pytest.log"
+    with open(log, "wb") as out:
+        proc = procs.spawn(cmd, cwd=scratch, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            proc.wait(timeout=STAGE_TIME_LIMIT)
+        except subprocess.TimeoutExpired:
+            procs.stop_tree(proc, grace=2)
+            return (f"The stage did not finish within {STAGE_TIME_LIMIT:.0f} s and was stopped: "
+                    "something in the project never returns.")
+        except BaseException:
+            procs.stop_tree(proc, grace=2)
+            raise
+        finally:
+            procs.stop_tree(proc, grace=2)  # nothing the checks started may outlive them
+    if proc.returncode in (0, 1):
+        return ""
+    if not report_path.exists():
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+        return (f"The checking process ended abruptly (exit code {proc.returncode}) before it could report: "
+                "does the project call sys.exit() or os._exit() at import time? " + " | ".join(tail))
+    return ""

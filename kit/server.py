@@ -1,0 +1,139 @@
+"""Start daphne on a project tree: free port, readiness probe, captured log, clean stop.
+
+Checkpoints, the CLI and the notebooks all use this one launcher.
+
+    with DaphneServer(project) as server:
+        print(server.url, server.ws_url("lobby"))
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import procs
+from .project import django_env, validate
+
+ASGI_APP = "myproject.asgi:application"
+READY_TIMEOUT = float(os.environ.get("KIT_DAPHNE_READY_TIMEOUT", "30"))
+
+
+class ServerError(RuntimeError):
+    """daphne could not be started; the message says why and shows its log."""
+
+
+class DaphneServer:
+    """One daphne process serving one project tree on 127.0.0.1."""
+
+    def __init__(self, project: str | os.PathLike, *, port: int | None = None,
+                 env: dict | None = None, ready_timeout: float = READY_TIMEOUT,
+                 extra_args: tuple[str, ...] = ()):
+        self.project = validate(project)
+        self.requested_port = port
+        self.port: int | None = None
+        self.extra_env = dict(env or {})
+        self.ready_timeout = ready_timeout
+        self.extra_args = tuple(extra_args)
+        self.process: subprocess.Popen | None = None
+        self.started_in: float | None = None
+        self._log = tempfile.NamedTemporaryFile(prefix="kit-daphne-", suffix=".log", delete=False)
+        self.log_path = Path(self._log.name)
+
+    # -- addresses -------------------------------------------------------
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    @property
+    def origin(self) -> str:
+        """The Origin a page served by this server sends with its WebSocket handshake."""
+        return self.url
+
+    def ws_url(self, room: str) -> str:
+        return f"ws://{self.host}/ws/chat/{room}/"
+
+    # -- life cycle ------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> "DaphneServer":
+        if self.running:
+            return self
+        attempts = 1 if self.requested_port else 3
+        for attempt in range(attempts):
+            self.port = self.requested_port or procs.free_port()
+            if self.requested_port and procs.port_answers(self.port):
+                raise ServerError(f"Port {self.port} is already in use: stop what is using it or pick another port.")
+            begun = time.monotonic()
+            self._spawn()
+            if procs.wait_until(lambda: not self.running or procs.port_answers(self.port),
+                                self.ready_timeout):
+                if self.running:
+                    self.started_in = time.monotonic() - begun
+                    return self
+                if "Address already in use" in self.log_text() and attempt + 1 < attempts:
+                    continue  # another program took the port between our probe and daphne's bind
+                raise ServerError(self._explain(f"daphne exited with code {self.process.returncode} before it listened."))
+            self.stop()
+            raise ServerError(self._explain(
+                f"daphne did not listen on port {self.port} within {self.ready_timeout:.0f} s: "
+                "something at import time (settings.py, asgi.py, routing, consumers) blocks or loops."))
+        raise ServerError(self._explain("daphne could not bind a port."))
+
+    def _spawn(self) -> None:
+        env = django_env(self.project)
+        env.update(self.extra_env)
+        cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+               *self.extra_args, ASGI_APP]
+        self._log.write(f"$ {' '.join(cmd[1:])}\n".encode())
+        self._log.flush()
+        self.process = procs.spawn(cmd, cwd=self.project, env=env, stdout=self._log,
+                                   stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            procs.stop_tree(self.process)
+
+    def restart(self) -> "DaphneServer":
+        """daphne does not reload code: restart it after editing a project file."""
+        self.stop()
+        self.process = None
+        return self.start()
+
+    def __enter__(self) -> "DaphneServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __del__(self):
+        try:
+            self.stop()
+        except Exception:
+            pass
+
+    # -- log -------------------------------------------------------------
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines: int = 15) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def _explain(self, what: str) -> str:
+        tail = self.log_tail()
+        return f"{what}\n--- last lines of daphne's log ---\n{tail}" if tail else what
+
+    def __repr__(self) -> str:
+        state = f"running at {self.url}" if self.running else "stopped"
+        return f"<DaphneServer {self.project.name} {state}>"

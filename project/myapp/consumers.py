@@ -1,0 +1,14 @@
+"""The chat consumer: one instance per open WebSocket."""
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    """TODO(consumer): make this a chat room.
+
+    - connect(): read the room name from self.scope["url_route"]["kwargs"],
+      join that room's group with self.channel_layer.group_add(...), then accept.
+    - receive(text_data): parse the JSON {"message": ...} and group_send it
+      to the room as an event {"type": "chat.message", "message": ...}.
+    - chat_message(event): send {"message": ...} as JSON to this socket.
+    - disconnect(close_code): leave the group with group_discard(...).
+    """

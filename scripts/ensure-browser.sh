@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Make sure a Chromium exists for the browser checks (CI only: `make test` calls this when CI is set).
+# Uses Debian's chromium package: downloading Playwright's own browser build is not possible everywhere.
+set -euo pipefail
+for candidate in chromium chromium-browser google-chrome google-chrome-stable; do
+  if command -v "$candidate" >/dev/null 2>&1; then
+    echo "browser: $(command -v "$candidate")"; exit 0
+  fi
+done
+if ls "${PLAYWRIGHT_BROWSERS_PATH:-$HOME/.cache/ms-playwright}"/chromium*/ >/dev/null 2>&1; then
+  echo "browser: Playwright's Chromium"; exit 0
+fi
+SUDO=""
+if [ "$(id -u)" != "0" ]; then
+  if sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
+    echo "No Chromium found and no root to install one: apt-get install chromium, or run 'playwright install chromium'." >&2
+    exit 1
+  fi
+fi
+echo "Installing Debian's chromium ..."
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+echo "browser: $(command -v chromium)"

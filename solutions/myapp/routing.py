@@ -1,0 +1,8 @@
+"""WebSocket URL routes, the counterpart of urls.py for sockets."""
+from django.urls import re_path
+
+from . import consumers
+
+websocket_urlpatterns = [
+    re_path(r"^ws/chat/(?P<room_name>[^/]+)/$", consumers.ChatConsumer.as_asgi()),
+]
