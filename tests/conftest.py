@@ -1,0 +1,57 @@
+"""Shared fixtures for the kit's own tests: copies of the trees, mutants, running the CLI."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = KIT_ROOT / "solutions"
+STARTER = KIT_ROOT / "project"
+
+
+def copy_tree(source: Path, dest: Path) -> Path:
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3", ".kit-backups"))
+    return dest
+
+
+def mutate(tree: Path, relpath: str, old: str, new: str, count: int = 1) -> None:
+    """Replace text in a tree's file, failing loudly if the text is not there (a mutant must really mutate)."""
+    path = tree / relpath
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"mutation target {old!r} not found in {relpath}"
+    path.write_text(text.replace(old, new, count), encoding="utf-8")
+
+
+def run_kit(*args: str, env: dict | None = None, timeout: float = 600, cwd: Path = KIT_ROOT):
+    full_env = dict(os.environ)
+    full_env.pop("KIT_PROJECT", None)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "kit", *args], capture_output=True, text=True,
+                          timeout=timeout, env=full_env, cwd=cwd)
+
+
+def grade_json(project: Path, *stages: str, env: dict | None = None) -> dict:
+    done = run_kit("check", *stages, "--project", str(project), "--json", "-", env=env)
+    assert done.returncode in (0, 1), f"kit check failed to run: {done.stderr}"
+    return json.loads(done.stdout)
+
+
+def stage(report: dict, stage_id: str) -> dict:
+    return next(s for s in report["stages"] if s["id"] == stage_id)
+
+
+@pytest.fixture
+def solved_tree(tmp_path) -> Path:
+    """A private copy of solutions/ that a test may break."""
+    return copy_tree(SOLUTIONS, tmp_path / "tree")
+
+
+@pytest.fixture
+def starter_tree(tmp_path) -> Path:
+    return copy_tree(STARTER, tmp_path / "starter")
