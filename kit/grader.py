@@ -19,6 +19,8 @@ from . import catalogue, procs
 from .catalogue import EXERCISES_DIR, Stage
 from .project import validate
 
+_running: set[subprocess.Popen] = set()   # checkpoint processes to stop if the grader is interrupted
+
 STAGE_TIME_LIMIT = float(os.environ.get("KIT_STAGE_TIME_LIMIT", "120"))
 TEST_TIME_LIMIT = float(os.environ.get("KIT_TEST_TIME_LIMIT", "30"))
 
@@ -86,7 +88,8 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
     root = validate(project)
     stages = [catalogue.get(s) for s in stage_ids] if stage_ids else list(catalogue.STAGES)
     workers = parallel or min(2, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         futures = [pool.submit(grade_stage, root, stage) for stage in stages]
         results = []
         for future in futures:
@@ -94,6 +97,12 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
             results.append(result)
             if on_stage_done:
                 on_stage_done(result)
+    except BaseException:  # Ctrl-C: stop every checkpoint process (and its daphne) before leaving
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list(_running):
+            procs.stop_tree(proc, grace=2)
+        raise
+    pool.shutdown()
     return Report(project=str(root), stages=results)
 
 
@@ -138,6 +147,7 @@ def _run_checkpoint(root: Path, stage: Stage, report_path: Path, scratch: Path) 
     log = scratch / "pytest.log"
     with open(log, "wb") as out:
         proc = procs.spawn(cmd, cwd=scratch, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _running.add(proc)
         try:
             proc.wait(timeout=STAGE_TIME_LIMIT)
         except subprocess.TimeoutExpired:
@@ -149,6 +159,7 @@ def _run_checkpoint(root: Path, stage: Stage, report_path: Path, scratch: Path) 
             raise
         finally:
             procs.stop_tree(proc, grace=2)  # nothing the checks started may outlive them
+            _running.discard(proc)
     if proc.returncode in (0, 1):
         return ""
     if not report_path.exists():
