@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import catalogue, procs
+from . import catalogue, hidden, procs
 from .catalogue import EXERCISES_DIR, Stage
 from .project import validate
 
@@ -138,7 +138,9 @@ def grade_stage(root: Path, stage: Stage) -> StageResult:
 
 def _run_checkpoint(root: Path, stage: Stage, report_path: Path, scratch: Path) -> str:
     """Run one stage's pytest module in a fresh process; return a message if the process itself failed."""
-    cmd = [sys.executable, "-m", "pytest", str(stage.checkpoint), "-c", str(EXERCISES_DIR / "pytest.ini"),
+    # An instructor's hidden checks for this stage run in the same process, scored with it (kit/hidden.py).
+    modules = [str(stage.checkpoint), *map(str, hidden.checks_for(stage))]
+    cmd = [sys.executable, "-m", "pytest", *modules, "-c", str(EXERCISES_DIR / "pytest.ini"),
            "--rootdir", str(EXERCISES_DIR), "-p", "kit.pytest_plugin", "--kit-report", str(report_path),
            "--project", str(root), f"--timeout={TEST_TIME_LIMIT:g}", "-q", "--no-header", "-rN",
            "-W", "ignore::DeprecationWarning", "--maxfail=1"]
