@@ -1,0 +1,273 @@
+"""Checkpoint `frontend`: the room page's JavaScript chats, in a real headless Chromium.
+
+daphne serves the graded tree on a random free port, so a page that dials a
+fixed host or port (ws://127.0.0.1:8000) cannot connect. Pages in one room must
+see each other's messages in #chat-log; a page in another room must not.
+Every wait is for a condition in the page, never a fixed sleep.
+"""
+import json
+
+import pytest
+
+from support import PROJECT, WAIT, fail, server_clue
+
+# Runs in each page before its own scripts: remembers every WebSocket the page
+# creates (and every URL it tried, even one the browser refused) and every frame
+# it sends, so a check can wait for the page's socket to open and say which URL
+# it dialled and what it sent.
+TRACK_SOCKETS = """
+(() => {
+  const Native = window.WebSocket;
+  const kit = window.__kit = {sockets: [], tried: [], sent: []};
+  window.WebSocket = class extends Native {
+    constructor(url, ...rest) {
+      kit.tried.push(String(url));
+      super(url, ...rest);
+      kit.sockets.push(this);
+    }
+    send(data) {
+      kit.sent.push(typeof data === "string" ? data : "[binary data]");
+      return super.send(data);
+    }
+  };
+})();
+"""
+OPEN_OR_ELSEWHERE = """() => {
+  const kit = window.__kit;
+  return kit.sockets.some(s => s.readyState === WebSocket.OPEN)
+      || kit.tried.some(u => { try { return new URL(u, location.href).host !== location.host; }
+                               catch (e) { return true; } });
+}"""
+LOG_HAS = """([text]) => {
+  const log = document.querySelector('#chat-log');
+  return !!log && log.value.split('\\n').includes(text);
+}"""
+
+
+@pytest.fixture(scope="module")
+def server():
+    from kit.server import DaphneServer, ServerError
+
+    daphne = DaphneServer(PROJECT, env={"REDIS_URL": ""})
+    try:
+        daphne.start()
+    except ServerError as exc:
+        fail(f"daphne did not start on this project. {exc}")
+    yield daphne
+    daphne.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    from kit import browser
+
+    browser.require()
+    with browser.chromium() as instance:
+        yield instance
+
+
+@pytest.fixture
+def context(chromium):
+    ctx = chromium.new_context()
+    ctx.add_init_script(TRACK_SOCKETS)
+    ctx.set_default_timeout(WAIT * 1000)
+    yield ctx
+    ctx.close()
+
+
+class ChatPage:
+    """One browser tab on a room page, driven like a person would."""
+
+    def __init__(self, context, server, room, *, host=None):
+        self.server, self.room = server, room
+        self.page = context.new_page()
+        origin = f"http://{host}:{server.port}" if host else server.url
+        self.url = f"{origin}/chat/{room}/"
+
+    def open(self):
+        response = self.page.goto(self.url)
+        if response is None or response.status != 200:
+            fail(f"GET /chat/{self.room}/ answered {response and response.status}. {server_clue(self.server)}")
+        for element in ("#chat-log", "#chat-message-input", "#chat-message-submit"):
+            if self.page.query_selector(element) is None:
+                fail(f"The room page has no {element} element: keep the ids of the given room.html.")
+        self.wait_connected()
+        return self
+
+    def wait_connected(self):
+        from playwright.sync_api import Error
+
+        try:
+            self.page.wait_for_function(OPEN_OR_ELSEWHERE, timeout=WAIT * 1000)
+        except Error:
+            pass  # explained below, from what the page tried
+        state = self.page.evaluate("""() => ({
+            tried: window.__kit.tried, open: window.__kit.sockets.some(s => s.readyState === 1),
+            host: location.host, protocol: location.protocol})""")
+        wrong = [u for u in state["tried"] if f"//{state['host']}/" not in u]
+        if wrong:
+            fail(f"The page was served from {state['host']} but opened a WebSocket to {wrong[0]}: "
+                 "build the socket URL from window.location.host, never a fixed host or port.")
+        if not state["tried"]:
+            fail(f"The room page never opened a WebSocket in {WAIT:.0f} s: "
+                 "create one with new WebSocket(url) when the page loads.")
+        if not state["open"]:
+            fail(f"The page's WebSocket to {state['tried'][0]} did not open in {WAIT:.0f} s. "
+                 f"{server_clue(self.server) or 'Is the path ws/chat/<room_name>/?'}")
+
+    def type(self, text):
+        self.page.fill("#chat-message-input", text)
+
+    def send_by_click(self, text):
+        self.type(text)
+        self.page.click("#chat-message-submit")
+
+    def send_by_enter(self, text):
+        self.type(text)
+        self.page.press("#chat-message-input", "Enter")
+
+    @property
+    def sent(self):
+        """Every frame the page has sent so far."""
+        return self.page.evaluate("() => window.__kit.sent")
+
+    def wait_for_a_send(self):
+        from playwright.sync_api import Error
+
+        try:
+            self.page.wait_for_function("() => window.__kit.sent.length > 0", timeout=WAIT * 1000)
+        except Error:
+            return False
+        return True
+
+    def log_lines(self):
+        value = self.page.eval_on_selector("#chat-log", "el => el.value")
+        return [line for line in value.split("\n") if line]
+
+    def wait_for_line(self, text, who):
+        from playwright.sync_api import Error
+
+        try:
+            self.page.wait_for_function(LOG_HAS, arg=[text], timeout=WAIT * 1000)
+        except Error:
+            fail(f"{who} never showed {text!r} as a line of #chat-log in {WAIT:.0f} s "
+                 f"(its log: {self.log_lines()!r}). {self.diagnose(text)}")
+
+    def diagnose(self, text):
+        """Why a message did not show: name the page's mistake when the frames tell it."""
+        sent = self.sent
+        if not sent:
+            return "The page sent nothing over its WebSocket."
+        frame = sent[-1]
+        try:
+            data = json.loads(frame)
+        except (TypeError, ValueError):
+            return (f"The page sent {frame!r}, which is not JSON: "
+                    "socket.send(JSON.stringify({message: text})).")
+        if not isinstance(data, dict) or "message" not in data:
+            return f"The page sent {frame!r}: send an object with a 'message' key."
+        return (server_clue(self.server) or "The server answered; append data.message + '\\n' "
+                "to the #chat-log textarea's value in onmessage.")
+
+    def close(self):
+        self.page.close()
+
+
+def open_page(context, server, room, **kwargs):
+    return ChatPage(context, server, room, **kwargs).open()
+
+
+@pytest.mark.hint("const url = (location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + window.location.host "
+                  "+ '/ws/chat/' + roomName + '/';")
+def test_socket_follows_the_page_address(context, server):
+    # Served as 127.0.0.1 and as localhost: the socket must follow whichever the page came from.
+    for host in ("127.0.0.1", "localhost"):
+        page = open_page(context, server, "frontend_address", host=host)
+        page.close()
+
+
+@pytest.mark.hint("Choose the scheme from the page: location.protocol === 'https:' ? 'wss:' : 'ws:'.")
+def test_https_page_uses_wss(context, server):
+    import urllib.request
+
+    # Serve the real room page as if it came over https (the browser never leaves
+    # this machine): its socket URL must then start with wss:.
+    with urllib.request.urlopen(f"{server.url}/chat/frontend_tls/", timeout=WAIT) as response:
+        body = response.read()
+    secure = f"https://127.0.0.1:{server.port}/chat/frontend_tls/"
+    page = context.new_page()
+    page.route(secure, lambda route: route.fulfill(status=200, body=body, content_type="text/html"))
+    page.goto(secure)
+    try:
+        page.wait_for_function("() => window.__kit.tried.length > 0", timeout=WAIT * 1000)
+    except Exception:
+        fail("Served over https, the room page opened no WebSocket: build its URL from window.location.")
+    tried = page.evaluate("() => window.__kit.tried[0]")
+    assert tried.startswith("wss://"), (
+        f"Served over https, the page dialled {tried}: an https page must use wss: "
+        "(the browser blocks ws: there). Pick the scheme from location.protocol.")
+    page.close()
+
+
+@pytest.mark.hint("socket.send(JSON.stringify({message: messageInput.value})) when Send is clicked.")
+def test_send_button_sends_json(context, server):
+    page = open_page(context, server, "frontend_json")
+    page.send_by_click("hello as json")
+    assert page.wait_for_a_send(), (
+        "Clicking Send sent nothing over the WebSocket: give #chat-message-submit a click handler "
+        "that calls socket.send(...).")
+    frame = page.sent[0]
+    try:
+        data = json.loads(frame)
+    except ValueError:
+        fail(f"Clicking Send sent {frame!r}, which is not JSON: socket.send(JSON.stringify({{message: text}})).")
+    assert isinstance(data, dict) and data.get("message") == "hello as json", (
+        f"Clicking Send sent {frame!r}; the server expects {{\"message\": \"hello as json\"}}.")
+
+
+@pytest.mark.hint("In onmessage: const data = JSON.parse(e.data); chatLog.value += data.message + '\\n';")
+def test_room_sees_messages_and_other_rooms_do_not(context, server):
+    alice = open_page(context, server, "frontend_lobby")
+    bob = open_page(context, server, "frontend_lobby")
+    carol = open_page(context, server, "frontend_kitchen")
+    alice.send_by_click("hi from alice")
+    alice.wait_for_line("hi from alice", "The sender's page")
+    bob.wait_for_line("hi from alice", "Another page in the same room")
+    # Carol's page gets frames in order: had the lobby's message leaked into the
+    # kitchen, it would be in her log before her own message.
+    carol.send_by_click("hi from carol")
+    carol.wait_for_line("hi from carol", "A page in another room")
+    assert carol.log_lines() == ["hi from carol"], (
+        f"A page in room 'frontend_kitchen' shows {carol.log_lines()!r}: a message sent to another room "
+        "reached it. Each page must join only its own room.")
+
+
+@pytest.mark.hint("In a keyup (or keydown) handler on #chat-message-input: if (e.key === 'Enter') send the message.")
+def test_enter_sends(context, server):
+    page = open_page(context, server, "frontend_enter")
+    page.send_by_enter("sent with enter")
+    try:
+        page.page.wait_for_function(LOG_HAS, arg=["sent with enter"], timeout=WAIT * 1000)
+    except Exception:
+        fail("Pressing Enter in #chat-message-input did not put the message in #chat-log: listen for the "
+             f"Enter key on the input and send, as the Send button does. {page.diagnose('sent with enter')}")
+
+
+@pytest.mark.hint("After socket.send(...), empty the box: messageInput.value = '';")
+def test_input_is_cleared_after_sending(context, server):
+    page = open_page(context, server, "frontend_clear")
+    page.send_by_click("clear me")
+    page.wait_for_line("clear me", "The sender's page")
+    left = page.page.input_value("#chat-message-input")
+    assert left == "", f"After sending, #chat-message-input still holds {left!r}: set its value to '' after send()."
+
+
+@pytest.mark.hint("Append a newline after each message: chatLog.value += data.message + '\\n';")
+def test_messages_are_kept_one_per_line(context, server):
+    page = open_page(context, server, "frontend_lines")
+    for text in ("first line", "second line", "third line"):
+        page.send_by_click(text)
+        page.wait_for_line(text, "The page")
+    assert page.log_lines() == ["first line", "second line", "third line"], (
+        f"#chat-log holds {page.log_lines()!r}: append each message (never replace the log) "
+        "with a newline after it.")
