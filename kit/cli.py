@@ -1,4 +1,4 @@
-"""The `kit` command: check, status, serve, solve, reset.
+"""The `kit` command: check, status, serve, solve, reset; for instructors, release and grade-all.
 
 Exit codes: 0 every graded stage passes, 1 some stage fails, 2 usage error.
 """
@@ -15,6 +15,7 @@ from . import catalogue, render
 from .project import NotAProjectTree, active_project, validate
 
 USAGE_ERROR = 2
+OUTPUT_FORMATS = ("table", "json", "points", "classroom")
 err = Console(stderr=True)
 
 
@@ -47,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--project", help="the tree to grade (default: project/ or $KIT_PROJECT)")
     check.add_argument("--json", metavar="FILE", help="write the JSON report to FILE ('-' for stdout)")
     check.add_argument("--junit", metavar="FILE", help="write a JUnit XML report to FILE")
+    check.add_argument("--format", choices=OUTPUT_FORMATS, dest="output_format",
+                       help="what goes to stdout: the table (default), the JSON report, the table then a "
+                            "'Points N/M' line, or GitHub Classroom's base64 result")
+    check.add_argument("--points", action="store_true", help="same as --format points")
+    check.add_argument("--watch", action="store_true",
+                       help="re-grade the first failing stage (or the named ones) each time a project file is saved")
     check.set_defaults(run=cmd_check)
 
     status = sub.add_parser("status", help="your progress through the stages, and what to do next")
@@ -65,6 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--project")
         cmd.add_argument("--force", action="store_true", help="also replace files you edited for other stages")
         cmd.set_defaults(run=func)
+
+    release = sub.add_parser("release", help="write the student version of the kit (no solutions, no hidden checks)")
+    release.add_argument("out_dir", metavar="OUT_DIR", help="a new or empty folder")
+    release.set_defaults(run=cmd_release)
+
+    grade_all = sub.add_parser("grade-all", help="grade every learner's tree under DIR; write CSV, HTML and a summary")
+    grade_all.add_argument("directory", metavar="DIR", help="one folder per learner, each holding a project tree")
+    grade_all.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids (default: all)")
+    grade_all.add_argument("--out", metavar="FOLDER", help="where the reports go (default: ./<DIR name>-grades)")
+    grade_all.set_defaults(run=cmd_grade_all)
     return parser
 
 
@@ -95,18 +112,79 @@ def run_grader(project: Path, stage_ids: list[str]):
         return grade(project, stages, on_stage_done=progress)
 
 
+def output_format(args) -> str:
+    """The one report that goes to stdout; two at once would be unreadable to any machine."""
+    asked = {name for name, wanted in (("json", args.json == "-"), ("points", args.points),
+                                       (args.output_format, bool(args.output_format))) if wanted}
+    if len(asked) > 1:
+        raise UsageError(f"choose one report for standard output, not {' and '.join(sorted(asked))}.")
+    chosen = asked.pop() if asked else "table"
+    if args.watch and chosen != "table":
+        raise UsageError("--watch shows the table; it cannot be combined with --format, --points or --json -.")
+    return chosen
+
+
 def cmd_check(args) -> int:
-    project = chosen_project(args)
-    report = run_grader(project, known_stages(args.stages))
-    if args.json == "-":
+    from . import classroom, hidden
+
+    fmt = output_format(args)
+    try:
+        project = chosen_project(args)
+        stage_ids = known_stages(args.stages)
+        for orphan in hidden.orphans():
+            err.print(f"[yellow]kit check: hidden check {orphan} names no stage (name it test_<stage>_<what>.py); "
+                      "it is not run.[/]")
+    except (NotAProjectTree, KeyError, hidden.HiddenChecksError) as exc:
+        if fmt == "classroom":  # Classroom's reporter still needs a result to show the learner why
+            known = [s for s in args.stages if s in {st.id for st in catalogue.STAGES}]
+            print(classroom.encode(classroom.error_result(str(exc).strip("'\""), known)))
+        if isinstance(exc, hidden.HiddenChecksError):
+            raise UsageError(str(exc)) from None
+        raise
+    if args.watch:
+        from .watch import watch
+
+        return watch(project, stage_ids)
+    report = run_grader(project, stage_ids)
+    if fmt == "json":
         print(render.to_json(report))
+    elif fmt == "classroom":
+        print(classroom.encode(classroom.classroom_result(report)))
     else:
         render.print_table(report)
-        if args.json:
-            Path(args.json).write_text(render.to_json(report), encoding="utf-8")
+        if fmt == "points":
+            print(classroom.points_line(report))
+    if args.json and args.json != "-":
+        Path(args.json).write_text(render.to_json(report), encoding="utf-8")
     if args.junit:
         Path(args.junit).write_text(render.to_junit(report), encoding="utf-8")
     return 0 if report.all_passed else 1
+
+
+def cmd_release(args) -> int:
+    from .release import ReleaseError, build
+
+    try:
+        release = build(args.out_dir)
+    except ReleaseError as exc:
+        raise UsageError(str(exc)) from None
+    out = Console()
+    for warning in release.warnings:
+        out.print(f"[yellow]{warning}[/]")
+    out.print(f"Wrote the student release to {release.out}: {len(release.files)} files, "
+              f"{len(release.notebooks)} notebook(s) without outputs; no solutions/, no hidden checks.")
+    out.print("Next: make it a git repository and push it as the GitHub Classroom template (docs/instructors.md).")
+    return 0
+
+
+def cmd_grade_all(args) -> int:
+    from .gradeall import GradeAllError, run
+
+    try:
+        run(args.directory, known_stages(args.stages), args.out, Console())
+    except GradeAllError as exc:
+        raise UsageError(str(exc)) from None
+    return 0
 
 
 def cmd_status(args) -> int:

@@ -1,0 +1,142 @@
+"""GitHub Classroom: the reports its autograder reads, and the workflow that produces them.
+
+Two report formats, computed from the same grading Report as the table, the
+JSON and the JUnit XML, so every format shows the same numbers:
+
+- `points_line`: `Points <score>/<max>`, the line GitHub Classroom writes on an
+  autograding check run (and that a command-grader step can print).
+- `classroom_result`: the result object that
+  classroom-resources/autograding-grading-reporter decodes from each grading
+  step's `result` output (base64 of the JSON). One test per stage, scored all
+  or nothing, so the reporter's per-runner table and its total agree.
+
+`python -m kit.classroom` prints the workflow for .github/workflows/classroom.yml,
+built from the catalogue (tests/test_classroom.py keeps the committed file equal).
+"""
+from __future__ import annotations
+
+import base64
+import json
+
+from . import catalogue
+from .grader import Report, StageResult
+
+REPORTER_ACTION = "classroom-resources/autograding-grading-reporter@v1"
+WORKFLOW_NAME = "Autograding Tests"        # the check-run name the reporter looks for
+JOB_ID = "run-autograding-tests"
+STEP_MINUTES = 10                          # a step is stopped after this; the grader's own limits come first
+
+
+def points_line(report: Report) -> str:
+    return f"Points {report.score}/{report.max_score}"
+
+
+def classroom_result(report: Report) -> dict:
+    """The reporter's result object for the graded stages of one report."""
+    tests = [_stage_test(result) for result in report.stages]
+    if any(not r.available for r in report.stages):
+        status = "error"   # a stage with no checkpoint cannot be graded: say so rather than pass it
+    else:
+        status = "pass" if report.all_passed else "fail"
+    return {"version": 1, "status": status, "max_score": report.max_score, "tests": tests}
+
+
+def error_result(message: str, stage_ids: list[str]) -> dict:
+    """What a step reports when grading could not run at all (not a project tree, bad arguments)."""
+    stages = [catalogue.get(s) for s in stage_ids] if stage_ids else list(catalogue.STAGES)
+    tests = [{"name": _test_name(stage), "status": "error", "score": 0, "message": message,
+              "test_code": f"kit check {stage.id}", "filename": "", "line_no": 0, "duration": 0}
+             for stage in stages]
+    return {"version": 1, "status": "error", "max_score": sum(s.points for s in stages if s.available),
+            "tests": tests}
+
+
+def encode(result: dict) -> str:
+    """Base64 of the compact JSON: the value of the step's `result` output."""
+    return base64.b64encode(json.dumps(result, ensure_ascii=False).encode("utf-8")).decode("ascii")
+
+
+def decode(encoded: str) -> dict:
+    return json.loads(base64.b64decode(encoded).decode("utf-8"))
+
+
+def _test_name(stage: catalogue.Stage) -> str:
+    return f"Stage {stage.number}: {stage.title} ({stage.id})"
+
+
+def _stage_test(result: StageResult) -> dict:
+    stage = catalogue.get(result.id)
+    if not result.available:
+        status, message = "error", "This stage has no checkpoint in this copy of the kit yet, so it is not graded."
+    elif result.passed:
+        status, message = "pass", f"All {len(result.passed_checks)} checks pass."
+    else:
+        first = result.failures[0]
+        status = "fail"
+        message = f"{first.test}: {first.message}" + (f"\nhint: {first.hint}" if first.hint else "")
+    return {"name": _test_name(stage), "status": status, "score": result.points, "message": message,
+            "test_code": f"kit check {stage.id}", "filename": f"exercises/test_{stage.id}.py", "line_no": 0,
+            "duration": round(result.seconds * 1000)}
+
+
+# -- the workflow ----------------------------------------------------------------------
+def workflow_yaml() -> str:
+    """.github/workflows/classroom.yml: set-up, one grading step per stage, then the reporter."""
+    lines = [
+        "# GitHub Classroom autograding: one step per stage, then Classroom's reporter.",
+        "# Generated from kit/catalogue.py by `python -m kit.classroom`; edit the catalogue, not this file.",
+        "# In the kit's own repository (which has solutions/) it grades solutions/; in a student",
+        "# release it grades project/. See docs/instructors.md.",
+        f"name: {WORKFLOW_NAME}",
+        '"on":',
+        "  - push",
+        "  - workflow_dispatch",
+        "  - repository_dispatch",
+        "permissions:",
+        "  checks: write",
+        "  actions: read",
+        "  contents: read",
+        "jobs:",
+        f"  {JOB_ID}:",
+        "    runs-on: ubuntu-latest",
+        "    if: github.actor != 'github-classroom[bot]'",
+        "    env:",
+        '      KIT_REQUIRE_BROWSER: "1"   # the browser checks must run, never skip',
+        "    steps:",
+        "      - name: Check out the code",
+        "        uses: actions/checkout@v4",
+        "      - name: Set up Python",
+        "        uses: actions/setup-python@v5",
+        "        with:",
+        '          python-version: "3.12"',
+        "      - name: Set up the kit (make setup)",
+        "        run: |",
+        "          bash scripts/ensure-browser.sh",
+        "          make setup",
+        "      - name: Choose the tree to grade",
+        "        run: |",
+        '          if [ -d solutions ]; then echo "KIT_PROJECT=$PWD/solutions" >> "$GITHUB_ENV"; fi',
+    ]
+    for stage in catalogue.STAGES:
+        # `kit check` exits 1 on a failed stage; echo's status is the step's, so the
+        # step always hands its result to the reporter, which decides the verdict.
+        lines += [
+            f'      - name: "Stage {stage.number}: {stage.title} ({stage.points} points)"',
+            f"        id: {stage.id}",
+            f"        timeout-minutes: {STEP_MINUTES}",
+            f'        run: echo "result=$(.venv/bin/kit check {stage.id} --format classroom)" >> "$GITHUB_OUTPUT"',
+        ]
+    lines += [
+        "      - name: Autograding Reporter",
+        f"        uses: {REPORTER_ACTION}",
+        "        env:",
+        *[f'          {stage.id.upper()}_RESULTS: "${{{{ steps.{stage.id}.outputs.result }}}}"'
+          for stage in catalogue.STAGES],
+        "        with:",
+        f"          runners: {','.join(stage.id for stage in catalogue.STAGES)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(workflow_yaml(), end="")
