@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kit-installed
 
-.PHONY: lab test check bench
+.PHONY: lab test check bench setup
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -23,6 +23,9 @@ test: $(STAMP)
 	@if [ -n "$$CI" ]; then bash scripts/ensure-browser.sh; fi
 	@if [ -n "$$CI" ]; then export KIT_REQUIRE_BROWSER=1; fi; \
 	  $(BIN)/python -m pytest tests
+
+# Set-up only (CI and the GitHub Classroom workflow).
+setup: $(STAMP)
 
 check: $(STAMP)
 	$(BIN)/kit check
