@@ -164,3 +164,14 @@ def get(stage_id: str) -> Stage:
 def stages_for_file(relpath: str) -> list[Stage]:
     """Every stage whose work lives (partly) in this project file."""
     return [stage for stage in STAGES if relpath in stage.files]
+
+
+def markdown_table() -> str:
+    """The README's stage table, made from this catalogue (tests/test_docs.py keeps them equal)."""
+    rows = ["| # | stage | you build | points | notebook |", "|---|---|---|---|---|"]
+    for stage in STAGES:
+        builds = stage.builds.replace("<", "&lt;").replace(">", "&gt;")
+        rows.append(f"| {stage.number} | `{stage.id}` | {builds} | {stage.points} | "
+                    f"[{stage.notebook}](notebooks/{stage.notebook}) |")
+    rows.append(f"| | | **total** | **{sum(s.points for s in STAGES)}** | |")
+    return "\n".join(rows)

@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="re-grade the first failing stage (or the named ones) each time a project file is saved")
     check.set_defaults(run=cmd_check)
 
+    stages = sub.add_parser("stages", help="list the course's stages")
+    stages.add_argument("--markdown", action="store_true", help="print the README's table")
+    stages.set_defaults(run=cmd_stages)
+
     status = sub.add_parser("status", help="your progress through the stages, and what to do next")
     status.add_argument("--project")
     status.set_defaults(run=cmd_status)
@@ -159,6 +163,20 @@ def cmd_check(args) -> int:
     if args.junit:
         Path(args.junit).write_text(render.to_junit(report), encoding="utf-8")
     return 0 if report.all_passed else 1
+
+
+def cmd_stages(args) -> int:
+    if args.markdown:
+        print(catalogue.markdown_table())
+        return 0
+    from rich.table import Table
+
+    grid = Table("#", "stage", "you build", "points", "files", "notebook")
+    for stage in catalogue.STAGES:
+        grid.add_row(str(stage.number), stage.id, stage.builds, str(stage.points), "\n".join(stage.files),
+                     stage.notebook)
+    Console().print(grid)
+    return 0
 
 
 def cmd_release(args) -> int:

@@ -1,0 +1,37 @@
+"""The README's facts come from the catalogue, and it names no path of any one machine."""
+import re
+
+from conftest import KIT_ROOT
+
+from kit import catalogue
+
+
+def test_readme_stage_table_matches_catalogue():
+    readme = (KIT_ROOT / "README.md").read_text()
+    block = re.search(r"<!-- stages:begin.*?-->\n(.*?)\n<!-- stages:end -->", readme, re.S)
+    assert block, "README.md lost its stage table markers"
+    assert block.group(1).strip() == catalogue.markdown_table(), "run `kit stages --markdown` and paste the table"
+
+
+def test_readme_starts_with_the_two_commands():
+    readme = (KIT_ROOT / "README.md").read_text()
+    assert readme.index("make lab") < readme.index("## The stages")
+    assert "make test" in readme
+
+
+def test_every_stage_notebook_is_named_once():
+    names = [stage.notebook for stage in catalogue.STAGES] + [catalogue.WELCOME_NOTEBOOK]
+    assert len(names) == len(set(names))
+
+
+def test_no_machine_paths_in_the_repo():
+    offenders = []
+    for path in KIT_ROOT.rglob("*"):
+        if any(part in {".venv", ".git", "__pycache__", "node_modules"} for part in path.parts) or not path.is_file():
+            continue
+        if path.suffix in {".png", ".pyc", ".sqlite3"}:
+            continue
+        text = path.read_text(errors="ignore")
+        if re.search(r"/work/|/root/|/home/\w+/", text):
+            offenders.append(str(path.relative_to(KIT_ROOT)))
+    assert not offenders, f"files naming a path of this machine: {offenders}"

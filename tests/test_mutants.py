@@ -1,0 +1,229 @@
+"""Realistic learner mistakes, each caught by the right stage; correct alternative styles pass.
+
+Consumers are written whole here (the classic tutorial consumer and its
+variants), so the mutants do not depend on how solutions/ hardens its own.
+"""
+import textwrap
+
+import pytest
+
+from conftest import grade_json, mutate, stage
+
+CLASSIC_CONSUMER = textwrap.dedent('''\
+    import json
+
+    from channels.generic.websocket import AsyncWebsocketConsumer
+
+
+    class ChatConsumer(AsyncWebsocketConsumer):
+        async def connect(self):
+            self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
+            self.room_group_name = f"chat_{self.room_name}"
+            await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+            await self.accept()
+
+        async def disconnect(self, close_code):
+            await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
+
+        async def receive(self, text_data):
+            message = json.loads(text_data)["message"]
+            await self.channel_layer.group_send(
+                self.room_group_name, {"type": "chat.message", "message": message}
+            )
+
+        async def chat_message(self, event):
+            await self.send(text_data=json.dumps({"message": event["message"]}))
+''')
+
+SYNC_CONSUMER = textwrap.dedent('''\
+    import json
+
+    from asgiref.sync import async_to_sync
+    from channels.generic.websocket import WebsocketConsumer
+
+
+    class ChatConsumer(WebsocketConsumer):
+        def connect(self):
+            self.group = "chat_" + self.scope["url_route"]["kwargs"]["room_name"]
+            async_to_sync(self.channel_layer.group_add)(self.group, self.channel_name)
+            self.accept()
+
+        def disconnect(self, close_code):
+            async_to_sync(self.channel_layer.group_discard)(self.group, self.channel_name)
+
+        def receive(self, text_data=None, bytes_data=None):
+            message = json.loads(text_data)["message"]
+            async_to_sync(self.channel_layer.group_send)(self.group, {"type": "chat.message", "message": message})
+
+        def chat_message(self, event):
+            self.send(text_data=json.dumps({"message": event["message"]}))
+''')
+
+JSON_CONSUMER = textwrap.dedent('''\
+    import time
+
+    from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+
+    class ChatConsumer(AsyncJsonWebsocketConsumer):
+        async def connect(self):
+            self.group = "room." + self.scope["url_route"]["kwargs"]["room_name"]
+            await self.channel_layer.group_add(self.group, self.channel_name)
+            await self.accept()
+
+        async def disconnect(self, code):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+        async def receive_json(self, content, **kwargs):
+            await self.channel_layer.group_send(
+                self.group, {"type": "relay", "message": content["message"], "sent_at": time.time()})
+
+        async def relay(self, event):
+            await self.send_json({"message": event["message"], "sent_at": event["sent_at"], "room": self.group})
+''')
+
+CLASSIC_ROUTING = textwrap.dedent('''\
+    from django.urls import re_path
+
+    from . import consumers
+
+    websocket_urlpatterns = [
+        re_path(r"ws/chat/(?P<room_name>\\w+)/$", consumers.ChatConsumer.as_asgi()),
+    ]
+''')
+
+CLASSIC_ASGI = textwrap.dedent('''\
+    import os
+
+    from django.core.asgi import get_asgi_application
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
+    django_asgi_app = get_asgi_application()
+
+    from channels.auth import AuthMiddlewareStack  # noqa: E402
+    from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+    import myapp.routing  # noqa: E402
+
+    application = ProtocolTypeRouter({
+        "http": django_asgi_app,
+        "websocket": AuthMiddlewareStack(URLRouter(myapp.routing.websocket_urlpatterns)),
+    })
+''')
+
+CONSUMER = "myapp/consumers.py"
+ROUTING = "myapp/routing.py"
+SETTINGS = "myproject/settings.py"
+ASGI = "myproject/asgi.py"
+
+
+def classic_tree(tree):
+    """solutions/ with the tutorial's own consumer, route and asgi.py: the baseline of every mutant.
+
+    Settings mutants append an override to solutions' settings.py, the way a
+    learner's later line undoes an earlier one.
+    """
+    (tree / CONSUMER).write_text(CLASSIC_CONSUMER)
+    (tree / ROUTING).write_text(CLASSIC_ROUTING)
+    (tree / ASGI).write_text(CLASSIC_ASGI)
+    return tree
+
+
+APPEND = object()  # marks a mutant that appends its line instead of replacing text
+
+# (name, stage that must catch it, stage that must still pass, file, old text, new text)
+MUTANTS = [
+    ("no group_add", "consumer", "asgi", CONSUMER,
+     "await self.channel_layer.group_add(self.room_group_name, self.channel_name)", "pass"),
+    ("self.send instead of group_send", "consumer", "asgi", CONSUMER,
+     'await self.channel_layer.group_send(\n            self.room_group_name, {"type": "chat.message", "message": message}\n        )',
+     'await self.send(text_data=json.dumps({"message": message}))'),
+    ("one group for all rooms", "consumer", "asgi", CONSUMER,
+     'self.room_group_name = f"chat_{self.room_name}"', 'self.room_group_name = "chat"'),
+    ("handler name mismatch", "consumer", "asgi", CONSUMER, "async def chat_message(", "async def chat_msg("),
+    ("never accept()", "consumer", "asgi", CONSUMER, "        await self.accept()\n", ""),
+    ("no group_discard", "consumer", "asgi", CONSUMER,
+     "await self.channel_layer.group_discard(self.room_group_name, self.channel_name)", "pass"),
+    ("plain text frames", "consumer", "asgi", CONSUMER,
+     'text_data=json.dumps({"message": event["message"]})', 'text_data=event["message"]'),
+    ("forgotten await on group_send", "consumer", "asgi", CONSUMER,
+     "await self.channel_layer.group_send(", "self.channel_layer.group_send("),
+    ("syntax error in the consumer", "consumer", "settings", CONSUMER, "async def receive(self, text_data):",
+     "async def receive(self, text_data)"),
+    ("wrong path prefix", "routing", "consumer", ROUTING, 'r"ws/chat/', 'r"chat/'),
+    ("wrong keyword in the route", "routing", "consumer", ROUTING, "(?P<room_name>", "(?P<room>"),
+    ("route to the class, not as_asgi()", "routing", "consumer", ROUTING,
+     "consumers.ChatConsumer.as_asgi()", "consumers.ChatConsumer"),
+    ("no websocket key", "asgi", "consumer", ASGI, '"websocket":', '"websocket-disabled":'),
+    ("no AuthMiddlewareStack", "asgi", "consumer", ASGI,
+     "AuthMiddlewareStack(URLRouter(myapp.routing.websocket_urlpatterns))",
+     "URLRouter(myapp.routing.websocket_urlpatterns)"),
+    ("channels not installed", "settings", "consumer", SETTINGS, APPEND,
+     'INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "channels"]'),
+    ("no CHANNEL_LAYERS", "settings", "consumer", SETTINGS, APPEND, "del CHANNEL_LAYERS"),
+    ("wrong ASGI_APPLICATION", "settings", "consumer", SETTINGS, APPEND,
+     'ASGI_APPLICATION = "myproject.wsgi.application"'),
+    ("Redis hard-coded at a dead port", "daphne", "consumer", SETTINGS, APPEND,
+     'CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",'
+     ' "CONFIG": {"hosts": [("127.0.0.1", 1)]}}}'),
+]
+
+
+@pytest.mark.parametrize("name,catching,unaffected,relpath,old,new", MUTANTS, ids=[m[0] for m in MUTANTS])
+def test_mutant_is_caught_by_the_right_stage(solved_tree, name, catching, unaffected, relpath, old, new):
+    tree = classic_tree(solved_tree)
+    if old is APPEND:
+        with open(tree / relpath, "a", encoding="utf-8") as handle:
+            handle.write("\n" + new + "\n")
+    else:
+        mutate(tree, relpath, old, new)
+    report = grade_json(tree, catching, unaffected)
+    caught = stage(report, catching)
+    assert not caught["passed"], f"stage {catching} did not catch: {name}"
+    assert caught["failures"][0]["message"] and caught["failures"][0]["hint"]
+    assert stage(report, unaffected)["passed"], f"{name} should not fail stage {unaffected}: {stage(report, unaffected)}"
+
+
+def test_syntax_error_message_names_file_and_line(solved_tree):
+    tree = classic_tree(solved_tree)
+    mutate(tree, CONSUMER, "async def receive(self, text_data):", "async def receive(self, text_data)")
+    message = stage(grade_json(tree, "consumer"), "consumer")["failures"][0]["message"]
+    assert "myapp/consumers.py, line 16" in message and "syntax" in message.lower()
+
+
+def test_forgotten_await_is_named(solved_tree):
+    tree = classic_tree(solved_tree)
+    mutate(tree, CONSUMER, "await self.channel_layer.group_send(", "self.channel_layer.group_send(")
+    message = stage(grade_json(tree, "consumer"), "consumer")["failures"][0]["message"]
+    assert "never awaited" in message and "await" in message
+
+
+def test_handler_mismatch_explains_type_to_method(solved_tree):
+    tree = classic_tree(solved_tree)
+    mutate(tree, CONSUMER, "async def chat_message(", "async def chat_msg(")
+    message = stage(grade_json(tree, "consumer"), "consumer")["failures"][0]["message"]
+    assert "chat_message" in message
+
+
+STYLES = {
+    "classic tutorial consumer": {CONSUMER: CLASSIC_CONSUMER, ROUTING: CLASSIC_ROUTING},
+    "sync consumer with async_to_sync": {CONSUMER: SYNC_CONSUMER},
+    "JSON consumer with extra keys": {CONSUMER: JSON_CONSUMER},
+    "path() with a str converter": {ROUTING: CLASSIC_ROUTING.replace("re_path", "path").replace(
+        'r"ws/chat/(?P<room_name>\\w+)/$"', '"ws/chat/<str:room_name>/"')},
+}
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_correct_styles_pass(solved_tree, style):
+    for relpath, text in STYLES[style].items():
+        (solved_tree / relpath).write_text(text)
+    report = grade_json(solved_tree, "consumer", "routing", "daphne")
+    failing = {s["id"]: s["failures"] for s in report["stages"] if not s["passed"]}
+    assert not failing, f"{style} is correct but failed: {failing}"
+
+
+def test_classic_tree_passes_stages_one_to_six(solved_tree):
+    """The tutorial's own code (no origin check, \\w+ rooms) is a correct answer up to the daphne stage."""
+    report = grade_json(classic_tree(solved_tree), "settings", "asgi", "consumer", "routing", "daphne")
+    assert report["score"] == report["max_score"], report
