@@ -49,16 +49,35 @@ TEMPLATES = [
 ASGI_APPLICATION = "myproject.asgi.application"
 
 # One process can use the in-memory layer; several workers need Redis.
+# capacity: how many messages may wait in one socket's channel before the layer
+# drops new ones *silently*. The default, 100, is overrun by a handful of
+# clients typing fast into one room (a burst of 5 x 300 messages loses most of
+# them: see benchmarks/load.py). 10_000 holds any backlog the rate limit below
+# allows (a full room of senders for many seconds) at a few MB at worst, and
+# costs nothing while queues are short. Raising it does not slow delivery.
+CHANNEL_CAPACITY = int(os.environ.get("CHAT_CHANNEL_CAPACITY", "10000"))
 REDIS_URL = os.environ.get("REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": CHANNEL_CAPACITY},
         },
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": CHANNEL_CAPACITY},
+        },
+    }
+
+# Hardening limits, read by myapp/consumers.py. Longer messages are refused with
+# an error frame, never relayed (daphne itself cuts frames over 1 MiB).
+CHAT_MAX_MESSAGE_LENGTH = int(os.environ.get("CHAT_MAX_MESSAGE_LENGTH", "2000"))
+# Messages a second one socket may send (a token bucket: bursts up to this
+# many, then this many a second). People type far slower; floods are refused.
+CHAT_RATE_LIMIT = int(os.environ.get("CHAT_RATE_LIMIT", "10"))
 
 DATABASES = {
     "default": {

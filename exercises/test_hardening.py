@@ -1,0 +1,497 @@
+"""Checkpoint `hardening`: the chat survives hostile frames, foreign pages, odd room names and floods.
+
+What counts as refusing a frame (the learner may pick either):
+- an error frame to the sender alone, a JSON object {"error": "<text>"} (the
+  socket stays open and must keep working), or
+- closing that socket with a code that says why: 1003 (unsupported data),
+  1007 (invalid payload), 1008 (policy violation), 1009 (too big) or an
+  application code 4000-4999.
+Either way nothing reaches the room and the server logs no traceback.
+
+Limits come from the learner's settings: CHAT_MAX_MESSAGE_LENGTH (characters)
+and CHAT_RATE_LIMIT (messages a second per socket). In-process checks use the
+learner's consumer behind a router that lets any room name through, so they
+grade the consumer alone; live checks use daphne and the learner's whole app.
+"""
+import asyncio
+import json
+import time
+from urllib.parse import quote
+
+import pytest
+
+from support import (PAGE_ORIGIN, PROJECT, WAIT, LiveSocket, Socket, close_all, django_setup, explain, fail,
+                     load, run, server_clue)
+
+CLOSE_CODES = "1003, 1007, 1008, 1009 or 4000-4999"
+FOREIGN_ORIGIN = "http://attacker.example"
+
+# (name, text frame or None, bytes frame or None): frames a chat must refuse.
+BAD_FRAMES = [
+    ("not-json", "hello, no JSON here", None),
+    ("json-list", '["message", "a list"]', None),
+    ("json-string", '"just a string"', None),
+    ("missing-message", '{"text": "wrong key"}', None),
+    ("number-message", '{"message": 42}', None),
+    ("null-message", '{"message": null}', None),
+    ("empty-message", '{"message": ""}', None),
+    ("blank-message", '{"message": "   "}', None),
+    ("binary-frame", None, b"\x00\x01binary"),
+]
+
+# Pairs of different rooms that naive clean-ups (dropping non-ASCII, truncating,
+# replacing punctuation) would squeeze into one group.
+ODD_ROOMS = [
+    ("bengali", "আড্ডা", "আলাপ"),
+    ("over-long", "a" * 150 + "x", "a" * 150 + "y"),
+    ("punctuation", "tea&talk!", "tea&talk:"),
+]
+
+
+def allowed_close(code) -> bool:
+    return code in (1003, 1007, 1008, 1009) or (code is not None and 4000 <= code <= 4999)
+
+
+def limits() -> tuple[int, int]:
+    """(CHAT_MAX_MESSAGE_LENGTH, CHAT_RATE_LIMIT) from the learner's settings, checked for sense."""
+    django_setup()
+    from django.conf import settings
+
+    found = {}
+    for name, low, high in (("CHAT_MAX_MESSAGE_LENGTH", 1, 100_000), ("CHAT_RATE_LIMIT", 3, 100)):
+        value = getattr(settings, name, None)
+        if value is None:
+            fail(f"myproject/settings.py has no {name}: add it (for example {name} = "
+                 f"{2000 if 'LENGTH' in name else 10}); the consumer reads it from django.conf.settings.")
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            fail(f"{name} in myproject/settings.py is {value!r}: make it a whole number from {low} to {high}.")
+        found[name] = value
+    return found["CHAT_MAX_MESSAGE_LENGTH"], found["CHAT_RATE_LIMIT"]
+
+
+def chat_app():
+    """The learner's consumer behind a router that lets any room name reach it."""
+    from django.urls import re_path
+
+    from channels.routing import URLRouter
+    from support import use_in_memory_layer
+
+    consumer = getattr(load("myapp.consumers"), "ChatConsumer", None)
+    assert consumer is not None, "myapp/consumers.py has no class ChatConsumer."
+    use_in_memory_layer()
+    return URLRouter([re_path(r"^ws/chat/(?P<room_name>[^/]+)/$", consumer.as_asgi())])
+
+
+# -- in process: one frame at a time --------------------------------------------
+async def expect_refusal(sock: Socket, what: str) -> bool:
+    """The sender's next output must refuse the frame; True when the socket is still open."""
+    try:
+        output = await sock.communicator.receive_output(timeout=WAIT)
+    except (asyncio.TimeoutError, TimeoutError):
+        fail(f"After {what}, the sender heard nothing in {WAIT:.0f} s: answer it with an error frame "
+             '{"error": "..."} (or close the socket with a code from ' + CLOSE_CODES + ").")
+    except BaseException as exc:
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        fail(explain(exc, f"{what[0].upper()}{what[1:]} crashed the consumer") +
+             " Never trust a frame: check it inside try/except and answer bad input with an error frame.")
+    if output["type"] == "websocket.close":
+        code = output.get("code", 1000)
+        if not allowed_close(code):
+            fail(f"After {what}, the consumer closed the socket with code {code}: send an error frame instead, "
+                 f"or close with a code that says why ({CLOSE_CODES}).")
+        sock.open = False
+        return False
+    text = output.get("text")
+    try:
+        frame = json.loads(text) if text is not None else None
+    except ValueError:
+        frame = None
+    if not isinstance(frame, dict) or not isinstance(frame.get("error"), str) or not frame["error"].strip():
+        if isinstance(frame, dict) and "message" in frame:
+            fail(f"After {what}, the room got {frame['message']!r} relayed: refuse such a frame with "
+                 '{"error": "..."} to the sender, and do not group_send it.')
+        fail(f"After {what}, the sender got {str(text)[:80]!r}: an error frame is a JSON object like "
+             '{"error": "why it was refused"}.')
+    return True
+
+
+async def refused_and_room_unharmed(app, what: str, *, text=None, data=None) -> None:
+    """Send one bad frame; the sender is told, the room hears nothing, and chat goes on."""
+    alice, bob = Socket(app, "lobby"), Socket(app, "lobby")
+    await alice.connect()
+    await bob.connect()
+    if data is not None:
+        await alice.communicator.send_to(bytes_data=data)
+    else:
+        await alice.send_text(text)
+    still_open = await expect_refusal(alice, what)
+    if still_open:
+        await alice.send("alice is still here")
+        got = await alice.receive("its next message, after the refused frame")
+        assert got["message"] == "alice is still here", (
+            f"After {what}, the sender's next message came back as {got['message']!r}.")
+    await bob.send("bob after the bad frame")
+    # Bob's queue is first in, first out: a relayed bad frame would come first.
+    expected = ["alice is still here"] if still_open else []
+    for want in [*expected, "bob after the bad frame"]:
+        got = await bob.receive("the room's messages after a refused frame")
+        assert got["message"] == want, (
+            f"After {what}, another socket in the room received {got['message']!r}: a refused frame "
+            "must not reach the room.")
+    await close_all(alice, bob)
+
+
+@pytest.mark.hint('Parse inside try/except; check isinstance(data, dict) and isinstance(data.get("message"), '
+                  'str) and that it is not blank; answer anything else with self.send(json.dumps({"error": ...})).')
+@pytest.mark.parametrize("name,text,data", BAD_FRAMES, ids=[b[0] for b in BAD_FRAMES])
+def test_bad_frame_is_refused(name, text, data):
+    app = chat_app()
+    what = "a binary frame" if data is not None else f"the frame {text!r}"
+    run(lambda: refused_and_room_unharmed(app, what, text=text, data=data))
+
+
+@pytest.mark.hint("In receive(), compare len(message) with settings.CHAT_MAX_MESSAGE_LENGTH before group_send.")
+def test_oversized_message_is_refused():
+    longest, _ = limits()
+    app = chat_app()
+
+    async def scenario():
+        await refused_and_room_unharmed(app, f"a message of {longest + 1} characters (one over "
+                                             f"CHAT_MAX_MESSAGE_LENGTH = {longest})",
+                                        text=json.dumps({"message": "x" * (longest + 1)}))
+        alice = Socket(app, "lobby")
+        await alice.connect()
+        await alice.send("y" * longest)
+        got = await alice.receive(f"a message of exactly {longest} characters, the limit")
+        assert got["message"] == "y" * longest, (
+            f"A message of exactly CHAT_MAX_MESSAGE_LENGTH = {longest} characters must still be relayed.")
+        await alice.close()
+
+    run(scenario)
+
+
+@pytest.mark.hint("Keep a token bucket per connection (in connect()): CHAT_RATE_LIMIT tokens, refilled at "
+                  "CHAT_RATE_LIMIT a second; a message with no token left is refused, not sent.")
+def test_flood_is_limited():
+    _, rate = limits()
+    app = chat_app()
+    flood = 10 * rate + 20
+
+    async def scenario():
+        alice, bob = Socket(app, "lobby"), Socket(app, "lobby")
+        await alice.connect()
+        await bob.connect()
+        begun = time.monotonic()
+        for number in range(flood):
+            await alice.send(f"flood {number}")
+        # Let one rate window pass so the next message is allowed again; it then
+        # follows, on alice's first-in-first-out queue, every flood message that got through.
+        await asyncio.sleep(1.2)
+        elapsed = time.monotonic() - begun
+        await alice.send("after the flood")
+        relayed, refused = 0, 0
+        for _ in range(flood + 1):
+            output = await alice.communicator.receive_output(timeout=WAIT)
+            if output["type"] == "websocket.close":
+                if not allowed_close(output.get("code")):
+                    fail(f"The consumer closed a flooding socket with code {output.get('code')}: "
+                         f"use a code that says why ({CLOSE_CODES}), or refuse with error frames.")
+                break  # closing a flooder is a fair refusal
+            frame = json.loads(output["text"])
+            if "error" in frame:
+                refused += 1
+            elif frame.get("message") == "after the flood":
+                break
+            else:
+                relayed += 1
+        else:
+            fail("The message sent one second after the flood never came back.")
+        assert relayed < flood, (
+            f"All {flood} messages sent at once were relayed: CHAT_RATE_LIMIT = {rate} a second is not enforced.")
+        allowed = rate * (elapsed + 1) + 1
+        assert relayed <= allowed, (
+            f"{relayed} of {flood} flood messages were relayed within {elapsed:.1f} s, more than "
+            f"CHAT_RATE_LIMIT = {rate} a second allows (about {allowed:.0f}).")
+        # The rest of the room keeps working: bob's own message reaches him after what alice got through.
+        await bob.send("bob is unaffected")
+        for _ in range(relayed + 2):
+            got = await bob.receive("its own message after another socket flooded the room")
+            if got["message"] == "bob is unaffected":
+                break
+        else:
+            fail("A socket in a room where another socket flooded never got its own message back.")
+        await close_all(alice, bob)
+
+    run(scenario)
+
+
+@pytest.mark.hint("Group names allow only ASCII letters, digits, '-', '_' and '.', under 100 characters: "
+                  "map other room names to 'chat-' + hashlib.sha256(name.encode()).hexdigest().")
+@pytest.mark.parametrize("name,room,other", ODD_ROOMS, ids=[r[0] for r in ODD_ROOMS])
+def test_odd_room_name_is_safe(name, room, other):
+    app = chat_app()
+
+    async def scenario():
+        alice, carol = Socket(app, room, path=f"/ws/chat/{room}/"), Socket(app, other, path=f"/ws/chat/{other}/")
+        accepted = []
+        for sock in (alice, carol):
+            try:
+                ok, code = await sock.communicator.connect(timeout=WAIT)
+            except (asyncio.TimeoutError, TimeoutError):
+                fail(f"Connecting to room {sock.room[:40]!r} got no answer in {WAIT:.0f} s.")
+            except BaseException as exc:
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+                fail(explain(exc, f"Connecting to room {sock.room[:40]!r} crashed the consumer"))
+            sock.open = ok
+            accepted.append(ok)
+        if not all(accepted):
+            return  # refusing such a room at the handshake is allowed
+        await alice.send("for the first room")
+        await alice.receive("its message in a room with an unusual name")
+        await carol.send("for the second room")
+        first = await carol.receive("its own message")
+        assert first["message"] == "for the second room", (
+            f"Rooms {room[:30]!r} and {other[:30]!r} share a group: a message for one reached the other. "
+            "Map each room name to its own group (a hash of the whole name).")
+        await close_all(alice, carol)
+
+    run(scenario)
+
+
+@pytest.mark.hint("asgi.py: 'websocket': AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(...))).")
+def test_foreign_origin_is_refused_in_process():
+    from channels.testing import WebsocketCommunicator
+
+    application = getattr(load("myproject.asgi"), "application", None)
+    assert application is not None, "myproject/asgi.py has no `application`."
+    from support import use_in_memory_layer
+    use_in_memory_layer()
+
+    async def scenario():
+        evil = WebsocketCommunicator(application, "/ws/chat/lobby/",
+                                     headers=[(b"host", b"127.0.0.1"), (b"origin", FOREIGN_ORIGIN.encode())])
+        try:
+            accepted, _ = await evil.connect(timeout=WAIT)
+        except BaseException as exc:
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            fail(explain(exc, "A handshake from a foreign page crashed the app"))
+        if accepted:
+            await evil.disconnect()
+            fail(f"A page on {FOREIGN_ORIGIN} opened a socket to your chat: any website could chat as "
+                 "your visitors. Wrap the websocket app in AllowedHostsOriginValidator.")
+        page = Socket(application, "lobby", origin=PAGE_ORIGIN)
+        await page.connect()
+        await page.close()
+
+    run(scenario)
+
+
+# -- live: the learner's whole app under daphne --------------------------------------
+@pytest.fixture(scope="module")
+def server():
+    from kit.server import DaphneServer, ServerError
+
+    daphne = DaphneServer(PROJECT, env={"REDIS_URL": ""})
+    try:
+        daphne.start()
+    except ServerError as exc:
+        fail(f"daphne did not start on this project. {exc}")
+    yield daphne
+    daphne.stop()
+
+
+class LogWatch:
+    """What daphne logged since a point in time: each live check owns its own part of the log."""
+
+    def __init__(self, server):
+        self.server, self.mark = server, len(server.log_text())
+
+    def log_text(self) -> str:
+        return self.server.log_text()[self.mark:]
+
+    def clue(self) -> str:
+        return server_clue(self)  # the first error of this check, not of an earlier one
+
+    def assert_clean(self, doing: str) -> None:
+        new = self.log_text()
+        if "Traceback" in new or "Exception inside application" in new:
+            fail(f"daphne logged an unhandled exception while {doing}. {self.clue()}")
+
+
+async def live_refusal(sock: LiveSocket, what: str, watch: LogWatch) -> bool:
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        frame = await asyncio.wait_for(sock.connection.recv(), WAIT)
+    except (asyncio.TimeoutError, TimeoutError):
+        fail(f"After {what}, the client heard nothing in {WAIT:.0f} s. {watch.clue()}")
+    except ConnectionClosed as exc:
+        code = exc.rcvd.code if exc.rcvd else None
+        if not allowed_close(code):
+            fail(f"After {what}, daphne closed the socket with code {code}"
+                 f"{' (the consumer crashed)' if code == 1011 else ''}. {watch.clue()}")
+        return False
+    value = json.loads(frame) if isinstance(frame, str) and frame.startswith("{") else None
+    if not isinstance(value, dict) or not isinstance(value.get("error"), str):
+        fail(f"After {what}, the client got {str(frame)[:80]!r} instead of an error frame "
+             '{"error": "..."}.')
+    return True
+
+
+@pytest.mark.hint("Run `kit serve`, send it bad frames (the notebook shows how) and read daphne's log.")
+def test_live_bad_frames_are_refused_without_tracebacks(server):
+    watch = LogWatch(server)
+
+    async def scenario():
+        bob = LiveSocket(server, "lobby")
+        await bob.connect()
+        alice = None
+        for name, text, data in BAD_FRAMES:
+            if alice is None:
+                alice = LiveSocket(server, "lobby")
+                await alice.connect()
+            await alice.connection.send(data if data is not None else text)
+            what = "a binary frame" if data is not None else f"the frame {text!r}"
+            if not await live_refusal(alice, what, watch):
+                alice = None
+        await bob.send("bob after the attacks")
+        got = await bob.receive("its own message after another client sent bad frames")
+        assert got["message"] == "bob after the attacks", (
+            f"After another client sent bad frames, a client received {got['message']!r}: "
+            "refused frames must not reach the room.")
+        await close_all(*(s for s in (alice, bob) if s))
+
+    run(scenario)
+    watch.assert_clean("clients sent malformed frames")
+
+
+@pytest.mark.hint("Wrap the websocket app in AllowedHostsOriginValidator; ALLOWED_HOSTS names 127.0.0.1.")
+def test_live_foreign_origin_is_refused(server):
+    async def scenario():
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidStatus
+
+        try:
+            evil = await connect(server.ws_url("lobby"), origin=FOREIGN_ORIGIN, open_timeout=WAIT)
+        except InvalidStatus as exc:
+            assert exc.response.status_code == 403, (
+                f"A foreign Origin got HTTP {exc.response.status_code}, expected 403. {server_clue(server)}")
+        else:
+            await evil.close()
+            fail(f"daphne accepted a WebSocket from a page on {FOREIGN_ORIGIN}: wrap the websocket app "
+                 "in AllowedHostsOriginValidator.")
+        page = LiveSocket(server, "lobby")
+        await page.connect()  # the chat's own page still connects
+        await page.close()
+
+    run(scenario)
+
+
+@pytest.mark.hint("\\w+ does not match Bengali vowel signs: route (?P<room_name>[^/]+) and let the consumer "
+                  "map any room name to a safe group name.")
+@pytest.mark.parametrize("room", ["আড্ডা", "a" * 120], ids=["bengali", "over-long"])
+def test_live_odd_room_name(server, room):
+    watch = LogWatch(server)
+
+    async def scenario():
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidStatus
+
+        try:
+            client = await connect(server.ws_url(quote(room)), origin=server.origin, open_timeout=WAIT)
+        except InvalidStatus as exc:
+            if exc.response.status_code == 403:
+                return  # refused at the handshake, on purpose: allowed
+            fail(f"Opening room {room[:30]!r} failed with HTTP {exc.response.status_code} (a crash, not a "
+                 f"refusal). {watch.clue()}")
+        sock = LiveSocket(server, room)
+        sock.connection = client
+        await sock.send("any room name works")
+        got = await sock.receive("its message in this room")
+        assert got["message"] == "any room name works", f"Room {room[:30]!r} echoed {got['message']!r}."
+        await sock.close()
+
+    run(scenario)
+    watch.assert_clean(f"a client joined room {room[:30]!r}")
+
+
+@pytest.mark.hint("Refuse messages beyond CHAT_RATE_LIMIT a second with an error frame; other sockets keep "
+                  "their own budget.")
+def test_live_flood_does_not_silence_others(server):
+    _, rate = limits()
+    watch = LogWatch(server)
+    flood = 10 * rate + 20
+
+    async def scenario():
+        alice, bob = LiveSocket(server, "floodroom"), LiveSocket(server, "floodroom")
+        await alice.connect()
+        await bob.connect()
+        for number in range(flood):
+            await alice.connection.send(json.dumps({"message": f"flood {number}"}))
+        await bob.send("bob is unaffected")
+        for _ in range(flood + 1):
+            got = await bob.receive("its own message while another client flooded the room")
+            if got["message"] == "bob is unaffected":
+                break
+        else:
+            fail("While another client flooded the room, a client never got its own message back.")
+        await close_all(alice, bob)
+
+    run(scenario)
+    watch.assert_clean("a client flooded the room")
+
+
+@pytest.mark.hint("Show messages with textContent or a textarea's value, never innerHTML.")
+def test_html_in_a_message_is_shown_as_text(server):
+    from kit import browser
+
+    browser.require()
+    payload = '<img src=x onerror="window.__kitXss=1">'
+    with browser.chromium() as chromium:
+        page = chromium.new_page()
+        page.set_default_timeout(WAIT * 4 * 1000)
+        page.goto(server.url + "/chat/xssroom/")
+        send_when_page_listens(server, "xssroom", page, [payload, "after the html"])
+        page.wait_for_function(f"() => ({SHOWN_JS})().includes('after the html')")
+        shown = page.evaluate(SHOWN_JS)
+        injected = page.evaluate("() => document.querySelectorAll('img[src=\"x\"]').length")
+        ran = page.evaluate("() => window.__kitXss || 0")
+    assert not injected and not ran, (
+        "A message holding HTML became part of the page (an <img> whose onerror runs code): show messages "
+        "as text, with textContent or a textarea's value, never innerHTML.")
+    assert payload in shown, (
+        f"A message holding HTML was not shown as typed: the page shows {shown[-120:]!r}.")
+
+
+# The text of the page's chat log, whatever element the learner made it.
+SHOWN_JS = ("() => { const log = document.querySelector('#chat-log');"
+            " return log ? (log.value || log.textContent || '') : ''; }")
+
+
+def send_when_page_listens(server, room, page, messages) -> None:
+    """Send messages from a `websockets` client once the page's own socket is in the room."""
+    from websockets.sync.client import connect
+
+    try:
+        client = connect(server.ws_url(room), origin=server.origin, open_timeout=WAIT)
+    except Exception as exc:
+        fail(f"A client could not join room '{room}' to talk to the page ({exc}). {server_clue(server)}")
+    with client:
+        # The page joins when its script has run; a probe it shows proves it joined.
+        deadline = time.monotonic() + 4 * WAIT
+        for attempt in range(1000):
+            probe = f"is the page listening? {attempt}"
+            client.send(json.dumps({"message": probe}))
+            client.recv(WAIT)
+            if probe in page.evaluate(SHOWN_JS):
+                break
+            if time.monotonic() > deadline:
+                fail("The chat page never showed a message sent to its room: finish the frontend stage first. "
+                     f"{server_clue(server)}")
+            page.wait_for_timeout(250)
+        for message in messages:
+            client.send(json.dumps({"message": message}))
+            client.recv(WAIT)
