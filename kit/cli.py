@@ -235,7 +235,8 @@ def cmd_serve(args) -> int:
         err.print(f"[bold red]kit serve:[/] {exc}")
         return 1
     out = Console()
-    out.print(f"daphne is serving {server.project} at [bold]{server.url}/chat/[/] (ready in {server.started_in:.1f} s)")
+    # Plain print, one line: tools and tests read the URL from it.
+    print(f"daphne is serving {server.project} at {server.url}/chat/ (ready in {server.started_in:.1f} s)", flush=True)
     out.print("Press Ctrl-C to stop. daphne does not reload: restart it after editing a file.")
     shown = 0
     try:

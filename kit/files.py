@@ -54,6 +54,10 @@ def reset(stage: Stage, project: Path, *, force: bool = False) -> int:
 def _replace(stage: Stage, project: Path, source, label: str, force: bool) -> int:
     backup_dir = project / ".kit-backups" / time.strftime("%Y%m%d-%H%M%S")
     refused = []
+    if not stage.files:
+        out.print(f"Stage {stage.id} has no files of its own: it checks the earlier stages' files. "
+                  "Solve or reset those stages instead.")
+        return 1
     for relpath in stage.files:
         wanted = source(relpath)
         if wanted is None:
