@@ -1,0 +1,174 @@
+"""Checkpoint `redis`: two daphne workers share one Redis channel layer.
+
+One real Redis (REDIS_URL if set, else a private redis-server) and two daphne
+processes on the graded tree, both given REDIS_URL. A message sent through
+worker A must reach a client on worker B in the same room and nobody in another
+room. With an in-memory layer each worker is an island: the checks prove it by
+order, not by waiting for silence.
+"""
+import json
+import subprocess
+import sys
+from urllib.parse import urlparse
+
+import pytest
+
+from support import PROJECT, WAIT, LiveSocket, close_all, fail, run, server_clue
+
+
+@pytest.fixture(scope="module")
+def redis():
+    from kit.redis import RedisServer, RedisUnavailable
+
+    server = RedisServer()
+    try:
+        server.start()
+    except RedisUnavailable as exc:
+        pytest.skip(f"Not graded: no Redis could start on this machine. {exc}")
+    yield server
+    server.stop()
+
+
+def start_worker(redis):
+    from kit.server import DaphneServer, ServerError
+
+    daphne = DaphneServer(PROJECT, env={"REDIS_URL": redis.url})
+    try:
+        daphne.start()
+    except ServerError as exc:
+        fail(f"daphne did not start with REDIS_URL set. {exc}")
+    return daphne
+
+
+@pytest.fixture(scope="module")
+def workers(redis):
+    first = start_worker(redis)
+    try:
+        second = start_worker(redis)
+    except BaseException:
+        first.stop()
+        raise
+    yield first, second
+    first.stop()
+    second.stop()
+
+
+def layer_config(redis_url: str) -> dict:
+    """CHANNEL_LAYERS['default'] as the settings file builds it, in a fresh process with this REDIS_URL."""
+    from kit.project import django_env
+
+    script = ("import json, myproject.settings as s; "
+              "print(json.dumps(getattr(s, 'CHANNEL_LAYERS', {}).get('default', {}), default=str))")
+    env = django_env(PROJECT)
+    env["REDIS_URL"] = redis_url
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, env=env, capture_output=True, text=True,
+                          timeout=6 * WAIT)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        fail(f"Importing myproject/settings.py with REDIS_URL={redis_url or '(empty)'} failed: {last}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.hint("if REDIS_URL: CHANNEL_LAYERS = {'default': {'BACKEND': 'channels_redis.core.RedisChannelLayer', "
+                  "'CONFIG': {'hosts': [REDIS_URL]}}}")
+def test_settings_choose_redis_when_redis_url_is_set(redis):
+    layer = layer_config(redis.url)
+    backend = layer.get("BACKEND", "")
+    assert backend.startswith("channels_redis."), (
+        f"With REDIS_URL set, CHANNEL_LAYERS['default'] uses {backend or 'no BACKEND'}: read "
+        "os.environ.get('REDIS_URL') in settings.py and choose channels_redis.core.RedisChannelLayer then.")
+    port = str(urlparse(redis.url).port or 6379)
+    assert port in json.dumps(layer.get("CONFIG", {})), (
+        f"With REDIS_URL={redis.url}, the layer's CONFIG is {layer.get('CONFIG')}: "
+        "its hosts must come from REDIS_URL, not a fixed address.")
+
+
+@pytest.mark.hint("Keep an else: branch with channels.layers.InMemoryChannelLayer for when REDIS_URL is not set.")
+def test_settings_stay_in_memory_without_redis_url():
+    backend = layer_config("").get("BACKEND", "")
+    assert backend == "channels.layers.InMemoryChannelLayer", (
+        f"Without REDIS_URL, CHANNEL_LAYERS['default'] uses {backend or 'no BACKEND'}: keep the in-memory "
+        "layer then, so one process works with no Redis at all.")
+
+
+async def crossing(sender: LiveSocket, receiver: LiveSocket, text: str, direction: str) -> None:
+    """sender's text must reach receiver, on another worker; proven by order, not by waiting for silence."""
+    await sender.send(text)
+    # The sender's own copy comes back through the layer after group_send has
+    # queued the message for every member, the receiver included.
+    got = await sender.receive("its own message")
+    assert got["message"] == text, f"The sender got {got['message']!r} back instead of {text!r}."
+    await receiver.send(f"after {text}")
+    first = await receiver.receive(f"the message sent {direction}")
+    assert first["message"] == text, (
+        f"A client on worker {direction.split()[-1]} got {first['message']!r} first: {text!r}, sent {direction}, "
+        "never reached it. Each daphne worker is alone when the layer is in memory: with REDIS_URL set, "
+        "CHANNEL_LAYERS must use channels_redis with hosts=[REDIS_URL]. "
+        f"{receiver.server_clue() or sender.server_clue()}")
+    second = await receiver.receive("its own message")
+    assert second["message"] == f"after {text}"
+    # The receiver's reply went to the whole room: the sender reads it too, so the next check starts clean.
+    await sender.receive("the reply from the other worker")
+
+
+@pytest.mark.hint("Both workers must use the same Redis: CHANNEL_LAYERS from REDIS_URL.")
+def test_message_crosses_from_one_worker_to_the_other(workers):
+    one, two = workers
+
+    async def scenario():
+        alice, bob = LiveSocket(one, "redis_lobby"), LiveSocket(two, "redis_lobby")
+        await alice.connect()
+        await bob.connect()
+        await crossing(alice, bob, "from worker A", "from worker A to worker B")
+        await crossing(bob, alice, "from worker B", "from worker B to worker A")
+        await close_all(alice, bob)
+
+    run(scenario)
+
+
+@pytest.mark.hint("One group per room, named from the room: rooms stay apart on Redis too.")
+def test_rooms_stay_apart_across_workers(workers):
+    one, two = workers
+
+    async def scenario():
+        alice, bob, carol = (LiveSocket(one, "redis_lobby"), LiveSocket(two, "redis_lobby"),
+                             LiveSocket(two, "redis_kitchen"))
+        for sock in (alice, bob, carol):
+            await sock.connect()
+        await alice.send("lobby only")
+        await alice.receive("its own message")
+        got = await bob.receive("the lobby's message from worker A")
+        assert got["message"] == "lobby only"
+        # Carol's frames come in order: a leaked lobby message would arrive before her own.
+        await carol.send("kitchen only")
+        first = await carol.receive("its own message")
+        assert first["message"] == "kitchen only", (
+            f"A client in room 'redis_kitchen' received {first['message']!r}, sent to 'redis_lobby': "
+            "every room needs a group of its own.")
+        await close_all(alice, bob, carol)
+
+    run(scenario)
+
+
+@pytest.mark.hint("A client that leaves must leave the group on Redis as well: group_discard in disconnect().")
+def test_room_survives_a_client_leaving(workers):
+    one, two = workers
+
+    async def scenario():
+        alice, bob, dave = (LiveSocket(one, "redis_leave"), LiveSocket(two, "redis_leave"),
+                            LiveSocket(two, "redis_leave"))
+        for sock in (alice, bob, dave):
+            await sock.connect()
+        await dave.close()
+        await crossing(alice, bob, "after dave left", "from worker A to worker B")
+        await close_all(alice, bob)
+
+    run(scenario)
+
+
+@pytest.mark.hint("Read both workers' logs (`kit serve` with REDIS_URL set): fix the first traceback.")
+def test_worker_logs_have_no_errors(workers):
+    for name, worker in zip("AB", workers):
+        log = worker.log_text()
+        assert "Traceback" not in log and "Exception inside application" not in log, \
+            f"Worker {name} logged an error. {server_clue(worker)}"
