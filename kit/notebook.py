@@ -1,23 +1,150 @@
-"""Helpers for the lessons: the checkpoint cell and one background daphne per project.
+"""Helpers for the lessons: set-up cells, the checkpoint cell, one background daphne per project.
+
+    from kit.notebook import lesson
+    project = lesson("consumer")       # which tree is active, links to this stage's files
 
     from kit import check
     check("consumer")                  # grades in a fresh process, shows a table
 
     from kit.notebook import serve, stop
     server = serve()                   # re-running the cell reuses the running server
+
+Everything here runs inside the learner's kernel, whose event loop is already
+running: helpers that talk to sockets are coroutines the cell awaits.
 """
 from __future__ import annotations
 
+import asyncio
 import atexit
+import importlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
+from . import catalogue
 from .project import active_project, validate
 
 _servers: dict[Path, "object"] = {}
+_django_tree: Path | None = None
+
+
+class LessonError(RuntimeError):
+    """A problem the learner can fix, shown in the notebook as one message instead of a traceback."""
+
+    def _render_traceback_(self):  # IPython shows this instead of the traceback
+        return [f"\x1b[1;31m{type(self).__name__}:\x1b[0m {self}"]
+
+
+# -- the first cell ------------------------------------------------------------
+def lesson(stage_id: str | None = None) -> Path:
+    """Say which tree the notebook works on and link the files this stage edits.
+
+    KIT_PROJECT may point anywhere, so the notebook's own links (to ../project/)
+    are not always the tree being graded; this cell says which one is.
+    """
+    from IPython.display import Markdown, display
+
+    root = _active_tree()
+    chosen = "chosen by KIT_PROJECT" if os.environ.get("KIT_PROJECT") else "the kit's own project/"
+    print(f"Active project tree: {root}  ({chosen})")
+    if stage_id is None:
+        display(Markdown(_course_map()))
+        return root
+    try:
+        stage = catalogue.get(stage_id)
+    except KeyError as exc:
+        raise LessonError(str(exc).strip("\"'")) from None
+    checkpoint = "ready" if stage.available else "not yet available (its checks are still being written)"
+    links = "\n".join(f"- [{name}]({_link(root / name)})" for name in stage.files)
+    display(Markdown(f"**Stage {stage.number}: {stage.title}** ({stage.points} points; checkpoint {checkpoint})\n\n"
+                     f"You will edit, in the active tree:\n\n{links}"))
+    return root
+
+
+def _course_map() -> str:
+    rows = ["| # | stage | you build | points | notebook |", "|---|---|---|---|---|"]
+    for stage in catalogue.STAGES:
+        rows.append(f"| {stage.number} | `{stage.id}` | {stage.builds} | {stage.points} | "
+                    f"[{stage.notebook}]({stage.notebook}) |")
+    return "\n".join(rows)
+
+
+def _link(path: Path) -> str:
+    """A link relative to notebooks/, which JupyterLab opens in its editor (when the tree is under its root)."""
+    return Path(os.path.relpath(path, catalogue.NOTEBOOKS_DIR)).as_posix()
+
+
+def _active_tree(project=None) -> Path:
+    from .project import NotAProjectTree
+
+    try:
+        return validate(project or active_project())
+    except NotAProjectTree as exc:
+        raise LessonError(f"{exc} Set KIT_PROJECT to your project folder (the one holding manage.py), "
+                          "then restart the kernel.") from None
+
+
+# -- Django inside the kernel --------------------------------------------------
+def use_project(project=None) -> Path:
+    """Set Django up for the active tree in this kernel, once, and say which tree."""
+    global _django_tree
+    root = _active_tree(project)
+    if _django_tree is not None:
+        if _django_tree != root:
+            raise LessonError(f"Django in this kernel is already set up for {_django_tree}. "
+                              "Restart the kernel to switch trees.")
+        print(f"Django is already set up for {root}")
+        return root
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "myproject.settings"
+    sys.dont_write_bytecode = True  # leave no __pycache__ in the learner's tree, as the grader does
+    import django
+
+    try:
+        django.setup()
+    except Exception as exc:
+        raise LessonError(f"Loading myproject/settings.py failed: {type(exc).__name__}: {exc}. "
+                          "Fix the file, save it and run this cell again.") from None
+    _django_tree = root
+    print(f"Django is set up for {root} (settings module myproject.settings)")
+    return root
+
+
+def load(module: str):
+    """Import a module of the learner's tree afresh, so the cell sees the last saved version."""
+    if _django_tree is None:
+        use_project()
+    try:
+        if module in sys.modules:
+            return importlib.reload(sys.modules[module])
+        return importlib.import_module(module)
+    except Exception as exc:
+        where = ""
+        if isinstance(exc, SyntaxError) and exc.filename:
+            where = f" ({Path(exc.filename).name}, line {exc.lineno})"
+        raise LessonError(f"Importing {module} failed{where}: {type(exc).__name__}: {exc}. "
+                          "Fix the file, save it and run this cell again.") from None
+
+
+# -- the checkpoint cell ---------------------------------------------------------
+class CheckResult:
+    """What check() returns; its one-line repr is the verdict under the table."""
+
+    def __init__(self, report):
+        self.report = report
+        self.passed = report.all_passed
+        self.score = report.score
+        self.max_score = report.max_score
+
+    def __repr__(self) -> str:
+        names = ", ".join(s.id for s in self.report.stages)
+        if self.passed:
+            return f"Checkpoint {names}: passed, {self.score}/{self.max_score} points."
+        return (f"Checkpoint {names}: not passed yet ({self.score}/{self.max_score} points). "
+                "Fix what the table says, save the file, and run this cell again.")
 
 
 def check(*stages: str, project=None):
@@ -27,7 +154,7 @@ def check(*stages: str, project=None):
     from .grader import Failure, Report, StageResult
     from .render import table
 
-    root = validate(project or active_project())
+    root = _active_tree(project)
     cmd = [sys.executable, "-m", "kit", "check", *stages, "--project", str(root), "--json", "-"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     console = Console()
@@ -43,21 +170,25 @@ def check(*stages: str, project=None):
     console.print(table(report))
     if report.all_passed:
         console.print("[bold green]Checkpoint passed.[/]")
-    return SimpleNamespace(passed=report.all_passed, score=report.score, max_score=report.max_score, report=report)
+    return CheckResult(report)
 
 
+# -- a background daphne ---------------------------------------------------------
 def serve(project=None, *, restart: bool = False, **options):
     """The background daphne for this project: started once, reused when the cell runs again."""
-    from .server import DaphneServer
+    from .server import DaphneServer, ServerError
 
-    root = validate(project or active_project())
+    root = _active_tree(project)
     server = _servers.get(root)
     if server is not None and server.running and not restart:
         print(f"daphne is already running at {server.url}/chat/ (serve(restart=True) after editing files)")
         return server
     if server is not None:
         server.stop()
-    server = DaphneServer(root, **options).start()
+    try:
+        server = DaphneServer(root, **options).start()
+    except ServerError as exc:
+        raise LessonError(f"daphne did not start: {exc}") from None
     _servers[root] = server
     print(f"daphne is serving {root.name}/ at {server.url}/chat/ (ready in {server.started_in:.1f} s)")
     return server
@@ -74,3 +205,103 @@ def stop(project=None) -> None:
 
 
 atexit.register(stop)
+
+
+# -- WebSocket clients in cells ---------------------------------------------------
+async def inbox(ws, *, quiet: float = 0.5, limit: float = 10.0) -> list[str]:
+    """The messages that reach one client until it has been quiet for `quiet` seconds.
+
+    Good for showing what arrived; checkpoints prove "nothing arrived" by message order instead.
+    """
+    from websockets.exceptions import ConnectionClosed
+
+    got: list[str] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while loop.time() < deadline:
+        try:
+            frame = await asyncio.wait_for(ws.recv(), quiet)
+        except (asyncio.TimeoutError, TimeoutError):
+            break
+        except ConnectionClosed as exc:
+            got.append(f"(closed by the server, code {exc.rcvd.code if exc.rcvd else 'none'})")
+            break
+        got.append(_message_of(frame))
+    return got
+
+
+def _message_of(frame) -> str:
+    try:
+        data = json.loads(frame)
+    except (TypeError, ValueError):
+        return repr(frame)
+    return data["message"] if isinstance(data, dict) and "message" in data else frame
+
+
+def show_received(received: dict[str, list[str]], rooms: dict[str, str] | None = None,
+                  title: str = "Who received what") -> None:
+    """A small table: one row per client, the messages it received in order."""
+    from rich.console import Console
+    from rich.table import Table
+
+    grid = Table(title=title)
+    grid.add_column("client", style="bold")
+    if rooms:
+        grid.add_column("room")
+    grid.add_column("received, in order")
+    for name, messages in received.items():
+        shown = "\n".join(messages) if messages else "[dim](nothing)[/dim]"
+        grid.add_row(name, *([rooms.get(name, "")] if rooms else []), shown)
+    Console().print(grid)
+
+
+# -- progress strip ---------------------------------------------------------------
+def progress(project=None):
+    """A strip of every stage (passed, next, still to come) for the top of a lesson.
+
+    Grades every stage in a fresh process, as check() does, so it takes a
+    little while; the last expression of a cell, it shows as HTML.
+    """
+    from IPython.display import HTML
+
+    root = validate(project or active_project())
+    cmd = [sys.executable, "-m", "kit", "check", "--project", str(root), "--json", "-"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if done.returncode == 2 or not done.stdout.strip():
+        return HTML(f"<p><b>The grader could not run:</b> {_escape(done.stderr.strip() or done.stdout.strip())}</p>")
+    return HTML(_progress_html(json.loads(done.stdout)))
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
+def _progress_html(report: dict) -> str:
+    """The strip for one JSON report (DESIGN's grader contract): green passed, amber next, grey to come."""
+    from . import catalogue
+
+    upcoming = next((s for s in report["stages"] if s.get("available", True) and not s["passed"]), None)
+    boxes = []
+    for entry in report["stages"]:
+        stage = catalogue.get(entry["id"])
+        if not entry.get("available", True):
+            mark, colour, why = "·", "#adb5bd", "not yet available"
+        elif entry["passed"]:
+            mark, colour, why = "✔", "#2a9d8f", f"{entry['points']}/{entry['max_points']} points"
+        else:
+            mark, colour = ("➜", "#e9a23b") if entry is upcoming else ("✘", "#6c757d")
+            why = entry["failures"][0]["message"] if entry["failures"] else "not passed yet"
+        boxes.append(f'<span title="{_escape(why)}" style="padding:3px 8px;border-radius:4px;color:white;'
+                     f'background:{colour};white-space:nowrap">{mark} {stage.number} {_escape(stage.id)}</span>')
+    if upcoming is None:
+        after = "<b>Every available stage passes.</b>"
+    else:
+        stage = catalogue.get(upcoming["id"])
+        after = (f'Next: stage {stage.number} <b>{_escape(stage.title)}</b> in '
+                 f'<a href="{_escape(stage.notebook)}">{_escape(stage.notebook)}</a> '
+                 f'(files: {_escape(", ".join(stage.files))})')
+    return (f'<div class="kit-progress" style="font-family:sans-serif;line-height:2">'
+            f'<div style="display:flex;flex-wrap:wrap;gap:4px">{"".join(boxes)}</div>'
+            f'<div>Score {report["score"]}/{report["max_score"]}. {after}</div></div>')
