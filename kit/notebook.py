@@ -305,3 +305,55 @@ def _progress_html(report: dict) -> str:
     return (f'<div class="kit-progress" style="font-family:sans-serif;line-height:2">'
             f'<div style="display:flex;flex-wrap:wrap;gap:4px">{"".join(boxes)}</div>'
             f'<div>Score {report["score"]}/{report["max_score"]}. {after}</div></div>')
+
+
+# -- progress strip ---------------------------------------------------------------
+def progress(project=None):
+    """A strip of every stage (passed, next, still to come) for the top of a lesson.
+
+    Grades every stage in a fresh process, as check() does, so it takes a
+    little while; the last expression of a cell, it shows as HTML.
+    """
+    from IPython.display import HTML
+
+    root = validate(project or active_project())
+    cmd = [sys.executable, "-m", "kit", "check", "--project", str(root), "--json", "-"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if done.returncode == 2 or not done.stdout.strip():
+        return HTML(f"<p><b>The grader could not run:</b> {_escape(done.stderr.strip() or done.stdout.strip())}</p>")
+    return HTML(_progress_html(json.loads(done.stdout)))
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
+def _progress_html(report: dict) -> str:
+    """The strip for one JSON report (DESIGN's grader contract): green passed, amber next, grey to come."""
+    from . import catalogue
+
+    upcoming = next((s for s in report["stages"] if s.get("available", True) and not s["passed"]), None)
+    boxes = []
+    for entry in report["stages"]:
+        stage = catalogue.get(entry["id"])
+        if not entry.get("available", True):
+            mark, colour, why = "·", "#adb5bd", "not yet available"
+        elif entry["passed"]:
+            mark, colour, why = "✔", "#2a9d8f", f"{entry['points']}/{entry['max_points']} points"
+        else:
+            mark, colour = ("➜", "#e9a23b") if entry is upcoming else ("✘", "#6c757d")
+            why = entry["failures"][0]["message"] if entry["failures"] else "not passed yet"
+        boxes.append(f'<span title="{_escape(why)}" style="padding:3px 8px;border-radius:4px;color:white;'
+                     f'background:{colour};white-space:nowrap">{mark} {stage.number} {_escape(stage.id)}</span>')
+    if upcoming is None:
+        after = "<b>Every available stage passes.</b>"
+    else:
+        stage = catalogue.get(upcoming["id"])
+        after = (f'Next: stage {stage.number} <b>{_escape(stage.title)}</b> in '
+                 f'<a href="{_escape(stage.notebook)}">{_escape(stage.notebook)}</a> '
+                 f'(files: {_escape(", ".join(stage.files))})')
+    return (f'<div class="kit-progress" style="font-family:sans-serif;line-height:2">'
+            f'<div style="display:flex;flex-wrap:wrap;gap:4px">{"".join(boxes)}</div>'
+            f'<div>Score {report["score"]}/{report["max_score"]}. {after}</div></div>')
