@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -117,13 +119,20 @@ def grade_stage(root: Path, stage: Stage) -> StageResult:
         outcome = _run_checkpoint(root, stage, report_path, Path(scratch))
         entries = json.loads(report_path.read_text()) if report_path.exists() else []
     result.seconds = time.monotonic() - begun
+    running = None
     for entry in entries:
-        if entry["outcome"] == "failed":
+        if entry["outcome"] == "running":  # the check the process was in when it died or was stopped
+            running = entry
+        elif entry["outcome"] == "failed":
             result.failures.append(Failure(entry["test"], entry["message"], entry["hint"] or stage.hints[0]))
         elif entry["outcome"] == "passed":
             result.passed_checks.append(entry["test"])
         elif entry["outcome"] == "skipped":
             result.skipped.append(f"{entry['test']}: {entry['message']}")
+    if running and not result.failures:
+        result.failures.append(Failure(running["test"], (outcome or "The check never finished.") +
+                                       f" It was running the check {running['test']}.",
+                                       running["hint"] or stage.hints[0]))
     if outcome and not result.failures:
         result.failures.append(Failure("stage", outcome, stage.hints[0]))
     if not entries and not result.failures:
@@ -162,10 +171,42 @@ def _run_checkpoint(root: Path, stage: Stage, report_path: Path, scratch: Path) 
         finally:
             procs.stop_tree(proc, grace=2)  # nothing the checks started may outlive them
             _running.discard(proc)
-    if proc.returncode in (0, 1):
+    if proc.returncode in (0, 1) and '"outcome": "running"' not in _read(report_path):
         return ""
-    if not report_path.exists():
-        tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-        return (f"The checking process ended abruptly (exit code {proc.returncode}) before it could report: "
-                "does the project call sys.exit() or os._exit() at import time? " + " | ".join(tail))
-    return ""
+    if proc.returncode < 0:
+        how = f"was killed by signal {signal.Signals(-proc.returncode).name}"
+    else:
+        how = f"ended abruptly (exit code {proc.returncode})"
+    exits = exit_calls(root)
+    if exits:
+        return (f"The checking process {how}: the project ends the process itself, {exits[0]}. "
+                "A settings file or module must never call sys.exit() or os._exit(); raise an exception instead.")
+    tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
+    return f"The checking process {how} before it could report. {tail}".strip()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+EXIT_CALL = re.compile(r"^[^#]*\b(sys\.exit|os\._exit|os\.abort|exit|quit)\s*\(")
+
+
+def exit_calls(root: Path) -> list[str]:
+    """Where the learner's files call sys.exit/os._exit: the likely reason a checking process vanished."""
+    found = []
+    for relpath in catalogue.PROJECT_FILES:
+        if not relpath.endswith(".py") or relpath == "manage.py":
+            continue
+        try:
+            lines = (root / relpath).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        for number, line in enumerate(lines, 1):
+            match = EXIT_CALL.search(line)
+            if match:
+                found.append(f"{relpath}, line {number} calls {match.group(1)}()")
+    return found

@@ -5,7 +5,10 @@ Loaded with `-p kit.pytest_plugin --kit-report FILE`.
 from __future__ import annotations
 
 import json
+import os
 import re
+import traceback
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +24,40 @@ class Recorder:
         self.path = path
         self.results: dict[str, dict] = {}
         self.order: list[str] = []
+        self.running: str | None = None
+        self.hints: dict[str, str] = {}
+
+    def save(self) -> None:
+        """Written after every check, not only at the end: if the learner's code kills or hangs this
+        process, the grader still knows what passed and which check was running."""
+        entries = []
+        for nodeid in self.order:
+            entry = self.results[nodeid]
+            if nodeid == self.running and entry["outcome"] == "passed":
+                entry = dict(entry, outcome="running")
+            entries.append(entry)
+        if self.running and self.running not in self.results:
+            entries.append({"test": self.running.split("::")[-1], "outcome": "running", "message": "",
+                            "hint": self.hints.get(self.running, "")})
+        partial = self.path + ".partial"
+        with open(partial, "w", encoding="utf-8") as handle:
+            json.dump(entries, handle, indent=1)
+        os.replace(partial, self.path)
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        self.running = nodeid
+        self.save()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        marker = item.get_closest_marker("hint")
+        if marker and marker.args:
+            self.hints[item.nodeid] = marker.args[0]
+            self.save()
+
+    def pytest_runtest_logfinish(self, nodeid, location):
+        self.running = None
+        self.save()
 
     def _entry(self, item_or_report) -> dict:
         nodeid = item_or_report.nodeid
@@ -52,10 +89,11 @@ class Recorder:
             entry["outcome"] = "failed"
             entry["test"] = "collect"
             entry["message"] = "The checkpoint module could not be loaded: " + str(report.longrepr).splitlines()[-1]
+        self.save()
 
     def pytest_sessionfinish(self, session):
-        with open(self.path, "w", encoding="utf-8") as handle:
-            json.dump([self.results[n] for n in self.order], handle, indent=1)
+        self.running = None
+        self.save()
 
 
 def plain_message(excinfo, report) -> str:
@@ -64,12 +102,30 @@ def plain_message(excinfo, report) -> str:
     text = str(excinfo.value)
     timed_out = TIMEOUT_RE.search(text)
     if timed_out:
-        return (f"No answer within {float(timed_out.group(1)):.0f} s: the code under test never returned. "
+        place = learner_frame(excinfo)
+        return (f"No answer within {float(timed_out.group(1)):.0f} s: the code under test never returned"
+                + (f"; it was still running {place}" if place else "") + ". "
                 "Look for a loop that never ends, a blocking call (time.sleep, input, requests) "
                 "in an async method, or an await on something that never comes.")
     if excinfo.typename == "AssertionError" or excinfo.typename == "LearnerCodeError":
         return text.split("\nassert ")[0].strip() or "A check failed."
     return f"{excinfo.typename}: {text}".strip()
+
+
+def learner_frame(excinfo) -> str:
+    """'myapp/consumers.py, line 20 (in receive)': the deepest frame of the graded tree, if any."""
+    root = os.environ.get("KIT_GRADED_PROJECT")
+    if not root:
+        return ""
+    root_path = Path(root).resolve()
+    found = ""
+    for frame in traceback.extract_tb(excinfo.tb):
+        try:
+            relative = Path(frame.filename).resolve().relative_to(root_path).as_posix()
+        except (ValueError, OSError):
+            continue
+        found = f"{relative}, line {frame.lineno} (in {frame.name})"
+    return found
 
 
 def skip_reason(report) -> str:
