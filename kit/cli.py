@@ -137,7 +137,7 @@ def cmd_check(args) -> int:
         stage_ids = known_stages(args.stages)
         for orphan in hidden.orphans():
             err.print(f"[yellow]kit check: hidden check {orphan} names no stage (name it test_<stage>_<what>.py); "
-                      "it is not run.[/]")
+                      "it is not run.[/]", soft_wrap=True)
     except (NotAProjectTree, KeyError, hidden.HiddenChecksError) as exc:
         if fmt == "classroom":  # Classroom's reporter still needs a result to show the learner why
             known = [s for s in args.stages if s in {st.id for st in catalogue.STAGES}]
