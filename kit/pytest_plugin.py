@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 TIMEOUT_RE = re.compile(r"Timeout \(?>\s*([\d.]+)s")
+PLACE_RE = re.compile(r"((?:myapp|myproject)/[\w/]+\.py, line \d+(?: \(in \w+\))?)")
 
 
 def pytest_addoption(parser):
@@ -102,11 +103,14 @@ def plain_message(excinfo, report) -> str:
     text = str(excinfo.value)
     timed_out = TIMEOUT_RE.search(text)
     if timed_out:
-        place = learner_frame(excinfo)
+        # The place: from the traceback, or from a checkpoint's own explanation of the interrupted code.
+        named = PLACE_RE.search(text)
+        place = learner_frame(excinfo) or (named.group(1) if named else "")
+        blocked = text[text.index("The event loop was blocked"):] if "The event loop was blocked" in text else ""
         return (f"No answer within {float(timed_out.group(1)):.0f} s: the code under test never returned"
                 + (f"; it was still running {place}" if place else "") + ". "
-                "Look for a loop that never ends, a blocking call (time.sleep, input, requests) "
-                "in an async method, or an await on something that never comes.")
+                + (blocked or "Look for a loop that never ends, a blocking call (time.sleep, input, requests) "
+                   "in an async method, or an await on something that never comes."))
     if excinfo.typename == "AssertionError" or excinfo.typename == "LearnerCodeError":
         return text.split("\nassert ")[0].strip() or "A check failed."
     return f"{excinfo.typename}: {text}".strip()

@@ -138,14 +138,14 @@ def test_ctrl_c_mid_stage_leaves_nothing_behind(solved_tree):
                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         def daphne_serving():
-            return any("daphne" in line for line in leftovers(solved_tree))
+            return any("-m daphne" in line for line in leftovers(solved_tree))
 
         deadline = time.monotonic() + 120
         while not daphne_serving():
             assert kit.poll() is None, f"kit check ended early: {kit.communicate()}"
             assert time.monotonic() < deadline, "daphne never started under kit check"
             time.sleep(0.2)
-        assert len(leftovers(solved_tree)) >= 3, leftovers(solved_tree)  # two pytest children and a daphne
+        assert len(leftovers(solved_tree)) >= 4, leftovers(solved_tree)  # kit, two pytest children, daphne
         os.killpg(kit.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the foreground group gets it
         _, err = kit.communicate(timeout=60)
         assert kit.returncode == 130, err
