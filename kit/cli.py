@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade_all.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids (default: all)")
     grade_all.add_argument("--out", metavar="FOLDER", help="where the reports go (default: ./<DIR name>-grades)")
     grade_all.set_defaults(run=cmd_grade_all)
+
+    from .bench import add_bench_parser  # `kit bench`: its options live with the bench
+
+    add_bench_parser(sub)
     return parser
 
 
