@@ -57,9 +57,13 @@ def lesson(stage_id: str | None = None) -> Path:
     except KeyError as exc:
         raise LessonError(str(exc).strip("\"'")) from None
     checkpoint = "ready" if stage.available else "not yet available (its checks are still being written)"
-    links = "\n".join(f"- [{name}]({_link(root / name)})" for name in stage.files)
+    if stage.files:
+        links = "\n".join(f"- [{name}]({_link(root / name)})" for name in stage.files)
+        work = f"You will edit, in the active tree:\n\n{links}"
+    else:
+        work = "No file to edit in this stage: it checks that what you built works together."
     display(Markdown(f"**Stage {stage.number}: {stage.title}** ({stage.points} points; checkpoint {checkpoint})\n\n"
-                     f"You will edit, in the active tree:\n\n{links}"))
+                     + work))
     return root
 
 
@@ -307,53 +311,50 @@ def _progress_html(report: dict) -> str:
             f'<div>Score {report["score"]}/{report["max_score"]}. {after}</div></div>')
 
 
-# -- progress strip ---------------------------------------------------------------
-def progress(project=None):
-    """A strip of every stage (passed, next, still to come) for the top of a lesson.
+# -- running lessons outside JupyterLab (the kit's tests and benchmarks) ------------
+def lesson_notebooks() -> list[Path]:
+    """The lesson notebooks that exist, in course order: welcome first, then one per stage."""
+    names = [catalogue.WELCOME_NOTEBOOK, *(stage.notebook for stage in catalogue.STAGES)]
+    return [catalogue.NOTEBOOKS_DIR / name for name in names if (catalogue.NOTEBOOKS_DIR / name).exists()]
 
-    Grades every stage in a fresh process, as check() does, so it takes a
-    little while; the last expression of a cell, it shows as HTML.
+
+def stage_of(notebook: str | os.PathLike) -> catalogue.Stage | None:
+    """The stage whose catalogue entry points at this notebook (None for the welcome notebook)."""
+    name = Path(notebook).name
+    return next((stage for stage in catalogue.STAGES if stage.notebook == name), None)
+
+
+def execute(notebook: str | os.PathLike, project: str | os.PathLike, *, tags: set[str] | None = None,
+            timeout: float = 600):
+    """Run a notebook in a fresh kernel with KIT_PROJECT=project; returns (executed notebook, kernel pid).
+
+    With `tags`, only the cells carrying one of them run (e.g. {"setup", "checkpoint"}).
+    A failing cell raises nbclient's CellExecutionError, which names the cell.
     """
-    from IPython.display import HTML
+    import nbformat
+    from nbclient import NotebookClient
 
-    root = validate(project or active_project())
-    cmd = [sys.executable, "-m", "kit", "check", "--project", str(root), "--json", "-"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if done.returncode == 2 or not done.stdout.strip():
-        return HTML(f"<p><b>The grader could not run:</b> {_escape(done.stderr.strip() or done.stdout.strip())}</p>")
-    return HTML(_progress_html(json.loads(done.stdout)))
+    nb = nbformat.read(notebook, as_version=4)
+    if tags is not None:
+        nb.cells = [cell for cell in nb.cells if tags & set(cell.metadata.get("tags", []))]
+    env = dict(os.environ, KIT_PROJECT=str(Path(project).resolve()))
+    pids = []
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(catalogue.NOTEBOOKS_DIR)}},
+                            on_notebook_start=lambda notebook: pids.append(client.km.provisioner.pid))
+    client.execute(env=env)
+    return nb, (pids[0] if pids else None)
 
 
-def _escape(text: str) -> str:
-    import html
+def cell_text(cell) -> str:
+    """Everything a code cell showed, as plain text (ANSI colours removed)."""
+    import re
 
-    return html.escape(text, quote=True)
-
-
-def _progress_html(report: dict) -> str:
-    """The strip for one JSON report (DESIGN's grader contract): green passed, amber next, grey to come."""
-    from . import catalogue
-
-    upcoming = next((s for s in report["stages"] if s.get("available", True) and not s["passed"]), None)
-    boxes = []
-    for entry in report["stages"]:
-        stage = catalogue.get(entry["id"])
-        if not entry.get("available", True):
-            mark, colour, why = "·", "#adb5bd", "not yet available"
-        elif entry["passed"]:
-            mark, colour, why = "✔", "#2a9d8f", f"{entry['points']}/{entry['max_points']} points"
-        else:
-            mark, colour = ("➜", "#e9a23b") if entry is upcoming else ("✘", "#6c757d")
-            why = entry["failures"][0]["message"] if entry["failures"] else "not passed yet"
-        boxes.append(f'<span title="{_escape(why)}" style="padding:3px 8px;border-radius:4px;color:white;'
-                     f'background:{colour};white-space:nowrap">{mark} {stage.number} {_escape(stage.id)}</span>')
-    if upcoming is None:
-        after = "<b>Every available stage passes.</b>"
-    else:
-        stage = catalogue.get(upcoming["id"])
-        after = (f'Next: stage {stage.number} <b>{_escape(stage.title)}</b> in '
-                 f'<a href="{_escape(stage.notebook)}">{_escape(stage.notebook)}</a> '
-                 f'(files: {_escape(", ".join(stage.files))})')
-    return (f'<div class="kit-progress" style="font-family:sans-serif;line-height:2">'
-            f'<div style="display:flex;flex-wrap:wrap;gap:4px">{"".join(boxes)}</div>'
-            f'<div>Score {report["score"]}/{report["max_score"]}. {after}</div></div>')
+    parts = []
+    for output in cell.get("outputs", []):
+        if "text" in output:
+            parts.append(output["text"])
+        parts.append(output.get("data", {}).get("text/plain", ""))
+        if output.get("output_type") == "error":
+            parts.append(f"{output['ename']}: {output['evalue']}")
+    return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(parts))

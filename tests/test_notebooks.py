@@ -1,0 +1,160 @@
+"""The lessons: every notebook runs top to bottom on the solutions, and its checkpoint fails kindly on the starter.
+
+Each notebook in notebooks/ runs in a real ipykernel (nbclient) with KIT_PROJECT
+set to a fresh copy of a tree; daphne, kernels and checkpoint processes are real.
+New notebooks (redis, hardening) are picked up from the catalogue as they land.
+"""
+from __future__ import annotations
+
+import re
+
+import nbformat
+import psutil
+import pytest
+from conftest import SOLUTIONS, STARTER, copy_tree
+
+from kit import catalogue
+from kit.notebook import cell_text, execute, lesson_notebooks, stage_of
+from kit.procs import kit_processes, wait_until
+
+NOTEBOOKS = lesson_notebooks()
+STAGE_NOTEBOOKS = [path for path in NOTEBOOKS if stage_of(path)]
+RUN_TIMEOUT = 600  # per cell; only stops a hang, never a verdict
+
+
+def ids(paths):
+    return [path.stem for path in paths]
+
+
+def read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def code_cells(nb, tag=None):
+    return [c for c in nb.cells if c.cell_type == "code" and (tag is None or tag in c.metadata.get("tags", []))]
+
+
+def survivors(tree, kernel_pid):
+    """Processes still alive that belong to this run: daphne (cwd in the tree), graders, the kernel."""
+    found = {p.pid: p for p in kit_processes(str(tree))}
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if str(tree) in (proc.cwd() or ""):
+                found[proc.pid] = proc
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    if kernel_pid and psutil.pid_exists(kernel_pid):
+        try:
+            if psutil.Process(kernel_pid).status() != psutil.STATUS_ZOMBIE:
+                found[kernel_pid] = psutil.Process(kernel_pid)
+        except psutil.NoSuchProcess:
+            pass
+    return list(found.values())
+
+
+def assert_nothing_survives(tree, kernel_pid, timeout=30.0):
+    assert kernel_pid, "could not learn the kernel's pid"
+    # Kernel shutdown and daphne's exit take a moment; wait for them, do not guess a sleep.
+    wait_until(lambda: not survivors(tree, kernel_pid), timeout=timeout, interval=0.2)
+    left = survivors(tree, kernel_pid)
+    assert not left, "processes outlived the notebook: " + "; ".join(
+        " ".join(p.cmdline()[:6]) for p in left if p.is_running())
+
+
+# -- the notebooks as committed ---------------------------------------------------
+def test_every_notebook_in_the_folder_is_in_the_catalogue():
+    known = {catalogue.WELCOME_NOTEBOOK, *(s.notebook for s in catalogue.STAGES)}
+    stray = sorted(p.name for p in catalogue.NOTEBOOKS_DIR.glob("*.ipynb") if p.name not in known)
+    assert not stray, f"notebooks not named in kit/catalogue.py: {stray}"
+    assert catalogue.NOTEBOOKS_DIR / catalogue.WELCOME_NOTEBOOK in NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_committed_without_outputs(path):
+    dirty = [i for i, c in enumerate(read(path).cells)
+             if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    assert not dirty, f"{path.name}: cells {dirty} hold outputs or execution counts; " \
+                      f"run `jupyter nbconvert --clear-output --inplace notebooks/{path.name}`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_opens_with_goals_time_and_setup(path):
+    nb = read(path)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), f"{path.name}: first cell is not a title"
+    assert "You will be able to" in first.source and "Time:" in first.source, \
+        f"{path.name}: the first cell must say what the learner will be able to do and how long it takes"
+    first_code = code_cells(nb)[0]
+    assert "setup" in first_code.metadata.get("tags", []) and "lesson(" in first_code.source, \
+        f"{path.name}: the first code cell must be the `lesson(...)` cell, tagged setup"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_holds_no_copy_of_a_project_file(path):
+    for cell in code_cells(read(path)):
+        assert "%%writefile" not in cell.source, f"{path.name}: %%writefile keeps a second copy of a file"
+        assert not re.search(r"\.write_text\(|open\([^)]*['\"][wa]b?['\"]", cell.source), \
+            f"{path.name}: a cell writes a file:\n{cell.source}"
+
+
+@pytest.mark.parametrize("path", STAGE_NOTEBOOKS, ids=ids(STAGE_NOTEBOOKS))
+def test_checkpoint_cell_names_this_notebooks_stage(path):
+    nb, stage = read(path), stage_of(path)
+    checkpoints = code_cells(nb, "checkpoint")
+    assert len(checkpoints) == 1, f"{path.name}: needs exactly one code cell tagged checkpoint"
+    source = checkpoints[0].source
+    assert "from kit import check" in source, f"{path.name}: the checkpoint cell must import check from kit"
+    named = re.findall(r"check\(\s*['\"](\w+)['\"]", source)
+    assert named == [stage.id], f"{path.name}: its checkpoint grades {named}; the catalogue says {stage.id!r}"
+    after = nb.cells[nb.cells.index(checkpoints[0]) + 1:]
+    assert any(c.cell_type == "markdown" and "Recap" in c.source for c in after), \
+        f"{path.name}: the checkpoint must be followed by a recap"
+
+
+def test_welcome_has_no_checkpoint():
+    welcome = read(catalogue.NOTEBOOKS_DIR / catalogue.WELCOME_NOTEBOOK)
+    assert not code_cells(welcome, "checkpoint")
+
+
+# -- running them -------------------------------------------------------------------
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_runs_top_to_bottom_on_the_solutions(path, tmp_path):
+    tree = copy_tree(SOLUTIONS, tmp_path / "solved")
+    nb, kernel_pid = execute(path, tree, timeout=RUN_TIMEOUT)  # raises, naming the cell, if any cell fails
+    for cell in code_cells(nb, "checkpoint"):
+        text, stage = cell_text(cell), stage_of(path)
+        expected = f"Checkpoint {stage.id}: passed" if stage.available else "not yet available"
+        assert expected in text, f"{path.name}: the checkpoint did not pass on the solutions:\n{text}"
+    assert_nothing_survives(tree, kernel_pid)
+
+
+@pytest.mark.parametrize("path", STAGE_NOTEBOOKS, ids=ids(STAGE_NOTEBOOKS))
+def test_checkpoint_fails_kindly_on_the_starter(path, tmp_path):
+    stage = stage_of(path)
+    if not stage.available:
+        pytest.skip(f"stage {stage.id} has no checkpoint yet")
+    tree = copy_tree(STARTER, tmp_path / "starter")
+    nb, kernel_pid = execute(path, tree, tags={"setup", "checkpoint"}, timeout=RUN_TIMEOUT)
+    # execute() raises if the cell raised; here it must also say plainly what failed and what to try.
+    text = cell_text(code_cells(nb, "checkpoint")[0])
+    assert f"Checkpoint {stage.id}: not passed yet" in text, f"{path.name}: no failure reported:\n{text}"
+    assert "fail" in text and "hint:" in text, f"{path.name}: the failure shows no hint:\n{text}"
+    assert_nothing_survives(tree, kernel_pid)
+
+
+
+def test_the_leak_check_sees_a_left_over_server(tmp_path):
+    """The leak check must be able to fail: a process working in the tree counts as a survivor."""
+    import sys
+
+    from kit.procs import spawn, stop_tree
+
+    tree = copy_tree(SOLUTIONS, tmp_path / "tree")
+    sleeper = spawn([sys.executable, "-c", "import time; time.sleep(60)"], cwd=tree)
+    try:
+        assert [p.pid for p in survivors(tree, None)] == [sleeper.pid]
+        with pytest.raises(AssertionError, match="outlived"):
+            assert_nothing_survives(tree, sleeper.pid, timeout=0.5)
+    finally:
+        stop_tree(sleeper)
+    assert not survivors(tree, None)
