@@ -168,7 +168,7 @@ def summary_tables(submissions: list[Submission], stage_ids: list[str]) -> tuple
         stages.add_row(str(catalogue.get(row["stage"]).number), row["stage"], str(row["points"]),
                        f"{row['passed']}/{row['learners']}", f"{row['rate']:.0%}")
     dist = distribution(submissions, stage_ids)
-    scores = Table(title=f"Scores out of {dist['max_score']}: {dist['learners']} learner(s)")
+    scores = Table(title=f"Scores out of {dist['max_score']}: {dist['learners']} learner(s)", min_width=60)
     scores.add_column("band")
     scores.add_column("learners", justify="right")
     for label, count in zip(BAND_LABELS, dist["bands"]):
