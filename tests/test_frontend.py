@@ -120,3 +120,25 @@ def test_screenshot_of_the_working_chat(solved_tree):
         assert alice.input_value("#chat-log").count("\n") == 3
         context.close()
     assert SCREENSHOT.stat().st_size > 5_000
+
+
+def test_solution_page_reconnects_after_a_restart(solved_tree):
+    """daphne restarts (after every code change): the finished page notices, retries with backoff, chats again."""
+    from kit import browser
+    from kit.procs import free_port
+    from kit.server import DaphneServer
+
+    connected = "() => document.querySelector('#chat-status').textContent === 'connected'"
+    server = DaphneServer(solved_tree, port=free_port(), env={"REDIS_URL": ""})  # a fixed port survives restarts
+    with server, browser.chromium() as chromium:
+        page = chromium.new_page()
+        page.goto(f"{server.url}/chat/lobby/")
+        page.wait_for_function(connected)
+        server.stop()
+        page.wait_for_function("() => document.querySelector('#chat-status').textContent.startsWith('disconnected')")
+        server.start()
+        page.wait_for_function(connected, timeout=60_000)
+        page.fill("#chat-message-input", "back after the restart")
+        page.press("#chat-message-input", "Enter")
+        page.wait_for_function("() => document.querySelector('#chat-log').value.includes('back after the restart')")
+    assert not server.running
