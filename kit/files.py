@@ -80,9 +80,10 @@ def _replace(stage: Stage, project: Path, source, label: str, force: bool) -> in
         saved = f" (yours saved in {backup_dir.relative_to(project)}/{relpath})" if current is not None else ""
         out.print(f"  {relpath}: {label} version written{saved}")
     for relpath, others in refused:
+        elsewhere = f", or copy the part you need from solutions/{relpath}" if SOLUTIONS.is_dir() else ""
         out.print(f"[yellow]  {relpath}: left alone. You edited it, and it also holds your work for "
-                  f"stage(s) {', '.join(others)}. Add --force to replace it anyway (a backup is kept), "
-                  f"or copy the part you need from solutions/{relpath}.[/]")
+                  f"stage(s) {', '.join(others)}. Add --force to replace it anyway (a backup is kept)"
+                  f"{elsewhere}.[/]")
     if label == "finished":
         out.print("daphne does not reload code: restart `kit serve` or the notebook's server to use it.")
     return 1 if refused else 0
