@@ -16,8 +16,11 @@ MARK = "KIT_BENCH_TEST_TREE"
 
 
 def bench(tree, *args: str) -> tuple[int, dict, str]:
+    # MARK finds daphne and the bare server left running; TMPDIR finds a Redis (see leaks.py).
+    scratch = tree.parent / "scratch"
+    scratch.mkdir(exist_ok=True)
     done = run_kit("bench", "--project", str(tree), "--json", "-", *args,
-                   env={MARK: str(tree.resolve()), "REDIS_URL": ""}, timeout=300)
+                   env={MARK: str(tree.resolve()), "REDIS_URL": "", "TMPDIR": str(scratch)}, timeout=300)
     report = json.loads(done.stdout) if done.stdout.strip() else {}
     return done.returncode, report, done.stderr
 
@@ -42,7 +45,7 @@ def test_tiny_bench_adds_up(solved_tree):
     # 30 messages can never overrun a capacity of 1000; pub/sub has no queue to overrun.
     assert rows["Redis (cap 1000)"]["lost"] == 0 and rows["Redis pub/sub"]["lost"] == 0
     assert rows["bare websockets"]["lost"] == 0
-    assert leftovers(solved_tree, MARK) == []
+    assert leftovers(solved_tree, MARK, tmpdir=solved_tree.parent / "scratch") == []
 
 
 def test_overrun_capacity_is_counted_as_lost(solved_tree):
@@ -52,7 +55,7 @@ def test_overrun_capacity_is_counted_as_lost(solved_tree):
     row = report["results"][0]
     assert code == 0 and row["error"] is None
     assert row["lost"] > 0 and row["delivered"] + row["lost"] == row["expected"] == 600
-    assert leftovers(solved_tree, MARK) == []
+    assert leftovers(solved_tree, MARK, tmpdir=solved_tree.parent / "scratch") == []
 
 
 def test_table_names_the_loss(solved_tree):
@@ -67,7 +70,7 @@ def test_unfinished_tree_is_a_plain_failure(starter_tree):
                             "--layers", "memory", "--no-bare")
     assert code == 1
     assert "could not chat" in report["results"][0]["error"]
-    assert leftovers(starter_tree, MARK) == []
+    assert leftovers(starter_tree, MARK, tmpdir=starter_tree.parent / "scratch") == []
 
 
 @pytest.mark.parametrize("args, words", [

