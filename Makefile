@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --progress-bar on -e .
 	@touch $@
 
+# .venv/bin goes first on PATH so `kit ...` works in JupyterLab's terminals and in `!kit` cells.
+# root_dir is the kit's folder, not notebooks/, so the lessons' links to ../project/ files open.
+# Containers often run as root, where JupyterLab refuses to start without --allow-root.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 notebooks/00_welcome.ipynb
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_welcome.ipynb
 
 # In CI (CI=true) a missing browser is installed and browser checks must run.
 test: $(STAMP)

@@ -97,6 +97,20 @@ def test_holds_no_copy_of_a_project_file(path):
             f"{path.name}: a cell writes a file:\n{cell.source}"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_relative_links_lead_to_real_files(path):
+    """Links to project files and to other lessons open in JupyterLab; a typo would lead nowhere."""
+    for cell in read(path).cells:
+        if cell.cell_type != "markdown":
+            continue
+        for target in re.findall(r"\]\(([^)\s]+)\)", cell.source):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue
+            if stage_of(target) or target == catalogue.WELCOME_NOTEBOOK:
+                continue  # a lesson still being written keeps its place in the order
+            assert (path.parent / target).exists(), f"{path.name} links {target}, which does not exist"
+
+
 @pytest.mark.parametrize("path", STAGE_NOTEBOOKS, ids=ids(STAGE_NOTEBOOKS))
 def test_checkpoint_cell_names_this_notebooks_stage(path):
     nb, stage = read(path), stage_of(path)

@@ -1,0 +1,176 @@
+"""`make lab` is the kit's main job: JupyterLab starts, serves the lessons, runs a kernel, and stops cleanly.
+
+JupyterLab is started with the very command `make lab` runs (read from `make -n lab`),
+plus --no-browser, a free port on 127.0.0.1 and a token.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+
+import psutil
+import pytest
+from conftest import KIT_ROOT
+
+from kit import catalogue
+from kit.notebook import lesson_notebooks
+from kit.procs import free_port, port_answers, spawn, stop_tree, wait_until
+
+READY_TIMEOUT = 180  # JupyterLab's first start is slow on a busy 2-core machine; this only stops a hang
+
+
+def make_lab_command() -> tuple[list[str], dict]:
+    """The jupyter arguments and environment assignments of `make lab`'s recipe."""
+    if not shutil.which("make"):
+        pytest.skip("`make` is not installed, so there is no `make lab` to imitate")
+    done = subprocess.run(["make", "-s", "-n", "lab"], cwd=KIT_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"make -n lab failed: {done.stderr}"
+    commands = done.stdout.replace("\\\n", " ").splitlines()  # join the recipe's continued lines
+    line = next((l for l in commands if " lab " in f"{l} " and "jupyter" in l), None)
+    assert line, f"`make -n lab` runs no `jupyter lab`:\n{done.stdout}"
+    tokens = shlex.split(line)
+    at = next(i for i, t in enumerate(tokens) if t.endswith("jupyter") and tokens[i + 1] == "lab")
+    env = {}
+    for assignment in tokens[:at]:
+        name, _, value = assignment.partition("=")
+        env[name] = value.replace("$PATH", os.environ.get("PATH", ""))
+    return tokens[at + 2:], env
+
+
+def get(url: str, token: str | None = None, method: str = "GET", body: dict | None = None):
+    request = urllib.request.Request(url, method=method, data=json.dumps(body).encode() if body else None)
+    if token:
+        request.add_header("Authorization", f"token {token}")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        text = response.read().decode()
+        return response.status, (json.loads(text) if text and text.lstrip()[:1] in "[{" else text)
+
+
+def status_code(url: str, token: str | None = None) -> int:
+    try:
+        return get(url, token)[0]
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+@pytest.fixture
+def lab(tmp_path):
+    args, env_assignments = make_lab_command()
+    port, token = free_port(), secrets.token_hex(16)
+    env = dict(os.environ, **env_assignments)
+    # Keep this run's runtime and config files out of the user's own Jupyter folders.
+    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
+    env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
+    env.pop("KIT_PROJECT", None)
+    # Our options go first: the recipe ends with the notebook to open, a positional argument.
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--ServerApp.port={port}",
+           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", *args]
+    log = open(tmp_path / "lab.log", "wb")
+    proc = spawn(cmd, cwd=KIT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    server = type("Lab", (), {"proc": proc, "base": base, "token": token, "args": args, "port": port,
+                              "log": lambda: (tmp_path / "lab.log").read_text(errors="replace")[-3000:]})
+    try:
+        ready = wait_until(lambda: proc.poll() is not None or status_code(f"{base}/api/status", token) == 200,
+                           READY_TIMEOUT, interval=0.25)
+        assert ready and proc.poll() is None, f"JupyterLab did not serve within {READY_TIMEOUT} s:\n{server.log()}"
+        yield server
+    finally:
+        stop_tree(proc)
+        log.close()
+
+
+def test_make_lab_opens_the_welcome_notebook():
+    args, _ = make_lab_command()
+    assert f"notebooks/{catalogue.WELCOME_NOTEBOOK}" in args
+    assert "--ServerApp.ip=127.0.0.1" in args, "make lab must listen on loopback only"
+
+
+def test_lab_serves_the_lessons_runs_a_kernel_and_stops_cleanly(lab):
+    # The token is really required.
+    assert status_code(f"{lab.base}/api/contents/notebooks") in (401, 403)
+
+    status, listing = get(f"{lab.base}/api/contents/notebooks", lab.token)
+    served = {item["name"] for item in listing["content"] if item["type"] == "notebook"}
+    expected = {path.name for path in lesson_notebooks()}
+    assert expected <= served, f"JupyterLab does not list {sorted(expected - served)}"
+
+    # Every lesson's links to project files resolve inside the lab's root, so they open in its editor.
+    links = project_links()
+    assert links, "the lessons link no project file"
+    for target in sorted(links):
+        code = status_code(f"{lab.base}/api/contents/{target}?content=0", lab.token)
+        assert code == 200, f"a lesson links {target}, which JupyterLab cannot open (HTTP {code})"
+
+    _, welcome = get(f"{lab.base}/api/contents/notebooks/{catalogue.WELCOME_NOTEBOOK}", lab.token)
+    assert welcome["type"] == "notebook" and welcome["content"]["cells"]
+    assert status_code(f"{lab.base}/lab", lab.token) == 200
+
+    # A kernel started by the lab can import the kit, as every lesson's first cell does.
+    _, kernel = get(f"{lab.base}/api/kernels", lab.token, method="POST", body={"name": "python3"})
+    output = asyncio.run(run_in_kernel(lab, kernel["id"], "import kit.notebook; print('kit', kit.notebook.__name__)"))
+    assert "kit kit.notebook" in output, f"the lab's kernel could not import the kit: {output!r}"
+    children = psutil.Process(lab.proc.pid).children(recursive=True)
+    assert children, "the kernel process was not found under JupyterLab"
+
+    # Stop cleanly through the API, as File > Shut Down does.
+    get(f"{lab.base}/api/shutdown", lab.token, method="POST")
+    assert wait_until(lambda: lab.proc.poll() is not None, 60), "JupyterLab did not exit after /api/shutdown"
+    assert lab.proc.returncode == 0, f"JupyterLab exited with {lab.proc.returncode}:\n{lab.log()}"
+    gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, f"processes outlived JupyterLab: {[p.cmdline()[:4] for p in alive]}"
+    assert not port_answers(lab.port)
+
+
+def project_links() -> set[str]:
+    """Paths, relative to the kit's folder, of the project files the lessons link to."""
+    import re
+
+    import nbformat
+
+    found = set()
+    for path in lesson_notebooks():
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                for target in re.findall(r"\]\((\.\./project/[^)\s]+)\)", cell.source):
+                    found.add((path.parent / target).resolve().relative_to(KIT_ROOT).as_posix())
+    return found
+
+
+async def run_in_kernel(lab, kernel_id: str, code: str) -> str:
+    """Execute code through the kernel's WebSocket channel, the way JupyterLab's front end does."""
+    from websockets.asyncio.client import connect
+
+    url = f"ws://127.0.0.1:{lab.port}/api/kernels/{kernel_id}/channels?token={lab.token}"
+    msg_id = uuid.uuid4().hex
+    request = {"header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test",
+                          "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
+               "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+               "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                           "allow_stdin": False, "stop_on_error": True}}
+    text = []
+    async with connect(url, max_size=None) as ws:
+        await ws.send(json.dumps(request))
+        async with asyncio.timeout(READY_TIMEOUT):
+            while True:
+                message = json.loads(await ws.recv())
+                if message.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind = message["header"]["msg_type"]
+                if kind == "stream":
+                    text.append(message["content"]["text"])
+                elif kind == "error":
+                    text.append(f"{message['content']['ename']}: {message['content']['evalue']}")
+                elif kind == "status" and message["content"]["execution_state"] == "idle":
+                    return "".join(text)
