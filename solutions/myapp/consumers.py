@@ -103,8 +103,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def refuse(self, reason: str):
         """Tell the sender alone why its frame went nowhere."""
-        await self.send(text_data=json.dumps({"error": reason}))
+        await self.send_json_frame({"error": reason})
 
     async def chat_message(self, event):
         """Handles events of type 'chat.message' from the group."""
-        await self.send(text_data=json.dumps({"message": event["message"]}))
+        await self.send_json_frame({"message": event["message"]})
+
+    async def send_json_frame(self, data: dict):
+        try:
+            await self.send(text_data=json.dumps(data))
+        except Exception as exc:
+            # The client left while this frame was on its way: daphne has already closed the
+            # socket (autobahn's Disconnected) and our disconnect() is next in line. Not an error.
+            if type(exc).__name__ != "Disconnected":
+                raise

@@ -61,7 +61,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": CHANNEL_CAPACITY},
+            # redis-py's pool refuses a 101st simultaneous command ("Too many connections"),
+            # which a hundred sockets joining one worker at once reach: allow more.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": 1000}],
+                       "capacity": CHANNEL_CAPACITY},
         },
     }
 else:

