@@ -90,6 +90,7 @@ class Result:
     duplicated: int = 0
     out_of_order: int = 0
     refused: int = 0            # error frames the server answered instead of relaying
+    server_errors: int = 0      # tracebacks in daphne's log: a crash loses messages too, and is no capacity drop
     seconds: float = 0.0
     deliveries_per_s: float = 0.0
     p50_ms: float | None = None
@@ -311,6 +312,7 @@ def measure(setup: Setup, project: Path, redis_url: str | None, settings_dir: st
         try:
             with DaphneServer(project, env=env, extra_args=("-v", "0")) as server:
                 result = asyncio.run(drive(server.ws_url(ROOM), server.origin, on_progress=on_progress, **load))
+                result.server_errors = server.log_text().count("Traceback")
         except ServerError as exc:
             return Result(setup.label, load["clients"], load["senders"], load["messages"],
                           error=str(exc).splitlines()[0])
@@ -393,6 +395,10 @@ def print_report(report: Report, console) -> None:
         console.print(f"[yellow]Lost without an error: {', '.join(lossy)}.[/] A channel holds at most "
                       "`capacity` messages; past that, group_send drops new ones and only logs it (at INFO). "
                       "Raise CONFIG['capacity'] or use RedisPubSubChannelLayer.")
+    crashed = [r.label for r in report.results if r.server_errors]
+    if crashed:
+        console.print(f"[red]daphne logged errors during: {', '.join(crashed)}[/] (run `kit serve` and read the log): "
+                      "some of the loss there is a crash, not a full channel.")
     if any(r.refused for r in report.results):
         console.print("[yellow]Some frames were refused with an error frame (a hardened consumer's limits).[/]")
 
