@@ -325,10 +325,12 @@ def stage_of(notebook: str | os.PathLike) -> catalogue.Stage | None:
 
 
 def execute(notebook: str | os.PathLike, project: str | os.PathLike, *, tags: set[str] | None = None,
-            timeout: float = 600):
+            timeout: float = 600, after_last_cell=None):
     """Run a notebook in a fresh kernel with KIT_PROJECT=project; returns (executed notebook, kernel pid).
 
     With `tags`, only the cells carrying one of them run (e.g. {"setup", "checkpoint"}).
+    `after_last_cell()` is called once the last code cell is done, while the kernel still
+    lives: what runs then was left running by the cells themselves.
     A failing cell raises nbclient's CellExecutionError, which names the cell.
     """
     import nbformat
@@ -339,9 +341,16 @@ def execute(notebook: str | os.PathLike, project: str | os.PathLike, *, tags: se
         nb.cells = [cell for cell in nb.cells if tags & set(cell.metadata.get("tags", []))]
     env = dict(os.environ, KIT_PROJECT=str(Path(project).resolve()))
     pids = []
+    last = max((i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"), default=-1)
+
+    def cell_done(cell_index, **_):
+        if cell_index == last and after_last_cell is not None:
+            after_last_cell()
+
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(catalogue.NOTEBOOKS_DIR)}},
-                            on_notebook_start=lambda notebook: pids.append(client.km.provisioner.pid))
+                            on_notebook_start=lambda notebook: pids.append(client.km.provisioner.pid),
+                            on_cell_executed=cell_done)
     client.execute(env=env)
     return nb, (pids[0] if pids else None)
 

@@ -52,13 +52,22 @@ def survivors(tree, kernel_pid):
     return list(found.values())
 
 
+def describe(procs) -> list[str]:
+    found = []
+    for proc in procs:
+        try:
+            found.append(" ".join(proc.cmdline()[:6]))
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
 def assert_nothing_survives(tree, kernel_pid, timeout=30.0):
     assert kernel_pid, "could not learn the kernel's pid"
     # Kernel shutdown and daphne's exit take a moment; wait for them, do not guess a sleep.
     wait_until(lambda: not survivors(tree, kernel_pid), timeout=timeout, interval=0.2)
     left = survivors(tree, kernel_pid)
-    assert not left, "processes outlived the notebook: " + "; ".join(
-        " ".join(p.cmdline()[:6]) for p in left if p.is_running())
+    assert not left, f"processes outlived the notebook: {describe(left)}"
 
 
 # -- the notebooks as committed ---------------------------------------------------
@@ -134,7 +143,10 @@ def test_welcome_has_no_checkpoint():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
 def test_runs_top_to_bottom_on_the_solutions(path, tmp_path):
     tree = copy_tree(SOLUTIONS, tmp_path / "solved")
-    nb, kernel_pid = execute(path, tree, timeout=RUN_TIMEOUT)  # raises, naming the cell, if any cell fails
+    left_by_cells = []  # what still runs after the last cell, while the kernel lives
+    nb, kernel_pid = execute(path, tree, timeout=RUN_TIMEOUT,  # raises, naming the cell, if any cell fails
+                             after_last_cell=lambda: left_by_cells.extend(describe(survivors(tree, None))))
+    assert not left_by_cells, f"{path.name}: its last cells did not stop {left_by_cells}"
     for cell in code_cells(nb, "checkpoint"):
         text, stage = cell_text(cell), stage_of(path)
         expected = f"Checkpoint {stage.id}: passed" if stage.available else "not yet available"
