@@ -11,6 +11,10 @@ import pytest
 
 from support import PROJECT, WAIT, fail, server_clue
 
+# A browser on a busy machine is slower than a socket: wait longer for the page's
+# conditions than for a bare client (a correct page still meets them at once).
+PAGE_WAIT = 3 * WAIT
+
 # Runs in each page before its own scripts: remembers every WebSocket the page
 # creates (and every URL it tried, even one the browser refused) and every frame
 # it sends, so a check can wait for the page's socket to open and say which URL
@@ -70,7 +74,7 @@ def chromium():
 def context(chromium):
     ctx = chromium.new_context()
     ctx.add_init_script(TRACK_SOCKETS)
-    ctx.set_default_timeout(WAIT * 1000)
+    ctx.set_default_timeout(PAGE_WAIT * 1000)
     yield ctx
     ctx.close()
 
@@ -87,7 +91,10 @@ class ChatPage:
     def open(self):
         response = self.page.goto(self.url)
         if response is None or response.status != 200:
-            fail(f"GET /chat/{self.room}/ answered {response and response.status}. {server_clue(self.server)}")
+            status = response and response.status
+            why = (" The page's host must be in ALLOWED_HOSTS: keep '127.0.0.1' and 'localhost' there."
+                   if status == 400 else "")
+            fail(f"GET {self.url} answered {status}.{why} {server_clue(self.server)}")
         for element in ("#chat-log", "#chat-message-input", "#chat-message-submit"):
             if self.page.query_selector(element) is None:
                 fail(f"The room page has no {element} element: keep the ids of the given room.html.")
@@ -98,7 +105,7 @@ class ChatPage:
         from playwright.sync_api import Error
 
         try:
-            self.page.wait_for_function(OPEN_OR_ELSEWHERE, timeout=WAIT * 1000)
+            self.page.wait_for_function(OPEN_OR_ELSEWHERE, timeout=PAGE_WAIT * 1000)
         except Error:
             pass  # explained below, from what the page tried
         state = self.page.evaluate("""() => ({
@@ -109,10 +116,10 @@ class ChatPage:
             fail(f"The page was served from {state['host']} but opened a WebSocket to {wrong[0]}: "
                  "build the socket URL from window.location.host, never a fixed host or port.")
         if not state["tried"]:
-            fail(f"The room page never opened a WebSocket in {WAIT:.0f} s: "
+            fail(f"The room page never opened a WebSocket in {PAGE_WAIT:.0f} s: "
                  "create one with new WebSocket(url) when the page loads.")
         if not state["open"]:
-            fail(f"The page's WebSocket to {state['tried'][0]} did not open in {WAIT:.0f} s. "
+            fail(f"The page's WebSocket to {state['tried'][0]} did not open in {PAGE_WAIT:.0f} s. "
                  f"{server_clue(self.server) or 'Is the path ws/chat/<room_name>/?'}")
 
     def type(self, text):
@@ -135,7 +142,7 @@ class ChatPage:
         from playwright.sync_api import Error
 
         try:
-            self.page.wait_for_function("() => window.__kit.sent.length > 0", timeout=WAIT * 1000)
+            self.page.wait_for_function("() => window.__kit.sent.length > 0", timeout=PAGE_WAIT * 1000)
         except Error:
             return False
         return True
@@ -148,9 +155,9 @@ class ChatPage:
         from playwright.sync_api import Error
 
         try:
-            self.page.wait_for_function(LOG_HAS, arg=[text], timeout=WAIT * 1000)
+            self.page.wait_for_function(LOG_HAS, arg=[text], timeout=PAGE_WAIT * 1000)
         except Error:
-            fail(f"{who} never showed {text!r} as a line of #chat-log in {WAIT:.0f} s "
+            fail(f"{who} never showed {text!r} as a line of #chat-log in {PAGE_WAIT:.0f} s "
                  f"(its log: {self.log_lines()!r}). {self.diagnose(text)}")
 
     def diagnose(self, text):
@@ -192,14 +199,14 @@ def test_https_page_uses_wss(context, server):
 
     # Serve the real room page as if it came over https (the browser never leaves
     # this machine): its socket URL must then start with wss:.
-    with urllib.request.urlopen(f"{server.url}/chat/frontend_tls/", timeout=WAIT) as response:
+    with urllib.request.urlopen(f"{server.url}/chat/frontend_tls/", timeout=PAGE_WAIT) as response:
         body = response.read()
     secure = f"https://127.0.0.1:{server.port}/chat/frontend_tls/"
     page = context.new_page()
     page.route(secure, lambda route: route.fulfill(status=200, body=body, content_type="text/html"))
     page.goto(secure)
     try:
-        page.wait_for_function("() => window.__kit.tried.length > 0", timeout=WAIT * 1000)
+        page.wait_for_function("() => window.__kit.tried.length > 0", timeout=PAGE_WAIT * 1000)
     except Exception:
         fail("Served over https, the room page opened no WebSocket: build its URL from window.location.")
     tried = page.evaluate("() => window.__kit.tried[0]")
@@ -247,7 +254,7 @@ def test_enter_sends(context, server):
     page = open_page(context, server, "frontend_enter")
     page.send_by_enter("sent with enter")
     try:
-        page.page.wait_for_function(LOG_HAS, arg=["sent with enter"], timeout=WAIT * 1000)
+        page.page.wait_for_function(LOG_HAS, arg=["sent with enter"], timeout=PAGE_WAIT * 1000)
     except Exception:
         fail("Pressing Enter in #chat-message-input did not put the message in #chat-log: listen for the "
              f"Enter key on the input and send, as the Send button does. {page.diagnose('sent with enter')}")
