@@ -5,6 +5,7 @@ Also saves docs/screenshot.png, the picture of the working chat page the README 
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -84,7 +85,7 @@ def test_missing_browser_skips_unless_required(solved_tree, tmp_path):
     """With no browser anywhere the stage is 'not graded' (never a pass), and a failure under KIT_REQUIRE_BROWSER=1."""
     empty_home = tmp_path / "home"
     empty_home.mkdir()
-    no_browser = {"PATH": os.path.dirname(os.sys.executable), "PLAYWRIGHT_BROWSERS_PATH": str(empty_home),
+    no_browser = {"PATH": os.path.dirname(sys.executable), "PLAYWRIGHT_BROWSERS_PATH": str(empty_home),
                   "KIT_BROWSER": "", "KIT_REQUIRE_BROWSER": ""}
     result = stage(grade_json(solved_tree, "frontend", env=no_browser), "frontend")
     assert not result["passed"] and result["points"] == 0
