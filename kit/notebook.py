@@ -49,6 +49,10 @@ def lesson(stage_id: str | None = None) -> Path:
     root = _active_tree()
     chosen = "chosen by KIT_PROJECT" if os.environ.get("KIT_PROJECT") else "the kit's own project/"
     print(f"Active project tree: {root}  ({chosen})")
+    if not root.is_relative_to(catalogue.KIT_ROOT):
+        # `make lab` serves the kit's folder only; files elsewhere open via File > Open from Path.
+        print("It lies outside the kit's folder: the links in this notebook open the kit's project/, "
+              "not this tree. Open its files with File > Open from Path, or your own editor.")
     if stage_id is None:
         display(Markdown(_course_map()))
         return root
@@ -212,6 +216,35 @@ atexit.register(stop)
 
 
 # -- WebSocket clients in cells ---------------------------------------------------
+async def open_client(server, room: str):
+    """A `websockets` client in one room of the running daphne, sending a page's Origin as a browser does.
+
+    The same as `await websockets.asyncio.client.connect(server.ws_url(room), origin=server.origin)`,
+    but a refused handshake is explained from daphne's log instead of shown as a traceback.
+    """
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import InvalidStatus
+
+    try:
+        return await connect(server.ws_url(room), origin=server.origin, open_timeout=10)
+    except InvalidStatus as exc:
+        clue = _last_error(server.log_text())
+        raise LessonError(f"daphne refused the socket for room {room!r} with HTTP {exc.response.status_code}."
+                          + (f" Its log says: {clue}." if clue else "")
+                          + " Stages 1 to 4 should pass first: check('settings', 'asgi', 'consumer', 'routing')."
+                          ) from None
+    except (OSError, asyncio.TimeoutError, TimeoutError) as exc:
+        raise LessonError(f"Could not reach daphne at {server.url}: {exc}. Is it running? Run serve() again.") from None
+
+
+def _last_error(log: str) -> str:
+    """The last exception line in daphne's log ('ValueError: No route found ...'), or ''."""
+    lines = [line.strip() for line in log.splitlines()]
+    errors = [line for line in lines if line and not line.startswith(("File ", "Traceback", "^"))
+              and ("Error" in line.split(":")[0] or "Exception" in line.split(":")[0])]
+    return errors[-1].rstrip(".") if errors else ""
+
+
 async def inbox(ws, *, quiet: float = 0.5, limit: float = 10.0) -> list[str]:
     """The messages that reach one client until it has been quiet for `quiet` seconds.
 
