@@ -10,7 +10,9 @@
     server = serve()                   # re-running the cell reuses the running server
 
 Everything here runs inside the learner's kernel, whose event loop is already
-running: helpers that talk to sockets are coroutines the cell awaits.
+running: helpers that talk to sockets are coroutines the cell awaits. The last
+section (execute, lesson_notebooks) runs lessons from outside, for the kit's
+tests and benchmarks.
 """
 from __future__ import annotations
 

@@ -184,3 +184,34 @@ def test_the_leak_check_sees_a_left_over_server(tmp_path):
     finally:
         stop_tree(sleeper)
     assert not survivors(tree, None)
+
+
+# -- the helpers the lessons lean on ---------------------------------------------------
+def test_serve_reuses_the_running_server_and_restart_replaces_it(solved_tree):
+    from kit.notebook import serve, stop
+
+    try:
+        first = serve(solved_tree)
+        pid = first.process.pid
+        again = serve(solved_tree)
+        assert again is first and again.process.pid == pid, "re-running serve() started a second daphne"
+        fresh = serve(solved_tree, restart=True)
+        assert fresh.running and fresh.process.pid != pid
+        assert wait_until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", 10), \
+            "the old daphne outlived serve(restart=True)"
+    finally:
+        stop(solved_tree)
+    assert not survivors(solved_tree, None)
+
+
+def test_bad_tree_and_unknown_stage_get_plain_messages(tmp_path, monkeypatch):
+    from kit.notebook import LessonError, lesson, use_project
+
+    monkeypatch.setenv("KIT_PROJECT", str(tmp_path / "nowhere"))
+    with pytest.raises(LessonError, match="does not exist.*KIT_PROJECT"):
+        lesson("settings")
+    with pytest.raises(LessonError, match="does not exist"):
+        use_project()
+    monkeypatch.setenv("KIT_PROJECT", str(SOLUTIONS))
+    with pytest.raises(LessonError, match="unknown stage 'nope'; the stages are: settings"):
+        lesson("nope")
