@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import shutil
 import sys
 import tempfile
@@ -61,15 +60,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
 
 def classic_tree(dest: Path) -> Path:
-    """solutions/ with the tutorial's consumer and its channel layer at the default capacity (100)."""
+    """solutions/ with the tutorial's consumer and layers: in memory or RedisChannelLayer, capacity 100."""
     shutil.copytree(SOLUTIONS, dest, ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3"))
     (dest / "myapp" / "consumers.py").write_text(CLASSIC_CONSUMER, encoding="utf-8")
     settings = dest / "myproject" / "settings.py"
     text = settings.read_text(encoding="utf-8")
     marker = '"CONFIG": {"capacity": CHANNEL_CAPACITY},'
     assert marker in text, "solutions/myproject/settings.py no longer sets the in-memory capacity"
-    text, changed = re.subn(r',\s*"capacity": CHANNEL_CAPACITY\}', "}", text.replace(marker, ""))
-    assert changed == 1, "solutions/myproject/settings.py no longer sets the Redis capacity"
+    pubsub = "channels_redis.pubsub.RedisPubSubChannelLayer"
+    assert pubsub in text, "solutions/myproject/settings.py no longer uses the pub/sub layer on Redis"
+    text = text.replace(marker, "").replace(pubsub, "channels_redis.core.RedisChannelLayer")
     settings.write_text(text, encoding="utf-8")
     return dest
 

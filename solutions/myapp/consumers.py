@@ -9,11 +9,14 @@ the room. One bad frame must never cost the sender, or the room, the chat.
 """
 import hashlib
 import json
+import logging
 import re
 import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 # What a channel-layer group name may hold: ASCII letters, digits, '-', '_', '.',
 # fewer than 100 characters. Room names inside that set keep a readable group.
@@ -78,9 +81,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
                               "This one was not sent.")
             return
         # Send to the group, not the socket: every consumer in the room relays it.
-        await self.channel_layer.group_send(
-            self.room_group_name, {"type": "chat.message", "message": message}
-        )
+        try:
+            await self.channel_layer.group_send(
+                self.room_group_name, {"type": "chat.message", "message": message}
+            )
+        except Exception as exc:
+            # The channel layer (Redis) is unreachable: say so and keep the socket,
+            # rather than crash and drop it; the layer reconnects when Redis is back.
+            logger.warning("chat message not sent, channel layer unavailable: %s", exc)
+            await self.refuse("The chat service is unavailable right now: your message was not sent. "
+                              "Try again in a moment.")
 
     def parse(self, text_data):
         """(message, None) for a frame worth relaying, else (None, why not)."""

@@ -49,22 +49,29 @@ TEMPLATES = [
 ASGI_APPLICATION = "myproject.asgi.application"
 
 # One process can use the in-memory layer; several workers need Redis.
-# capacity: how many messages may wait in one socket's channel before the layer
-# drops new ones *silently*. The default, 100, is overrun by a handful of
-# clients typing fast into one room (a burst of 5 x 300 messages loses most of
-# them: see benchmarks/load.py). 10_000 holds any backlog the rate limit below
-# allows (a full room of senders for many seconds) at a few MB at worst, and
-# costs nothing while queues are short. Raising it does not slow delivery.
+#
+# In memory, `capacity` is how many messages may wait in one socket's channel
+# before the layer drops new ones *silently*. The default, 100, is overrun by a
+# handful of clients typing fast into one room (benchmarks/load.py: a burst of
+# 5 senders x 400 into a room of 10 loses about two thirds). 10_000 holds any
+# backlog the rate limit below allows, costs nothing while queues are short and
+# does not slow delivery.
+#
+# On Redis, RedisPubSubChannelLayer rather than RedisChannelLayer: the queued
+# layer keeps one queue per worker process in Redis, capped by the same
+# `capacity` and by a 60 s expiry, and each worker pops it one message per round
+# trip; with 200 sockets on two workers it lost 15% of a load test here. Pub/sub
+# has no queue to overrun and nothing to expire, was faster in every run, and
+# keeps idle sockets open across a Redis restart (they resume when it is back).
+# Its one limit: a message published while a worker is cut off from Redis is
+# not delivered to that worker's sockets.
 CHANNEL_CAPACITY = int(os.environ.get("CHAT_CHANNEL_CAPACITY", "10000"))
 REDIS_URL = os.environ.get("REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py's pool refuses a 101st simultaneous command ("Too many connections"),
-            # which a hundred sockets joining one worker at once reach: allow more.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": 1000}],
-                       "capacity": CHANNEL_CAPACITY},
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
         },
     }
 else:
