@@ -247,7 +247,7 @@ async def burst(server: DaphneServer, *, senders: int, listeners: int, messages:
 
 
 def describe(label: str, tally: Tally) -> str:
-    return (f"{label:<38} {tally.expected:>7} expected {tally.delivered:>7} delivered "
+    return (f"{label:<46} {tally.expected:>7} expected {tally.delivered:>7} delivered "
             f"{tally.lost:>6} lost ({tally.lost_share:5.1%}) {tally.duplicated:>3} dup {tally.out_of_order:>3} "
             f"disordered  {tally.seconds:6.2f} s  {tally.delivered_per_second:8.0f} deliveries/s"
             + (f"  [{'; '.join(tally.notes)}]" if tally.notes else ""))
