@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -91,6 +92,7 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
     stages = [catalogue.get(s) for s in stage_ids] if stage_ids else list(catalogue.STAGES)
     workers = parallel or min(2, os.cpu_count() or 1)
     pool = ThreadPoolExecutor(max_workers=workers)
+    previous = _sigterm_as_interrupt()
     try:
         futures = [pool.submit(grade_stage, root, stage) for stage in stages]
         results = []
@@ -104,8 +106,30 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
         for proc in list(_running):
             procs.stop_tree(proc, grace=2)
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     pool.shutdown()
     return Report(project=str(root), stages=results)
+
+
+def _sigterm_as_interrupt():
+    """SIGTERM (a CI job's time limit, `kill`) takes Ctrl-C's clean-up path.
+
+    Without it the children only get their parent-death SIGTERM, which a daphne
+    stuck in the learner's time.sleep never acts on: it would outlive the grader.
+    Returns the handler to restore, or None when this is not the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    try:
+        return signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:
+        return None
 
 
 def grade_stage(root: Path, stage: Stage) -> StageResult:

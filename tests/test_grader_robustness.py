@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from conftest import KIT_ROOT, grade_json, mutate, stage
+from kit import procs
 
 # Short limits keep the suite fast; every one is still far above what a correct tree needs.
 LIMITS = {"KIT_TEST_TIME_LIMIT": "12", "KIT_STAGE_TIME_LIMIT": "90", "KIT_WAIT": "3",
@@ -126,8 +127,10 @@ def test_a_process_killed_mid_check_is_a_failure_not_a_pass(solved_tree):
     assert "myapp/consumers.py, line" in failure["message"] and "os._exit" in failure["message"], failure
 
 
-def test_ctrl_c_mid_stage_leaves_nothing_behind(solved_tree):
-    """SIGINT while daphne serves a consumer stuck in time.sleep: kit exits 130 and every child is gone."""
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_interrupting_mid_stage_leaves_nothing_behind(solved_tree, how):
+    """Ctrl-C (SIGINT to the terminal's process group) or SIGTERM to kit alone (a CI time limit) while
+    daphne serves a consumer stuck in time.sleep: kit exits 130 and every child is gone."""
     mutate(solved_tree, CONSUMER, "    async def receive(self, text_data=None, bytes_data=None):\n",
            "    async def receive(self, text_data=None, bytes_data=None):\n        import time\n"
            "        time.sleep(600)\n")
@@ -146,12 +149,33 @@ def test_ctrl_c_mid_stage_leaves_nothing_behind(solved_tree):
             assert time.monotonic() < deadline, "daphne never started under kit check"
             time.sleep(0.2)
         assert len(leftovers(solved_tree)) >= 4, leftovers(solved_tree)  # kit, two pytest children, daphne
-        os.killpg(kit.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the foreground group gets it
+        # Wait until daphne's loop is really stuck in time.sleep (its pages stop answering): the
+        # hard case, a process that cannot act on a polite SIGTERM.
+        port = next(line.split(" -p ")[1].split()[0] for line in leftovers(solved_tree) if "-m daphne" in line)
+        while not procs.port_answers(int(port)) or daphne_answers(int(port)):  # bound, then stuck
+            assert time.monotonic() < deadline, "the consumer never blocked daphne"
+            time.sleep(0.2)
+        if how == "ctrl-c":
+            os.killpg(kit.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the foreground group gets it
+        else:
+            kit.send_signal(signal.SIGTERM)
         _, err = kit.communicate(timeout=60)
+        assert not leftovers(solved_tree), f"processes outlived the interrupted kit: {leftovers(solved_tree)}"
         assert kit.returncode == 130, err
         assert "Interrupted" in err
-        assert not leftovers(solved_tree), f"processes outlived Ctrl-C: {leftovers(solved_tree)}"
     finally:
         if kit.poll() is None:
             kit.kill()
             kit.communicate()
+        for line in leftovers(solved_tree):  # a failed run must not leak into the next test
+            os.kill(int(line.split(":")[0]), signal.SIGKILL)
+
+
+def daphne_answers(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/chat/", timeout=1):
+            return True
+    except OSError:
+        return False
