@@ -22,6 +22,7 @@ class Stage:
     files: tuple[str, ...]           # project files the learner edits in this stage
     notebook: str                    # file name under notebooks/
     hints: tuple[str, ...] = field(default=())
+    live: bool = False               # needs real services (daphne, Redis, a browser), not just imports
 
     @property
     def checkpoint(self) -> Path:
@@ -91,6 +92,7 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         id="frontend",
+        live=True,
         title="The chat page",
         points=15,
         builds="room.html JavaScript: connect, send on click and Enter, append messages",
@@ -104,6 +106,7 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         id="daphne",
+        live=True,
         title="Serving with daphne",
         points=10,
         builds="daphne serving the project; clients in two rooms",
@@ -116,6 +119,7 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         id="redis",
+        live=True,
         title="Scaling out on Redis",
         points=10,
         builds="RedisChannelLayer from REDIS_URL; two daphne workers on one Redis",
@@ -128,6 +132,7 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         id="hardening",
+        live=True,
         title="Hardening",
         points=15,
         builds="bad JSON, missing or oversized message, foreign Origin, non-ASCII room, rate limit, no XSS",
