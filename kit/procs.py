@@ -30,11 +30,15 @@ def port_answers(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def _die_with_parent() -> None:
-    """Runs in the child before exec: a killed parent takes the child with it (Linux)."""
+    """Runs in the child before exec: a killed parent takes the child with it (Linux).
+
+    SIGKILL, not SIGTERM: a daphne whose loop is stuck in the learner's time.sleep
+    never acts on SIGTERM, and nothing the kit starts keeps state worth saving.
+    """
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         except OSError:
             pass
 
