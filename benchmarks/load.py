@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import sys
 import tempfile
 import time
@@ -26,53 +25,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from kit.classic import classic_tree  # noqa: E402,F401  (tests import it from here too)
 from kit.redis import RedisServer  # noqa: E402
 from kit.server import DaphneServer  # noqa: E402
 
 SOLUTIONS = ROOT / "solutions"
 # Burst and load measure the channel layer, not the flood guard: lift the rate limit.
 UNLIMITED = {"CHAT_RATE_LIMIT": "1000000"}
-
-# The consumer as the classic tutorial writes it: no checks, group f"chat_{room}".
-CLASSIC_CONSUMER = '''import json
-
-from channels.generic.websocket import AsyncWebsocketConsumer
-
-
-class ChatConsumer(AsyncWebsocketConsumer):
-    async def connect(self):
-        self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
-        self.room_group_name = f"chat_{self.room_name}"
-        await self.channel_layer.group_add(self.room_group_name, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, close_code):
-        await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
-
-    async def receive(self, text_data):
-        data = json.loads(text_data)
-        message = data["message"]
-        await self.channel_layer.group_send(self.room_group_name, {"type": "chat_message", "message": message})
-
-    async def chat_message(self, event):
-        await self.send(text_data=json.dumps({"message": event["message"]}))
-'''
-
-
-def classic_tree(dest: Path) -> Path:
-    """solutions/ with the tutorial's consumer and layers: in memory or RedisChannelLayer, capacity 100."""
-    shutil.copytree(SOLUTIONS, dest, ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3"))
-    (dest / "myapp" / "consumers.py").write_text(CLASSIC_CONSUMER, encoding="utf-8")
-    settings = dest / "myproject" / "settings.py"
-    text = settings.read_text(encoding="utf-8")
-    marker = '"CONFIG": {"capacity": CHANNEL_CAPACITY},'
-    assert marker in text, "solutions/myproject/settings.py no longer sets the in-memory capacity"
-    pubsub = "channels_redis.pubsub.RedisPubSubChannelLayer"
-    assert pubsub in text, "solutions/myproject/settings.py no longer uses the pub/sub layer on Redis"
-    text = text.replace(marker, "").replace(pubsub, "channels_redis.core.RedisChannelLayer")
-    settings.write_text(text, encoding="utf-8")
-    return dest
-
 
 @dataclass
 class Tally:

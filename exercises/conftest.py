@@ -29,3 +29,18 @@ def pytest_configure(config):
 @pytest.fixture
 def project():
     return Path(os.environ["KIT_GRADED_PROJECT"])
+
+
+@pytest.fixture(scope="module")
+def server():
+    """One daphne per checkpoint module on the graded tree, in-memory layer whatever REDIS_URL says."""
+    from kit.server import DaphneServer, ServerError
+    from support import PROJECT, fail
+
+    daphne = DaphneServer(PROJECT, env={"REDIS_URL": ""})
+    try:
+        daphne.start()
+    except ServerError as exc:
+        fail(f"daphne did not start on this project. {exc}")
+    yield daphne
+    daphne.stop()

@@ -11,12 +11,9 @@ import importlib
 import json
 import logging
 import os
-import sys
 import traceback
 import warnings
 from pathlib import Path
-
-import pytest
 
 PROJECT = Path(os.environ["KIT_GRADED_PROJECT"]).resolve()
 PAGE_ORIGIN = "http://127.0.0.1"           # the origin a page served on 127.0.0.1 sends

@@ -2,25 +2,11 @@
 
 A real daphne on a free loopback port; real `websockets` clients in two rooms.
 """
-import asyncio
 import urllib.request
 
 import pytest
 
-from support import PROJECT, LiveSocket, close_all, fail, run, server_clue
-
-
-@pytest.fixture(scope="module")
-def server():
-    from kit.server import DaphneServer, ServerError
-
-    daphne = DaphneServer(PROJECT, env={"REDIS_URL": ""})
-    try:
-        daphne.start()
-    except ServerError as exc:
-        fail(f"daphne did not start on this project. {exc}")
-    yield daphne
-    daphne.stop()
+from support import LiveSocket, close_all, run, server_clue
 
 
 def get(server, path):

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from support import PROJECT, WAIT, fail, server_clue
+from support import WAIT, fail, server_clue
 
 # A browser on a busy machine is slower than a socket: wait longer for the page's
 # conditions than for a bare client (a correct page still meets them at once).
@@ -46,19 +46,6 @@ LOG_HAS = """([text]) => {
   const log = document.querySelector('#chat-log');
   return !!log && log.value.split('\\n').includes(text);
 }"""
-
-
-@pytest.fixture(scope="module")
-def server():
-    from kit.server import DaphneServer, ServerError
-
-    daphne = DaphneServer(PROJECT, env={"REDIS_URL": ""})
-    try:
-        daphne.start()
-    except ServerError as exc:
-        fail(f"daphne did not start on this project. {exc}")
-    yield daphne
-    daphne.stop()
 
 
 @pytest.fixture(scope="module")

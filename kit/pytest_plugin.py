@@ -18,6 +18,8 @@ PLACE_RE = re.compile(r"((?:myapp|myproject)/[\w/]+\.py, line \d+(?: \(in \w+\))
 
 def pytest_addoption(parser):
     parser.addoption("--kit-report", default=None, help="write checkpoint verdicts to this JSON file")
+    parser.addoption("--kit-keep-going", action="store_true",
+                     help="run every check even after a stage's first failure (the kit's own tests)")
 
 
 NOT_RUN = "not run: an earlier check of this stage failed"
@@ -34,8 +36,9 @@ def stage_of(nodeid: str) -> str:
 class Recorder:
     """Several stages may share one process: each stops at its own first failure, the others go on."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, keep_going: bool = False):
         self.path = path
+        self.keep_going = keep_going
         self.results: dict[str, dict] = {}
         self.order: list[str] = []
         self.running: str | None = None
@@ -66,7 +69,7 @@ class Recorder:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item):
-        if stage_of(item.nodeid) in self.failed_stages:
+        if stage_of(item.nodeid) in self.failed_stages and not self.keep_going:
             pytest.skip(NOT_RUN)
         marker = item.get_closest_marker("hint")
         if marker and marker.args:
@@ -161,4 +164,4 @@ def skip_reason(report) -> str:
 def pytest_configure(config):
     path = config.getoption("--kit-report")
     if path:
-        config.pluginmanager.register(Recorder(path), "kit-recorder")
+        config.pluginmanager.register(Recorder(path, config.getoption("--kit-keep-going")), "kit-recorder")

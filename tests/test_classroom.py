@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from conftest import KIT_ROOT, SOLUTIONS, copy_tree, grade_json, run_kit, stage
+from conftest import KIT_ROOT, SOLUTIONS, grade_json, run_kit, stage
 from kit import catalogue, classroom
 from kit.procs import kit_processes
 

@@ -7,57 +7,20 @@ with no guard, f"chat_{room}" groups and no limits in settings.
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import KIT_ROOT, copy_tree, grade_json, mutate, stage
+from conftest import KIT_ROOT, checkpoint_outcomes, grade_json, mutate, stage
+
+from kit.classic import classic_tree
 
 CHECKPOINT = KIT_ROOT / "exercises" / "test_hardening.py"
 FAST = {"KIT_WAIT": "3"}  # the starter makes every check wait for answers that never come
 
-CLASSIC_CONSUMER = '''import json
-
-from channels.generic.websocket import AsyncWebsocketConsumer
-
-
-class ChatConsumer(AsyncWebsocketConsumer):
-    async def connect(self):
-        self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
-        self.room_group_name = f"chat_{self.room_name}"
-        await self.channel_layer.group_add(self.room_group_name, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, close_code):
-        await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
-
-    async def receive(self, text_data):
-        data = json.loads(text_data)
-        message = data["message"]
-        await self.channel_layer.group_send(self.room_group_name, {"type": "chat_message", "message": message})
-
-    async def chat_message(self, event):
-        await self.send(text_data=json.dumps({"message": event["message"]}))
-'''
-
-
 def outcomes(tree: Path, *, select: str | None = None, env: dict | None = None) -> dict[str, dict]:
-    """Every hardening check's verdict on tree (no --maxfail), keyed by test name."""
-    report = tree.parent / f"report-{tree.name}.json"
-    cmd = [sys.executable, "-m", "pytest", str(CHECKPOINT), "-c", str(KIT_ROOT / "exercises" / "pytest.ini"),
-           "--rootdir", str(KIT_ROOT / "exercises"), "-p", "kit.pytest_plugin", "--kit-report", str(report),
-           "--project", str(tree), "-q", "-W", "ignore::DeprecationWarning"]
-    if select:
-        cmd += ["-k", select]
-    full_env = {k: v for k, v in os.environ.items() if k != "KIT_PROJECT"}
-    full_env.update({"REDIS_URL": "", **FAST, **(env or {})})
-    subprocess.run(cmd, cwd=tree.parent, env=full_env, capture_output=True, timeout=600)
-    entries = json.loads(report.read_text())
-    return {entry["test"]: entry for entry in entries}
+    """Every hardening check's verdict on tree, keyed by test name."""
+    return checkpoint_outcomes(tree, "hardening", select=select, env={**FAST, **(env or {})})
 
 
 def failed(results: dict) -> set[str]:
@@ -65,13 +28,7 @@ def failed(results: dict) -> set[str]:
 
 
 def make_classic(tree: Path) -> Path:
-    (tree / "myapp/consumers.py").write_text(CLASSIC_CONSUMER, encoding="utf-8")
-    mutate(tree, "myapp/routing.py", "(?P<room_name>[^/]+)", r"(?P<room_name>\w+)")
-    mutate(tree, "myproject/asgi.py", "AllowedHostsOriginValidator(\n            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))\n        )",
-           "AuthMiddlewareStack(URLRouter(websocket_urlpatterns))")
-    for name in ("CHAT_MAX_MESSAGE_LENGTH", "CHAT_RATE_LIMIT"):
-        mutate(tree, "myproject/settings.py", f"\n{name} = ", f"\n_UNUSED_{name} = ")
-    return tree
+    return classic_tree(tree.parent / f"classic-{tree.name}")
 
 
 def test_solutions_pass_the_stage(solved_tree):

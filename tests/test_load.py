@@ -21,7 +21,7 @@ from conftest import KIT_ROOT, SOLUTIONS
 sys.path.insert(0, str(KIT_ROOT / "benchmarks"))
 
 from load import (UNLIMITED, Receiver, Tally, burst, classic_tree, describe, open_socket,  # noqa: E402
-                  room_traffic, score)
+                  room_traffic)
 
 from kit import procs  # noqa: E402
 from kit.redis import RedisServer, find_redis_server, ping  # noqa: E402

@@ -1,7 +1,8 @@
 """Realistic learner mistakes, each caught by the right stage; correct alternative styles pass.
 
-Consumers are written whole here (the classic tutorial consumer and its
-variants), so the mutants do not depend on how solutions/ hardens its own.
+Mutants start from the tutorial's own tree (kit/classic.py), so they do not
+depend on how solutions/ hardens its code; other correct styles are written
+whole here.
 """
 import textwrap
 
@@ -9,31 +10,8 @@ import pytest
 
 from conftest import grade_json, mutate, stage
 
-CLASSIC_CONSUMER = textwrap.dedent('''\
-    import json
-
-    from channels.generic.websocket import AsyncWebsocketConsumer
-
-
-    class ChatConsumer(AsyncWebsocketConsumer):
-        async def connect(self):
-            self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
-            self.room_group_name = f"chat_{self.room_name}"
-            await self.channel_layer.group_add(self.room_group_name, self.channel_name)
-            await self.accept()
-
-        async def disconnect(self, close_code):
-            await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
-
-        async def receive(self, text_data):
-            message = json.loads(text_data)["message"]
-            await self.channel_layer.group_send(
-                self.room_group_name, {"type": "chat.message", "message": message}
-            )
-
-        async def chat_message(self, event):
-            await self.send(text_data=json.dumps({"message": event["message"]}))
-''')
+from kit import classic as CLASSIC
+from kit.classic import classic_tree
 
 SYNC_CONSUMER = textwrap.dedent('''\
     import json
@@ -82,51 +60,19 @@ JSON_CONSUMER = textwrap.dedent('''\
             await self.send_json({"message": event["message"], "sent_at": event["sent_at"], "room": self.group})
 ''')
 
-CLASSIC_ROUTING = textwrap.dedent('''\
-    from django.urls import re_path
-
-    from . import consumers
-
-    websocket_urlpatterns = [
-        re_path(r"ws/chat/(?P<room_name>\\w+)/$", consumers.ChatConsumer.as_asgi()),
-    ]
-''')
-
-CLASSIC_ASGI = textwrap.dedent('''\
-    import os
-
-    from django.core.asgi import get_asgi_application
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
-    django_asgi_app = get_asgi_application()
-
-    from channels.auth import AuthMiddlewareStack  # noqa: E402
-    from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-
-    import myapp.routing  # noqa: E402
-
-    application = ProtocolTypeRouter({
-        "http": django_asgi_app,
-        "websocket": AuthMiddlewareStack(URLRouter(myapp.routing.websocket_urlpatterns)),
-    })
-''')
-
 CONSUMER = "myapp/consumers.py"
 ROUTING = "myapp/routing.py"
 SETTINGS = "myproject/settings.py"
 ASGI = "myproject/asgi.py"
 
 
-def classic_tree(tree):
-    """solutions/ with the tutorial's own consumer, route and asgi.py: the baseline of every mutant.
+def classic(tree):
+    """The tutorial's own tree (kit/classic.py): the baseline of every mutant.
 
-    Settings mutants append an override to solutions' settings.py, the way a
-    learner's later line undoes an earlier one.
+    Settings mutants append an override to settings.py, the way a learner's
+    later line undoes an earlier one.
     """
-    (tree / CONSUMER).write_text(CLASSIC_CONSUMER)
-    (tree / ROUTING).write_text(CLASSIC_ROUTING)
-    (tree / ASGI).write_text(CLASSIC_ASGI)
-    return tree
+    return classic_tree(tree.parent / "classic")
 
 
 APPEND = object()  # marks a mutant that appends its line instead of replacing text
@@ -171,7 +117,7 @@ MUTANTS = [
 
 @pytest.mark.parametrize("name,catching,unaffected,relpath,old,new", MUTANTS, ids=[m[0] for m in MUTANTS])
 def test_mutant_is_caught_by_the_right_stage(solved_tree, name, catching, unaffected, relpath, old, new):
-    tree = classic_tree(solved_tree)
+    tree = classic(solved_tree)
     if old is APPEND:
         with open(tree / relpath, "a", encoding="utf-8") as handle:
             handle.write("\n" + new + "\n")
@@ -185,31 +131,31 @@ def test_mutant_is_caught_by_the_right_stage(solved_tree, name, catching, unaffe
 
 
 def test_syntax_error_message_names_file_and_line(solved_tree):
-    tree = classic_tree(solved_tree)
+    tree = classic(solved_tree)
     mutate(tree, CONSUMER, "async def receive(self, text_data):", "async def receive(self, text_data)")
     message = stage(grade_json(tree, "consumer"), "consumer")["failures"][0]["message"]
     assert "myapp/consumers.py, line 16" in message and "syntax" in message.lower()
 
 
 def test_forgotten_await_is_named(solved_tree):
-    tree = classic_tree(solved_tree)
+    tree = classic(solved_tree)
     mutate(tree, CONSUMER, "await self.channel_layer.group_send(", "self.channel_layer.group_send(")
     message = stage(grade_json(tree, "consumer"), "consumer")["failures"][0]["message"]
     assert "never awaited" in message and "await" in message
 
 
 def test_handler_mismatch_explains_type_to_method(solved_tree):
-    tree = classic_tree(solved_tree)
+    tree = classic(solved_tree)
     mutate(tree, CONSUMER, "async def chat_message(", "async def chat_msg(")
     message = stage(grade_json(tree, "consumer"), "consumer")["failures"][0]["message"]
     assert "chat_message" in message
 
 
 STYLES = {
-    "classic tutorial consumer": {CONSUMER: CLASSIC_CONSUMER, ROUTING: CLASSIC_ROUTING},
+    "classic tutorial consumer": {CONSUMER: CLASSIC.CONSUMER, ROUTING: CLASSIC.ROUTING},
     "sync consumer with async_to_sync": {CONSUMER: SYNC_CONSUMER},
     "JSON consumer with extra keys": {CONSUMER: JSON_CONSUMER},
-    "path() with a str converter": {ROUTING: CLASSIC_ROUTING.replace("re_path", "path").replace(
+    "path() with a str converter": {ROUTING: CLASSIC.ROUTING.replace("re_path", "path").replace(
         'r"ws/chat/(?P<room_name>\\w+)/$"', '"ws/chat/<str:room_name>/"')},
 }
 
@@ -225,5 +171,5 @@ def test_correct_styles_pass(solved_tree, style):
 
 def test_classic_tree_passes_stages_one_to_six(solved_tree):
     """The tutorial's own code (no origin check, \\w+ rooms) is a correct answer up to the daphne stage."""
-    report = grade_json(classic_tree(solved_tree), "settings", "asgi", "consumer", "routing", "daphne")
+    report = grade_json(classic(solved_tree), "settings", "asgi", "consumer", "routing", "daphne")
     assert report["score"] == report["max_score"], report

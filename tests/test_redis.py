@@ -5,14 +5,13 @@ no redis-server on PATH; a missing or dead Redis gets a plain message.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 
 import pytest
 
-from conftest import KIT_ROOT, grade_json, mutate, stage
+from conftest import KIT_ROOT, checkpoint_outcomes, grade_json, mutate, stage
 from leaks import leftovers
 
 SETTINGS = "myproject/settings.py"
@@ -81,13 +80,7 @@ def test_mutant_fails_the_right_check(solved_tree, scratch, name, old, new, chec
 
 def run_checks(tree, scratch, *select: str) -> list[dict]:
     """Run chosen checks of the redis checkpoint directly (past the settings checks a mutant would fail first)."""
-    report = tree.parent / "redis-report.json"
-    cmd = [sys.executable, "-m", "pytest", str(KIT_ROOT / "exercises" / "test_redis.py"),
-           "-c", str(KIT_ROOT / "exercises" / "pytest.ini"), "--rootdir", str(KIT_ROOT / "exercises"),
-           "-p", "kit.pytest_plugin", "--kit-report", str(report), "--project", str(tree), "-k", " or ".join(select)]
-    env = dict(os.environ, KIT_GRADED_PROJECT=str(tree), REDIS_URL="", TMPDIR=str(scratch))
-    subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tree.parent)
-    return json.loads(report.read_text())
+    return list(checkpoint_outcomes(tree, "redis", select=" or ".join(select), env={"TMPDIR": str(scratch)}).values())
 
 
 def test_live_checks_catch_an_in_memory_layer_on_two_workers(solved_tree, scratch):
