@@ -34,5 +34,10 @@ setup: $(STAMP)
 check: $(STAMP)
 	$(BIN)/kit check
 
+# Figures, not tests: grading speed, the live stages, every notebook, load and bursts, the channel layers.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/grading.py
+	$(BIN)/python benchmarks/live_stages.py
+	$(BIN)/python benchmarks/notebooks.py
+	$(BIN)/python benchmarks/load.py
+	$(BIN)/kit bench --project solutions
