@@ -6,20 +6,16 @@ the whole `kit check` of solutions/ under 10 s, daphne start-to-ready under 2 s.
     python benchmarks/grading.py [--runs 5]
 """
 import argparse
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import track
-from rich.table import Table
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kit.server import DaphneServer  # noqa: E402
+from timing import print_medians  # noqa: E402
 
 IN_PROCESS = ["settings", "asgi", "consumer", "routing"]
 
@@ -48,16 +44,7 @@ def main() -> None:
         "whole kit check": (lambda: timed_check(), 10.0),
         "daphne start-to-ready": (daphne_ready, 2.0),
     }
-    table = Table(title=f"Grading speed, median of {runs} runs")
-    for column in ("what", "median s", "min s", "max s", "target s", "within"):
-        table.add_column(column)
-    for name, (measure, target) in measures.items():
-        samples = [measure() for _ in track(range(runs), description=name, transient=True)]
-        median = statistics.median(samples)
-        table.add_row(name, f"{median:.2f}", f"{min(samples):.2f}", f"{max(samples):.2f}", f"{target:.1f}",
-                      "yes" if median <= target else "NO")
-    Console().print(table)
-
+    print_medians("Grading speed", measures, runs)
 
 if __name__ == "__main__":
     main()

@@ -7,27 +7,16 @@ a private Redis under 1 s, each of the two stages graded under 20 s.
 """
 import argparse
 import os
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
-
-from rich.console import Console
-from rich.progress import track
-from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kit import browser  # noqa: E402
 from kit.redis import RedisServer  # noqa: E402
-
-
-def timed(action) -> float:
-    begun = time.perf_counter()
-    action()
-    return time.perf_counter() - begun
+from timing import print_medians  # noqa: E402
 
 
 def chromium_ready() -> None:
@@ -63,16 +52,7 @@ def main() -> None:
         "kit check frontend": (grade("frontend"), 20.0),
         "kit check redis": (grade("redis"), 20.0),
     }
-    table = Table(title=f"Live stages, median of {runs} runs")
-    for column in ("what", "median s", "min s", "max s", "target s", "within"):
-        table.add_column(column)
-    for name, (action, target) in measures.items():
-        samples = [timed(action) for _ in track(range(runs), description=name, transient=True)]
-        median = statistics.median(samples)
-        table.add_row(name, f"{median:.2f}", f"{min(samples):.2f}", f"{max(samples):.2f}", f"{target:.1f}",
-                      "yes" if median <= target else "NO")
-    Console().print(table)
-
+    print_medians("Live stages", measures, runs)
 
 if __name__ == "__main__":
     main()
