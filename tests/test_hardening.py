@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import KIT_ROOT, checkpoint_outcomes, grade_json, mutate, stage
+from conftest import checkpoint_outcomes, grade_json, mutate, stage
 
 from kit.classic import classic_tree
 
-CHECKPOINT = KIT_ROOT / "exercises" / "test_hardening.py"
 FAST = {"KIT_WAIT": "3"}  # the starter makes every check wait for answers that never come
 
 def outcomes(tree: Path, *, select: str | None = None, env: dict | None = None) -> dict[str, dict]:
