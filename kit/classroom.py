@@ -18,6 +18,8 @@ from __future__ import annotations
 import base64
 import json
 
+import yaml
+
 from . import catalogue
 from .grader import Report, StageResult
 
@@ -80,62 +82,64 @@ def _stage_test(result: StageResult) -> dict:
 
 
 # -- the workflow ----------------------------------------------------------------------
+WORKFLOW_HEADER = """\
+# GitHub Classroom autograding: one step per stage, then Classroom's reporter.
+# Generated from kit/catalogue.py by `python -m kit.classroom`; edit the catalogue, not this file.
+# In the kit's own repository (which has solutions/) it grades solutions/; in a student
+# release it grades project/. See docs/instructors.md.
+# KIT_REQUIRE_BROWSER=1: the browser checks must run, never skip.
+"""
+
+
+def workflow() -> dict:
+    """The workflow as data: set-up, one grading step per stage, then the reporter."""
+    # `kit check` exits 1 on a failed stage; echo's status is the step's, so the
+    # step always hands its result to the reporter, which decides the verdict.
+    grading = [{"name": f"Stage {stage.number}: {stage.title} ({stage.points} points)",
+                "id": stage.id,
+                "timeout-minutes": STEP_MINUTES,
+                "run": f'echo "result=$(.venv/bin/kit check {stage.id} --format classroom)" >> "$GITHUB_OUTPUT"'}
+               for stage in catalogue.STAGES]
+    reporter = {"name": "Autograding Reporter",
+                "uses": REPORTER_ACTION,
+                "env": {f"{stage.id.upper()}_RESULTS": f"${{{{ steps.{stage.id}.outputs.result }}}}"
+                        for stage in catalogue.STAGES},
+                "with": {"runners": ",".join(stage.id for stage in catalogue.STAGES)}}
+    setup = [
+        {"name": "Check out the code", "uses": "actions/checkout@v4"},
+        {"name": "Set up Python", "uses": "actions/setup-python@v5", "with": {"python-version": "3.12"}},
+        {"name": "Set up the kit (make setup)", "run": "bash scripts/ensure-browser.sh\nmake setup\n"},
+        {"name": "Choose the tree to grade",
+         "run": 'if [ -d solutions ]; then echo "KIT_PROJECT=$PWD/solutions" >> "$GITHUB_ENV"; fi\n'},
+    ]
+    job = {"runs-on": "ubuntu-latest",
+           "if": "github.actor != 'github-classroom[bot]'",
+           "env": {"KIT_REQUIRE_BROWSER": "1"},
+           "steps": [*setup, *grading, reporter]}
+    return {"name": WORKFLOW_NAME,
+            "on": ["push", "workflow_dispatch", "repository_dispatch"],
+            "permissions": {"checks": "write", "actions": "read", "contents": "read"},
+            "jobs": {JOB_ID: job}}
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Shell scripts as `|` blocks and lists indented under their key, as GitHub's own examples are written."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
+
+
+def _str(dumper, text):
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None)
+
+
+_BlockDumper.add_representer(str, _str)
+
+
 def workflow_yaml() -> str:
-    """.github/workflows/classroom.yml: set-up, one grading step per stage, then the reporter."""
-    lines = [
-        "# GitHub Classroom autograding: one step per stage, then Classroom's reporter.",
-        "# Generated from kit/catalogue.py by `python -m kit.classroom`; edit the catalogue, not this file.",
-        "# In the kit's own repository (which has solutions/) it grades solutions/; in a student",
-        "# release it grades project/. See docs/instructors.md.",
-        f"name: {WORKFLOW_NAME}",
-        '"on":',
-        "  - push",
-        "  - workflow_dispatch",
-        "  - repository_dispatch",
-        "permissions:",
-        "  checks: write",
-        "  actions: read",
-        "  contents: read",
-        "jobs:",
-        f"  {JOB_ID}:",
-        "    runs-on: ubuntu-latest",
-        "    if: github.actor != 'github-classroom[bot]'",
-        "    env:",
-        '      KIT_REQUIRE_BROWSER: "1"   # the browser checks must run, never skip',
-        "    steps:",
-        "      - name: Check out the code",
-        "        uses: actions/checkout@v4",
-        "      - name: Set up Python",
-        "        uses: actions/setup-python@v5",
-        "        with:",
-        '          python-version: "3.12"',
-        "      - name: Set up the kit (make setup)",
-        "        run: |",
-        "          bash scripts/ensure-browser.sh",
-        "          make setup",
-        "      - name: Choose the tree to grade",
-        "        run: |",
-        '          if [ -d solutions ]; then echo "KIT_PROJECT=$PWD/solutions" >> "$GITHUB_ENV"; fi',
-    ]
-    for stage in catalogue.STAGES:
-        # `kit check` exits 1 on a failed stage; echo's status is the step's, so the
-        # step always hands its result to the reporter, which decides the verdict.
-        lines += [
-            f'      - name: "Stage {stage.number}: {stage.title} ({stage.points} points)"',
-            f"        id: {stage.id}",
-            f"        timeout-minutes: {STEP_MINUTES}",
-            f'        run: echo "result=$(.venv/bin/kit check {stage.id} --format classroom)" >> "$GITHUB_OUTPUT"',
-        ]
-    lines += [
-        "      - name: Autograding Reporter",
-        f"        uses: {REPORTER_ACTION}",
-        "        env:",
-        *[f'          {stage.id.upper()}_RESULTS: "${{{{ steps.{stage.id}.outputs.result }}}}"'
-          for stage in catalogue.STAGES],
-        "        with:",
-        f"          runners: {','.join(stage.id for stage in catalogue.STAGES)}",
-    ]
-    return "\n".join(lines) + "\n"
+    """.github/workflows/classroom.yml: the header comment, then workflow() as YAML."""
+    body = yaml.dump(workflow(), Dumper=_BlockDumper, sort_keys=False, width=1000, allow_unicode=True)
+    return WORKFLOW_HEADER + body
 
 
 if __name__ == "__main__":
