@@ -25,9 +25,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import catalogue
+from . import catalogue, i18n
 from .project import active_project, validate
 
+i18n.adopt_notebook_language()  # a kernel in notebooks/bn/ speaks Bengali, and so do the checks it starts
 _servers: dict[Path, "object"] = {}
 _django_tree: Path | None = None
 
@@ -82,8 +83,11 @@ def _course_map() -> str:
 
 
 def _link(path: Path) -> str:
-    """A link relative to notebooks/, which JupyterLab opens in its editor (when the tree is under its root)."""
-    return Path(os.path.relpath(path, catalogue.NOTEBOOKS_DIR)).as_posix()
+    """A link relative to the lesson's folder (notebooks/, or notebooks/bn/ for a translated lesson),
+    which JupyterLab opens in its editor (when the tree is under its root)."""
+    here = Path.cwd()
+    base = here if here.is_relative_to(catalogue.NOTEBOOKS_DIR) else catalogue.NOTEBOOKS_DIR
+    return Path(os.path.relpath(path, base)).as_posix()
 
 
 def _active_tree(project=None) -> Path:
@@ -383,7 +387,7 @@ def execute(notebook: str | os.PathLike, project: str | os.PathLike, *, tags: se
             after_last_cell()
 
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(catalogue.NOTEBOOKS_DIR)}},
+                            resources={"metadata": {"path": str(Path(notebook).resolve().parent)}},  # as JupyterLab: its folder
                             on_notebook_start=lambda notebook: pids.append(client.km.provisioner.pid),
                             on_cell_executed=cell_done)
     client.execute(env=env)
