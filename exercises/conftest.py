@@ -1,10 +1,11 @@
-"""Checkpoint configuration: which tree is graded, and how it is put on the path.
+"""Checkpoint configuration: which tree is graded, and the services the checks share.
 
-Run through `kit check` (one fresh process per stage), or directly:
-    pytest exercises/test_consumer.py --project path/to/tree
+`kit check` runs these checkpoints in a trusted process that never imports the
+learner's code: the tree is named by KIT_GRADED_PROJECT (a scratch copy the
+grader made), never put on sys.path. For authors, directly:
+    pytest exercises/test_consumer.py -c exercises/pytest.ini --project path/to/tree
 """
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,18 +13,21 @@ import pytest
 
 def pytest_addoption(parser):
     parser.addoption("--project", default=None,
-                     help="the project tree to grade (default: $KIT_PROJECT or the kit's project/)")
+                     help="the project tree to grade (default: $KIT_GRADED_PROJECT, $KIT_PROJECT or project/)")
 
 
 def pytest_configure(config):
-    chosen = config.getoption("--project") or os.environ.get("KIT_PROJECT") \
-        or Path(__file__).resolve().parent.parent / "project"
-    project = Path(chosen).resolve()
-    os.environ["KIT_GRADED_PROJECT"] = str(project)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "myproject.settings"
-    sys.path.insert(0, str(project))
-    sys.dont_write_bytecode = True  # leave no __pycache__ in the learner's tree
+    from kit.project import active_project
+
+    chosen = config.getoption("--project") or os.environ.get("KIT_GRADED_PROJECT") or active_project()
+    os.environ["KIT_GRADED_PROJECT"] = str(Path(chosen).resolve())
     config.addinivalue_line("markers", "hint(text): what to try when this check fails")
+
+
+def pytest_unconfigure(config):
+    from support import stop_host
+
+    stop_host()
 
 
 @pytest.fixture

@@ -1,262 +1,287 @@
-"""What every checkpoint shares: loading the learner's code, plain-language failures, sockets.
+"""What every checkpoint shares: the host that runs the learner's code, plain failures, sockets.
 
-A checkpoint fails with one sentence a learner can act on, naming the file and
-line of their code where it can; never with a wall of traceback.
+The checks never import the learner's tree. The in-process stages talk to a
+host process (kit/host.py) that loads the tree inside the sandbox and answers
+over a socket; the live stages talk to daphne. A checkpoint fails with one
+sentence a learner can act on, naming the file and line of their code where
+it can; never with a wall of traceback.
 """
 from __future__ import annotations
 
 import asyncio
-import gc
-import importlib
+import base64
 import json
-import logging
 import os
-import traceback
-import warnings
+import socket
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
+from kit import procs, sandbox
+from kit.explain import Places, exit_calls
+
 PROJECT = Path(os.environ["KIT_GRADED_PROJECT"]).resolve()
+PLACES = Places(PROJECT)
 PAGE_ORIGIN = "http://127.0.0.1"           # the origin a page served on 127.0.0.1 sends
 WAIT = float(os.environ.get("KIT_WAIT", "5"))  # seconds to wait for something a correct tree does at once
+MARGIN = 3.0                               # the host's own bookkeeping, on top of a wait
 
 
 class LearnerCodeError(AssertionError):
     """A failure caused by the learner's code, already explained in plain words."""
 
 
-# -- explaining failures ---------------------------------------------------
-KNOWN_CAUSES = (
-    ("No handler for message type", "the event's 'type' names a method: 'chat.message' calls chat_message(self, event). "
-                                    "Check the spelling on both sides."),
-    ("No route found for path", "no pattern in websocket_urlpatterns matches this path: patterns start with 'ws/chat/' "
-                                "(no leading slash) and capture room_name."),
-    ("'url_route'", "the consumer was reached without URLRouter: wrap the patterns in URLRouter(...)."),
-    ("room_name", "the route must capture a keyword argument named room_name."),
-    ("You cannot call this from an async context", "a synchronous call (ORM, async_to_sync) ran inside an async "
-                                                   "method: await the async version instead."),
-    ("Group name must be", "group names allow only ASCII letters, digits, hyphens, underscores and periods, "
-                           "under 100 characters."),
-    ("Channel layer", "CHANNEL_LAYERS is missing or wrong in settings.py."),
-    ("can only handle ASGI/HTTP connections", "asgi.py sends WebSockets to Django's HTTP handler: make application "
-                                              "a ProtocolTypeRouter with a 'websocket' entry."),
-    ("Connection refused", "a service the settings name (Redis?) is not running: set REDIS_URL to a running Redis "
-                           "or use the in-memory layer."),
-)
-
-
-def where(exc: BaseException) -> str:
-    """'myapp/consumers.py, line 12 (in receive)' for the deepest frame in the learner's tree."""
-    if isinstance(exc, SyntaxError) and exc.filename:
-        return _relative(exc.filename, exc.lineno)
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _in_project(f.filename)]
-    if frames:
-        return f"{_relative(frames[-1].filename, frames[-1].lineno)} (in {frames[-1].name})"
-    if exc.__cause__ or exc.__context__:
-        return where(exc.__cause__ or exc.__context__)
-    return ""
-
-
-def explain(exc: BaseException, doing: str) -> str:
-    """One paragraph: what we were doing, what went wrong, where, and a known cause if any."""
-    if isinstance(exc, LearnerCodeError):
-        return str(exc)
-    if isinstance(exc, SyntaxError):
-        text = f"{doing}: syntax error in {where(exc)}: {exc.msg}"
-        return text + (f"\n    {exc.text.strip()}" if exc.text else "")
-    detail = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
-    place = where(exc)
-    text = f"{doing}: {detail}" + (f" at {place}" if place else "")
-    for needle, cause in KNOWN_CAUSES:
-        if needle in str(exc):
-            return f"{text}. Likely cause: {cause}"
-    return text + "."
-
-
-def _in_project(filename: str) -> bool:
-    try:
-        Path(filename).resolve().relative_to(PROJECT)
-        return True
-    except ValueError:
-        return False
-
-
-def _relative(filename: str, lineno: int | None) -> str:
-    try:
-        name = Path(filename).resolve().relative_to(PROJECT).as_posix()
-    except ValueError:
-        name = filename
-    return f"{name}, line {lineno}" if lineno else name
-
-
 def fail(message: str):
     raise LearnerCodeError(message)
 
 
-# -- loading the learner's code ---------------------------------------------
+def server_clue(server) -> str:
+    """The first error in daphne's log, said in one line with its place in the project, or nothing."""
+    return PLACES.server_clue(server.log_text())
+
+
+def run_in_tree(args: list[str], *, env: dict, timeout: float) -> tuple[int, str, str]:
+    """Run `python ARGS` on the learner's tree in its own isolated process: (exit code, stdout, stderr)."""
+    isolation = sandbox.for_grading() or sandbox.Isolation("process", "")
+    proc = sandbox.spawn([sys.executable, *args], PROJECT, env={"PYTHONPATH": str(PROJECT), **env},
+                         isolation=isolation, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        procs.stop_tree(proc, grace=1)
+        fail(f"Running your project's code did not finish within {timeout:.0f} s: something at import time "
+             "never returns.")
+    finally:
+        procs.stop_tree(proc, grace=1)
+    return proc.returncode, out, err
+
+
+# -- the host: the learner's code in its own sandboxed process ----------------------
+class Host:
+    """A client for kit/host.py. Its answers are data; what they mean is decided here."""
+
+    def __init__(self):
+        ours, theirs = socket.socketpair()
+        self.log = tempfile.TemporaryFile(prefix="kit-host-")
+        env = {"KIT_SOURCE_TREE": os.environ.get("KIT_SOURCE_TREE", str(PROJECT))}
+        self.process = sandbox.spawn([sys.executable, "-P", "-m", "kit.host", str(theirs.fileno()), str(PROJECT)],
+                                     PROJECT, env=env, pass_fds=(theirs.fileno(),), stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        theirs.close()
+        self.conn = ours
+        self.reader = ours.makefile("r", encoding="utf-8")
+        self.clues: list[str] = []
+        self.numbers = iter(range(1, 1 << 30))
+        self.dead = ""
+        self.answer(WAIT * 6, "Starting Python on your project")
+
+    @property
+    def alive(self) -> bool:
+        return not self.dead and self.process.poll() is None
+
+    def answer(self, limit: float, doing: str) -> dict:
+        self.conn.settimeout(limit + MARGIN)
+        try:
+            line = self.reader.readline()
+        except (TimeoutError, socket.timeout):
+            line = None
+        if not line:
+            self.dead = self.why_gone(doing, line is None, limit)
+            self.stop()
+            fail(self.dead)
+        reply = json.loads(line)
+        self.clues += reply.get("clues", [])
+        if "blocked" in reply:
+            self.dead = self.blocked(doing, reply)
+            self.stop()
+            fail(self.dead)
+        return reply
+
+    def call(self, op: str, *, doing: str, limit: float = WAIT * 2, **args) -> dict:
+        """One question; a refusal is a plain failure, anything else comes back as data."""
+        if self.dead:
+            fail(self.dead)
+        request = {"id": next(self.numbers), "op": op, "limit": limit, "doing": doing, **args}
+        try:
+            self.conn.sendall((json.dumps(request) + "\n").encode())
+        except OSError:
+            self.dead = self.why_gone(doing, False, limit)
+            fail(self.dead)
+        reply = self.answer(limit, doing)
+        if "error" in reply:
+            fail(reply["error"])
+        return reply
+
+    def blocked(self, doing: str, reply: dict) -> str:
+        place = f"; it was still running {reply['blocked']}" if reply.get("blocked") else ""
+        return (f"No answer within {reply['limit']:.0f} s while {doing[0].lower() + doing[1:]}: the code under test "
+                f"never returned{place}. Look for a loop that never ends, a blocking call (time.sleep, input, "
+                "requests) in an async method, or an await on something that never comes.")
+
+    def why_gone(self, doing: str, silent: bool, limit: float) -> str:
+        if silent and self.process.poll() is None:
+            return (f"No answer within {limit:.0f} s while {doing[0].lower() + doing[1:]}: the code under test "
+                    "never returned. Look for a loop that never ends or a blocking call at import time.")
+        code = self.process.wait(timeout=5) if self.process.poll() is None else self.process.returncode
+        exits = exit_calls(PROJECT)
+        if exits:
+            return (f"The process running your project ended itself (exit code {code}) while "
+                    f"{doing[0].lower() + doing[1:]}: {exits[0]}. A settings file or module must never call "
+                    "sys.exit() or os._exit(); raise an exception instead.")
+        return (f"The process running your project ended abruptly (exit code {code}) while "
+                f"{doing[0].lower() + doing[1:]}.")
+
+    def take_clues(self) -> list[str]:
+        clues, self.clues = self.clues, []
+        return clues
+
+    def stop(self) -> None:
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+        procs.stop_tree(self.process, grace=1)
+
+
+_host: Host | None = None
+
+
+def host() -> Host:
+    """The host for this checking process, started again if the last one died."""
+    global _host
+    if _host is None or not _host.alive:
+        if _host is not None:
+            _host.stop()
+        _host = Host()
+    return _host
+
+
+def stop_host() -> None:
+    if _host is not None:
+        _host.stop()
+
+
+# -- questions about the tree ----------------------------------------------------------
 def django_setup() -> None:
-    """django.setup() on the graded tree; a broken settings.py becomes one plain failure."""
-    import django
-    from django.conf import settings
-
-    if settings.configured and getattr(django_setup, "done", False):
-        return
-    try:
-        django.setup()
-    except BaseException as exc:  # SystemExit from a settings file counts too
-        fail(explain(exc, "Loading myproject/settings.py failed"))
-    django_setup.done = True
+    host().call("setup", doing="Loading myproject/settings.py", limit=WAIT * 4)
 
 
-def load(module: str):
-    """Import a module of the learner's tree with a plain failure message."""
-    django_setup()
-    try:
-        return importlib.import_module(module)
-    except BaseException as exc:
-        fail(explain(exc, f"Importing {module} failed"))
+def setting_values(*names: str) -> dict:
+    """The named settings that exist, as data."""
+    return host().call("settings", names=list(names), doing="Reading the settings", limit=WAIT * 4)["values"]
 
 
-def use_in_memory_layer() -> None:
-    """In-process checks use a fresh in-memory layer whatever the settings say."""
-    from channels.layers import channel_layers
-    from django.conf import settings
+class App:
+    """An ASGI app inside the host: the whole project, or the learner's consumer behind the kit's router."""
 
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    channel_layers.backends = {}
+    def __init__(self, kind: str):
+        self.number = host().call("app", kind=kind, doing="Loading your project", limit=WAIT * 4)["app"]
+
+
+def project_app() -> App:
+    return App("project")
+
+
+def consumer_app(any_room: bool = False) -> App:
+    return App("any-room" if any_room else "consumer")
 
 
 def group_memberships() -> int:
-    """How many (group, channel) pairs the in-memory layer holds."""
-    from channels.layers import get_channel_layer
-
-    return sum(len(channels) for channels in get_channel_layer().groups.values())
+    """How many (group, channel) pairs the host's in-memory layer holds."""
+    return host().call("groups", doing="Counting group members")["members"]
 
 
-# -- running async scenarios --------------------------------------------------
-class _SlowCallbacks(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.seen: list[str] = []
-
-    def emit(self, record):
-        text = record.getMessage()
-        if "took" in text and "seconds" in text:
-            self.seen.append(text)
-
-
+# -- running async scenarios ---------------------------------------------------------------
 def run(scenario, *, limit: float = 4 * WAIT):
-    """Run an async scenario in a fresh loop; a blocked loop or a forgotten await is named."""
-    slow = _SlowCallbacks()
-    logger = logging.getLogger("asyncio")
-    logger.addHandler(slow)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            return asyncio.run(_with_limit(scenario, limit), debug=True)
-        except AssertionError as exc:
-            gc.collect()
-            raise LearnerCodeError(_with_clues(str(exc), slow.seen, caught)) from None
-        except BaseException as exc:
-            gc.collect()
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)) or type(exc).__name__ == "Failed":
-                raise
-            raise LearnerCodeError(_with_clues(explain(exc, "The consumer crashed"), slow.seen, caught)) from None
-        finally:
-            logger.removeHandler(slow)
+    """Run a scenario; what the host noticed (a blocked loop, a forgotten await) is added to its failure."""
+    if _host is not None:
+        _host.take_clues()
+    try:
+        return asyncio.run(_with_limit(scenario, limit))
+    except AssertionError as exc:
+        clues = _host.take_clues() if _host is not None else []
+        message = str(exc)
+        if clues and "never returned" not in message:
+            message = " ".join([message.split("\nassert ")[0], *clues])
+        raise LearnerCodeError(message) from None
 
 
 async def _with_limit(scenario, limit):
-    asyncio.get_running_loop().slow_callback_duration = 0.5
     try:
         return await asyncio.wait_for(scenario(), limit)
     except (asyncio.TimeoutError, TimeoutError):
         fail(f"The scenario did not finish within {limit:.0f} s: something waits forever.")
 
 
-def _with_clues(message: str, slow: list[str], caught) -> str:
-    clues = []
-    if slow:
-        clues.append("The event loop was blocked (" + slow[0].split(" took ")[-1] + "): a blocking call such as "
-                     "time.sleep, requests or a sync ORM query inside an async method stops every socket. "
-                     "Use await asyncio.sleep / async libraries / database_sync_to_async.")
-    for item in caught:
-        text = str(item.message)
-        if "was never awaited" in text:
-            clues.append(f"Python warned: {text}. Put `await` before that call.")
-            break
-    return " ".join([message, *clues])
-
-
-# -- WebSocket clients for in-process checks ---------------------------------
+# -- WebSocket clients for in-process checks ---------------------------------------------
 class Socket:
-    """A WebsocketCommunicator that explains, in the learner's terms, what went wrong."""
+    """A WebsocketCommunicator inside the host, driven from here, explaining failures in the learner's terms."""
 
-    def __init__(self, app, room: str, *, path: str | None = None, origin: str = PAGE_ORIGIN):
-        from channels.testing import WebsocketCommunicator
-
+    def __init__(self, app: App, room: str, *, path: str | None = None, origin: str = PAGE_ORIGIN):
         self.room = room
         self.path = path or f"/ws/chat/{room}/"
-        headers = [(b"host", b"127.0.0.1"), (b"origin", origin.encode())]
-        self.communicator = WebsocketCommunicator(app, self.path, headers=headers)
+        headers = [["host", "127.0.0.1"], ["origin", origin]]
+        self.number = host().call("open", app=app.number, path=self.path, headers=headers,
+                                  doing="Opening a socket")["socket"]
         self.open = False
 
-    async def connect(self) -> None:
-        try:
-            accepted, code = await self.communicator.connect(timeout=WAIT)
-        except (asyncio.TimeoutError, TimeoutError):
+    def _call(self, op: str, doing: str, limit: float = WAIT, **args) -> dict:
+        return host().call(op, socket=self.number, timeout=limit, limit=limit + 1, doing=doing, **args)
+
+    async def try_connect(self) -> tuple[bool, int | None]:
+        """The handshake's outcome, refusals included; only silence or a crash fails."""
+        reply = self._call("connect", f"Connecting to {self.path} crashed the consumer")
+        if reply.get("timeout"):
             fail(f"Connecting to {self.path} got no answer in {WAIT:.0f} s: connect() must end with "
                  "`await self.accept()` (or self.accept() in a sync consumer).")
-        except AssertionError as exc:
-            fail(f"Connecting to {self.path} got an unexpected reply: {exc}")
-        except BaseException as exc:
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            fail(explain(exc, f"Connecting to {self.path} crashed the consumer"))
+        self.open = reply["accepted"]
+        return reply["accepted"], reply["code"]
+
+    async def connect(self) -> None:
+        accepted, code = await self.try_connect()
         if not accepted:
             fail(f"The server refused the socket for {self.path} (close code {code}): "
                  "connect() must accept the connection.")
-        self.open = True
 
     async def send(self, message: str, **extra) -> None:
         await self.send_text(json.dumps({"message": message, **extra}))
 
     async def send_text(self, text: str) -> None:
-        try:
-            await self.communicator.send_to(text_data=text)
-        except BaseException as exc:
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            fail(explain(exc, "Sending a message crashed the consumer"))
+        self._call("send", "Sending a message crashed the consumer", text=text)
+
+    async def send_bytes(self, data: bytes) -> None:
+        self._call("send", "Sending a binary frame crashed the consumer", data=base64.b64encode(data).decode())
+
+    async def receive_output(self, what: str = "a message") -> dict | None:
+        """The next raw output ({'type', 'text', 'code', 'data'}), or None after WAIT seconds of silence."""
+        reply = self._call("receive", f"While a socket in room '{self.room}' waited for {what}, the consumer crashed")
+        return None if reply.get("timeout") else reply["output"]
+
+    async def next_output(self) -> dict | None:
+        """Like receive_output, but silence leaves the consumer running (for floods)."""
+        reply = self._call("next", "While a socket read a flood's answers, the consumer crashed")
+        return None if reply.get("timeout") else reply["output"]
 
     async def receive(self, what: str = "a message") -> dict:
         """The next frame as a dict; fails plainly on silence, a close, a crash or non-JSON."""
-        try:
-            output = await self.communicator.receive_output(timeout=WAIT)
-        except (asyncio.TimeoutError, TimeoutError):
+        output = await self.receive_output(what)
+        if output is None:
             fail(f"A socket in room '{self.room}' waited {WAIT:.0f} s for {what} and got nothing.")
-        except BaseException as exc:
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            fail(explain(exc, f"While a socket in room '{self.room}' waited for {what}, the consumer crashed"))
         if output["type"] == "websocket.close":
             self.open = False
-            fail(f"The server closed a socket in room '{self.room}' (code {output.get('code', 1000)}) "
+            fail(f"The server closed a socket in room '{self.room}' (code {output.get('code') or 1000}) "
                  f"instead of sending {what}.")
-        return parse_frame(output.get("text"), output.get("bytes"))
+        return parse_frame(output.get("text"), output.get("data"))
 
     async def close(self) -> None:
         if not self.open:
             return
         self.open = False
-        try:
-            await self.communicator.disconnect(timeout=WAIT)
-        except BaseException as exc:
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            fail(explain(exc, "Closing a socket crashed disconnect()"))
+        self._call("disconnect", "Closing a socket crashed disconnect()")
 
 
-def parse_frame(text: str | None, data: bytes | None = None) -> dict:
+def parse_frame(text: str | None, data=None) -> dict:
     """The contract's frame: a JSON object with a 'message' key."""
     if text is None:
         fail("The server sent a binary frame; send text: self.send(text_data=json.dumps({...})).")
@@ -269,12 +294,26 @@ def parse_frame(text: str | None, data: bytes | None = None) -> dict:
     return value
 
 
-async def close_all(*sockets: Socket) -> None:
+async def close_all(*sockets) -> None:
     for sock in sockets:
         await sock.close()
 
 
-# -- WebSocket clients for live checks against a real daphne -----------------
+async def rooms_stay_apart(first, second, *, leaked: str) -> None:
+    """first and second are connected sockets in two rooms: a message for the first must not reach the second.
+
+    The second socket's queue is first in, first out: had the first room's
+    message leaked into the second room, it would arrive before the second
+    socket's own message."""
+    await first.send(f"for room {first.room[:30]} only")
+    await first.receive("its own message back")
+    await second.send(f"for room {second.room[:30]}")
+    got = await second.receive("its own message back")
+    if got["message"] != f"for room {second.room[:30]}":
+        fail(leaked)
+
+
+# -- WebSocket clients for live checks against a real daphne --------------------------------
 class LiveSocket:
     """A `websockets` client on a running daphne that fails in plain words."""
 
@@ -297,6 +336,8 @@ class LiveSocket:
         except (asyncio.TimeoutError, TimeoutError):
             fail(f"daphne did not finish the handshake for {self.url} in {WAIT:.0f} s: "
                  f"does connect() accept? {self.server_clue()}")
+        except OSError as exc:
+            fail(f"Nothing answered at {self.url} ({exc.strerror or exc}). {self.server_clue()}")
 
     async def send(self, message: str) -> None:
         await self.connection.send(json.dumps({"message": message}))
@@ -323,24 +364,3 @@ class LiveSocket:
 
     def server_clue(self) -> str:
         return server_clue(self.server)
-
-
-def server_clue(server) -> str:
-    """The first error in daphne's log, said in one line with its place in the project, or nothing."""
-    lines = server.log_text().splitlines()
-    for index, line in enumerate(lines):
-        if "Traceback" not in line and "Exception inside application" not in line:
-            continue
-        block = [line]
-        for entry in lines[index + 1:]:
-            if entry[:1].isdigit() and block[-1][:1] not in (" ", "T"):
-                break  # the next log or access line
-            block.append(entry)
-        error = next((e for e in reversed(block) if e.strip() and not e.startswith(" ")), line)
-        error = error.split("Exception inside application: ")[-1].rstrip(".")
-        frames = [e.strip() for e in block if e.strip().startswith("File ") and str(PROJECT) in e]
-        place = frames[-1].replace(str(PROJECT) + os.sep, "") if frames else ""
-        text = f"daphne's log says: {error}" + (f" ({place})" if place else "")
-        cause = next((c for needle, c in KNOWN_CAUSES if needle in error), "")
-        return f"{text}. Likely cause: {cause}" if cause else text
-    return ""

@@ -1,27 +1,16 @@
 """Checkpoint `consumer`: ChatConsumer joins a room's group, broadcasts to it and leaves it.
 
-Graded in process with channels.testing and a fresh in-memory layer, through a
-router of our own, so this stage does not depend on the learner's routing.
+Graded in the host with channels.testing and a fresh in-memory layer, through
+a router of the kit's own, so this stage does not depend on the learner's routing.
 """
 import pytest
 
-from support import Socket, close_all, group_memberships, load, run, use_in_memory_layer
-
-
-def chat_app():
-    from django.urls import path
-
-    from channels.routing import URLRouter
-
-    consumer = getattr(load("myapp.consumers"), "ChatConsumer", None)
-    assert consumer is not None, "myapp/consumers.py has no class ChatConsumer."
-    use_in_memory_layer()
-    return URLRouter([path("ws/chat/<str:room_name>/", consumer.as_asgi())])
+from support import Socket, close_all, consumer_app, group_memberships, rooms_stay_apart, run
 
 
 @pytest.mark.hint("connect() ends with `await self.accept()`.")
 def test_accepts_connection():
-    app = chat_app()
+    app = consumer_app()
 
     async def scenario():
         sock = Socket(app, "lobby")
@@ -33,7 +22,7 @@ def test_accepts_connection():
 
 @pytest.mark.hint("receive() must group_send the message; chat_message() sends it back to the socket.")
 def test_sender_gets_own_message():
-    app = chat_app()
+    app = consumer_app()
 
     async def scenario():
         alice = Socket(app, "lobby")
@@ -50,7 +39,7 @@ def test_sender_gets_own_message():
 @pytest.mark.hint("Use self.channel_layer.group_send(...) in receive(), not self.send(): "
                   "self.send() answers only the sender.")
 def test_everyone_in_room_gets_message():
-    app = chat_app()
+    app = consumer_app()
 
     async def scenario():
         alice, bob = Socket(app, "lobby"), Socket(app, "lobby")
@@ -68,22 +57,16 @@ def test_everyone_in_room_gets_message():
 
 @pytest.mark.hint("Name the group after the room, e.g. f'chat_{self.room_name}', so rooms stay apart.")
 def test_rooms_are_isolated():
-    app = chat_app()
+    app = consumer_app()
 
     async def scenario():
         alice, bob, carol = Socket(app, "lobby"), Socket(app, "lobby"), Socket(app, "kitchen")
         for sock in (alice, bob, carol):
             await sock.connect()
-        await alice.send("for the lobby only")
-        await alice.receive("the message it sent")
+        await rooms_stay_apart(alice, carol, leaked=(
+            "A socket in room 'kitchen' received a message sent to room 'lobby': every room needs a group of "
+            "its own."))
         await bob.receive("the message sent to its room")
-        # Carol's queue is first in, first out: had the lobby message leaked into
-        # the kitchen, it would arrive before her own message.
-        await carol.send("for the kitchen")
-        first = await carol.receive("its own message back")
-        assert first["message"] == "for the kitchen", (
-            f"A socket in room 'kitchen' received {first['message']!r}, sent to room 'lobby': "
-            "every room needs a group of its own.")
         await close_all(alice, bob, carol)
 
     run(scenario)
@@ -91,14 +74,15 @@ def test_rooms_are_isolated():
 
 @pytest.mark.hint("disconnect(self, close_code) calls group_discard(group, self.channel_name).")
 def test_leaves_group_on_disconnect():
-    app = chat_app()
+    app = consumer_app()
 
     async def scenario():
         alice, bob = Socket(app, "lobby"), Socket(app, "lobby")
         await alice.connect()
         await bob.connect()
-        assert group_memberships() == 2, (
-            f"Two open sockets should mean two group members, the layer holds {group_memberships()}: "
+        members = group_memberships()
+        assert members == 2, (
+            f"Two open sockets should mean two group members, the layer holds {members}: "
             "connect() must call group_add(group, self.channel_name).")
         await bob.close()
         assert group_memberships() == 1, (
@@ -111,7 +95,7 @@ def test_leaves_group_on_disconnect():
 
 @pytest.mark.hint("Send json.dumps({'message': ...}) as text_data.")
 def test_frames_are_json_with_message_key():
-    app = chat_app()
+    app = consumer_app()
 
     async def scenario():
         alice = Socket(app, "lobby")

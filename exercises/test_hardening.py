@@ -20,8 +20,8 @@ from urllib.parse import quote
 
 import pytest
 
-from support import (PAGE_ORIGIN, WAIT, LiveSocket, Socket, close_all, django_setup, explain, fail,
-                     load, run, server_clue)
+from support import (PAGE_ORIGIN, WAIT, LiveSocket, Socket, close_all, consumer_app, fail, project_app, run,
+                     server_clue, setting_values)
 
 CLOSE_CODES = "1003, 1007, 1008, 1009 or 4000-4999"
 FOREIGN_ORIGIN = "http://attacker.example"
@@ -54,12 +54,10 @@ def allowed_close(code) -> bool:
 
 def limits() -> tuple[int, int]:
     """(CHAT_MAX_MESSAGE_LENGTH, CHAT_RATE_LIMIT) from the learner's settings, checked for sense."""
-    django_setup()
-    from django.conf import settings
-
+    values = setting_values("CHAT_MAX_MESSAGE_LENGTH", "CHAT_RATE_LIMIT")
     found = {}
     for name, low, high in (("CHAT_MAX_MESSAGE_LENGTH", 1, 100_000), ("CHAT_RATE_LIMIT", 3, 100)):
-        value = getattr(settings, name, None)
+        value = values.get(name)
         if value is None:
             fail(f"myproject/settings.py has no {name}: add it (for example {name} = "
                  f"{2000 if 'LENGTH' in name else 10}); the consumer reads it from django.conf.settings.")
@@ -71,30 +69,19 @@ def limits() -> tuple[int, int]:
 
 def chat_app():
     """The learner's consumer behind a router that lets any room name reach it."""
-    from django.urls import re_path
-
-    from channels.routing import URLRouter
-    from support import use_in_memory_layer
-
-    consumer = getattr(load("myapp.consumers"), "ChatConsumer", None)
-    assert consumer is not None, "myapp/consumers.py has no class ChatConsumer."
-    use_in_memory_layer()
-    return URLRouter([re_path(r"^ws/chat/(?P<room_name>[^/]+)/$", consumer.as_asgi())])
+    return consumer_app(any_room=True)
 
 
 # -- in process: one frame at a time --------------------------------------------
 async def expect_refusal(sock: Socket, what: str) -> bool:
     """The sender's next output must refuse the frame; True when the socket is still open."""
     try:
-        output = await sock.communicator.receive_output(timeout=WAIT)
-    except (asyncio.TimeoutError, TimeoutError):
+        output = await sock.receive_output(f"an answer to {what}")
+    except AssertionError as exc:
+        fail(f"{exc} Never trust a frame: check it inside try/except and answer bad input with an error frame.")
+    if output is None:
         fail(f"After {what}, the sender heard nothing in {WAIT:.0f} s: answer it with an error frame "
              '{"error": "..."} (or close the socket with a code from ' + CLOSE_CODES + ").")
-    except BaseException as exc:
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        fail(explain(exc, f"{what[0].upper()}{what[1:]} crashed the consumer") +
-             " Never trust a frame: check it inside try/except and answer bad input with an error frame.")
     if output["type"] == "websocket.close":
         code = output.get("code", 1000)
         if not allowed_close(code):
@@ -122,7 +109,7 @@ async def refused_and_room_unharmed(app, what: str, *, text=None, data=None) -> 
     await alice.connect()
     await bob.connect()
     if data is not None:
-        await alice.communicator.send_to(bytes_data=data)
+        await alice.send_bytes(data)
     else:
         await alice.send_text(text)
     still_open = await expect_refusal(alice, what)
@@ -175,9 +162,8 @@ async def read_until(sock, marker: str, counts: dict) -> str:
     """Read a flooding socket's frames until marker comes back ('through'), the socket is closed with a
     fair code ('closed'), or nothing more comes ('refused': the marker was refused or dropped)."""
     while True:
-        try:  # straight from the queue: a timed-out receive_output() would cancel the consumer
-            output = await asyncio.wait_for(sock.communicator.output_queue.get(), WAIT)
-        except (asyncio.TimeoutError, TimeoutError):
+        output = await sock.next_output()  # a timed-out receive_output() would cancel the consumer
+        if output is None:
             return "refused"
         if output["type"] == "websocket.close":
             if not allowed_close(output.get("code")):
@@ -249,15 +235,7 @@ def test_odd_room_name_is_safe(name, room, other):
         alice, carol = Socket(app, room, path=f"/ws/chat/{room}/"), Socket(app, other, path=f"/ws/chat/{other}/")
         accepted = []
         for sock in (alice, carol):
-            try:
-                ok, code = await sock.communicator.connect(timeout=WAIT)
-            except (asyncio.TimeoutError, TimeoutError):
-                fail(f"Connecting to room {sock.room[:40]!r} got no answer in {WAIT:.0f} s.")
-            except BaseException as exc:
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    raise
-                fail(explain(exc, f"Connecting to room {sock.room[:40]!r} crashed the consumer"))
-            sock.open = ok
+            ok, _ = await sock.try_connect()
             accepted.append(ok)
         if not all(accepted):
             return  # refusing such a room at the handshake is allowed
@@ -275,24 +253,13 @@ def test_odd_room_name_is_safe(name, room, other):
 
 @pytest.mark.hint("asgi.py: 'websocket': AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(...))).")
 def test_foreign_origin_is_refused_in_process():
-    from channels.testing import WebsocketCommunicator
-
-    application = getattr(load("myproject.asgi"), "application", None)
-    assert application is not None, "myproject/asgi.py has no `application`."
-    from support import use_in_memory_layer
-    use_in_memory_layer()
+    application = project_app()
 
     async def scenario():
-        evil = WebsocketCommunicator(application, "/ws/chat/lobby/",
-                                     headers=[(b"host", b"127.0.0.1"), (b"origin", FOREIGN_ORIGIN.encode())])
-        try:
-            accepted, _ = await evil.connect(timeout=WAIT)
-        except BaseException as exc:
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            fail(explain(exc, "A handshake from a foreign page crashed the app"))
+        evil = Socket(application, "lobby", origin=FOREIGN_ORIGIN)
+        accepted, _ = await evil.try_connect()
         if accepted:
-            await evil.disconnect()
+            await evil.close()
             fail(f"A page on {FOREIGN_ORIGIN} opened a socket to your chat: any website could chat as "
                  "your visitors. Wrap the websocket app in AllowedHostsOriginValidator.")
         page = Socket(application, "lobby", origin=PAGE_ORIGIN)

@@ -7,13 +7,11 @@ room. With an in-memory layer each worker is an island: the checks prove it by
 order, not by waiting for silence.
 """
 import json
-import subprocess
-import sys
 from urllib.parse import urlparse
 
 import pytest
 
-from support import PROJECT, WAIT, LiveSocket, close_all, fail, run, server_clue
+from support import PROJECT, WAIT, LiveSocket, close_all, fail, run, run_in_tree, server_clue
 
 
 @pytest.fixture(scope="module")
@@ -55,18 +53,17 @@ def workers(redis):
 
 def layer_config(redis_url: str) -> dict:
     """CHANNEL_LAYERS['default'] as the settings file builds it, in a fresh process with this REDIS_URL."""
-    from kit.project import django_env
-
     script = ("import json, myproject.settings as s; "
               "print(json.dumps(getattr(s, 'CHANNEL_LAYERS', {}).get('default', {}), default=str))")
-    env = django_env(PROJECT)
-    env["REDIS_URL"] = redis_url
-    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, env=env, capture_output=True, text=True,
-                          timeout=6 * WAIT)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    code, out, err = run_in_tree(["-c", script], env={"REDIS_URL": redis_url}, timeout=6 * WAIT)
+    if code != 0:
+        last = (err.strip().splitlines() or ["no output"])[-1]
         fail(f"Importing myproject/settings.py with REDIS_URL={redis_url or '(empty)'} failed: {last}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    try:
+        layer = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        fail("Importing myproject/settings.py printed something unexpected; settings should not print.")
+    return layer if isinstance(layer, dict) else {}
 
 
 @pytest.mark.hint("if REDIS_URL: CHANNEL_LAYERS = {'default': {'BACKEND': 'channels_redis.core.RedisChannelLayer', "

@@ -1,40 +1,62 @@
 """Checkpoint `routing`: ws/chat/<room_name>/ reaches ChatConsumer through the whole ASGI app."""
 import pytest
 
-from support import Socket, close_all, load, run, use_in_memory_layer
+from support import Socket, close_all, fail, host, project_app, rooms_stay_apart, run
 
 
 def full_app():
-    patterns = getattr(load("myapp.routing"), "websocket_urlpatterns", None)
-    assert patterns is not None, "myapp/routing.py has no websocket_urlpatterns."
-    assert list(patterns), "websocket_urlpatterns is empty: add a route for ws/chat/<room_name>/."
-    application = load("myproject.asgi").application
-    use_in_memory_layer()
-    return application
+    patterns = host().call("patterns", doing="Loading myapp/routing.py")
+    assert patterns["exists"], "myapp/routing.py has no websocket_urlpatterns."
+    assert patterns["routes"], "websocket_urlpatterns is empty: add a route for ws/chat/<room_name>/."
+    return project_app()
 
 
-@pytest.mark.hint("re_path(r'ws/chat/(?P<room_name>\\w+)/$', consumers.ChatConsumer.as_asgi())")
+async def connect_or_explain(app, room: str) -> Socket:
+    """Connect to ws/chat/<room>/; when no route matches, say what the routes lack."""
+    sock = Socket(app, room)
+    try:
+        await sock.connect()
+    except AssertionError as exc:
+        if "No route found" not in str(exc):
+            raise
+        bare = Socket(app, room, path=f"/ws/chat/{room}")
+        routes = ", ".join(host().call("patterns", doing="Loading myapp/routing.py")["routes"])
+        try:
+            await bare.connect()
+        except AssertionError:
+            fail(f"No route matches the path ws/chat/{room}/: your websocket_urlpatterns are {routes}. Patterns "
+                 "have no leading slash, start with ws/chat/, capture room_name and end with a slash.")
+        await bare.close()
+        fail(f"Your route matches ws/chat/{room} but not ws/chat/{room}/ (the page's path): the trailing slash "
+             f"is missing from {routes}.")
+    return sock
+
+
+@pytest.mark.hint("re_path(r'^ws/chat/(?P<room_name>[^/]+)/$', consumers.ChatConsumer.as_asgi())")
 def test_chat_path_is_routed():
     app = full_app()
 
     async def scenario():
-        sock = Socket(app, "lobby")
-        await sock.connect()
-        await sock.send("routed")
-        got = await sock.receive("its message back through the router")
-        assert got["message"] == "routed"
-        await sock.close()
+        alice = await connect_or_explain(app, "lobby")
+        bob = await connect_or_explain(app, "lobby")
+        await alice.send("routed")
+        got = await alice.receive("its message back through the router")
+        assert got["message"] == "routed", f"Through the router, the sender got {got['message']!r} back."
+        heard = await bob.receive("a message another socket in its room sent through the router")
+        assert heard["message"] == "routed", (
+            f"Another socket in the room got {heard['message']!r}: the route must reach the chat consumer, "
+            "which broadcasts to the room.")
+        await close_all(alice, bob)
 
     run(scenario)
 
 
-@pytest.mark.hint("Room names may hold letters, digits and underscores: use \\w+ or <str:room_name>.")
+@pytest.mark.hint("Room names may hold letters, digits and underscores: (?P<room_name>[^/]+) takes them all.")
 def test_room_names_with_digits_and_underscores():
     app = full_app()
 
     async def scenario():
-        sock = Socket(app, "room_42")
-        await sock.connect()
+        sock = await connect_or_explain(app, "room_42")
         await sock.close()
 
     run(scenario)
@@ -45,15 +67,10 @@ def test_route_passes_room_name():
     app = full_app()
 
     async def scenario():
-        alice, carol = Socket(app, "lobby"), Socket(app, "kitchen")
-        await alice.connect()
-        await carol.connect()
-        await alice.send("lobby only")
-        await alice.receive("its own message")
-        await carol.send("kitchen only")
-        first = await carol.receive("its own message")
-        assert first["message"] == "kitchen only", (
-            "Two different room paths reached the same group: the route must hand the room name to the consumer.")
+        alice = await connect_or_explain(app, "lobby")
+        carol = await connect_or_explain(app, "kitchen")
+        await rooms_stay_apart(alice, carol, leaked=(
+            "Two different room paths reached the same group: the route must hand the room name to the consumer."))
         await close_all(alice, carol)
 
     run(scenario)

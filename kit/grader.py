@@ -1,4 +1,10 @@
-"""Grade stages of one project tree: each stage in a fresh pytest process, bounded in time.
+"""Grade stages of one project tree: each stage in a fresh checking process, bounded in time.
+
+Trust: the checking process runs the kit's checks and never imports the
+learner's code; that code runs only in the sandboxed processes the checks
+start (kit/sandbox.py), on a scratch copy of the tree. Verdicts come back over
+a pipe that no learner process inherits, and a stage passes only when every
+check the checking process collected for it reported a pass.
 
 A crash, a hang or an os._exit in the learner's code fails that stage with a
 plain sentence; the other stages are still graded, and no process survives.
@@ -7,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -18,9 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import catalogue, hidden, procs
+from . import catalogue, hidden, procs, sandbox
 from .catalogue import EXERCISES_DIR, Stage
+from .explain import exit_calls
 from .project import validate
+from .scratch import scratch_copy
 
 _running: set[subprocess.Popen] = set()   # checkpoint processes to stop if the grader is interrupted
 
@@ -65,6 +72,7 @@ class StageResult:
 class Report:
     project: str
     stages: list[StageResult]
+    isolation: str = ""
 
     @property
     def score(self) -> int:
@@ -84,7 +92,8 @@ class Report:
             entry = asdict(s)
             entry["seconds"] = round(s.seconds, 2)
             stages.append(entry)
-        return {"project": self.project, "score": self.score, "max_score": self.max_score, "stages": stages}
+        return {"project": self.project, "score": self.score, "max_score": self.max_score,
+                "isolation": self.isolation, "stages": stages}
 
 
 def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
@@ -92,6 +101,8 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
     """Grade the named stages (all by default) of the tree at project."""
     root = validate(project)
     stages = [catalogue.get(s) for s in stage_ids] if stage_ids else list(catalogue.STAGES)
+    isolation = sandbox.detect()
+    procs.adopt_orphans()
     workers = parallel or PARALLEL
     pool = ThreadPoolExecutor(max_workers=workers)
     previous = _sigterm_as_interrupt()
@@ -99,8 +110,9 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
         # The stages that only import the tree share one process (one start-up instead of four);
         # if that process dies or hangs, they are graded again one by one, each in its own.
         batch = [s for s in stages if s.available and not s.live]
-        batched = pool.submit(grade_batch, root, batch) if len(batch) > 1 else None
-        futures = {s.id: pool.submit(grade_stage, root, s) for s in stages if batched is None or s not in batch}
+        batched = pool.submit(grade_batch, root, batch, isolation) if len(batch) > 1 else None
+        futures = {s.id: pool.submit(grade_stage, root, s, isolation)
+                   for s in stages if batched is None or s not in batch}
         by_id = dict(zip([s.id for s in batch], batched.result())) if batched else {}
         results = []
         for stage in stages:
@@ -117,7 +129,7 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     pool.shutdown()
-    return Report(project=str(root), stages=results)
+    return Report(project=str(root), stages=results, isolation=isolation.describe())
 
 
 def _sigterm_as_interrupt():
@@ -139,35 +151,46 @@ def _sigterm_as_interrupt():
         return None
 
 
-def grade_batch(root: Path, stages: list[Stage]) -> list[StageResult]:
-    """Grade several in-process stages in one pytest process; fall back to one process each."""
+def grade_batch(root: Path, stages: list[Stage], isolation: sandbox.Isolation) -> list[StageResult]:
+    """Grade several in-process stages in one checking process; fall back to one process each."""
     begun = time.monotonic()
-    outcome, entries = _run_in_scratch(root, stages)
+    outcome, expected, entries = run_checks(root, stages, isolation)
     if outcome or any(e["outcome"] == "running" for e in entries):
-        return [grade_stage(root, stage) for stage in stages]
+        return [grade_stage(root, stage, isolation) for stage in stages]
     share = (time.monotonic() - begun) / len(stages)
-    return [_result(stage, [e for e in entries if e.get("stage") == stage.id], "", share) for stage in stages]
+    return [_result(stage, _of(stage, expected), _of(stage, entries), "", share) for stage in stages]
 
 
-def grade_stage(root: Path, stage: Stage) -> StageResult:
+def _of(stage: Stage, entries: list[dict]) -> list[dict]:
+    return [e for e in entries if e.get("stage") == stage.id]
+
+
+def grade_stage(root: Path, stage: Stage, isolation: sandbox.Isolation) -> StageResult:
     if not stage.available:
         return StageResult(id=stage.id, title=stage.title, passed=False, points=0, max_points=stage.points,
                            available=False)
     begun = time.monotonic()
-    outcome, entries = _run_in_scratch(root, [stage])
-    return _result(stage, entries, outcome, time.monotonic() - begun)
+    outcome, expected, entries = run_checks(root, [stage], isolation)
+    return _result(stage, _of(stage, expected), _of(stage, entries), outcome, time.monotonic() - begun)
 
 
-def _run_in_scratch(root: Path, stages: list[Stage]) -> tuple[str, list[dict]]:
+def run_checks(root: Path, stages: list[Stage], isolation: sandbox.Isolation | None = None, *,
+               keep_going: bool = False, select: str | None = None) -> tuple[str, list[dict], list[dict]]:
+    """Run the stages' checks on a scratch copy of root: (what went wrong with the process, expected, entries)."""
+    isolation = isolation or sandbox.detect()
     with tempfile.TemporaryDirectory(prefix="kit-grade-") as scratch:
-        report_path = Path(scratch) / "report.json"
-        outcome = _run_checkpoint(root, stages, report_path, Path(scratch))
-        entries = json.loads(report_path.read_text()) if report_path.exists() else []
-    return outcome, entries
+        place = Path(scratch)
+        try:
+            tree = scratch_copy(root, place / "tree")
+        except ValueError as exc:
+            return str(exc), [], []
+        return _run_checkpoint(root, tree, stages, place, isolation, keep_going, select)
 
 
-def _result(stage: Stage, entries: list[dict], outcome: str, seconds: float) -> StageResult:
-    """A stage's verdict from its checks' entries and what happened to the process that ran them."""
+def _result(stage: Stage, expected: list[dict], entries: list[dict], outcome: str, seconds: float) -> StageResult:
+    """A stage's verdict from its checks' entries and what happened to the process that ran them.
+
+    The stage passes only when every check the checking process collected for it reported a pass."""
     result = StageResult(id=stage.id, title=stage.title, passed=False, points=0, max_points=stage.points)
     result.seconds = seconds
     running = None
@@ -188,6 +211,11 @@ def _result(stage: Stage, entries: list[dict], outcome: str, seconds: float) -> 
         result.failures.append(Failure("stage", outcome, stage.hints[0]))
     if not entries and not result.failures:
         result.failures.append(Failure("stage", "No checkpoint ran.", stage.hints[0]))
+    reported = {e["test"] for e in entries if e["outcome"] == "passed"}
+    silent = [e["test"] for e in expected if e["test"] not in reported]
+    if (silent or not expected) and not result.failures and not result.skipped:
+        missing = silent[0] if silent else "any check"
+        result.failures.append(Failure(missing, f"The check {missing} never reported a result.", stage.hints[0]))
     # A skipped check is not a pass: the stage passes only when every check ran and passed.
     result.passed = not result.failures and not result.skipped
     if result.skipped and not result.failures:
@@ -196,68 +224,84 @@ def _result(stage: Stage, entries: list[dict], outcome: str, seconds: float) -> 
     return result
 
 
-def _run_checkpoint(root: Path, stages: list[Stage], report_path: Path, scratch: Path) -> str:
-    """Run the stages' pytest modules in one fresh process; return a message if the process itself failed."""
+def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, isolation: sandbox.Isolation,
+                    keep_going: bool, select: str | None) -> tuple[str, list[dict], list[dict]]:
+    """Run the stages' pytest modules in one fresh checking process on tree (a scratch copy of root).
+
+    Nothing of the tree configures it: pytest runs from an empty folder with the
+    kit's own ini file, no plugin autoloading and no path or file of the tree on
+    its command line; the tree is named only in its environment."""
     # An instructor's hidden checks for a stage run in the same process, scored with it (kit/hidden.py).
     modules = [str(path) for stage in stages for path in (stage.checkpoint, *hidden.checks_for(stage))]
-    cmd = [sys.executable, "-m", "pytest", *modules, "-c", str(EXERCISES_DIR / "pytest.ini"),
-           "--rootdir", str(EXERCISES_DIR), "-p", "kit.pytest_plugin", "--kit-report", str(report_path),
-           "--project", str(root), f"--timeout={TEST_TIME_LIMIT:g}", "-q", "--no-header", "-rN",
-           "-W", "ignore::DeprecationWarning"]
-    env = dict(os.environ, KIT_GRADED_PROJECT=str(root), PYTHONDONTWRITEBYTECODE="1")
+    cmd = [sys.executable, "-I", "-B", "-m", "pytest", *modules, "-c", str(EXERCISES_DIR / "pytest.ini"),
+           "--rootdir", str(EXERCISES_DIR), "--confcutdir", str(EXERCISES_DIR), "-p", "kit.pytest_plugin",
+           "-p", "pytest_timeout", f"--timeout={TEST_TIME_LIMIT:g}", "-q", "--no-header", "-rN",
+           "-W", "ignore::DeprecationWarning", *(["--kit-keep-going"] if keep_going else []),
+           *(["-k", select] if select else [])]
+    env = dict(os.environ, KIT_GRADED_PROJECT=str(tree), KIT_SOURCE_TREE=str(root),
+               KIT_GRADING_ISOLATION=isolation.kind, KIT_GRADING_ISOLATION_DETAIL=isolation.detail,
+               PYTHONDONTWRITEBYTECODE="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     env.pop("KIT_PROJECT", None)
-    log = scratch / "pytest.log"
+    readable, writable = os.pipe()
+    env["KIT_RESULTS_FD"] = str(writable)
+    snapshots: list[str] = []
+    reader = threading.Thread(target=_read_results, args=(readable, snapshots), daemon=True)
+    work = scratch / "checks"
+    work.mkdir()
+    log = scratch / "checks.log"
     with open(log, "wb") as out:
-        proc = procs.spawn(cmd, cwd=scratch, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            proc = procs.spawn(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
+                               pass_fds=(writable,))
+        finally:
+            os.close(writable)  # from here on only the checking process holds the write end
+        reader.start()
         _running.add(proc)
         try:
             proc.wait(timeout=STAGE_TIME_LIMIT)
         except subprocess.TimeoutExpired:
             procs.stop_tree(proc, grace=2)
+            reader.join(timeout=5)
+            expected, entries = _last(snapshots)
             return (f"The stage did not finish within {STAGE_TIME_LIMIT:.0f} s and was stopped: "
-                    "something in the project never returns.")
+                    "something in the project never returns."), expected, entries
         except BaseException:
             procs.stop_tree(proc, grace=2)
             raise
         finally:
             procs.stop_tree(proc, grace=2)  # nothing the checks started may outlive them
             _running.discard(proc)
-    if proc.returncode in (0, 1) and '"outcome": "running"' not in _read(report_path):
-        return ""
+            procs.stop_children(keep={p.pid for p in list(_running)})  # orphans the checks left to us
+    reader.join(timeout=5)
+    expected, entries = _last(snapshots)
+    if proc.returncode in (0, 1) and not any(e["outcome"] == "running" for e in entries):
+        return "", expected, entries
     if proc.returncode < 0:
         how = f"was killed by signal {signal.Signals(-proc.returncode).name}"
     else:
         how = f"ended abruptly (exit code {proc.returncode})"
-    exits = exit_calls(root)
+    exits = exit_calls(tree)
     if exits:
         return (f"The checking process {how}: the project ends the process itself, {exits[0]}. "
-                "A settings file or module must never call sys.exit() or os._exit(); raise an exception instead.")
+                "A settings file or module must never call sys.exit() or os._exit(); raise an exception "
+                "instead."), expected, entries
     tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
-    return f"The checking process {how} before it could report. {tail}".strip()
+    return f"The checking process {how} before it could report. {tail}".strip(), expected, entries
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError:
-        return ""
+def _read_results(fd: int, snapshots: list[str]) -> None:
+    with os.fdopen(fd, "r", encoding="utf-8", errors="replace") as channel:
+        for line in channel:
+            snapshots.append(line)
+            del snapshots[:-2]
 
 
-EXIT_CALL = re.compile(r"^[^#]*\b(sys\.exit|os\._exit|os\.abort|exit|quit)\s*\(")
-
-
-def exit_calls(root: Path) -> list[str]:
-    """Where the learner's files call sys.exit/os._exit: the likely reason a checking process vanished."""
-    found = []
-    for relpath in catalogue.PROJECT_FILES:
-        if not relpath.endswith(".py") or relpath == "manage.py":
-            continue
+def _last(snapshots: list[str]) -> tuple[list[dict], list[dict]]:
+    """The newest complete snapshot the checking process sent: (expected checks, entries)."""
+    for line in reversed(snapshots):
         try:
-            lines = (root / relpath).read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
+            data = json.loads(line)
+            return data["expected"], data["entries"]
+        except (ValueError, KeyError, TypeError):
             continue
-        for number, line in enumerate(lines, 1):
-            match = EXIT_CALL.search(line)
-            if match:
-                found.append(f"{relpath}, line {number} calls {match.group(1)}()")
-    return found
+    return [], []

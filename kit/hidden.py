@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .catalogue import EXERCISES_DIR, STAGES, Stage
+from .catalogue import EXERCISES_DIR, Stage, stage_of_module
 
 DEFAULT_FOLDER = EXERCISES_DIR / "hidden"
 ENV_VAR = "KIT_HIDDEN_CHECKS"
@@ -52,8 +52,5 @@ def orphans() -> list[Path]:
 
 
 def _stage_of(path: Path) -> str | None:
-    # Longest id first, in case one stage id ever begins with another.
-    for stage in sorted(STAGES, key=lambda s: -len(s.id)):
-        if path.name.startswith(f"test_{stage.id}_"):
-            return stage.id
-    return None
+    stage_id = stage_of_module(path.name)
+    return stage_id if path.name.startswith(f"test_{stage_id}_") else None

@@ -12,6 +12,8 @@ import time
 import psutil
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 def free_port() -> int:
@@ -29,24 +31,54 @@ def port_answers(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def _die_with_parent() -> None:
+def _prctl(option: int, value: int) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl(option, value, 0, 0, 0) == 0
+    except OSError:
+        return False
+
+
+def adopt_orphans() -> bool:
+    """Make this process the one that inherits its descendants' orphans (Linux).
+
+    A learner process that double-forks into a new session would otherwise be
+    re-parented to init, out of reach of stop_tree; as a subreaper, this
+    process still finds it among its children and stops it.
+    """
+    return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def keep_private() -> bool:
+    """Other processes of this user may not read this one's memory, environment or open files."""
+    return _prctl(_PR_SET_DUMPABLE, 0)
+
+
+def stop_children(keep: set[int] = frozenset(), grace: float = 2.0) -> None:
+    """Stop every descendant of this process except the trees rooted at the pids in keep."""
+    try:
+        children = psutil.Process().children()
+    except psutil.NoSuchProcess:
+        return
+    for child in children:
+        if child.pid not in keep:
+            stop_tree(child.pid, grace=grace)
+
+
+def die_with_parent() -> None:
     """Runs in the child before exec: a killed parent takes the child with it (Linux).
 
     SIGKILL, not SIGTERM: a daphne whose loop is stuck in the learner's time.sleep
     never acts on SIGTERM, and nothing the kit starts keeps state worth saving.
     """
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        except OSError:
-            pass
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def spawn(cmd: list[str], **kwargs) -> subprocess.Popen:
     """Start cmd in its own process group, tied to this process's life."""
     return subprocess.Popen(
-        cmd, process_group=0, preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL, **kwargs
+        cmd, process_group=0, preexec_fn=die_with_parent, stdin=subprocess.DEVNULL, **kwargs
     )
 
 

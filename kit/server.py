@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import procs
+from . import procs, sandbox
 from .project import django_env, validate
 
 ASGI_APP = "myproject.asgi:application"
@@ -100,12 +100,20 @@ class DaphneServer:
         raise ServerError(self._explain("daphne could not bind a port."))
 
     def _spawn(self) -> None:
-        env = django_env(self.project)
-        env.update(self.extra_env)
+        # As a learner types it, in the tree: nothing sets DJANGO_SETTINGS_MODULE but the tree's own asgi.py.
         cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                *self.extra_args, ASGI_APP]
         self._log.write(f"$ {' '.join(cmd[1:])}\n".encode())
         self._log.flush()
+        isolation = sandbox.for_grading()
+        if isolation:
+            env = {"PYTHONPATH": str(self.project), **self.extra_env}
+            self.process = sandbox.spawn(cmd, self.project, env=env, isolation=isolation, stdout=self._log,
+                                         stderr=subprocess.STDOUT)
+            return
+        env = django_env(self.project)
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        env.update(self.extra_env)
         self.process = procs.spawn(cmd, cwd=self.project, env=env, stdout=self._log,
                                    stderr=subprocess.STDOUT)
 

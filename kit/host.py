@@ -1,0 +1,362 @@
+"""The host: loads one learner's tree and serves it to the checks over a socket.
+
+The checks never import a learner's code; this process does, inside the
+sandbox, and answers questions about it as plain data: values of settings,
+the shape of the ASGI app, what a WebSocket received, where the learner's
+code raised or blocked. The checks judge those answers. Nothing said here is
+a verdict, and a host that lies only fails its own checks.
+
+    python -P -m kit.host FD TREE     (FD: this end of a socketpair)
+
+One request or reply per line, JSON: {"id": 1, "op": "settings", "names": [...]}.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import importlib
+import inspect
+import itertools
+import json
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+from .explain import Places, sentence
+
+BLOCKED_AFTER = 0.5            # seconds the event loop may stay in one callback before it counts as blocked
+FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+
+
+class Refusal(Exception):
+    """What the learner's code did wrong, already said in plain words; sent back as {"error": ...}."""
+
+
+def plain(value):
+    """Any settings value as JSON data (what JSON cannot hold is sent as its repr)."""
+    return json.loads(json.dumps(value, default=repr))
+
+
+class Host:
+    def __init__(self, conn: socket.socket, tree: Path):
+        self.conn, self.tree = conn, tree
+        self.places = Places(tree)
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_debug(True)  # names where a never-awaited coroutine was created
+        self.loop.slow_callback_duration = BLOCKED_AFTER
+        self.ids = itertools.count(1)
+        self.apps: dict[int, object] = {}
+        self.sockets: dict[int, object] = {}
+        self.clues: list[str] = []
+        self.setup_error: str | None = None
+        self.ready = False
+        self.watching = False
+        self.beat = time.monotonic()
+        self.main_thread = threading.get_ident()
+
+    # -- plumbing ------------------------------------------------------------
+    def serve(self) -> None:
+        warnings.simplefilter("always")
+        warnings.showwarning = self.on_warning
+        threading.Thread(target=self.answer_requests, daemon=True).start()
+        threading.Thread(target=self.watch_loop, daemon=True).start()
+        self.loop.call_soon(self.heartbeat)
+        self.loop.run_forever()
+
+    def answer_requests(self) -> None:
+        reader = self.conn.makefile("r", encoding="utf-8")
+        self.reply({"ready": True, "pid": os.getpid()})
+        for line in reader:
+            request = json.loads(line)
+            limit = float(request.get("limit", 30))
+            future = asyncio.run_coroutine_threadsafe(self.dispatch(request), self.loop)
+            try:
+                answer = future.result(timeout=limit)
+            except TimeoutError:
+                answer = {"blocked": self.stuck_place() or "", "limit": limit}
+            except BaseException as exc:  # a kit bug, not the learner's: say it plainly
+                answer = {"error": f"The kit's host failed: {type(exc).__name__}: {exc}"}
+            if self.clues:
+                answer["clues"], self.clues = self.clues, []
+            answer["id"] = request.get("id")
+            self.reply(answer)
+        os._exit(0)  # the checks hung up: nothing here is worth finishing
+
+    def reply(self, answer: dict) -> None:
+        self.conn.sendall((json.dumps(answer) + "\n").encode())
+
+    async def dispatch(self, request: dict) -> dict:
+        handler = getattr(self, "op_" + request["op"])
+        accepted = inspect.signature(handler).parameters
+        try:
+            result = handler(**{k: v for k, v in request.items() if k in accepted})
+            if asyncio.iscoroutine(result):
+                result = await result
+            return result if isinstance(result, dict) else {"ok": True}
+        except Refusal as refusal:
+            return {"error": str(refusal)}
+
+    # -- what the learner's code is doing ----------------------------------------
+    def heartbeat(self) -> None:
+        self.beat = time.monotonic()
+        self.loop.call_later(0.05, self.heartbeat)
+
+    def watch_loop(self) -> None:
+        noted = set()
+        while True:
+            time.sleep(0.1)
+            if self.watching and time.monotonic() - self.beat > BLOCKED_AFTER:
+                place = self.stuck_place()
+                if place and place not in noted:
+                    noted.add(place)
+                    self.clues.append(
+                        f"The event loop was blocked at {place}: a blocking call such as time.sleep, requests or "
+                        "a sync ORM query inside an async method stops every socket. Use await asyncio.sleep, "
+                        "async libraries or database_sync_to_async.")
+
+    def stuck_place(self) -> str:
+        frame = sys._current_frames().get(self.main_thread)
+        if frame is None:
+            return ""
+        return self.places.frame_place([(f.filename, f.lineno, f.name) for f in traceback.extract_stack(frame)])
+
+    def on_warning(self, message, category, filename, lineno, file=None, line=None) -> None:
+        text = str(message)
+        if "was never awaited" not in text:
+            return
+        named = re.search(r"coroutine '([^']+)'", text)
+        name = named.group(1).split(".")[-1] if named else "a coroutine"
+        frames = [(f, int(n), where) for f, n, where in FRAME.findall(text)] or [(filename, lineno, "?")]
+        place = self.places.frame_place(frames)
+        said = (f"{place}: {name}() is a coroutine, called without await: put `await` before that call."
+                if place else f"{name}() was called without await: put `await` before that call.")
+        if said not in self.clues:
+            self.clues.append(said)
+
+    # -- loading the tree ------------------------------------------------------------
+    def django_setup(self) -> None:
+        if self.ready:
+            return
+        if self.setup_error:
+            raise Refusal(self.setup_error)
+        import django
+
+        try:
+            django.setup()
+        except BaseException as exc:  # SystemExit from a settings file counts too
+            self.setup_error = self.places.explain(exc, "Loading myproject/settings.py failed")
+            raise Refusal(self.setup_error) from None
+        from django.conf import settings
+
+        self.original_layers = copy.deepcopy(getattr(settings, "CHANNEL_LAYERS", {}))
+        self.ready = True
+
+    def load(self, module: str):
+        self.django_setup()
+        try:
+            return importlib.import_module(module)
+        except BaseException as exc:
+            raise Refusal(self.places.explain(exc, f"Importing {module} failed")) from None
+
+    def application(self):
+        app = getattr(self.load("myproject.asgi"), "application", None)
+        if app is None:
+            raise Refusal("myproject/asgi.py has no `application`.")
+        return app
+
+    def use_in_memory_layer(self) -> None:
+        """In-process checks use a fresh in-memory layer whatever the settings say."""
+        from channels.layers import channel_layers
+        from django.conf import settings
+
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+        channel_layers.backends = {}
+
+    # -- questions about the tree -------------------------------------------------------
+    def op_setup(self) -> None:
+        self.django_setup()
+
+    def op_settings(self, names: list[str]) -> dict:
+        self.django_setup()
+        from django.conf import settings
+
+        found = {name: plain(getattr(settings, name)) for name in names if hasattr(settings, name)}
+        return {"values": found}
+
+    def op_importable(self, path: str) -> None:
+        module_name, _, name = path.rpartition(".")
+        try:
+            getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise Refusal(self.places.explain(exc, f"The channel layer backend {path!r} cannot be imported")) from None
+
+    def op_patterns(self) -> dict:
+        patterns = getattr(self.load("myapp.routing"), "websocket_urlpatterns", None)
+        if patterns is None:
+            return {"exists": False, "routes": []}
+        return {"exists": True, "routes": [str(getattr(p, "pattern", p)) for p in list(patterns)]}
+
+    def op_asgi(self) -> dict:
+        from channels.routing import ProtocolTypeRouter
+
+        app = self.application()
+        info = {"type": type(app).__name__, "router": isinstance(app, ProtocolTypeRouter), "keys": [], "chain": []}
+        if info["router"]:
+            info["keys"] = list(app.application_mapping)
+            node = app.application_mapping.get("websocket")
+            for _ in range(12):
+                if node is None:
+                    break
+                info["chain"].append(type(node).__name__)
+                node = next((getattr(node, a) for a in ("inner", "application", "app") if hasattr(node, a)), None)
+        return info
+
+    async def op_http(self, path: str) -> dict:
+        from channels.testing import HttpCommunicator
+
+        app = self.application()
+        try:
+            response = await HttpCommunicator(app, "GET", path, headers=[(b"host", b"127.0.0.1")]).get_response(
+                timeout=10)
+        except BaseException as exc:
+            raise Refusal(self.places.explain(exc, f"GET {path} through the ASGI app failed")) from None
+        return {"status": response["status"]}
+
+    def op_app(self, kind: str) -> dict:
+        """The app a check talks to: the whole project, or the consumer behind a router of the kit's."""
+        from django.urls import path, re_path
+
+        from channels.routing import URLRouter
+
+        if kind == "project":
+            app = self.application()
+        else:
+            consumer = getattr(self.load("myapp.consumers"), "ChatConsumer", None)
+            if consumer is None:
+                raise Refusal("myapp/consumers.py has no class ChatConsumer.")
+            route = (re_path(r"^ws/chat/(?P<room_name>[^/]+)/$", consumer.as_asgi()) if kind == "any-room"
+                     else path("ws/chat/<str:room_name>/", consumer.as_asgi()))
+            app = URLRouter([route])
+        self.use_in_memory_layer()
+        number = next(self.ids)
+        self.apps[number] = app
+        return {"app": number}
+
+    async def op_layer_roundtrip(self) -> dict:
+        """One group message through the default layer exactly as the settings make it (no REDIS_URL here)."""
+        self.django_setup()
+        from channels.layers import channel_layers, get_channel_layer
+        from django.conf import settings
+
+        saved = settings.CHANNEL_LAYERS
+        settings.CHANNEL_LAYERS, channel_layers.backends = self.original_layers, {}
+        try:
+            layer = get_channel_layer()
+            if layer is None:
+                return {"delivered": False, "problem": "CHANNEL_LAYERS has no working 'default' layer."}
+            channel = await asyncio.wait_for(layer.new_channel(), 5)
+            await asyncio.wait_for(layer.group_add("kit-check", channel), 5)
+            await asyncio.wait_for(layer.group_send("kit-check", {"type": "kit.check"}), 5)
+            message = await asyncio.wait_for(layer.receive(channel), 5)
+            return {"delivered": message.get("type") == "kit.check"}
+        except (asyncio.TimeoutError, TimeoutError):
+            return {"delivered": False, "problem": "the layer did not answer within 5 s."}
+        except BaseException as exc:
+            return {"delivered": False, "problem": sentence(f"{type(exc).__name__}: {exc}")}
+        finally:
+            settings.CHANNEL_LAYERS, channel_layers.backends = saved, {}
+
+    def op_groups(self) -> dict:
+        from channels.layers import get_channel_layer
+
+        return {"members": sum(len(channels) for channels in get_channel_layer().groups.values())}
+
+    # -- sockets ------------------------------------------------------------------------
+    def op_open(self, app: int, path: str, headers: list[list[str]]) -> dict:
+        from channels.testing import WebsocketCommunicator
+
+        number = next(self.ids)
+        self.sockets[number] = WebsocketCommunicator(
+            self.apps[app], path, headers=[(k.encode(), v.encode()) for k, v in headers])
+        return {"socket": number}
+
+    async def watched(self, doing: str, awaitable):
+        """Run one socket operation; the learner's exception becomes a plain sentence."""
+        self.watching = True
+        try:
+            return await awaitable
+        except (asyncio.TimeoutError, TimeoutError):
+            return {"timeout": True}
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            if "No route found for path" in str(exc):  # the router said no: nothing crashed
+                raise Refusal(f"{exc}: no pattern in websocket_urlpatterns matches it.") from None
+            raise Refusal(self.places.explain(exc, doing)) from None
+        finally:
+            self.watching = False
+
+    async def op_connect(self, socket: int, timeout: float, doing: str) -> dict:
+        async def connect():
+            accepted, code = await self.sockets[socket].connect(timeout=timeout)
+            return {"accepted": bool(accepted), "code": code if isinstance(code, int) else None}
+        return await self.watched(doing, connect())
+
+    async def op_send(self, socket: int, doing: str, text: str | None = None, data: str | None = None,
+                      timeout: float = 0) -> dict:
+        communicator = self.sockets[socket]
+        sent = (communicator.send_to(text_data=text) if data is None
+                else communicator.send_to(bytes_data=base64.b64decode(data)))
+        return await self.watched(doing, sent) or {"ok": True}
+
+    @staticmethod
+    def frame(output: dict) -> dict:
+        frame = {"type": output["type"], "text": output.get("text"), "code": output.get("code")}
+        if output["type"] == "websocket.close" and frame["code"] is None:
+            frame["code"] = 1000  # a close without a code is a normal closure
+        if output.get("bytes") is not None:
+            frame["data"] = base64.b64encode(output["bytes"]).decode()
+        return {"output": frame}
+
+    async def op_receive(self, socket: int, timeout: float, doing: str) -> dict:
+        """The next output; a timeout here also stops the consumer, as channels.testing does."""
+        async def receive():
+            return self.frame(await self.sockets[socket].receive_output(timeout=timeout))
+        return await self.watched(doing, receive())
+
+    async def op_next(self, socket: int, timeout: float, doing: str) -> dict:
+        """The next output straight from the queue: a timeout leaves the consumer running."""
+        async def take():
+            return self.frame(await asyncio.wait_for(self.sockets[socket].output_queue.get(), timeout))
+        return await self.watched(doing, take())
+
+    async def op_disconnect(self, socket: int, timeout: float, doing: str) -> dict:
+        async def disconnect():
+            await self.sockets.pop(socket).disconnect(timeout=timeout)
+            return {"ok": True}
+        return await self.watched(doing, disconnect())
+
+
+def main(argv: list[str]) -> None:
+    conn = socket.socket(fileno=int(argv[0]))
+    os.set_inheritable(conn.fileno(), False)  # nothing the learner's code starts gets this socket
+    tree = Path(argv[1]).resolve()
+    os.environ["DJANGO_SETTINGS_MODULE"] = "myproject.settings"
+    # After the libraries, so a folder in the tree named like one (channels/, django/) does not shadow it.
+    sys.path.append(str(tree))
+    sys.dont_write_bytecode = True
+    import channels.testing  # noqa: F401  (warm: the libraries load before the learner's code is asked for)
+    import django  # noqa: F401
+
+    Host(conn, tree).serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
