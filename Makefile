@@ -36,8 +36,8 @@ check: $(STAMP)
 
 # Figures, not tests: grading speed, the live stages, every notebook, load and bursts, the channel layers.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/grading.py
-	$(BIN)/python benchmarks/live_stages.py
-	$(BIN)/python benchmarks/notebooks.py
-	$(BIN)/python benchmarks/load.py
+	$(BIN)/python -m benchmarks.grading
+	$(BIN)/python -m benchmarks.live_stages
+	$(BIN)/python -m benchmarks.notebooks
+	$(BIN)/python -m benchmarks.load
 	$(BIN)/kit bench --project solutions

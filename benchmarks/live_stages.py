@@ -3,20 +3,17 @@
 Figures, not a test. Targets on a 2-core machine: Chromium ready under 3 s,
 a private Redis under 1 s, each of the two stages graded under 20 s.
 
-    python benchmarks/live_stages.py [--runs 3]
+    python -m benchmarks.live_stages [--runs 3]  # from the kit's folder
 """
 import argparse
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from kit import browser  # noqa: E402
-from kit.redis import RedisServer  # noqa: E402
-from timing import print_medians  # noqa: E402
+from benchmarks.timing import print_medians
+from kit import browser
+from kit.catalogue import KIT_ROOT as ROOT
+from kit.redis import RedisServer
 
 
 def chromium_ready() -> None:

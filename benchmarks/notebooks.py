@@ -3,7 +3,7 @@
 Target on a 2-core machine: all notebooks together under 3 minutes. Each runs in
 a fresh kernel on a fresh copy of solutions/, as tests/test_notebooks.py does.
 
-    python benchmarks/notebooks.py [NAME ...]      # e.g. 03_consumer; default: every lesson
+    python -m benchmarks.notebooks [NAME ...]      # from the kit's folder; e.g. 03_consumer; default: every lesson
 """
 import argparse
 import shutil
@@ -15,10 +15,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from kit.notebook import execute, lesson_notebooks  # noqa: E402
+from kit.catalogue import KIT_ROOT as ROOT
+from tests.notebook_runner import execute, lesson_notebooks
 
 TARGET_SECONDS = 180
 

@@ -12,7 +12,7 @@ from .catalogue import STAGES
 
 
 def check(*stages: str, project=None):
-    """Grade stages in a fresh process and show the verdict inline; never raises on a failed stage."""
+    """Grade stages of the active tree; the result shows the verdict table inline. Never raises."""
     from .notebook import check as notebook_check
 
     return notebook_check(*stages, project=project)

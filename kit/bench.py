@@ -13,27 +13,24 @@ with DJANGO_SETTINGS_MODULE pointing at a small bench-only module (written to a
 temporary folder put first on PYTHONPATH) that imports `myproject.settings` and
 replaces CHANNEL_LAYERS (and lifts a chat rate limit, which a flood would hit).
 
-Loss is counted, not guessed: a run ends when every expected delivery arrived,
-or when nothing more has arrived for `--quiet` seconds after the last send.
+Loss is counted, not guessed, by the kit's one load driver (kit/load.py): a
+run ends when every client has seen every sender's done marker, or after
+`--quiet` seconds in which nothing at all arrived. The baseline server is
+kit/bare.py; the options are parsed in kit/cli.py.
 
     kit bench                          # defaults finish in under 30 s
     kit bench --clients 20 --senders 2 --messages 50 --layers memory,redis:10000 --json -
-    python -m kit.bench --bare-port 8765   # the bare broadcast server alone
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
-import statistics
-import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import procs
+from . import load as loads
 
 DEFAULT_CAPACITY = 100  # Channels' and channels_redis's own default
 BACKENDS = {
@@ -52,6 +49,7 @@ CHANNEL_LAYERS = {"default": json.loads(os.environ["KIT_BENCH_LAYER"])}
 CHAT_RATE_LIMIT = 10 ** 9  # the bench floods on purpose; a hardened consumer would refuse it
 '''
 ROOM = "bench"
+TIME_LIMIT = 600.0  # a run stops here even if markers keep coming: a bench must end
 
 
 @dataclass
@@ -101,6 +99,13 @@ class Result:
     def lost_percent(self) -> float:
         return 100.0 * self.lost / self.expected if self.expected else 0.0
 
+    @classmethod
+    def of(cls, label: str, tally: loads.Tally, clients: int, senders: int, messages: int) -> "Result":
+        return cls(label, clients, senders, messages, expected=tally.expected, delivered=tally.delivered,
+                   lost=tally.lost, duplicated=tally.duplicated, out_of_order=tally.out_of_order,
+                   refused=tally.corrupted, seconds=tally.seconds, deliveries_per_s=tally.delivered_per_second,
+                   p50_ms=tally.p50_ms, p99_ms=tally.p99_ms)
+
 
 @dataclass
 class Report:
@@ -129,7 +134,17 @@ class Report:
 
 
 class UsageError(ValueError):
-    """A bad option; the message says which and why."""
+    """A bad option; the message says which and why (kit/cli.py makes it exit code 2)."""
+
+
+def check_options(clients: int, senders: int, messages: int, quiet: float) -> None:
+    for name, value in (("clients", clients), ("senders", senders), ("messages", messages)):
+        if value < 1:
+            raise UsageError(f"--{name} must be at least 1")
+    if senders > clients:
+        raise UsageError("--senders cannot exceed --clients: senders are clients of the room")
+    if quiet <= 0:
+        raise UsageError("--quiet must be more than 0 seconds")
 
 
 def parse_setups(text: str, bare: bool = True) -> list[Setup]:
@@ -152,142 +167,7 @@ def parse_setups(text: str, bare: bool = True) -> list[Setup]:
     return setups + ([Setup("bare")] if bare else [])
 
 
-# -- the load --------------------------------------------------------------------
-class Tally:
-    """What every client received, and when; shared by all reader tasks."""
-
-    def __init__(self, clients: int, senders: int, messages: int):
-        self.messages = messages
-        self.seen = [[bytearray(messages) for _ in range(senders)] for _ in range(clients)]
-        self.last = [[-1] * senders for _ in range(clients)]
-        self.latencies: list[int] = []
-        self.delivered = self.duplicated = self.out_of_order = self.refused = 0
-        self.last_arrival = time.perf_counter()
-
-    def record(self, client: int, frame: str | bytes) -> None:
-        now = time.perf_counter_ns()
-        self.last_arrival = time.perf_counter()
-        try:
-            text = json.loads(frame)["message"]
-            _, sender, number, sent_at = text.split("|")
-            sender, number, sent_at = int(sender), int(number), int(sent_at)
-        except (ValueError, KeyError, TypeError):
-            self.refused += 1
-            return
-        seen = self.seen[client][sender]
-        if seen[number]:
-            self.duplicated += 1
-            return
-        seen[number] = 1
-        self.delivered += 1
-        self.latencies.append(now - sent_at)
-        if number < self.last[client][sender]:
-            self.out_of_order += 1
-        else:
-            self.last[client][sender] = number
-
-
-async def _read(ws, client: int, tally: Tally) -> None:
-    from websockets.exceptions import ConnectionClosed
-
-    try:
-        async for frame in ws:
-            tally.record(client, frame)
-    except ConnectionClosed:
-        pass
-
-
-async def _send(ws, sender: int, messages: int) -> None:
-    for number in range(messages):
-        await ws.send(json.dumps({"message": f"b|{sender}|{number}|{time.perf_counter_ns()}"}))
-
-
-async def drive(url: str, origin: str | None, clients: int, senders: int, messages: int, *,
-                quiet: float = 1.5, on_progress=None) -> Result:
-    """Connect, flood, count. Runs in its own event loop; never raises for lost messages."""
-    from websockets.asyncio.client import connect
-
-    result = Result(label="", clients=clients, senders=senders, messages=messages,
-                    expected=clients * senders * messages)
-    tally = Tally(clients, senders, messages)
-    sockets = []
-    readers = []
-    try:
-        for _ in range(clients):
-            # Handshakes one at a time: a connect() that returned has joined the room's group.
-            sockets.append(await connect(url, origin=origin, compression=None, open_timeout=30,
-                                         max_queue=None, close_timeout=2))
-        readers = [asyncio.create_task(_read(ws, i, tally)) for i, ws in enumerate(sockets)]
-        begun = time.perf_counter()
-        await asyncio.gather(*(_send(sockets[s], s, messages) for s in range(senders)))
-        tally.last_arrival = max(tally.last_arrival, time.perf_counter())
-        while tally.delivered + tally.duplicated < result.expected:
-            if on_progress:
-                on_progress(tally.delivered)
-            if time.perf_counter() - tally.last_arrival > quiet:
-                break  # nothing more is coming: the rest was lost
-            await asyncio.sleep(0.05)
-        if on_progress:
-            on_progress(tally.delivered)
-        result.seconds = max(tally.last_arrival - begun, 1e-9)
-    finally:
-        for ws in sockets:
-            await ws.close()
-        for task in readers:
-            task.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
-    result.delivered, result.duplicated = tally.delivered, tally.duplicated
-    result.out_of_order, result.refused = tally.out_of_order, tally.refused
-    result.lost = result.expected - result.delivered
-    result.deliveries_per_s = result.delivered / result.seconds
-    if tally.latencies:
-        ordered = sorted(tally.latencies)
-        result.p50_ms = statistics.median(ordered) / 1e6
-        result.p99_ms = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] / 1e6
-    return result
-
-
-# -- the servers -------------------------------------------------------------------
-async def _bare_server(port: int) -> None:
-    """Every frame's message, re-encoded, to every connected socket: the least a chat server does."""
-    from websockets.asyncio.server import broadcast, serve
-
-    everyone = set()
-
-    async def handler(ws):
-        everyone.add(ws)
-        try:
-            async for frame in ws:
-                broadcast(everyone, json.dumps({"message": json.loads(frame)["message"]}))
-        finally:
-            everyone.discard(ws)
-
-    async with serve(handler, "127.0.0.1", port, compression=None):
-        await asyncio.Future()
-
-
-class BareServer:
-    """The bare broadcast server in a child process, like daphne, so both pay the same process costs."""
-
-    def __init__(self):
-        self.port = procs.free_port()
-        self.process = None
-
-    def __enter__(self):
-        self.process = procs.spawn([sys.executable, "-m", "kit.bench", "--bare-port", str(self.port)])
-        if not procs.wait_until(lambda: self.process.poll() is not None or procs.port_answers(self.port), 30):
-            raise RuntimeError("the bare websockets server did not listen within 30 s")
-        if self.process.poll() is not None:
-            raise RuntimeError(f"the bare websockets server exited with code {self.process.returncode}")
-        return self
-
-    def __exit__(self, *exc):
-        procs.stop_tree(self.process)
-
-    def ws_url(self, room: str) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/chat/{room}/"
-
-
+# -- one setup at a time -----------------------------------------------------------
 def _bench_settings_dir() -> tempfile.TemporaryDirectory:
     folder = tempfile.TemporaryDirectory(prefix="kit-bench-")
     (Path(folder.name) / "kit_bench_settings.py").write_text(BENCH_SETTINGS, encoding="utf-8")
@@ -297,30 +177,36 @@ def _bench_settings_dir() -> tempfile.TemporaryDirectory:
 def measure(setup: Setup, project: Path, redis_url: str | None, settings_dir: str, load: dict,
             on_progress=None) -> Result:
     """Start the server for one setup, run the load against it, stop it."""
+    from .bare import BareServer
     from .server import DaphneServer, ServerError
+
+    shape = (load["clients"], load["senders"], load["messages"])
+
+    def run(server) -> Result:
+        members = [loads.Member(server.ws_url(ROOM), server.origin, ROOM, f"s{i}" if i < load["senders"] else None)
+                   for i in range(load["clients"])]
+        tally = asyncio.run(loads.drive(members, load["messages"], quiet=load["quiet"], limit=TIME_LIMIT,
+                                        on_progress=on_progress))
+        return Result.of(setup.label, tally, *shape)
 
     if setup.name == "bare":
         with BareServer() as bare:
-            result = asyncio.run(drive(bare.ws_url(ROOM), None, on_progress=on_progress, **load))
-    else:
-        if setup.name != "memory" and redis_url is None:
-            return Result(setup.label, load["clients"], load["senders"], load["messages"], error="no Redis")
-        layer = setup.layer(redis_url)
-        env = {"DJANGO_SETTINGS_MODULE": "kit_bench_settings", "KIT_BENCH_LAYER": json.dumps(layer),
-               "REDIS_URL": redis_url or "",
-               "PYTHONPATH": os.pathsep.join([settings_dir, str(project), os.environ.get("PYTHONPATH", "")])}
-        try:
-            with DaphneServer(project, env=env, extra_args=("-v", "0")) as server:
-                result = asyncio.run(drive(server.ws_url(ROOM), server.origin, on_progress=on_progress, **load))
-                result.server_errors = server.log_text().count("Traceback")
-        except ServerError as exc:
-            return Result(setup.label, load["clients"], load["senders"], load["messages"],
-                          error=str(exc).splitlines()[0])
-        except Exception as exc:  # a refused handshake and the like: the tree is not finished yet
-            return Result(setup.label, load["clients"], load["senders"], load["messages"],
-                          error=f"the clients could not chat: {type(exc).__name__}: {exc}".splitlines()[0])
-    result.label = setup.label
-    return result
+            return run(bare)
+    if setup.name != "memory" and redis_url is None:
+        return Result(setup.label, *shape, error="no Redis")
+    env = {"DJANGO_SETTINGS_MODULE": "kit_bench_settings", "KIT_BENCH_LAYER": json.dumps(setup.layer(redis_url)),
+           "REDIS_URL": redis_url or "",
+           "PYTHONPATH": os.pathsep.join([settings_dir, str(project), os.environ.get("PYTHONPATH", "")])}
+    try:
+        with DaphneServer(project, env=env, extra_args=("-v", "0")) as server:
+            result = run(server)
+            result.server_errors = server.log_text().count("Traceback")
+            return result
+    except ServerError as exc:
+        return Result(setup.label, *shape, error=str(exc).splitlines()[0])
+    except Exception as exc:  # a refused handshake and the like: the tree is not finished yet
+        return Result(setup.label, *shape,
+                      error=f"the clients could not chat: {type(exc).__name__}: {exc}".splitlines()[0])
 
 
 def run_bench(project: Path, setups: list[Setup], *, clients: int, senders: int, messages: int,
@@ -407,41 +293,13 @@ def _ms(value: float | None) -> str:
     return f"{value:.1f}" if value is not None else "-"
 
 
-# -- command line -----------------------------------------------------------------
-def add_bench_parser(sub) -> None:
-    """Adds `kit bench` to the kit's subcommands (kit/cli.py calls this)."""
-    bench = sub.add_parser("bench", help="measure each channel layer: throughput, latency, lost messages")
-    bench.add_argument("--project", help="the tree to serve (default: project/ or $KIT_PROJECT)")
-    # Defaults: a burst 5x the default capacity into every socket's channel, done in under 30 s on 2 cores.
-    bench.add_argument("--clients", type=int, default=20, help="sockets in the room (default 20)")
-    bench.add_argument("--senders", type=int, default=5, help="how many of them send (default 5)")
-    bench.add_argument("--messages", type=int, default=100, help="messages per sender (default 100)")
-    bench.add_argument("--layers", default=DEFAULT_LAYERS,
-                       help=f"comma-separated memory, redis, pubsub, each optionally :capacity (default {DEFAULT_LAYERS})")
-    bench.add_argument("--no-bare", action="store_true", help="skip the bare websockets baseline")
-    bench.add_argument("--quiet", type=float, default=1.5,
-                       help="seconds with no delivery after which the rest counts as lost (default 1.5)")
-    bench.add_argument("--json", metavar="FILE", help="write the figures as JSON to FILE ('-' for stdout)")
-    bench.set_defaults(run=cmd_bench)
-
-
-def cmd_bench(args) -> int:
+# -- `kit bench` (its options: kit/cli.py) -----------------------------------------
+def command(args, project: Path) -> int:
+    """Measure, then print the table or the JSON; exit code 1 when some setup could not be measured."""
     from rich.console import Console
 
-    from .cli import UsageError as CliUsageError, chosen_project
-
-    for name in ("clients", "senders", "messages"):
-        if getattr(args, name) < 1:
-            raise CliUsageError(f"--{name} must be at least 1")
-    if args.senders > args.clients:
-        raise CliUsageError("--senders cannot exceed --clients: senders are clients of the room")
-    if args.quiet <= 0:
-        raise CliUsageError("--quiet must be more than 0 seconds")
-    try:
-        setups = parse_setups(args.layers, bare=not args.no_bare)
-    except UsageError as exc:
-        raise CliUsageError(str(exc)) from None
-    project = chosen_project(args)
+    check_options(args.clients, args.senders, args.messages, args.quiet)
+    setups = parse_setups(args.layers, bare=not args.no_bare)
     to_stdout = args.json == "-"
     console = Console(stderr=True) if to_stdout else Console()
     report = run_bench(project, setups, clients=args.clients, senders=args.senders, messages=args.messages,
@@ -453,18 +311,3 @@ def cmd_bench(args) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(report.to_dict(), indent=1), encoding="utf-8")
     return 1 if any(r.error for r in report.results) else 0
-
-
-def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kit.bench", description="the bare websockets broadcast server")
-    parser.add_argument("--bare-port", type=int, required=True)
-    args = parser.parse_args(argv)
-    try:
-        asyncio.run(_bare_server(args.bare_port))
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

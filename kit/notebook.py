@@ -4,15 +4,14 @@
     project = lesson("consumer")       # which tree is active, links to this stage's files
 
     from kit import check
-    check("consumer")                  # grades in a fresh process, shows a table
+    check("consumer")                  # grades the saved files, shows the verdict table
 
     from kit.notebook import serve, stop
     server = serve()                   # re-running the cell reuses the running server
 
 Everything here runs inside the learner's kernel, whose event loop is already
-running: helpers that talk to sockets are coroutines the cell awaits. The last
-section (execute, lesson_notebooks) runs lessons from outside, for the kit's
-tests and benchmarks.
+running: helpers that talk to sockets are coroutines the cell awaits.
+Running lessons from outside (the kit's tests) is tests/notebook_runner.py's job.
 """
 from __future__ import annotations
 
@@ -21,8 +20,8 @@ import atexit
 import importlib
 import json
 import os
-import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from . import catalogue, i18n
@@ -145,46 +144,127 @@ def load(module: str):
 
 # -- the checkpoint cell ---------------------------------------------------------
 class CheckResult:
-    """What check() returns; its one-line repr is the verdict under the table."""
+    """What check() returns. It shows itself as the verdict table with a verdict line under it
+    (HTML in JupyterLab, text anywhere else), as otter-grader's check results do.
 
-    def __init__(self, report):
+    When grading could not run at all, `error` says why in one sentence and `report` is None.
+    """
+
+    def __init__(self, report=None, *, error: str | None = None, stages=()):
         self.report = report
-        self.passed = report.all_passed
-        self.score = report.score
-        self.max_score = report.max_score
+        self.error = error
+        self.stages = [s.id for s in report.stages] if report is not None else list(stages)
+        self.passed = report is not None and report.all_passed
+        self.score = report.score if report is not None else 0
+        self.max_score = report.max_score if report is not None else 0
 
-    def __repr__(self) -> str:
-        names = ", ".join(s.id for s in self.report.stages)
+    def verdict(self) -> str:
+        names = ", ".join(self.stages) or "every stage"
+        if self.error:
+            return f"Checkpoint {names}: not graded. {self.error}"
         if self.passed:
             return f"Checkpoint {names}: passed, {self.score}/{self.max_score} points."
         return (f"Checkpoint {names}: not passed yet ({self.score}/{self.max_score} points). "
                 "Fix what the table says, save the file, and run this cell again.")
 
+    def _recorded(self):
+        import io
 
-def check(*stages: str, project=None):
-    """Grade in a fresh process (the learner's saved files, no clash with the kernel's loop)."""
-    from rich.console import Console
+        from rich.console import Console
 
-    from .grader import Failure, Report, StageResult
-    from .render import table
+        from .render import table
 
-    root = _active_tree(project)
-    cmd = [sys.executable, "-m", "kit", "check", *stages, "--project", str(root), "--json", "-"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    console = Console()
-    if done.returncode == 2 or not done.stdout.strip():
-        console.print(f"[bold red]The grader could not run:[/] {done.stderr.strip() or done.stdout.strip()}")
-        return None
-    data = json.loads(done.stdout)
-    results = []
-    for entry in data["stages"]:
-        failures = [Failure(**f) for f in entry.pop("failures")]
-        results.append(StageResult(**entry, failures=failures))
-    report = Report(project=data["project"], stages=results)
-    console.print(table(report))
-    if report.all_passed:
-        console.print("[bold green]Checkpoint passed.[/]")
-    return CheckResult(report)
+        console = Console(record=True, file=io.StringIO(), width=110, color_system="truecolor")
+        console.print(table(self.report))
+        return console
+
+    def __repr__(self) -> str:
+        if self.report is None:
+            return self.verdict()
+        return self._recorded().export_text() + self.verdict()
+
+    def _repr_html_(self) -> str:
+        colour = "#2a9d8f" if self.passed else "#c0392b"
+        line = f'<p style="color:{colour};font-weight:bold">{_escape(self.verdict())}</p>'
+        if self.report is None:
+            return line
+        grid = self._recorded().export_html(inline_styles=True, code_format=(
+            '<pre style="font-family:Menlo,\'DejaVu Sans Mono\',consolas,monospace;line-height:1.3">{code}</pre>'))
+        return grid + line
+
+
+def check(*stages: str, project=None) -> CheckResult:
+    """Grade the learner's saved files; the result shows the verdict. Never raises into the cell.
+
+    One hop: the grader runs here, and it already grades each stage in fresh
+    child processes, so the kernel's event loop never meets the checks.
+    """
+    try:
+        root = _active_tree(project)
+        for stage_id in stages:
+            catalogue.get(stage_id)
+    except LessonError as exc:
+        return CheckResult(error=str(exc), stages=stages)
+    except KeyError as exc:
+        return CheckResult(error=str(exc).strip("\"'") + ".", stages=stages)
+    report, error = _grade(root, list(stages))
+    return CheckResult(report) if report is not None else CheckResult(error=error, stages=stages)
+
+
+def _grade(root: Path, stages: list[str]):
+    """(report, None), or (None, one sentence saying why grading could not run).
+
+    The grader runs in a thread of its own: it needs no main-thread signal
+    handling there, and no running event loop is in its way. Ctrl-C (the
+    kernel's interrupt) stops its checks and says so.
+    """
+    from . import grader, procs
+
+    outcome = {}
+
+    def work():
+        try:
+            outcome["report"] = grader.grade(root, stages)
+        except BaseException as exc:  # anything at all becomes a sentence for the learner
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name="kit-check", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        # The grader stops its own checks only when interrupted in its own thread; these are its checkers.
+        for proc in list(getattr(grader, "_running", ())):
+            procs.stop_tree(proc, grace=2)
+        worker.join(30)
+        return None, "Interrupted: grading was stopped before it finished."
+    if "report" in outcome:
+        return outcome["report"], None
+    exc = outcome.get("error")
+    detail = str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else type(exc).__name__
+    return None, f"The grader could not run: {detail}".rstrip(".") + "."
+
+
+def hint(stage: str | None = None, project=None) -> str:
+    """Print the next hint for the first failing check (of `stage`, else of the first failing stage).
+
+    Runs `kit hint` in a fresh process, as check() grades, so the saved files are
+    what counts and the hint ladder climbed here is the one `kit hint` climbs.
+    Never raises: a hint cell that fails would leave the learner with less help.
+    """
+    import subprocess
+
+    try:
+        root = _active_tree(project)
+        cmd = [sys.executable, "-m", "kit", "hint", *([stage] if stage else []), "--project", str(root)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        text = done.stdout.strip() if done.returncode in (0, 1) and done.stdout.strip() else \
+            f"No hint could be found: {(done.stderr or done.stdout).strip()}"
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        text = f"No hint could be found: {exc}"
+    print(text)
+    return text
 
 
 # -- a background daphne ---------------------------------------------------------
@@ -302,17 +382,16 @@ def show_received(received: dict[str, list[str]], rooms: dict[str, str] | None =
 def progress(project=None):
     """A strip of every stage (passed, next, still to come) for the top of a lesson.
 
-    Grades every stage in a fresh process, as check() does, so it takes a
-    little while; the last expression of a cell, it shows as HTML.
+    Grades every stage, as check() does, so it takes a little while; the last
+    expression of a cell, it shows as HTML.
     """
     from IPython.display import HTML
 
     root = validate(project or active_project())
-    cmd = [sys.executable, "-m", "kit", "check", "--project", str(root), "--json", "-"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if done.returncode == 2 or not done.stdout.strip():
-        return HTML(f"<p><b>The grader could not run:</b> {_escape(done.stderr.strip() or done.stdout.strip())}</p>")
-    return HTML(_progress_html(json.loads(done.stdout)))
+    report, error = _grade(root, [])
+    if report is None:
+        return HTML(f"<p><b>{_escape(error)}</b></p>")
+    return HTML(_progress_html(report.to_dict()))
 
 
 def _escape(text: str) -> str:
@@ -348,61 +427,3 @@ def _progress_html(report: dict) -> str:
     return (f'<div class="kit-progress" style="font-family:sans-serif;line-height:2">'
             f'<div style="display:flex;flex-wrap:wrap;gap:4px">{"".join(boxes)}</div>'
             f'<div>Score {report["score"]}/{report["max_score"]}. {after}</div></div>')
-
-
-# -- running lessons outside JupyterLab (the kit's tests and benchmarks) ------------
-def lesson_notebooks() -> list[Path]:
-    """The lesson notebooks that exist, in course order: welcome first, then one per stage."""
-    names = [catalogue.WELCOME_NOTEBOOK, *(stage.notebook for stage in catalogue.STAGES)]
-    return [catalogue.NOTEBOOKS_DIR / name for name in names if (catalogue.NOTEBOOKS_DIR / name).exists()]
-
-
-def stage_of(notebook: str | os.PathLike) -> catalogue.Stage | None:
-    """The stage whose catalogue entry points at this notebook (None for the welcome notebook)."""
-    name = Path(notebook).name
-    return next((stage for stage in catalogue.STAGES if stage.notebook == name), None)
-
-
-def execute(notebook: str | os.PathLike, project: str | os.PathLike, *, tags: set[str] | None = None,
-            timeout: float = 600, after_last_cell=None):
-    """Run a notebook in a fresh kernel with KIT_PROJECT=project; returns (executed notebook, kernel pid).
-
-    With `tags`, only the cells carrying one of them run (e.g. {"setup", "checkpoint"}).
-    `after_last_cell()` is called once the last code cell is done, while the kernel still
-    lives: what runs then was left running by the cells themselves.
-    A failing cell raises nbclient's CellExecutionError, which names the cell.
-    """
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(notebook, as_version=4)
-    if tags is not None:
-        nb.cells = [cell for cell in nb.cells if tags & set(cell.metadata.get("tags", []))]
-    env = dict(os.environ, KIT_PROJECT=str(Path(project).resolve()))
-    pids = []
-    last = max((i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"), default=-1)
-
-    def cell_done(cell_index, **_):
-        if cell_index == last and after_last_cell is not None:
-            after_last_cell()
-
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(Path(notebook).resolve().parent)}},  # as JupyterLab: its folder
-                            on_notebook_start=lambda notebook: pids.append(client.km.provisioner.pid),
-                            on_cell_executed=cell_done)
-    client.execute(env=env)
-    return nb, (pids[0] if pids else None)
-
-
-def cell_text(cell) -> str:
-    """Everything a code cell showed, as plain text (ANSI colours removed)."""
-    import re
-
-    parts = []
-    for output in cell.get("outputs", []):
-        if "text" in output:
-            parts.append(output["text"])
-        parts.append(output.get("data", {}).get("text/plain", ""))
-        if output.get("output_type") == "error":
-            parts.append(f"{output['ename']}: {output['evalue']}")
-    return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(parts))

@@ -20,9 +20,9 @@ import uuid
 import psutil
 import pytest
 from conftest import KIT_ROOT
+from notebook_runner import lesson_notebooks
 
 from kit import catalogue
-from kit.notebook import lesson_notebooks
 from kit.procs import free_port, port_answers, spawn, stop_tree, wait_until
 
 READY_TIMEOUT = 180  # JupyterLab's first start is slow on a busy 2-core machine; this only stops a hang

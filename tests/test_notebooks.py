@@ -12,9 +12,9 @@ import nbformat
 import psutil
 import pytest
 from conftest import SOLUTIONS, STARTER, copy_tree
+from notebook_runner import cell_text, execute, lesson_notebooks, stage_of
 
 from kit import catalogue
-from kit.notebook import cell_text, execute, lesson_notebooks, stage_of
 from kit.procs import kit_processes, wait_until
 
 NOTEBOOKS = lesson_notebooks()
@@ -215,3 +215,24 @@ def test_bad_tree_and_unknown_stage_get_plain_messages(tmp_path, monkeypatch):
     monkeypatch.setenv("KIT_PROJECT", str(SOLUTIONS))
     with pytest.raises(LessonError, match="unknown stage 'nope'; the stages are: settings"):
         lesson("nope")
+
+
+def test_check_never_raises_and_always_shows_a_sentence(tmp_path, monkeypatch):
+    """The checkpoint cell's result: never None, never an exception, and it says what went wrong."""
+    import html
+
+    from kit import check, grader
+
+    monkeypatch.setenv("KIT_PROJECT", str(SOLUTIONS))
+    for result, words in ((check("nope"), "unknown stage 'nope'"),
+                          (check("settings", project=tmp_path / "nowhere"), "does not exist")):
+        assert result is not None and not result.passed and result.report is None
+        assert "not graded" in repr(result) and words in repr(result)
+        assert html.escape(words) in result._repr_html_()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the grader fell over\nwith a traceback nobody should see")
+
+    monkeypatch.setattr(grader, "grade", broken)
+    result = check("settings")
+    assert repr(result) == "Checkpoint settings: not graded. The grader could not run: the grader fell over."

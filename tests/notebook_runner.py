@@ -1,0 +1,68 @@
+"""Running the lessons outside JupyterLab, in a real kernel: the kit's notebook tests and benchmarks/notebooks.py.
+
+Nothing here runs in a learner's kernel, so it lives with the tests and no
+release carries it. It imports only the kit, so a benchmark can import it as
+`tests.notebook_runner` from the kit's folder.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from kit import catalogue
+
+
+def lesson_notebooks() -> list[Path]:
+    """The lesson notebooks that exist, in course order: welcome first, then one per stage."""
+    names = [catalogue.WELCOME_NOTEBOOK, *(stage.notebook for stage in catalogue.STAGES)]
+    return [catalogue.NOTEBOOKS_DIR / name for name in names if (catalogue.NOTEBOOKS_DIR / name).exists()]
+
+
+def stage_of(notebook: str | os.PathLike) -> catalogue.Stage | None:
+    """The stage whose catalogue entry points at this notebook (None for the welcome notebook)."""
+    name = Path(notebook).name
+    return next((stage for stage in catalogue.STAGES if stage.notebook == name), None)
+
+
+def execute(notebook: str | os.PathLike, project: str | os.PathLike, *, tags: set[str] | None = None,
+            timeout: float = 600, after_last_cell=None):
+    """Run a notebook in a fresh kernel with KIT_PROJECT=project; returns (executed notebook, kernel pid).
+
+    With `tags`, only the cells carrying one of them run (e.g. {"setup", "checkpoint"}).
+    `after_last_cell()` is called once the last code cell is done, while the kernel still
+    lives: what runs then was left running by the cells themselves.
+    A failing cell raises nbclient's CellExecutionError, which names the cell.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(notebook, as_version=4)
+    if tags is not None:
+        nb.cells = [cell for cell in nb.cells if tags & set(cell.metadata.get("tags", []))]
+    env = dict(os.environ, KIT_PROJECT=str(Path(project).resolve()))
+    pids = []
+    last = max((i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"), default=-1)
+
+    def cell_done(cell_index, **_):
+        if cell_index == last and after_last_cell is not None:
+            after_last_cell()
+
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(catalogue.NOTEBOOKS_DIR)}},
+                            on_notebook_start=lambda notebook: pids.append(client.km.provisioner.pid),
+                            on_cell_executed=cell_done)
+    client.execute(env=env)
+    return nb, (pids[0] if pids else None)
+
+
+def cell_text(cell) -> str:
+    """Everything a code cell showed, as plain text (ANSI colours removed)."""
+    parts = []
+    for output in cell.get("outputs", []):
+        if "text" in output:
+            parts.append(output["text"])
+        parts.append(output.get("data", {}).get("text/plain", ""))
+        if output.get("output_type") == "error":
+            parts.append(f"{output['ename']}: {output['evalue']}")
+    return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(parts))
