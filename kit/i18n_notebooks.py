@@ -61,9 +61,8 @@ def built_dir(lang: str) -> Path:
 
 def english_notebooks() -> list[Path]:
     """Every English lesson, in course order (the catalogue's, then any other notebook of the folder)."""
-    from .notebook import lesson_notebooks
-
-    ordered = lesson_notebooks()
+    names = [catalogue.WELCOME_NOTEBOOK, *(stage.notebook for stage in catalogue.STAGES)]
+    ordered = [catalogue.NOTEBOOKS_DIR / name for name in names if (catalogue.NOTEBOOKS_DIR / name).exists()]
     others = sorted(p for p in catalogue.NOTEBOOKS_DIR.glob("*.ipynb") if p not in ordered)
     return ordered + others
 

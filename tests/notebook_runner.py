@@ -49,7 +49,7 @@ def execute(notebook: str | os.PathLike, project: str | os.PathLike, *, tags: se
             after_last_cell()
 
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(catalogue.NOTEBOOKS_DIR)}},
+                            resources={"metadata": {"path": str(Path(notebook).resolve().parent)}},  # its folder, as in JupyterLab
                             on_notebook_start=lambda notebook: pids.append(client.km.provisioner.pid),
                             on_cell_executed=cell_done)
     client.execute(env=env)
