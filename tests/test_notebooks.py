@@ -236,3 +236,16 @@ def test_check_never_raises_and_always_shows_a_sentence(tmp_path, monkeypatch):
     monkeypatch.setattr(grader, "grade", broken)
     result = check("settings")
     assert repr(result) == "Checkpoint settings: not graded. The grader could not run: the grader fell over."
+
+
+def test_check_leaves_the_lessons_daphne_running(solved_tree):
+    """check() grades in the kernel's own process: the daphne a lesson serve()d is no leftover of the checks."""
+    from kit import check
+    from kit.notebook import serve, stop
+
+    try:
+        server = serve(solved_tree)
+        assert check("settings", project=solved_tree).passed
+        assert server.running, "check() stopped the lesson's background daphne"
+    finally:
+        stop(solved_tree)
