@@ -248,27 +248,6 @@ def _grade(root: Path, stages: list[str]):
     return None, f"The grader could not run: {detail}".rstrip(".") + "."
 
 
-def hint(stage: str | None = None, project=None) -> str:
-    """Print the next hint for the first failing check (of `stage`, else of the first failing stage).
-
-    Runs `kit hint` in a fresh process, as check() grades, so the saved files are
-    what counts and the hint ladder climbed here is the one `kit hint` climbs.
-    Never raises: a hint cell that fails would leave the learner with less help.
-    """
-    import subprocess
-
-    try:
-        root = _active_tree(project)
-        cmd = [sys.executable, "-m", "kit", "hint", *([stage] if stage else []), "--project", str(root)]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-        text = done.stdout.strip() if done.returncode in (0, 1) and done.stdout.strip() else \
-            f"No hint could be found: {(done.stderr or done.stdout).strip()}"
-    except Exception as exc:  # noqa: BLE001 - see the docstring
-        text = f"No hint could be found: {exc}"
-    print(text)
-    return text
-
-
 @contextlib.contextmanager
 def _keeping_this_kernels_children(procs):
     """While grading, the processes this kernel already ran (serve()'s daphne) are not the checks' leftovers.
