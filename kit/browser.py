@@ -9,7 +9,7 @@
 
     browser.require()               # first line of a browser checkpoint (see below)
 
-Discovery (DESIGN.md, "Services"): Playwright's own Chromium when it is installed
+Discovery: Playwright's own Chromium when it is installed
 (`playwright install chromium`), else the first of chromium, chromium-browser,
 google-chrome, google-chrome-stable on PATH, else KIT_BROWSER if it names an
 executable. `require()` skips the calling test with the reason when there is no

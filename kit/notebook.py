@@ -405,7 +405,7 @@ def _escape(text: str) -> str:
 
 
 def _progress_html(report: dict) -> str:
-    """The strip for one JSON report (DESIGN's grader contract): green passed, amber next, grey to come."""
+    """The strip for one `kit check --json` report: green passed, amber next, grey to come."""
     from . import catalogue
 
     upcoming = next((s for s in report["stages"] if s.get("available", True) and not s["passed"]), None)

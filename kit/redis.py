@@ -60,11 +60,6 @@ class RedisServer:
         self.port: int | None = None
         self._workdir: tempfile.TemporaryDirectory | None = None
 
-    @property
-    def owned(self) -> bool:
-        """True when this object started the server (and so will stop it)."""
-        return self.process is not None
-
     def start(self) -> "RedisServer":
         if self.url:
             return self
