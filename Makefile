@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kit-installed
 
-.PHONY: lab test check bench setup
+.PHONY: lab lab-bn test check bench setup
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -18,13 +18,19 @@ $(STAMP): pyproject.toml
 # .venv/bin goes first on PATH so `kit ...` works in JupyterLab's terminals and in `!kit` cells.
 # root_dir is the kit's folder, not notebooks/, so the lessons' links to ../project/ files open.
 # Containers often run as root, where JupyterLab refuses to start without --allow-root.
+LESSON ?= notebooks/00_welcome.ipynb
 lab: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. \
-	  $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/00_welcome.ipynb
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LESSON)
+
+# The Bengali edition (README.bn.md): the same lab, opened on the Bengali welcome notebook.
+lab-bn: LESSON = notebooks/bn/00_welcome.ipynb
+lab-bn: lab
 
 # In CI (CI=true) a missing browser is installed and browser checks must run.
 test: $(STAMP)
 	@if [ -n "$$CI" ]; then bash scripts/ensure-browser.sh; fi
+	@if [ -n "$$CI" ]; then bash scripts/ensure-fonts.sh; fi
 	@if [ -n "$$CI" ]; then export KIT_REQUIRE_BROWSER=1; fi; \
 	  $(BIN)/python -m pytest tests
 

@@ -49,6 +49,10 @@ def lesson(stage_id: str | None = None) -> Path:
     """
     from IPython.display import Markdown, display
 
+    if i18n.language() != i18n.SOURCE:
+        from .fonts import use_for_plots
+
+        use_for_plots()  # this lesson's plots may carry Bengali labels
     root = _active_tree()
     chosen = "chosen by KIT_PROJECT" if os.environ.get("KIT_PROJECT") else "the kit's own project/"
     print(f"Active project tree: {root}  ({chosen})")

@@ -19,11 +19,17 @@ from kit.procs import kit_processes, wait_until
 
 NOTEBOOKS = lesson_notebooks()
 STAGE_NOTEBOOKS = [path for path in NOTEBOOKS if stage_of(path)]
+# The translated lessons (generated, tests/test_bengali.py) run exactly as the English ones.
+BENGALI = [catalogue.NOTEBOOKS_DIR / "bn" / path.name for path in NOTEBOOKS
+           if (catalogue.NOTEBOOKS_DIR / "bn" / path.name).exists()]
+RUN = NOTEBOOKS + BENGALI
+RUN_STAGES = [path for path in RUN if stage_of(path)]
 RUN_TIMEOUT = 600  # per cell; only stops a hang, never a verdict
 
 
 def ids(paths):
-    return [path.stem for path in paths]
+    return [path.stem if path.parent == catalogue.NOTEBOOKS_DIR else f"{path.parent.name}-{path.stem}"
+            for path in paths]
 
 
 def read(path):
@@ -140,7 +146,7 @@ def test_welcome_has_no_checkpoint():
 
 
 # -- running them -------------------------------------------------------------------
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+@pytest.mark.parametrize("path", RUN, ids=ids(RUN))
 def test_runs_top_to_bottom_on_the_solutions(path, tmp_path):
     tree = copy_tree(SOLUTIONS, tmp_path / "solved")
     left_by_cells = []  # what still runs after the last cell, while the kernel lives
@@ -154,7 +160,7 @@ def test_runs_top_to_bottom_on_the_solutions(path, tmp_path):
     assert_nothing_survives(tree, kernel_pid)
 
 
-@pytest.mark.parametrize("path", STAGE_NOTEBOOKS, ids=ids(STAGE_NOTEBOOKS))
+@pytest.mark.parametrize("path", RUN_STAGES, ids=ids(RUN_STAGES))
 def test_checkpoint_fails_kindly_on_the_starter(path, tmp_path):
     stage = stage_of(path)
     if not stage.available:
