@@ -16,10 +16,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from kit.catalogue import KIT_ROOT
-from kit.classic import classic_tree
 from kit.load import UNLIMITED, burst, describe, room_traffic
 from kit.redis import RedisServer
 from kit.server import DaphneServer
+from tests.classic import classic_tree
 
 SOLUTIONS = KIT_ROOT / "solutions"
 

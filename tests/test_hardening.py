@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from classic import classic_tree
 from conftest import checkpoint_outcomes, grade_json, mutate, stage
-
-from kit.classic import classic_tree
 
 FAST = {"KIT_WAIT": "3"}  # the starter makes every check wait for answers that never come
 

@@ -15,9 +15,9 @@ import time
 
 import pytest
 
+from classic import classic_tree
 from conftest import SOLUTIONS
 from kit import procs
-from kit.classic import classic_tree
 from kit.load import UNLIMITED, Receiver, Tally, burst, describe, open_socket, room_traffic
 from kit.redis import RedisServer, find_redis_server, ping
 from kit.server import DaphneServer

@@ -1,6 +1,6 @@
 """Realistic learner mistakes, each caught by the right stage; correct alternative styles pass.
 
-Mutants start from the tutorial's own tree (kit/classic.py), so they do not
+Mutants start from the tutorial's own tree (tests/classic.py), so they do not
 depend on how solutions/ hardens its code; other correct styles are written
 whole here.
 """
@@ -8,10 +8,9 @@ import textwrap
 
 import pytest
 
+import classic as CLASSIC
+from classic import classic_tree
 from conftest import grade_json, mutate, stage
-
-from kit import classic as CLASSIC
-from kit.classic import classic_tree
 
 SYNC_CONSUMER = textwrap.dedent('''\
     import json
@@ -67,7 +66,7 @@ ASGI = "myproject/asgi.py"
 
 
 def classic(tree):
-    """The tutorial's own tree (kit/classic.py): the baseline of every mutant.
+    """The tutorial's own tree (tests/classic.py): the baseline of every mutant.
 
     Settings mutants append an override to settings.py, the way a learner's
     later line undoes an earlier one.
@@ -141,7 +140,9 @@ def test_forgotten_await_is_named(solved_tree):
     tree = classic(solved_tree)
     mutate(tree, CONSUMER, "await self.channel_layer.group_send(", "self.channel_layer.group_send(")
     message = stage(grade_json(tree, "consumer"), "consumer")["failures"][0]["message"]
-    assert "never awaited" in message and "await" in message
+    # One line the learner can act on: their file and line, and what to type; no "Coroutine created at" dump.
+    assert "myapp/consumers.py, line" in message and "put `await` before that call" in message, message
+    assert "Coroutine created at" not in message and len(message.splitlines()) == 1, message
 
 
 def test_handler_mismatch_explains_type_to_method(solved_tree):

@@ -7,9 +7,12 @@ import shutil
 import subprocess
 import sys
 
+from pathlib import Path
+
 import nbformat
 import pytest
 
+import classic as CLASSIC
 from conftest import KIT_ROOT, SOLUTIONS, copy_tree, run_kit
 from kit import catalogue, classroom
 
@@ -68,6 +71,13 @@ def test_release_starter_is_the_committed_project_and_its_snapshot_is_not_gitign
         shutil.rmtree(release / ".git")
 
 
+def starter_of(solution: Path) -> bytes:
+    """The starter's bytes of the project file a solution file answers (b"" for a file the starter lacks)."""
+    rel = solution.relative_to(SOLUTIONS)
+    in_project = KIT_ROOT / "project" / (Path(*rel.parts[2:]) if rel.parts[0] == "stages" else rel)
+    return in_project.read_bytes() if in_project.is_file() else b""
+
+
 def distinctive_solution_lines() -> set[str]:
     """Lines only the finished tree has: absent from the starter and from all other material of the kit."""
     lines = set()
@@ -86,14 +96,81 @@ def distinctive_solution_lines() -> set[str]:
 def test_no_solution_file_or_text_leaks_into_the_release(release):
     distinctive = distinctive_solution_lines()
     assert len(distinctive) > 20, "the solutions should have many lines of their own to look for"
-    finished = {p.read_bytes() for p in files_of(SOLUTIONS)
-                if p.read_bytes() != (KIT_ROOT / "project" / p.relative_to(SOLUTIONS)).read_bytes()}
+    finished = {p.read_bytes() for p in files_of(SOLUTIONS) if p.read_bytes() != starter_of(p)}
     for path in files_of(release):
         data = path.read_bytes()
         assert data not in finished, f"{path.relative_to(release)} is a solution file"
         text = data.decode("utf-8", errors="replace")
         leaked = [line for line in distinctive if line in text]
         assert not leaked, f"{path.relative_to(release)} holds solution lines: {leaked[:3]}"
+
+
+# A run this long of an answer's code lines is a copy of that answer, not a fragment or a hint.
+RUN = 6
+LESSONS = "notebooks/"  # the lessons show fragments of the answers on purpose, cell by cell
+
+
+def code_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith(("#", "//"))]
+
+
+def answers() -> dict[str, tuple[str, str]]:
+    """Every answer the kit holds for a project file: where it is -> (its text, the starter's text).
+
+    The finished tree, each stage's own solution (solutions/stages/<stage>/), and
+    the classic tutorial that the tests build trees from (tests/classic.py).
+    """
+    found = {}
+    for path in files_of(SOLUTIONS):
+        rel = path.relative_to(SOLUTIONS)
+        if path.suffix in (".py", ".html") and "__pycache__" not in rel.parts:
+            found[f"solutions/{rel.as_posix()}"] = (path.read_text(encoding="utf-8"),
+                                                   starter_of(path).decode("utf-8"))
+    for name, rel in (("CONSUMER", "myapp/consumers.py"), ("ROUTING", "myapp/routing.py"), ("ASGI", "myproject/asgi.py")):
+        found[f"tests/classic.py {name}"] = (getattr(CLASSIC, name), (KIT_ROOT / "project" / rel).read_text(encoding="utf-8"))
+    return found
+
+
+def answer_runs() -> dict[str, str]:
+    """Every RUN consecutive code lines of an answer that are not all the starter's -> whose answer they are."""
+    runs = {}
+    for where, (text, starter_text) in answers().items():
+        lines, starter = code_lines(text), set(code_lines(starter_text))
+        for at in range(len(lines) - RUN + 1):
+            run = lines[at:at + RUN]
+            if not all(line in starter for line in run):
+                runs.setdefault("\n".join(run), where)
+    return runs
+
+
+def copied_answers(folder: Path) -> list[str]:
+    """'file holds a copy of <answer>' for every file under folder, lessons apart, that holds a run of an answer."""
+    runs = answer_runs()
+    found = []
+    for path in files_of(folder):
+        rel = path.relative_to(folder).as_posix()
+        if rel.startswith(LESSONS):
+            continue
+        text = "\n".join(code_lines(path.read_text(encoding="utf-8", errors="replace")))
+        whose = sorted({where for run, where in runs.items() if run in text})
+        if whose:
+            found.append(f"{rel} holds a copy of {', '.join(whose)}")
+    return found
+
+
+def test_no_file_of_the_release_holds_an_answer_outside_the_lessons(release):
+    assert len(answer_runs()) > 50, "the answers should have many runs to look for"
+    assert copied_answers(release) == []
+
+
+def test_the_answer_check_sees_the_classic_tutorial_shipped_in_the_package(tmp_path):
+    """The check must be able to fail: the tutorial's answer once shipped as kit/classic.py."""
+    (tmp_path / "kit").mkdir()
+    (tmp_path / "kit" / "classic.py").write_text((KIT_ROOT / "tests" / "classic.py").read_text(encoding="utf-8"))
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "03_consumer.py").write_text(CLASSIC.CONSUMER)  # a lesson may show it
+    found = copied_answers(tmp_path)
+    assert len(found) == 1 and found[0].startswith("kit/classic.py holds a copy of") and "CONSUMER" in found[0]
 
 
 def test_release_kit_grades_the_starter_to_zero_and_a_solved_tree_to_full_marks(release, tmp_path):

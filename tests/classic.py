@@ -3,6 +3,10 @@
 It is a correct answer up to the `daphne` stage, fails `hardening`, and at
 the default channel-layer capacity drops most of a burst. The kit's mutant,
 hardening and load tests and the load benchmark all start from this tree.
+
+A complete answer, so it lives with the tests, which no release carries
+(tests/test_release.py looks for it in a release). It imports only the kit, so
+a benchmark run from the kit's folder imports it as `tests.classic`.
 """
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from .catalogue import KIT_ROOT
+from kit.catalogue import KIT_ROOT
 
 CONSUMER = textwrap.dedent('''\
     import json
@@ -87,7 +91,7 @@ def classic_tree(dest: Path, solutions: Path = KIT_ROOT / "solutions") -> Path:
     for solution_line, classic_line in SETTINGS_CHANGES:
         if solution_line not in text:
             raise ValueError(f"solutions/myproject/settings.py no longer contains {solution_line.strip()!r}: "
-                             "update kit/classic.py's SETTINGS_CHANGES")
+                             "update tests/classic.py's SETTINGS_CHANGES")
         text = text.replace(solution_line, classic_line)
     settings.write_text(text, encoding="utf-8")
     return dest
