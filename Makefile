@@ -31,7 +31,8 @@ lab-bn: lab
 test: $(STAMP)
 	@if [ -n "$$CI" ]; then bash scripts/ensure-browser.sh; fi
 	@if [ -n "$$CI" ]; then bash scripts/ensure-fonts.sh; fi
-	@if [ -n "$$CI" ]; then export KIT_REQUIRE_BROWSER=1; fi; \
+	@if [ -n "$$CI" ]; then bash scripts/ensure-sandbox.sh; fi
+	@if [ -n "$$CI" ]; then export KIT_REQUIRE_BROWSER=1 KIT_REQUIRE_SANDBOX=1; fi; \
 	  $(BIN)/python -m pytest tests
 
 # Set-up only (CI and the GitHub Classroom workflow).

@@ -40,7 +40,8 @@ def classroom_result(report: Report) -> dict:
         status = "error"   # a stage with no checkpoint cannot be graded: say so rather than pass it
     else:
         status = "pass" if report.all_passed else "fail"
-    return {"version": 1, "status": status, "max_score": report.max_score, "tests": tests}
+    return {"version": 1, "status": status, "max_score": report.max_score, "tests": tests,
+            "isolation": report.isolation}
 
 
 def error_result(message: str, stage_ids: list[str]) -> dict:

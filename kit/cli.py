@@ -1,4 +1,4 @@
-"""The `kit` command: check, status, serve, solve, reset; for instructors, release and grade-all.
+"""The `kit` command: check, status, hint, serve, solve, reset, stages; for instructors, release, grade-all, bench.
 
 Exit codes: 0 every graded stage passes, 1 some stage fails, 2 usage error.
 """
@@ -15,6 +15,8 @@ from . import catalogue, render
 from .project import NotAProjectTree, active_project, validate
 
 USAGE_ERROR = 2
+# `kit --help` lists the learner's commands, in this order, and the instructor's apart.
+LEARNER_COMMANDS = ("check", "status", "hint", "serve", "solve", "reset", "stages")
 OUTPUT_FORMATS = ("table", "json", "points", "classroom")
 err = Console(stderr=True)
 
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kit", description="Channels Kit: grade, serve and manage your chat project.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands for learners")
 
     check = sub.add_parser("check", help="grade stages of a project tree")
     check.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids (default: all)")
@@ -64,13 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--project")
     status.set_defaults(run=cmd_status)
 
+    hint = sub.add_parser("hint", help="the next hint for your first failing check")
+    hint.add_argument("stage", nargs="?", metavar="STAGE", help="a stage id (default: the first failing stage)")
+    hint.add_argument("--project")
+    hint.set_defaults(run=cmd_hint)
+
     serve = sub.add_parser("serve", help="run daphne on the project (Ctrl-C stops it)")
     serve.add_argument("--project")
     serve.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
     serve.set_defaults(run=cmd_serve)
 
-    for name, helptext, func in (("solve", "copy a stage's finished files into your project (backup kept)", cmd_solve),
-                                 ("reset", "put a stage's starter files back (backup kept)", cmd_reset)):
+    for name, helptext, func in (("solve", "write a stage's solution into your project (backup kept)", cmd_solve),
+                                 ("reset", "put a stage's files back as the stage starts (backup kept)", cmd_reset)):
         cmd = sub.add_parser(name, help=helptext)
         cmd.add_argument("stage", metavar="STAGE")
         cmd.add_argument("--project")
@@ -103,7 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default 1.5)")
     bench.add_argument("--json", metavar="FILE", help="write the figures as JSON to FILE ('-' for stdout)")
     bench.set_defaults(run=cmd_bench)
+    _learner_commands_first(parser, sub)
     return parser
+
+
+def _learner_commands_first(parser: argparse.ArgumentParser, sub) -> None:
+    """List the learner's commands under COMMAND and the instructor's in the epilog, apart."""
+    entries = {action.dest: action for action in sub._choices_actions}
+    sub._choices_actions[:] = [entries[name] for name in LEARNER_COMMANDS if name in entries]
+    others = [action for name, action in entries.items() if name not in LEARNER_COMMANDS]
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "commands for instructors:\n" + "\n".join(
+        f"  {action.dest:<11} {action.help or ''}" for action in others) + \
+        "\n\nRun `kit COMMAND --help` for a command's options."
 
 
 def chosen_project(args) -> Path:
@@ -170,6 +189,7 @@ def cmd_check(args) -> int:
     if fmt == "json":
         print(render.to_json(report))
     elif fmt == "classroom":
+        warn_unsandboxed(report.isolation)
         print(classroom.encode(classroom.classroom_result(report)))
     else:
         render.print_table(report)
@@ -212,9 +232,18 @@ def cmd_release(args) -> int:
     return 0
 
 
+def warn_unsandboxed(isolation: str) -> None:
+    """Grading for points without a sandbox: the learner's code could read or change what this user can."""
+    if not isolation.startswith("bubblewrap"):
+        err.print(f"[bold yellow]WARNING: grading without a sandbox ({isolation}). Install bubblewrap "
+                  "(apt-get install bubblewrap) so grades cannot be forged.[/]", soft_wrap=True)
+
+
 def cmd_grade_all(args) -> int:
     from .gradeall import GradeAllError, run
+    from .sandbox import detect
 
+    warn_unsandboxed(detect().describe())
     try:
         run(args.directory, known_stages(args.stages), args.out, Console())
     except GradeAllError as exc:
@@ -280,6 +309,46 @@ def cmd_serve(args) -> int:
         return 0
     finally:
         server.stop()
+
+
+# -- hint ------------------------------------------------------------------------
+def cmd_hint(args) -> int:
+    from . import hints
+    from .grader import grade
+
+    project = chosen_project(args)
+    if args.stage:
+        candidates = [catalogue.get(args.stage)]
+    else:
+        candidates = [s for s in catalogue.STAGES if s.available]
+    # In-process stages grade together in seconds; live ones one at a time, stopping at the first failure.
+    quick = [s.id for s in candidates if not s.live]
+    results = {r.id: r for r in grade(project, quick).stages} if quick else {}
+    failing = None
+    for stage in candidates:
+        result = results.get(stage.id) or grade(project, [stage.id]).stages[0]
+        if result.available and not result.passed:
+            failing = result
+            break
+    if failing is None:
+        named = f"Stage {args.stage} passes" if args.stage else "Every available stage passes"
+        print(f"{named}: no hint needed.")
+        return 0
+    stage = catalogue.get(failing.id)
+    failure = failing.failures[0] if failing.failures else None
+    check = failure.test if failure else "stage"
+    ladder = catalogue.hint_ladder(stage.id, check)
+    rung = hints.next_rung(project, stage.id, check, ladder)
+    # Plain prints: a hint is read whole, never wrapped mid-fragment.
+    print(f"Stage {stage.number} {stage.id}, check {hints.check_name(check)}: "
+          f"{failure.message if failure else 'not passed yet.'}")
+    print(f"Hint {rung + 1} of {len(ladder)}: {ladder[rung]}")
+    if rung + 1 < len(ladder):
+        print(f"Run `kit hint {stage.id}` again for a stronger hint.")
+    else:
+        print(f"That is the last hint for this check. `kit solve {stage.id}` writes this stage's solution "
+              "(your files are backed up first).")
+    return 1
 
 
 # -- solve / reset -------------------------------------------------------------------

@@ -13,8 +13,9 @@ VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "not yet available": 
 
 
 def table(report: Report) -> Table:
-    grid = Table(title=f"Channels Kit: {report.project}", caption=f"score {report.score} / {report.max_score}",
-                 show_lines=False)
+    isolation = report.isolation.split(":")[0] or "unknown"
+    grid = Table(title=f"Channels Kit: {report.project}",
+                 caption=f"score {report.score} / {report.max_score}   (isolation: {isolation})", show_lines=False)
     grid.add_column("#", justify="right")
     grid.add_column("stage")
     grid.add_column("points", justify="right")
@@ -54,6 +55,7 @@ def to_junit(report: Report) -> str:
         props = ET.SubElement(suite, "properties")
         ET.SubElement(props, "property", name="points", value=str(result.points))
         ET.SubElement(props, "property", name="max_points", value=str(result.max_points))
+        ET.SubElement(props, "property", name="isolation", value=report.isolation)
         for name, failure in cases:
             case = ET.SubElement(suite, "testcase", classname=f"kit.{result.id}", name=name)
             if failure is not None:

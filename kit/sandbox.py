@@ -50,7 +50,9 @@ class Isolation:
         """cmd as it must be started for the learner's tree."""
         if not self.sandboxed:
             return cmd
-        return [*_bwrap_prefix(Path(tree), env), *cmd]
+        # The interpreter by a plain path: a "tests/../.venv" spelling crosses folders the sandbox does not show.
+        program = os.path.abspath(cmd[0]) if os.sep in cmd[0] else cmd[0]
+        return [*_bwrap_prefix(Path(tree), env), program, *cmd[1:]]
 
     def environment(self, env: dict[str, str]) -> dict[str, str]:
         """What the process itself is started with (bubblewrap sets the sandbox's own)."""

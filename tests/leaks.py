@@ -1,7 +1,7 @@
 """Find processes a check left behind.
 
 Two marks, because one is not enough: the grader gives its checkpoint process
-KIT_GRADED_PROJECT=<tree>, which daphne, Playwright's driver and Chromium
+KIT_SOURCE_TREE=<tree>, which daphne, the host, Playwright's driver and Chromium
 inherit; but redis-server rewrites its own environment and command line (its
 process title), so a Redis is found by its working directory instead: it
 chdirs into a temporary folder, which lands under the TMPDIR a test hands the
@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 
 
-def leftovers(tree: Path, key: str = "KIT_GRADED_PROJECT", *, tmpdir: Path | None = None) -> list[str]:
+def leftovers(tree: Path, key: str = "KIT_SOURCE_TREE", *, tmpdir: Path | None = None) -> list[str]:
     wanted = str(Path(tree).resolve())
     folder = str(Path(tmpdir).resolve()) if tmpdir else None
     found = []
