@@ -37,3 +37,13 @@ def test_no_machine_paths_in_the_repo():
         if machine_path.search(path.read_text(errors="ignore")):
             offenders.append(name)
     assert not offenders, f"files naming a path of this machine: {offenders}"
+
+
+def test_architecture_page_names_only_modules_that_exist():
+    """docs/architecture.md stays true: every module it names (kit/x.py, exercises/x.py, kit.x, ...) is there."""
+    page = (KIT_ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    paths = set(re.findall(r"\b((?:kit|exercises|tests|benchmarks)/[\w/]+\.py)\b", page))
+    dotted = {f"kit/{name}.py" for name in re.findall(r"\bkit\.(\w+)", page)}
+    assert len(paths) > 20, "the page should name the modules it describes"
+    missing = sorted(name for name in paths | dotted if not (KIT_ROOT / name).is_file())
+    assert not missing, f"docs/architecture.md names modules that do not exist: {missing}"
