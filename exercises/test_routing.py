@@ -42,7 +42,12 @@ def test_chat_path_is_routed():
         await alice.send("routed")
         got = await alice.receive("its message back through the router")
         assert got["message"] == "routed", f"Through the router, the sender got {got['message']!r} back."
-        heard = await bob.receive("a message another socket in its room sent through the router")
+        try:
+            heard = await bob.receive("a message another socket in its room sent through the router")
+        except AssertionError:
+            fail("Through your route, the sender got its message back but another socket in the same room heard "
+                 "nothing: the route reaches a consumer that does not broadcast. Route ws/chat/<room_name>/ to "
+                 "ChatConsumer, which sends to the room's group.")
         assert heard["message"] == "routed", (
             f"Another socket in the room got {heard['message']!r}: the route must reach the chat consumer, "
             "which broadcasts to the room.")
