@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from kit import procs, sandbox
@@ -74,7 +75,7 @@ class Host:
         self.clues: list[str] = []
         self.numbers = iter(range(1, 1 << 30))
         self.dead = ""
-        self.answer(WAIT * 6, "Starting Python on your project")
+        self.started = False  # the host says "ready" once its libraries are in; read at the first question
 
     @property
     def alive(self) -> bool:
@@ -102,6 +103,9 @@ class Host:
         """One question; a refusal is a plain failure, anything else comes back as data."""
         if self.dead:
             fail(self.dead)
+        if not self.started:
+            self.answer(WAIT * 6, "Starting Python on your project")
+            self.started = True
         request = {"id": next(self.numbers), "op": op, "limit": limit, "doing": doing, **args}
         try:
             self.conn.sendall((json.dumps(request) + "\n").encode())
@@ -145,16 +149,25 @@ class Host:
 
 
 _host: Host | None = None
+_starting = threading.Lock()
 
 
 def host() -> Host:
     """The host for this checking process, started again if the last one died."""
     global _host
-    if _host is None or not _host.alive:
-        if _host is not None:
-            _host.stop()
-        _host = Host()
-    return _host
+    with _starting:
+        if _host is None or not _host.alive:
+            if _host is not None:
+                _host.stop()
+            _host = Host()
+        return _host
+
+
+def start_host_early() -> None:
+    """Start the host while pytest collects: its Python start-up then costs nothing.
+
+    From this (the main) thread: a child dies with the thread that started it."""
+    host()
 
 
 def stop_host() -> None:
