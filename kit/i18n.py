@@ -69,3 +69,39 @@ def adopt_notebook_language() -> str | None:
     if found:
         os.environ["KIT_LANG"] = found
     return found
+
+
+# -- the kit's own messages (gettext) -------------------------------------------------------
+# Marked with _() in kit/render.py; extracted with Babel (babel.cfg):
+#   pybabel extract -F babel.cfg -o locale/kit.pot --no-location --omit-header .
+#   pybabel update -i locale/kit.pot -d locale -D kit --no-fuzzy-matching   (or: init -l bn the first time)
+# The .po is the source; it is compiled in memory when first needed, so no .mo is committed.
+DOMAIN = "kit"
+_catalogues: dict[tuple[str, float], object] = {}
+
+
+def translation(lang: str | None = None):
+    """The gettext translation for a language (NullTranslations for English or a missing catalogue)."""
+    import gettext
+
+    lang = language(lang)
+    po = LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if lang == SOURCE or not po.exists():
+        return gettext.NullTranslations()
+    key = (lang, po.stat().st_mtime)
+    if key not in _catalogues:
+        import io
+
+        import polib
+
+        catalogue_ = polib.pofile(str(po))
+        for entry in catalogue_:
+            if "fuzzy" in entry.flags:      # as msgfmt does: a fuzzy translation is not used
+                entry.msgstr = ""
+        _catalogues[key] = gettext.GNUTranslations(io.BytesIO(catalogue_.to_binary()))
+    return _catalogues[key]
+
+
+def _(message: str) -> str:
+    """Translate one kit message into the chosen language (looked up at call time)."""
+    return translation().gettext(message)

@@ -8,19 +8,21 @@ from rich.console import Console
 from rich.table import Table
 
 from .grader import Report
+from .i18n import _
 
 VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "not yet available": "dim"}
 
 
 def table(report: Report) -> Table:
     isolation = report.isolation.split(":")[0] or "unknown"
-    grid = Table(title=f"Channels Kit: {report.project}",
-                 caption=f"score {report.score} / {report.max_score}   (isolation: {isolation})", show_lines=False)
+    grid = Table(title=_("Channels Kit: {project}").format(project=report.project),
+                 caption=_("score {score} / {max_score}   (isolation: {isolation})").format(
+                     score=report.score, max_score=report.max_score, isolation=isolation), show_lines=False)
     grid.add_column("#", justify="right")
-    grid.add_column("stage")
-    grid.add_column("points", justify="right")
-    grid.add_column("verdict")
-    grid.add_column("what to fix next", overflow="fold", ratio=1)
+    grid.add_column(_("stage"))
+    grid.add_column(_("points"), justify="right")
+    grid.add_column(_("verdict"))
+    grid.add_column(_("what to fix next"), overflow="fold", ratio=1)
     from .catalogue import get
 
     for result in report.stages:

@@ -307,3 +307,59 @@ def test_a_bengali_label_renders_with_the_kits_font():
         assert _render("ক্ষমা"), "matplotlib no longer warns about missing glyphs; this test would prove nothing"
     finally:
         matplotlib.rcParams["font.family"] = saved
+
+
+# -- the kit's own messages (kit.po, Babel) ---------------------------------------------------
+def kit_po():
+    return polib.pofile(str(i18n.LOCALE_DIR / "bn" / "LC_MESSAGES" / "kit.po"))
+
+
+def test_kit_template_matches_the_marked_strings():
+    """What Babel extracts today, with babel.cfg, is what locale/kit.pot holds."""
+    extract = pytest.importorskip("babel.messages.extract")
+    from babel.messages.frontend import parse_mapping_cfg
+
+    with open(catalogue.KIT_ROOT / "babel.cfg", encoding="utf-8") as cfg:
+        method_map, options_map = parse_mapping_cfg(cfg)
+    fresh = set()
+    for pattern, method in method_map:
+        for path in sorted(catalogue.KIT_ROOT.glob(pattern)):
+            for _line, message, _comments, _context in extract.extract_from_file(
+                    method, str(path), options=options_map.get(pattern, {})):
+                fresh.add(message)
+    committed = {e.msgid for e in polib.pofile(str(i18n.LOCALE_DIR / "kit.pot"))}
+    assert fresh and fresh == committed, "locale/kit.pot is stale: run the pybabel extract command in kit/i18n.py"
+
+
+def test_kit_catalogue_is_complete_and_keeps_placeholders():
+    template = {e.msgid for e in polib.pofile(str(i18n.LOCALE_DIR / "kit.pot"))}
+    po = kit_po()
+    live = {e.msgid: e for e in po if not e.obsolete}
+    assert set(live) == template, f"missing: {template - set(live)}; stale: {set(live) - template}"
+    bad = [e.msgid for e in live.values() if not e.msgstr or "fuzzy" in e.flags]
+    assert not bad and not po.obsolete_entries(), f"untranslated or fuzzy: {bad}"
+    for entry in live.values():
+        english = Counter(re.findall(r"\{[A-Za-z_]+\}", entry.msgid))
+        assert not english - Counter(re.findall(r"\{[A-Za-z_]+\}", entry.msgstr)), \
+            f"{entry.msgid!r}: the translation dropped a placeholder"
+
+
+def test_the_check_table_speaks_the_chosen_language(monkeypatch):
+    from rich.console import Console
+
+    from kit.grader import Report, StageResult
+    from kit.render import table
+
+    report = Report(project="p", stages=[StageResult(id="settings", title="Settings", passed=True, points=10, max_points=10,
+                                                     failures=[])])
+
+    def shown():
+        console = Console(width=100, record=True, color_system=None)
+        console.print(table(report))
+        return console.export_text()
+
+    monkeypatch.setenv("KIT_LANG", "en")
+    assert "what to fix next" in shown()
+    monkeypatch.setenv("KIT_LANG", "bn")
+    text = shown()
+    assert "এরপর কী ঠিক করবেন" in text and "স্কোর 10 / 10" in text and "settings" in text
