@@ -1,12 +1,13 @@
 """Channels Kit: the course's tooling (grader, daphne and Redis launchers, notebook helpers).
 
 In a notebook:
-    from kit import check
+    from kit import check, hint
     check("consumer")
+    hint("consumer")       # stuck? the next hint, a little more each time
 """
 from __future__ import annotations
 
-__all__ = ["check", "STAGES"]
+__all__ = ["check", "hint", "STAGES"]
 
 from .catalogue import STAGES
 
@@ -16,3 +17,10 @@ def check(*stages: str, project=None):
     from .notebook import check as notebook_check
 
     return notebook_check(*stages, project=project)
+
+
+def hint(stage: str | None = None, project=None) -> str:
+    """Print (and return) the next hint for the first failing check; never raises."""
+    from .notebook import hint as notebook_hint
+
+    return notebook_hint(stage, project=project)

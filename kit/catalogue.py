@@ -86,7 +86,7 @@ STAGES: tuple[Stage, ...] = (
         files=("myapp/routing.py",),
         notebook="04_routing.ipynb",
         hints=(
-            "websocket_urlpatterns = [re_path(r'ws/chat/(?P<room_name>\\w+)/$', ChatConsumer.as_asgi())].",
+            "websocket_urlpatterns = [re_path(r'^ws/chat/(?P<room_name>[^/]+)/$', consumers.ChatConsumer.as_asgi())].",
             "The keyword must be room_name: the consumer reads scope['url_route']['kwargs']['room_name'].",
         ),
     ),
@@ -126,7 +126,8 @@ STAGES: tuple[Stage, ...] = (
         files=("myproject/settings.py",),
         notebook="07_redis.ipynb",
         hints=(
-            "When REDIS_URL is set, CHANNEL_LAYERS uses channels_redis.core.RedisChannelLayer with hosts=[REDIS_URL].",
+            "When REDIS_URL is set, CHANNEL_LAYERS uses channels_redis.pubsub.RedisPubSubChannelLayer with "
+            "hosts=[REDIS_URL] (channels_redis.core.RedisChannelLayer works too).",
             "Without REDIS_URL keep the in-memory layer, so one process still works.",
         ),
     ),
@@ -136,7 +137,9 @@ STAGES: tuple[Stage, ...] = (
         title="Hardening",
         points=15,
         builds="bad JSON, missing or oversized message, foreign Origin, non-ASCII room, rate limit, no XSS",
-        files=("myapp/consumers.py", "myproject/settings.py", "myproject/asgi.py", "myapp/templates/myapp/room.html"),
+        # routing.py too: a tutorial-style \w+ route must widen to let Bengali room names reach the consumer.
+        files=("myapp/consumers.py", "myproject/settings.py", "myproject/asgi.py", "myapp/routing.py",
+               "myapp/templates/myapp/room.html"),
         notebook="08_hardening.ipynb",
         hints=(
             "Never trust a frame: parse JSON inside try/except and answer bad input with an error frame.",
@@ -164,6 +167,24 @@ def get(stage_id: str) -> Stage:
     except KeyError:
         known = ", ".join(_BY_ID)
         raise KeyError(f"unknown stage {stage_id!r}; the stages are: {known}") from None
+
+
+def hint_ladder(stage_id: str, test_name: str) -> tuple[str, ...]:
+    """A check's hints, nudge first, near the answer last; the stage's own hints when it has none.
+
+    test_name is the check's name as reports give it: a parametrize suffix
+    ('test_bad_frame_is_refused[not-json]') shares its function's ladder.
+    """
+    from .hints import LADDERS, check_name
+
+    stage = get(stage_id)
+    return LADDERS.get(stage.id, {}).get(check_name(test_name)) or stage.hints
+
+
+def hint_for(stage_id: str, test_name: str, level: int = 0) -> str:
+    """Rung `level` of the check's ladder (0 is the nudge); past the top, the top rung."""
+    ladder = hint_ladder(stage_id, test_name)
+    return ladder[max(0, min(level, len(ladder) - 1))] if ladder else ""
 
 
 def stages_for_file(relpath: str) -> list[Stage]:

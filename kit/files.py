@@ -1,23 +1,40 @@
 """`kit solve` and `kit reset`: copy a stage's files in, never losing the learner's work.
 
+A stage's solution is the state of its files right after that stage, not the
+finished course: `kit solve consumer` writes the tutorial's consumer, and only
+`kit solve hardening` the hardened one. solutions/ is the finished tree (the
+state after the last stage); solutions/stages/<stage>/<relpath> holds a stage's
+version of a file only where it differs from the finished one, so every
+version is stored once. `kit reset STAGE` puts back the files as that stage
+starts: the previous stages' solution where one touched the file, else the
+starter.
+
 Stages share files (settings.py grows in the settings, redis and hardening
-stages). A file the learner has changed that also belongs to another stage is
-left alone unless --force; every file replaced is first copied to
-<project>/.kit-backups/<time>/.
+stages). A file the learner has edited that also belongs to another stage is
+left alone unless --force. A file that holds one of the kit's own versions
+(the starter, a stage's solution, or what an earlier solve/reset wrote, listed
+in <project>/.kit/written.json) is not the learner's work. Every run that
+replaces a file first copies it to a folder of its own under
+<project>/.kit-backups/.
 """
 from __future__ import annotations
 
-import shutil
+import hashlib
+import json
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 from rich.console import Console
 
+from . import catalogue
 from .catalogue import KIT_ROOT, Stage, stages_for_file
 
 SOLUTIONS = KIT_ROOT / "solutions"
+STAGE_SOLUTIONS = SOLUTIONS / "stages"
 STARTER_SNAPSHOT = KIT_ROOT / ".kit" / "starter"   # written by `kit release`
+WRITTEN = Path(".kit") / "written.json"            # in the project: what solve/reset wrote there
 out = Console()
 
 
@@ -34,56 +51,147 @@ def starter_text(relpath: str) -> str | None:
     return shown.stdout if shown.returncode == 0 else None
 
 
-def solution_text(relpath: str) -> str | None:
-    path = SOLUTIONS / relpath
+def _read(path: Path) -> str | None:
     return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def solution_source(relpath: str, stage: Stage | None = None) -> Path | None:
+    """Where the file's state right after `stage` is stored (the finished tree when stage is None).
+
+    None when no stage up to `stage` touches the file: it is still the starter then.
+    """
+    if stage is None:
+        return SOLUTIONS / relpath
+    done = catalogue.STAGES[:catalogue.STAGES.index(stage) + 1]
+    owners = [s for s in done if relpath in s.files]
+    if not owners:
+        return None
+    staged = STAGE_SOLUTIONS / owners[-1].id / relpath
+    return staged if staged.is_file() else SOLUTIONS / relpath
+
+
+def solution_text(relpath: str, stage: Stage | None = None) -> str | None:
+    """The file as it stands right after `stage` (the finished course when stage is None)."""
+    source = solution_source(relpath, stage)
+    return starter_text(relpath) if source is None else _read(source)
+
+
+def before_text(relpath: str, stage: Stage) -> str | None:
+    """The file as `stage` starts: the previous stage's solution of it, else the starter."""
+    index = catalogue.STAGES.index(stage)
+    if index == 0 or solution_source(relpath, catalogue.STAGES[index - 1]) is None:
+        return starter_text(relpath)
+    return solution_text(relpath, catalogue.STAGES[index - 1])
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _written(project: Path) -> dict[str, list[str]]:
+    try:
+        data = json.loads((project / WRITTEN).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _record(project: Path, relpath: str, text: str) -> None:
+    data = _written(project)
+    hashes = [h for h in data.get(relpath, []) if isinstance(h, str)]
+    if _digest(text) not in hashes:
+        hashes.append(_digest(text))
+    data[relpath] = hashes[-20:]
+    path = project / WRITTEN
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def kit_versions(relpath: str) -> set[str]:
+    """Every version of the file the kit itself provides: the starter and each stage's solution."""
+    versions = {starter_text(relpath)}
+    if SOLUTIONS.is_dir():
+        versions.update(solution_text(relpath, stage) for stage in catalogue.STAGES)
+    versions.discard(None)
+    return versions
+
+
+def is_learners_work(project: Path, relpath: str, text: str) -> bool:
+    return text not in kit_versions(relpath) and _digest(text) not in _written(project).get(relpath, [])
 
 
 def solve(stage: Stage, project: Path, *, force: bool = False) -> int:
     if not SOLUTIONS.is_dir():
         out.print("[yellow]This copy of the kit has no solutions: ask your instructor, or read the hints "
-                  "with `kit check`.[/]")
+                  "with `kit hint`.[/]")
         return 1
-    return _replace(stage, project, solution_text, "finished", force)
+    return _replace(stage, project, lambda relpath: solution_text(relpath, stage),
+                    f"stage {stage.id} solution", "solve", force)
 
 
 def reset(stage: Stage, project: Path, *, force: bool = False) -> int:
-    return _replace(stage, project, starter_text, "starter", force)
+    return _replace(stage, project, lambda relpath: before_text(relpath, stage),
+                    f"as stage {stage.id} starts", "reset", force)
 
 
-def _replace(stage: Stage, project: Path, source, label: str, force: bool) -> int:
-    backup_dir = project / ".kit-backups" / time.strftime("%Y%m%d-%H%M%S")
-    refused = []
+class _Backup:
+    """This run's own backup folder, made when the first file is saved: two runs never share one."""
+
+    def __init__(self, project: Path, action: str, stage: Stage):
+        self.project, self.prefix, self.folder = project, f"{time.strftime('%Y%m%d-%H%M%S')}-{action}-{stage.id}-", None
+
+    def save(self, relpath: str, text: str) -> Path:
+        if self.folder is None:
+            root = self.project / ".kit-backups"
+            root.mkdir(parents=True, exist_ok=True)
+            self.folder = Path(tempfile.mkdtemp(prefix=self.prefix, dir=root))
+        copy = self.folder / relpath
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(text, encoding="utf-8")
+        return copy.relative_to(self.project)
+
+
+def _replace(stage: Stage, project: Path, source, label: str, action: str, force: bool) -> int:
     if not stage.files:
         out.print(f"Stage {stage.id} has no files of its own: it checks the earlier stages' files. "
                   "Solve or reset those stages instead.")
         return 1
-    for relpath in stage.files:
-        wanted = source(relpath)
-        if wanted is None:
-            out.print(f"[red]No {label} copy of {relpath} is available.[/]")
-            return 1
+    wanted_texts = {relpath: source(relpath) for relpath in stage.files}
+    missing = [relpath for relpath, text in wanted_texts.items() if text is None]
+    if missing:
+        out.print(f"[red]No copy of {', '.join(missing)} {label} is available.[/]")
+        return 1
+    backup, refused, wrote, todo = _Backup(project, action, stage), [], 0, []
+    for relpath, wanted in wanted_texts.items():
         target = project / relpath
         current = target.read_text(encoding="utf-8") if target.exists() else None
         if current == wanted:
-            out.print(f"  {relpath}: already the {label} version")
+            out.print(f"  {relpath}: already {label}")
             continue
         others = [s.id for s in stages_for_file(relpath) if s.id != stage.id]
-        if others and current is not None and current != starter_text(relpath) and not force:
+        if others and current is not None and is_learners_work(project, relpath, current) and not force:
             refused.append((relpath, others))
-            continue
-        if current is not None:
-            (backup_dir / relpath).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(target, backup_dir / relpath)
+        todo.append((relpath, wanted, target, current))
+    # A stage's files work together (the hardened consumer reads settings only hardening adds):
+    # half a solution would break stages that pass now, so one refusal leaves every file alone.
+    for relpath, wanted, target, current in ([] if refused else todo):
+        saved = f" (yours saved in {backup.save(relpath, current).as_posix()})" if current is not None else ""
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(wanted, encoding="utf-8")
-        saved = f" (yours saved in {backup_dir.relative_to(project)}/{relpath})" if current is not None else ""
-        out.print(f"  {relpath}: {label} version written{saved}")
+        _record(project, relpath, wanted)
+        wrote += 1
+        out.print(f"  {relpath}: written, {label}{saved}", soft_wrap=True)
     for relpath, others in refused:
-        elsewhere = f", or copy the part you need from solutions/{relpath}" if SOLUTIONS.is_dir() else ""
+        where = solution_source(relpath, stage) if action == "solve" else None
+        elsewhere = (f", or copy the part you need from {where.relative_to(KIT_ROOT).as_posix()}"
+                     if where is not None and where.is_file() else "")
         out.print(f"[yellow]  {relpath}: left alone. You edited it, and it also holds your work for "
                   f"stage(s) {', '.join(others)}. Add --force to replace it anyway (a backup is kept)"
-                  f"{elsewhere}.[/]")
-    if label == "finished":
-        out.print("daphne does not reload code: restart `kit serve` or the notebook's server to use it.")
+                  f"{elsewhere}.[/]", soft_wrap=True)
+    if refused and len(todo) > len(refused):
+        out.print("Nothing was written: this stage's files work together, so they are replaced all at once "
+                  "or not at all.", soft_wrap=True)
+    if wrote:
+        out.print("daphne does not reload code: restart `kit serve` or the notebook's server to use it.",
+                  soft_wrap=True)
     return 1 if refused else 0

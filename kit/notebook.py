@@ -81,7 +81,8 @@ def lesson(stage_id: str | None = None) -> Path:
 def _course_map() -> str:
     rows = ["| # | stage | you build | points | notebook |", "|---|---|---|---|---|"]
     for stage in catalogue.STAGES:
-        rows.append(f"| {stage.number} | `{stage.id}` | {stage.builds} | {stage.points} | "
+        builds = stage.builds.replace("<", "&lt;").replace(">", "&gt;")  # Markdown would eat <room_name>
+        rows.append(f"| {stage.number} | `{stage.id}` | {builds} | {stage.points} | "
                     f"[{stage.notebook}]({stage.notebook}) |")
     return "\n".join(rows)
 
@@ -250,6 +251,27 @@ def _grade(root: Path, stages: list[str]):
     exc = outcome.get("error")
     detail = str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else type(exc).__name__
     return None, f"The grader could not run: {detail}".rstrip(".") + "."
+
+
+def hint(stage: str | None = None, project=None) -> str:
+    """Print the next hint for the first failing check (of `stage`, else of the first failing stage).
+
+    Runs `kit hint` in a fresh process, as check() grades, so the saved files are
+    what counts and the hint ladder climbed here is the one `kit hint` climbs.
+    Never raises: a hint cell that fails would leave the learner with less help.
+    """
+    import subprocess
+
+    try:
+        root = _active_tree(project)
+        cmd = [sys.executable, "-m", "kit", "hint", *([stage] if stage else []), "--project", str(root)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        text = done.stdout.strip() if done.returncode in (0, 1) and done.stdout.strip() else \
+            f"No hint could be found: {(done.stderr or done.stdout).strip()}"
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        text = f"No hint could be found: {exc}"
+    print(text)
+    return text
 
 
 @contextlib.contextmanager

@@ -1,0 +1,371 @@
+"""Every check's hints, from a nudge to near the answer; and how far a learner has climbed each ladder.
+
+LADDERS is the one home of check hints: stage id, then the check's test
+function name (a parametrized check shares its function's ladder). Each rung
+says a little more than the one before, and each teaches what the stage's
+notebook teaches (the same route, the same channel layer, the same names), so a
+hint never sends the learner down a path the lesson did not take. A check with
+no ladder falls back to its stage's own hints (kit/catalogue.py).
+
+`kit hint` and `kit.notebook.hint()` climb one rung per call; the rung reached
+is kept per stage and check in <project>/.kit/hints.json, so a learner picks up
+where they left off and a new failing check starts at its first rung.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+LADDERS: dict[str, dict[str, tuple[str, ...]]] = {
+    "settings": {
+        "test_settings_import": (
+            "Python cannot import myproject/settings.py: read the error above, it names the line.",
+            "Look for a missing comma or closing bracket in a list you edited, or a quote left open.",
+            "Run `python -c \"import myproject.settings\"` from the folder holding manage.py: fix the first "
+            "error it prints, save, and check again.",
+        ),
+        "test_channels_installed": (
+            "Channels is a Django app: Django only uses it once it is listed in settings.",
+            "INSTALLED_APPS needs one more entry for Channels, after Django's own apps.",
+            "Add \"channels\" to INSTALLED_APPS, below the django.contrib apps and above \"myapp\".",
+        ),
+        "test_daphne_installed_first": (
+            "daphne is an app too: it brings a runserver that speaks ASGI.",
+            "Django uses the first app that defines a command, and django.contrib.staticfiles has its own "
+            "runserver: daphne must come before it.",
+            "Make \"daphne\" the very first entry of INSTALLED_APPS.",
+        ),
+        "test_myapp_installed": (
+            "The chat pages, templates and consumer live in the app myapp: Django must still know it.",
+            "You may have removed \"myapp\" from INSTALLED_APPS while editing the list.",
+            "Keep \"myapp\" in INSTALLED_APPS (the last entry is fine).",
+        ),
+        "test_asgi_application_setting": (
+            "Channels and daphne ask the settings where the ASGI application lives.",
+            "ASGI_APPLICATION is a dotted path: the module myproject.asgi, then the variable in it.",
+            "ASGI_APPLICATION = \"myproject.asgi.application\"",
+        ),
+        "test_channel_layers_setting": (
+            "Consumers reach each other through a channel layer, which settings choose.",
+            "CHANNEL_LAYERS is a dict with a \"default\" entry whose \"BACKEND\" is the dotted path of a layer "
+            "class; start with the one that lives in memory.",
+            "CHANNEL_LAYERS = {\"default\": {\"BACKEND\": \"channels.layers.InMemoryChannelLayer\"}}",
+        ),
+        "test_default_layer_works_without_redis": (
+            "The default channel layer could not pass a message with no Redis running.",
+            "Until the redis stage, keep the layer that lives in memory: it needs no other program. "
+            "A Redis layer pointing at 127.0.0.1:6379 fails when nobody started that Redis.",
+            "CHANNEL_LAYERS = {\"default\": {\"BACKEND\": \"channels.layers.InMemoryChannelLayer\"}}; the redis "
+            "stage chooses Redis only when REDIS_URL is set.",
+        ),
+    },
+    "asgi": {
+        "test_asgi_imports": (
+            "Python cannot import myproject/asgi.py: read the error above, it names the line.",
+            "get_asgi_application() sets Django up: anything that imports myapp (your routing) must come "
+            "after that call.",
+            "Order: os.environ.setdefault(\"DJANGO_SETTINGS_MODULE\", \"myproject.settings\"), then "
+            "django_asgi_app = get_asgi_application(), then the channels and myapp.routing imports.",
+        ),
+        "test_protocol_type_router": (
+            "One door, two kinds of visitors: the application must tell HTTP from WebSocket.",
+            "channels.routing.ProtocolTypeRouter reads scope[\"type\"] and picks an app for each protocol.",
+            "application = ProtocolTypeRouter({\"http\": django_asgi_app, \"websocket\": "
+            "AuthMiddlewareStack(URLRouter(websocket_urlpatterns))})",
+        ),
+        "test_http_still_served": (
+            "The pages must still work: HTTP goes on to Django.",
+            "Keep Django's HTTP app as django_asgi_app = get_asgi_application(), called before importing "
+            "myapp.routing.",
+            "In the ProtocolTypeRouter, map \"http\" to django_asgi_app (the object get_asgi_application() "
+            "returned), not to the router or a consumer.",
+        ),
+        "test_websocket_goes_through_auth": (
+            "Consumers should know who is connected, as views know request.user.",
+            "channels.auth.AuthMiddlewareStack adds scope[\"user\"]: wrap the websocket app in it.",
+            "\"websocket\": AuthMiddlewareStack(URLRouter(websocket_urlpatterns))",
+        ),
+        "test_websocket_ends_in_url_router": (
+            "Sockets are picked by path, like pages: the websocket side needs a router.",
+            "Inside AuthMiddlewareStack goes channels.routing.URLRouter, given the list from myapp/routing.py.",
+            "from myapp.routing import websocket_urlpatterns, then "
+            "\"websocket\": AuthMiddlewareStack(URLRouter(websocket_urlpatterns))",
+        ),
+    },
+    "consumer": {
+        "test_accepts_connection": (
+            "The socket opens only when the consumer says yes: look at connect().",
+            "connect() reads the room from self.scope[\"url_route\"][\"kwargs\"][\"room_name\"], joins the "
+            "room's group, then accepts.",
+            "async def connect(self): self.room_name = self.scope[\"url_route\"][\"kwargs\"][\"room_name\"]; "
+            "self.room_group_name = f\"chat_{self.room_name}\"; await self.channel_layer.group_add("
+            "self.room_group_name, self.channel_name); await self.accept()",
+        ),
+        "test_sender_gets_own_message": (
+            "A message goes out to the room and comes back to everyone in it, the sender included.",
+            "receive() parses the JSON and group_sends an event of type \"chat.message\"; chat_message(event) "
+            "sends it down this socket.",
+            "receive(): message = json.loads(text_data)[\"message\"]; await self.channel_layer.group_send("
+            "self.room_group_name, {\"type\": \"chat.message\", \"message\": message}). "
+            "chat_message(self, event): await self.send(text_data=json.dumps({\"message\": event[\"message\"]}))",
+        ),
+        "test_everyone_in_room_gets_message": (
+            "Only the sender heard the message: the others in the room must hear it too.",
+            "self.send() answers this socket alone; the channel layer's group reaches every consumer in the room.",
+            "In receive(), call await self.channel_layer.group_send(self.room_group_name, "
+            "{\"type\": \"chat.message\", \"message\": message}) instead of self.send(...).",
+        ),
+        "test_rooms_are_isolated": (
+            "A message for one room reached another: rooms must not share a group.",
+            "Each room needs a group of its own, named after the room the URL gave.",
+            "In connect(): self.room_group_name = f\"chat_{self.room_name}\", and use that name in group_add, "
+            "group_send and group_discard.",
+        ),
+        "test_leaves_group_on_disconnect": (
+            "A closed socket stays in its group: the layer keeps filling a dead mailbox.",
+            "disconnect() runs when the socket closes, for any reason: leave the group there.",
+            "async def disconnect(self, close_code): await self.channel_layer.group_discard("
+            "self.room_group_name, self.channel_name)",
+        ),
+        "test_frames_are_json_with_message_key": (
+            "The page reads every frame as JSON with a \"message\" key.",
+            "chat_message() must send text: a JSON object whose \"message\" is the text that was sent.",
+            "await self.send(text_data=json.dumps({\"message\": event[\"message\"]}))",
+        ),
+    },
+    "routing": {
+        "test_chat_path_is_routed": (
+            "Sockets to ws/chat/<room>/ find no consumer: myapp/routing.py lists the socket routes.",
+            "websocket_urlpatterns works like urlpatterns in urls.py: re_path (or path) from django.urls, "
+            "pointing at your consumer.",
+            "websocket_urlpatterns = [re_path(r\"^ws/chat/(?P<room_name>[^/]+)/$\", "
+            "consumers.ChatConsumer.as_asgi())], with from django.urls import re_path and from . import consumers.",
+        ),
+        "test_room_names_with_digits_and_underscores": (
+            "Some room names are refused: the pattern for the room is too narrow.",
+            "Room names such as room_42 hold digits and underscores: let the room part match anything up to "
+            "the next slash.",
+            "Capture the room as (?P<room_name>[^/]+) (or write path(\"ws/chat/<str:room_name>/\", ...)).",
+        ),
+        "test_route_passes_room_name": (
+            "Two rooms reached the same group: the consumer is not told which room the socket asked for.",
+            "The consumer reads scope[\"url_route\"][\"kwargs\"][\"room_name\"]: the route must capture the "
+            "room as a keyword named room_name.",
+            "re_path(r\"^ws/chat/(?P<room_name>[^/]+)/$\", consumers.ChatConsumer.as_asgi()): the group is "
+            "named room_name, and as_asgi() makes one consumer per socket.",
+        ),
+    },
+    "frontend": {
+        "test_socket_follows_the_page_address": (
+            "The page must open its socket to the server that sent it, whatever its host and port.",
+            "Build the URL from window.location: window.location.host is host and port together.",
+            "new WebSocket(scheme + \"//\" + window.location.host + \"/ws/chat/\" + "
+            "encodeURIComponent(roomName) + \"/\")",
+        ),
+        "test_https_page_uses_wss": (
+            "A page that came over https: must use an encrypted socket.",
+            "Choose the scheme from window.location.protocol: wss: for https:, ws: otherwise.",
+            "const scheme = window.location.protocol === \"https:\" ? \"wss:\" : \"ws:\";",
+        ),
+        "test_send_button_sends_json": (
+            "Clicking Send must send the text to the consumer.",
+            "The consumer expects JSON {\"message\": text}: build it with JSON.stringify.",
+            "document.querySelector(\"#chat-message-submit\").onclick = function () { "
+            "chatSocket.send(JSON.stringify({message: input.value})); input.value = \"\"; };",
+        ),
+        "test_room_sees_messages_and_other_rooms_do_not": (
+            "Messages that come back from the consumer must show in the chat log.",
+            "In chatSocket.onmessage, parse event.data as JSON and add data.message to #chat-log.",
+            "chatSocket.onmessage = function (event) { const data = JSON.parse(event.data); "
+            "chatLog.value += data.message + \"\\n\"; };",
+        ),
+        "test_enter_sends": (
+            "Pressing Enter in the message box should send, as clicking Send does.",
+            "Listen for keys on #chat-message-input and send when the key is Enter.",
+            "input.onkeyup = function (event) { if (event.key === \"Enter\") sendMessage(); };",
+        ),
+        "test_input_is_cleared_after_sending": (
+            "After sending, the message box should be empty for the next message.",
+            "Empty the input right after chatSocket.send(...).",
+            "input.value = \"\"; after chatSocket.send(JSON.stringify({message: input.value}))",
+        ),
+        "test_messages_are_kept_one_per_line": (
+            "Every message should stay in the log, each on a line of its own.",
+            "Append to the log instead of replacing it, and end each message with a newline.",
+            "chatLog.value += data.message + \"\\n\"; (not chatLog.value = data.message)",
+        ),
+    },
+    "daphne": {
+        "test_pages_are_served": (
+            "daphne could not serve the chat pages: start it yourself and look.",
+            "Run `kit serve` and open /chat/ and /chat/lobby/: the first traceback in daphne's log names the "
+            "file to fix.",
+            "daphne loads myproject.asgi:application: asgi.py must set DJANGO_SETTINGS_MODULE "
+            "(os.environ.setdefault(\"DJANGO_SETTINGS_MODULE\", \"myproject.settings\")) before "
+            "get_asgi_application().",
+        ),
+        "test_clients_in_one_room_all_receive": (
+            "Under daphne, clients in one room do not all hear each other.",
+            "Every in-process stage (settings, asgi, consumer, routing) should pass first: run "
+            "`kit check settings asgi consumer routing`.",
+            "Run `kit serve`, open /chat/lobby/ in two browser tabs, send a message, and read daphne's log for "
+            "the first traceback.",
+        ),
+        "test_two_rooms_stay_apart": (
+            "Under daphne, a message crossed from one room to another.",
+            "Each room needs its own group, named from the room the URL gave.",
+            "In connect(): self.room_group_name = f\"chat_{self.room_name}\".",
+        ),
+        "test_room_survives_a_client_leaving": (
+            "When one client leaves, the others should keep chatting.",
+            "disconnect() must leave the group and nothing more: it must not raise.",
+            "async def disconnect(self, close_code): await self.channel_layer.group_discard("
+            "self.room_group_name, self.channel_name)",
+        ),
+        "test_server_log_has_no_errors": (
+            "daphne logged an error while the checks chatted.",
+            "Run `kit serve`, chat in two tabs, and read the log: the first traceback names your file and line.",
+            "Fix the first traceback in daphne's log, save, restart `kit serve` (daphne does not reload) and "
+            "check again.",
+        ),
+    },
+    "redis": {
+        "test_settings_choose_redis_when_redis_url_is_set": (
+            "With REDIS_URL set, the settings must choose a Redis channel layer.",
+            "Read REDIS_URL = os.environ.get(\"REDIS_URL\") in settings.py, and build CHANNEL_LAYERS from it.",
+            "if REDIS_URL: CHANNEL_LAYERS = {\"default\": {\"BACKEND\": "
+            "\"channels_redis.pubsub.RedisPubSubChannelLayer\", \"CONFIG\": {\"hosts\": [REDIS_URL]}}} "
+            "(channels_redis.core.RedisChannelLayer works too).",
+        ),
+        "test_settings_stay_in_memory_without_redis_url": (
+            "Without REDIS_URL the project must still run, with no Redis at all.",
+            "Keep the in-memory layer for when REDIS_URL is not set.",
+            "else: CHANNEL_LAYERS = {\"default\": {\"BACKEND\": \"channels.layers.InMemoryChannelLayer\"}}",
+        ),
+        "test_message_crosses_from_one_worker_to_the_other": (
+            "Two daphne workers do not hear each other: each is an island with an in-memory layer.",
+            "Both workers get the same REDIS_URL: with it set, CHANNEL_LAYERS must point at that Redis.",
+            "if REDIS_URL: CHANNEL_LAYERS = {\"default\": {\"BACKEND\": "
+            "\"channels_redis.pubsub.RedisPubSubChannelLayer\", \"CONFIG\": {\"hosts\": [REDIS_URL]}}}",
+        ),
+        "test_rooms_stay_apart_across_workers": (
+            "On Redis, a message crossed from one room to another.",
+            "Groups live in Redis now, shared by every worker: each room still needs its own group.",
+            "In connect(): self.room_group_name = f\"chat_{self.room_name}\".",
+        ),
+        "test_room_survives_a_client_leaving": (
+            "On Redis, the room broke when one client left.",
+            "A client that leaves must leave its group on Redis too.",
+            "async def disconnect(self, close_code): await self.channel_layer.group_discard("
+            "self.room_group_name, self.channel_name)",
+        ),
+        "test_worker_logs_have_no_errors": (
+            "A worker logged an error while the checks chatted across Redis.",
+            "Run two workers yourself (the notebook shows how) with REDIS_URL set and read both logs.",
+            "Fix the first traceback in the workers' logs: often a layer that is not "
+            "channels_redis.pubsub.RedisPubSubChannelLayer or channels_redis.core.RedisChannelLayer, or hosts "
+            "that are not [REDIS_URL].",
+        ),
+    },
+    "hardening": {
+        "test_bad_frame_is_refused": (
+            "Never trust a frame: some frames are not the chat message your consumer expects.",
+            "Check every frame before relaying it: JSON, an object, a \"message\" that is non-blank text; "
+            "and accept bytes_data, because a binary frame has no text_data.",
+            "receive(self, text_data=None, bytes_data=None): parse inside try/except ValueError; if the frame "
+            "is not a dict with a non-blank str \"message\", await self.send(text_data=json.dumps({\"error\": "
+            "\"...\"})) and return, without group_send.",
+        ),
+        "test_oversized_message_is_refused": (
+            "Nothing limits how long a message may be.",
+            "Put the limit in settings (CHAT_MAX_MESSAGE_LENGTH = 2000) and read it in the consumer with "
+            "from django.conf import settings.",
+            "if len(message) > settings.CHAT_MAX_MESSAGE_LENGTH: send {\"error\": \"...\"} to the sender and "
+            "do not group_send; a message of exactly the limit still goes out.",
+        ),
+        "test_flood_is_limited": (
+            "One socket may send as fast as it likes, and the room gets all of it.",
+            "Give each socket a budget, a token bucket made in connect(): CHAT_RATE_LIMIT tokens, refilled "
+            "at CHAT_RATE_LIMIT a second, one spent per relayed message.",
+            "self.rate_limit = RateLimit(settings.CHAT_RATE_LIMIT) in connect(); in receive(), if not "
+            "self.rate_limit.allow(): send {\"error\": \"...\"} and return (CHAT_RATE_LIMIT = 10 in settings).",
+        ),
+        "test_odd_room_name_is_safe": (
+            "A room name a group cannot hold (Bengali, very long, punctuation) breaks the room.",
+            "Group names allow only ASCII letters, digits, '-', '_' and '.', under 100 characters; "
+            "stripping or truncating makes different rooms share a group.",
+            "Readable names keep f\"chat_{room_name}\"; any other name becomes "
+            "\"chat-\" + hashlib.sha256(room_name.encode(\"utf-8\")).hexdigest().",
+        ),
+        "test_foreign_origin_is_refused_in_process": (
+            "A page on another site can open a socket to your chat as your visitor.",
+            "The handshake's Origin header names the page's site: compare it with ALLOWED_HOSTS in asgi.py.",
+            "\"websocket\": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))), "
+            "with from channels.security.websocket import AllowedHostsOriginValidator.",
+        ),
+        "test_live_bad_frames_are_refused_without_tracebacks": (
+            "Under daphne, a bad frame crashed the consumer or reached the room.",
+            "Run `kit serve`, send it the notebook's bad frames, and read daphne's log.",
+            "Answer every frame you will not relay with {\"error\": \"...\"} to the sender, inside try/except: "
+            "no traceback, socket left open.",
+        ),
+        "test_live_foreign_origin_is_refused": (
+            "Under daphne, a socket from a foreign page was accepted.",
+            "AllowedHostsOriginValidator refuses a handshake whose Origin is not in ALLOWED_HOSTS.",
+            "asgi.py: \"websocket\": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(...))); "
+            "ALLOWED_HOSTS names 127.0.0.1.",
+        ),
+        "test_live_odd_room_name": (
+            "Under daphne, a room named in Bengali or a very long name fails.",
+            "The route must let any name through (\\w+ does not match Bengali vowel signs), and the consumer "
+            "must map it to a valid group.",
+            "routing.py: re_path(r\"^ws/chat/(?P<room_name>[^/]+)/$\", ...); consumer: "
+            "\"chat-\" + hashlib.sha256(room_name.encode(\"utf-8\")).hexdigest() for names a group cannot hold.",
+        ),
+        "test_live_flood_does_not_silence_others": (
+            "Under daphne, one client's flood silenced the room.",
+            "Each socket gets its own budget: make the token bucket in connect(), not at module level.",
+            "Refuse messages beyond CHAT_RATE_LIMIT a second with {\"error\": \"...\"}; other sockets keep their "
+            "own budget.",
+        ),
+        "test_html_in_a_message_is_shown_as_text": (
+            "A message holding HTML became part of the page.",
+            "Show what users type as text, never as HTML.",
+            "chatLog.value += data.message + \"\\n\" (a textarea) or element.textContent = data.message; never "
+            "innerHTML or insertAdjacentHTML.",
+        ),
+    },
+}
+
+STATE_FILE = Path(".kit") / "hints.json"
+
+
+def check_name(test_name: str) -> str:
+    """A check's function name: 'test_bad_frame_is_refused[not-json]' -> 'test_bad_frame_is_refused'."""
+    name = test_name.split("::")[-1]
+    return re.sub(r"\[.*\]$", "", name)
+
+
+def _load(project: Path) -> dict:
+    try:
+        data = json.loads((project / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def next_rung(project: Path, stage_id: str, test_name: str, ladder: tuple[str, ...]) -> int:
+    """The rung to show now (0-based), recorded so the next call shows the one after; the last repeats."""
+    state = _load(project)
+    check = check_name(test_name)
+    climbed = state.get(stage_id, {}).get(check, 0)
+    rung = min(climbed if isinstance(climbed, int) and climbed >= 0 else 0, len(ladder) - 1)
+    state.setdefault(stage_id, {})[check] = rung + 1
+    path = project / STATE_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    except OSError:
+        pass  # a read-only tree still gets its hint, it just starts over next time
+    return rung
