@@ -101,6 +101,8 @@ class Host:
 
     def call(self, op: str, *, doing: str, limit: float = WAIT * 2, **args) -> dict:
         """One question; a refusal is a plain failure, anything else comes back as data."""
+        if not self.dead and self.process.poll() is not None:
+            self.dead = self.why_gone(doing, False, limit)
         if self.dead:
             fail(self.dead)
         if not self.started:
@@ -119,22 +121,23 @@ class Host:
 
     def blocked(self, doing: str, reply: dict) -> str:
         place = f"; it was still running {reply['blocked']}" if reply.get("blocked") else ""
-        return (f"No answer within {reply['limit']:.0f} s while {doing[0].lower() + doing[1:]}: the code under test "
-                f"never returned{place}. Look for a loop that never ends, a blocking call (time.sleep, input, "
-                "requests) in an async method, or an await on something that never comes.")
+        return (f"No answer within {reply['limit']:.0f} s: the code under test never returned{place}. Look for a "
+                "loop that never ends, a blocking call (time.sleep, input, requests) in an async method, or an "
+                "await on something that never comes.")
 
     def why_gone(self, doing: str, silent: bool, limit: float) -> str:
         if silent and self.process.poll() is None:
-            return (f"No answer within {limit:.0f} s while {doing[0].lower() + doing[1:]}: the code under test "
-                    "never returned. Look for a loop that never ends or a blocking call at import time.")
-        code = self.process.wait(timeout=5) if self.process.poll() is None else self.process.returncode
+            return (f"No answer within {limit:.0f} s: the code under test never returned. Look for a loop that "
+                    "never ends or a blocking call at import time.")
+        try:
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
         exits = exit_calls(PROJECT)
         if exits:
-            return (f"The process running your project ended itself (exit code {code}) while "
-                    f"{doing[0].lower() + doing[1:]}: {exits[0]}. A settings file or module must never call "
-                    "sys.exit() or os._exit(); raise an exception instead.")
-        return (f"The process running your project ended abruptly (exit code {code}) while "
-                f"{doing[0].lower() + doing[1:]}.")
+            return (f"The process running your project ended itself (exit code {code}): {exits[0]}. Your code must "
+                    "never call sys.exit() or os._exit(); raise an exception instead.")
+        return f"The process running your project ended abruptly (exit code {code}) while {doing[0].lower()}{doing[1:]}."
 
     def take_clues(self) -> list[str]:
         clues, self.clues = self.clues, []
@@ -189,7 +192,8 @@ class App:
     """An ASGI app inside the host: the whole project, or the learner's consumer behind the kit's router."""
 
     def __init__(self, kind: str):
-        self.number = host().call("app", kind=kind, doing="Loading your project", limit=WAIT * 4)["app"]
+        self.host = host()
+        self.number = self.host.call("app", kind=kind, doing="Loading your project", limit=WAIT * 4)["app"]
 
 
 def project_app() -> App:
@@ -234,13 +238,14 @@ class Socket:
     def __init__(self, app: App, room: str, *, path: str | None = None, origin: str = PAGE_ORIGIN):
         self.room = room
         self.path = path or f"/ws/chat/{room}/"
+        self.host = app.host  # a socket lives in the host its app was made in, and dies with it
         headers = [["host", "127.0.0.1"], ["origin", origin]]
-        self.number = host().call("open", app=app.number, path=self.path, headers=headers,
-                                  doing="Opening a socket")["socket"]
+        self.number = self.host.call("open", app=app.number, path=self.path, headers=headers,
+                                     doing="Opening a socket")["socket"]
         self.open = False
 
     def _call(self, op: str, doing: str, limit: float = WAIT, **args) -> dict:
-        return host().call(op, socket=self.number, timeout=limit, limit=limit + 1, doing=doing, **args)
+        return self.host.call(op, socket=self.number, timeout=limit, limit=limit + 1, doing=doing, **args)
 
     async def try_connect(self) -> tuple[bool, int | None]:
         """The handshake's outcome, refusals included; only silence or a crash fails."""

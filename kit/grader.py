@@ -240,7 +240,7 @@ def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, 
            *(["-k", select] if select else [])]
     env = dict(os.environ, KIT_GRADED_PROJECT=str(tree), KIT_SOURCE_TREE=str(root),
                KIT_GRADING_ISOLATION=isolation.kind, KIT_GRADING_ISOLATION_DETAIL=isolation.detail,
-               PYTHONDONTWRITEBYTECODE="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+               PYTHONDONTWRITEBYTECODE="1", PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", KIT_CHECKER="1")
     env.pop("KIT_PROJECT", None)
     readable, writable = os.pipe()
     env["KIT_RESULTS_FD"] = str(writable)
@@ -271,7 +271,7 @@ def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, 
         finally:
             procs.stop_tree(proc, grace=2)  # nothing the checks started may outlive them
             _running.discard(proc)
-            procs.stop_children(keep={p.pid for p in list(_running)})  # orphans the checks left to us
+            procs.stop_children(marked=("KIT_SOURCE_TREE", str(root)))  # orphans of this tree's learner code
     reader.join(timeout=5)
     expected, entries = _last(snapshots)
     if proc.returncode in (0, 1) and not any(e["outcome"] == "running" for e in entries):

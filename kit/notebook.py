@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import importlib
 import json
 import os
@@ -235,17 +234,16 @@ def _grade(root: Path, stages: list[str]):
             outcome["error"] = exc
 
     worker = threading.Thread(target=work, name="kit-check", daemon=True)
-    with _keeping_this_kernels_children(procs):
-        worker.start()
-        try:
-            while worker.is_alive():
-                worker.join(0.2)
-        except KeyboardInterrupt:
-            # The grader stops its own checks only when interrupted in its own thread; these are its checkers.
-            for proc in list(getattr(grader, "_running", ())):
-                procs.stop_tree(proc, grace=2)
-            worker.join(30)
-            return None, "Interrupted: grading was stopped before it finished."
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        # The grader stops its own checks only when interrupted in its own thread; these are its checkers.
+        for proc in list(getattr(grader, "_running", ())):
+            procs.stop_tree(proc, grace=2)
+        worker.join(30)
+        return None, "Interrupted: grading was stopped before it finished."
     if "report" in outcome:
         return outcome["report"], None
     exc = outcome.get("error")
@@ -272,29 +270,6 @@ def hint(stage: str | None = None, project=None) -> str:
         text = f"No hint could be found: {exc}"
     print(text)
     return text
-
-
-@contextlib.contextmanager
-def _keeping_this_kernels_children(procs):
-    """While grading, the processes this kernel already ran (serve()'s daphne) are not the checks' leftovers.
-
-    The grader stops every child of its own process that is not a running check
-    (orphans a check left behind, adopted by kit/procs.adopt_orphans); in a
-    kernel that process is the learner's, whose background daphne would go too.
-    """
-    import psutil
-
-    before = {child.pid for child in psutil.Process().children()}
-    stop_children = procs.stop_children
-
-    def stop_children_but_ours(keep=frozenset(), grace=2.0):
-        stop_children(keep=set(keep) | before, grace=grace)
-
-    procs.stop_children = stop_children_but_ours
-    try:
-        yield
-    finally:
-        procs.stop_children = stop_children
 
 
 # -- a background daphne ---------------------------------------------------------

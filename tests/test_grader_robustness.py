@@ -64,13 +64,13 @@ BROKEN = {
     "blocks-the-loop": ([(CONSUMER, "    async def receive(self, text_data=None, bytes_data=None):\n",
                           "    async def receive(self, text_data=None, bytes_data=None):\n        import time\n"
                           "        time.sleep(600)\n")],
-                        ("settings", "consumer"), "consumer", ["No answer within 12 s", "myapp/consumers.py, line"],
+                        ("settings", "consumer"), "consumer", ["No answer within", "myapp/consumers.py, line"],
                         "settings"),
     "endless-loop-in-receive": ([(CONSUMER, "    async def receive(self, text_data=None, bytes_data=None):\n",
                                   "    async def receive(self, text_data=None, bytes_data=None):\n"
                                   "        while True:\n            pass\n")],
                                 ("settings", "consumer"), "consumer",
-                                ["No answer within 12 s", "myapp/consumers.py, line"], "settings"),
+                                ["No answer within", "myapp/consumers.py, line"], "settings"),
     "settings-sys-exit": ([("myproject/settings.py", "\nROOT_URLCONF", "\nimport sys\nsys.exit(3)\nROOT_URLCONF")],
                           ("settings", "consumer"), "settings", ["myproject/settings.py, line"], None),
     "settings-os-exit": ([("myproject/settings.py", "\nROOT_URLCONF", "\nos._exit(3)\nROOT_URLCONF")],
