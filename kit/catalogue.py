@@ -187,6 +187,15 @@ def hint_for(stage_id: str, test_name: str, level: int = 0) -> str:
     return ladder[max(0, min(level, len(ladder) - 1))] if ladder else ""
 
 
+def stage_of_module(path: str) -> str:
+    """'test_consumer.py' and a hidden 'test_consumer_extra.py' both belong to stage consumer."""
+    name = Path(path).stem.removeprefix("test_")
+    for stage in sorted(STAGES, key=lambda s: -len(s.id)):  # longest first, should one id begin another
+        if name == stage.id or name.startswith(stage.id + "_"):
+            return stage.id
+    return name
+
+
 def stages_for_file(relpath: str) -> list[Stage]:
     """Every stage whose work lives (partly) in this project file."""
     return [stage for stage in STAGES if relpath in stage.files]
