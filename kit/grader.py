@@ -63,10 +63,6 @@ class StageResult:
             return "not yet available"
         return "pass" if self.passed else "fail"
 
-    @property
-    def first_hint(self) -> str:
-        return self.failures[0].hint if self.failures else ""
-
 
 @dataclass
 class Report:
@@ -187,6 +183,14 @@ def run_checks(root: Path, stages: list[Stage], isolation: sandbox.Isolation | N
         return _run_checkpoint(root, tree, stages, place, isolation, keep_going, select)
 
 
+def _hint(stage: Stage, entry: dict) -> str:
+    """The first rung of the failing check's own ladder (kit/hints.py), else its marker, else the stage's."""
+    from .hints import LADDERS, check_name
+
+    ladder = LADDERS.get(stage.id, {}).get(check_name(entry["test"]))
+    return (ladder[0] if ladder else "") or entry.get("hint") or stage.hints[0]
+
+
 def _result(stage: Stage, expected: list[dict], entries: list[dict], outcome: str, seconds: float) -> StageResult:
     """A stage's verdict from its checks' entries and what happened to the process that ran them.
 
@@ -198,7 +202,7 @@ def _result(stage: Stage, expected: list[dict], entries: list[dict], outcome: st
         if entry["outcome"] == "running":  # the check the process was in when it died or was stopped
             running = entry
         elif entry["outcome"] == "failed":
-            result.failures.append(Failure(entry["test"], entry["message"], entry["hint"] or stage.hints[0]))
+            result.failures.append(Failure(entry["test"], entry["message"], _hint(stage, entry)))
         elif entry["outcome"] == "passed":
             result.passed_checks.append(entry["test"])
         elif entry["outcome"] == "skipped":
@@ -206,7 +210,7 @@ def _result(stage: Stage, expected: list[dict], entries: list[dict], outcome: st
     if running and not result.failures:
         result.failures.append(Failure(running["test"], (outcome or "The check never finished.") +
                                        f" It was running the check {running['test']}.",
-                                       running["hint"] or stage.hints[0]))
+                                       _hint(stage, running)))
     if outcome and not result.failures:
         result.failures.append(Failure("stage", outcome, stage.hints[0]))
     if not entries and not result.failures:

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from . import catalogue
 from .grader import Report, StageResult, grade_stage
+from .sandbox import detect
 from .render import table
 
 POLL_SECONDS = 0.4
@@ -56,7 +57,7 @@ class Watcher:
 
     def grade_round(self) -> None:
         if self.named:
-            results = [grade_stage(self.project, stage) for stage in self.named]
+            results = [grade_stage(self.project, stage, detect()) for stage in self.named]
         else:
             results = self._grade_from_current()
         self.console.print(table(Report(project=str(self.project), stages=results)))
@@ -65,7 +66,7 @@ class Watcher:
     def _grade_from_current(self) -> list[StageResult]:
         results = []
         while self.current < len(self.order):
-            result = grade_stage(self.project, self.order[self.current])
+            result = grade_stage(self.project, self.order[self.current], detect())
             results.append(result)
             if not result.passed:
                 break
