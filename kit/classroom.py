@@ -86,9 +86,10 @@ def _stage_test(result: StageResult) -> dict:
 WORKFLOW_HEADER = """\
 # GitHub Classroom autograding: one step per stage, then Classroom's reporter.
 # Generated from kit/catalogue.py by `python -m kit.classroom`; edit the catalogue, not this file.
-# In the kit's own repository (which has solutions/) it grades solutions/; in a student
-# release it grades project/. See docs/instructors.md.
-# KIT_REQUIRE_BROWSER=1: the browser checks must run, never skip.
+# The grade comes from the instructor's kit, pinned by the organisation variables KIT_REPOSITORY
+# and KIT_REF (a commit); only the learner's project/ is taken from the learner's repository.
+# In the kit's own repository it grades solutions/. See docs/instructors.md ("Trust").
+# KIT_REQUIRE_BROWSER=1, KIT_REQUIRE_SANDBOX=1: browser checks and the sandbox must work, never skip.
 """
 
 
@@ -99,6 +100,7 @@ def workflow() -> dict:
     grading = [{"name": f"Stage {stage.number}: {stage.title} ({stage.points} points)",
                 "id": stage.id,
                 "timeout-minutes": STEP_MINUTES,
+                "working-directory": "grader",
                 "run": f'echo "result=$(.venv/bin/kit check {stage.id} --format classroom)" >> "$GITHUB_OUTPUT"'}
                for stage in catalogue.STAGES]
     reporter = {"name": "Autograding Reporter",
@@ -107,15 +109,34 @@ def workflow() -> dict:
                         for stage in catalogue.STAGES},
                 "with": {"runners": ",".join(stage.id for stage in catalogue.STAGES)}}
     setup = [
-        {"name": "Check out the code", "uses": "actions/checkout@v4"},
+        {"name": "Check out the learner's repository", "uses": "actions/checkout@v4",
+         "with": {"path": "submission", "persist-credentials": False}},
+        {"name": "Check out the instructor's kit (pinned)", "uses": "actions/checkout@v4",
+         "with": {"repository": "${{ vars.KIT_REPOSITORY || github.repository }}",
+                  "ref": "${{ vars.KIT_REF || github.sha }}", "path": "grader", "persist-credentials": False}},
+        {"name": "Check out the hidden checks", "if": "${{ vars.HIDDEN_CHECKS_REPOSITORY != '' }}",
+         "uses": "actions/checkout@v4",
+         "with": {"repository": "${{ vars.HIDDEN_CHECKS_REPOSITORY }}", "token": "${{ secrets.HIDDEN_CHECKS_TOKEN }}",
+                  "path": "hidden-checks", "persist-credentials": False}},
         {"name": "Set up Python", "uses": "actions/setup-python@v5", "with": {"python-version": "3.12"}},
-        {"name": "Set up the kit (make setup)", "run": "bash scripts/ensure-browser.sh\nmake setup\n"},
-        {"name": "Choose the tree to grade",
-         "run": 'if [ -d solutions ]; then echo "KIT_PROJECT=$PWD/solutions" >> "$GITHUB_ENV"; fi\n'},
+        {"name": "Set up the kit (make setup)", "working-directory": "grader",
+         # Ubuntu's runners forbid unprivileged user namespaces, which bubblewrap needs.
+         "run": "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 || true\n"
+                "bash scripts/ensure-browser.sh\nbash scripts/ensure-sandbox.sh\nmake setup\n"},
+        {"name": "Choose the tree to grade", "working-directory": "grader",
+         "env": {"LEARNER_REPOSITORY": "${{ github.repository }}", "KIT_REPOSITORY": "${{ vars.KIT_REPOSITORY }}"},
+         "run": 'if [ -n "$KIT_REPOSITORY" ] && [ "$LEARNER_REPOSITORY" = "$KIT_REPOSITORY" ]; then\n'
+                '  echo "KIT_PROJECT=$PWD/solutions" >> "$GITHUB_ENV"   # the kit\'s own repository\n'
+                'else\n'
+                '  echo "KIT_PROJECT=$GITHUB_WORKSPACE/submission/project" >> "$GITHUB_ENV"\n'
+                'fi\n'
+                'if [ -d "$GITHUB_WORKSPACE/hidden-checks" ]; then\n'
+                '  echo "KIT_HIDDEN_CHECKS=$GITHUB_WORKSPACE/hidden-checks" >> "$GITHUB_ENV"\n'
+                'fi\n'},
     ]
     job = {"runs-on": "ubuntu-latest",
            "if": "github.actor != 'github-classroom[bot]'",
-           "env": {"KIT_REQUIRE_BROWSER": "1"},
+           "env": {"KIT_REQUIRE_BROWSER": "1", "KIT_REQUIRE_SANDBOX": "1"},
            "steps": [*setup, *grading, reporter]}
     return {"name": WORKFLOW_NAME,
             "on": ["push", "workflow_dispatch", "repository_dispatch"],
