@@ -105,3 +105,175 @@ def translation(lang: str | None = None):
 def _(message: str) -> str:
     """Translate one kit message into the chosen language (looked up at call time)."""
     return translation().gettext(message)
+
+
+def N_(message: str) -> str:
+    """Mark a static English message for extraction; it is translated where it is shown (with _())."""
+    return message
+
+
+def gettext_in(lang: str | None, message: str) -> str:
+    """A static message in the given (or chosen) language; English when no translation exists."""
+    return translation(lang).gettext(message) if message else message
+
+
+# -- messages built at run time: T ----------------------------------------------------------
+# A check's message is built at run time from a template and values:
+#     fail(T("A socket in room '{room}' waited {wait:.0f} s for {what} and got nothing.",
+#            room=self.room, wait=WAIT, what=T("its own message back")))
+# T is a str: it *is* the English sentence (tests and the JSON's "message" read it unchanged), and it
+# keeps its template and values, so the sentence can be said again in another language. The template
+# is the msgid (Babel extracts T(...) like _()); the values are never translated, except a value that
+# is itself a T (or a join() of them), which is translated too. A T with no values is a literal: its
+# braces are text. Templates and values cross process boundaries as data (T.data(), revive()).
+class T(str):
+    template: str
+    params: dict
+
+    def __new__(cls, template: str, /, **params):
+        self = super().__new__(cls, template.format(**params) if params else template)
+        self.template, self.params = template, params
+        _remember(self)
+        return self
+
+    def __reduce__(self):
+        return (_rebuild, (self.data(),))
+
+    def data(self) -> dict:
+        """The template and values as JSON data (a nested T becomes data too)."""
+        return {"template": self.template, "params": {k: _data(v) for k, v in self.params.items()}}
+
+    def translate(self, lang: str | None = None) -> str:
+        """This sentence in the given (or chosen) language; the English sentence when the catalogue lacks it."""
+        tr = translation(lang)
+        template = tr.gettext(self.template)
+        if not self.params:
+            return template
+        params = {k: (v.translate(lang) if isinstance(v, T) else v) for k, v in self.params.items()}
+        try:
+            return template.format(**params)
+        except (KeyError, IndexError, ValueError):   # a broken translation: say it in English
+            return self.template.format(**params)
+
+
+class Joined(T):
+    """Several sentences said one after another (a check's message plus what the host noticed)."""
+
+    def __new__(cls, parts, sep: str = " ", lower_first: bool = False):
+        parts = [p if isinstance(p, str) else str(p) for p in parts]
+        text = sep.join(parts)
+        if lower_first and text:
+            text = text[0].lower() + text[1:]
+        self = str.__new__(cls, text)
+        self.template, self.params = "", {}
+        self.parts, self.sep, self.lower_first = parts, sep, lower_first
+        _remember(self)
+        return self
+
+    def data(self) -> dict:
+        return {"join": self.sep, "parts": [_data(p) for p in self.parts], "lower_first": self.lower_first}
+
+    def translate(self, lang: str | None = None) -> str:
+        text = self.sep.join(p.translate(lang) if isinstance(p, T) else p for p in self.parts)
+        return text[0].lower() + text[1:] if self.lower_first and text else text
+
+
+def join(parts, sep: str = " ") -> str:
+    """Sentences joined by sep, each translatable on its own."""
+    return Joined(parts, sep)
+
+
+def lower_first(text: str) -> str:
+    """'Loading x' -> 'loading x', in every language (a no-op in Bengali)."""
+    return Joined([text], "", lower_first=True)
+
+
+def _data(value):
+    if isinstance(value, T):
+        return {"t": value.data()}
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _rebuild(data: dict) -> str:
+    return from_data(data)
+
+
+def _value(value):
+    return from_data(value["t"]) if isinstance(value, dict) and "t" in value else value
+
+
+def from_data(data: dict) -> str:
+    """A T (or joined T) again, from T.data()."""
+    if "join" in data:
+        return Joined([_value(p) for p in data["parts"]], data["join"], data.get("lower_first", False))
+    return T(data["template"], **{k: _value(v) for k, v in data.get("params", {}).items()})
+
+
+def revive(text, data) -> str:
+    """text as a T when data rebuilds exactly that English sentence; text itself otherwise."""
+    if not isinstance(text, str) or not isinstance(data, dict):
+        return text
+    try:
+        made = from_data(data)
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+        return text
+    return made if made == text else text
+
+
+def pack(message: dict) -> dict:
+    """Before a dict crosses a process boundary as JSON: its T values' templates ride along under "i18n"."""
+    extra = {}
+    for key, value in message.items():
+        if isinstance(value, T):
+            extra[key] = value.data()
+        elif isinstance(value, list) and any(isinstance(v, T) for v in value):
+            extra[key] = [v.data() if isinstance(v, T) else None for v in value]
+    return dict(message, i18n=extra) if extra else message
+
+
+def unpack(message: dict) -> dict:
+    """After: the T values again (pack's inverse); a dict without "i18n" is returned as it is."""
+    extra = message.pop("i18n", None)
+    if not isinstance(extra, dict):
+        return message
+    for key, data in extra.items():
+        value = message.get(key)
+        if isinstance(value, list) and isinstance(data, list):
+            message[key] = [revive(v, d) for v, d in zip(value, data)] + value[len(data):]
+        else:
+            message[key] = revive(value, data)
+    return message
+
+
+# The English sentences made lately in this process, so a T that reached pytest only as its text
+# (an assert's message, str(exc)) is found again by that text.
+_made: dict[str, T] = {}
+
+
+def _remember(made: T) -> None:
+    _made[str.__str__(made)] = made
+    if len(_made) > 512:
+        del _made[next(iter(_made))]
+
+
+def recall(text) -> str:
+    """The T whose English is text, if one was made in this process; else text."""
+    if isinstance(text, T):
+        return text
+    return _made.get(text, text) if isinstance(text, str) else text
+
+
+def message_data(text) -> dict | None:
+    """The template and values of a message, or None for a plain string."""
+    found = recall(text)
+    return found.data() if isinstance(found, T) else None
+
+
+def translated(text, lang: str | None = None) -> str:
+    """Any kit message in the given (or chosen) language: a T by its template, a plain string by the catalogue."""
+    found = recall(text)
+    if isinstance(found, T):
+        return found.translate(lang)
+    return gettext_in(lang, text) if isinstance(text, str) else text
