@@ -177,6 +177,7 @@ def _refuse_leaks(out: Path, root: Path, starter: dict[str, bytes]) -> None:
         return
     finished = {path.read_bytes() for path in solutions.rglob("*")
                 if path.is_file() and path.suffix in (".py", ".html")
+                and path.read_bytes().strip()  # an empty __init__.py gives nothing away
                 and path.read_bytes() != starter.get(path.relative_to(solutions).as_posix())}
     for path in out.rglob("*"):
         if path.is_file() and path.read_bytes() in finished:

@@ -65,6 +65,8 @@ def _clean_env(extra: dict[str, str]) -> dict[str, str]:
     env.update({
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
+        # The grader's own kit package, wherever it was imported from (only that folder is shown).
+        "PYTHONPATH": str(KIT_PACKAGE.parent),
     })
     env.setdefault("LANG", "C.UTF-8")
     env.update(extra)

@@ -193,9 +193,9 @@ def test_release_solve_explains_and_reset_uses_the_snapshot(release, tmp_path):
     tree = copy_tree(release / "project", tmp_path / "mine")
     solve = run_release_kit(release, "solve", "settings", "--project", str(tree))
     assert solve.returncode == 1 and "no solutions" in " ".join(solve.stdout.split())
-    routing = tree / "myapp" / "routing.py"   # a file of one stage only, so reset needs no --force
+    routing = tree / "myapp" / "routing.py"   # hardening shares it: an edited copy needs --force
     routing.write_text("# my broken attempt\n")
-    reset = run_release_kit(release, "reset", "routing", "--project", str(tree))
+    reset = run_release_kit(release, "reset", "routing", "--project", str(tree), "--force")
     assert reset.returncode == 0, reset.stdout + reset.stderr
     assert routing.read_bytes() == (release / ".kit/starter/myapp/routing.py").read_bytes()
 
