@@ -147,6 +147,34 @@ STAGES: tuple[Stage, ...] = (
             "Group names allow only ASCII letters, digits, '-', '_' and '.', under 100 characters: hash anything else.",
         ),
     ),
+    Stage(
+        id="push",
+        live=True,
+        title="Push from Django",
+        points=10,
+        builds="send_to_room() for sync code, `manage.py announce ROOM TEXT`, a staff-only announce view",
+        files=("myapp/push.py", "myapp/management/commands/announce.py", "myapp/views.py", "myapp/urls.py"),
+        notebook="09_push.ipynb",
+        hints=(
+            "From sync code: async_to_sync(get_channel_layer().group_send)(group, {'type': 'chat.message', ...}).",
+            "Name the group with the consumer's own mapping, so any room a socket can join is reachable.",
+            "Another process reaches daphne's sockets only over a shared layer: run it with REDIS_URL set.",
+        ),
+    ),
+    Stage(
+        id="testing",
+        live=True,  # runs the learner's test suite several times, each in a sandbox of its own
+        title="Testing consumers",
+        points=10,
+        builds="myapp/tests/test_consumers.py: WebsocketCommunicator tests that catch broken consumers",
+        files=("myapp/tests/test_consumers.py",),
+        notebook="12_testing.ipynb",
+        hints=(
+            "Drive the consumer with channels.testing.WebsocketCommunicator inside asyncio.run(...).",
+            "Test behaviour, never source text: the checkpoint swaps in consumers of its own.",
+            "One test per promise: join, everyone in the room hears, rooms apart, leave on close, bad frames refused.",
+        ),
+    ),
 )
 
 WELCOME_NOTEBOOK = "00_welcome.ipynb"
@@ -161,12 +189,16 @@ PROJECT_FILES = (
 _BY_ID = {stage.id: stage for stage in STAGES}
 
 
+class UnknownStage(LookupError):
+    """A stage id the catalogue does not have; the message names the ones it has."""
+
+
 def get(stage_id: str) -> Stage:
     try:
         return _BY_ID[stage_id]
     except KeyError:
         known = ", ".join(_BY_ID)
-        raise KeyError(f"unknown stage {stage_id!r}; the stages are: {known}") from None
+        raise UnknownStage(f"unknown stage {stage_id!r}; the stages are: {known}") from None
 
 
 def hint_ladder(stage_id: str, test_name: str) -> tuple[str, ...]:

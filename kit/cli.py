@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from . import catalogue, render
+from .i18n import LANGUAGES, T, _, translated
 from .project import NotAProjectTree, active_project, validate
 
 USAGE_ERROR = 2
@@ -31,13 +32,18 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return USAGE_ERROR
+    if getattr(args, "lang", None):   # the choice reaches everything this command starts (kit/i18n.py)
+        import os
+
+        os.environ["KIT_LANG"] = args.lang
     try:
         return args.run(args)
-    except (UsageError, NotAProjectTree, KeyError) as exc:
-        err.print(f"[bold red]kit {args.command}:[/] {str(exc).strip(chr(34) + chr(39))}")
+    except (UsageError, NotAProjectTree, catalogue.UnknownStage) as exc:
+        said = exc
+        err.print(f"[bold red]kit {args.command}:[/] {translated(str(said) if not isinstance(said, T) else said).strip(chr(34) + chr(39))}")
         return USAGE_ERROR
     except KeyboardInterrupt:
-        err.print("[yellow]Interrupted; every process the kit started has been stopped.[/]")
+        err.print(f"[yellow]{_('Interrupted; every process the kit started has been stopped.')}[/]")
         return 130
 
 
@@ -56,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--points", action="store_true", help="same as --format points")
     check.add_argument("--watch", action="store_true",
                        help="re-grade the first failing stage (or the named ones) each time a project file is saved")
+    add_lang(check)
     check.set_defaults(run=cmd_check)
 
     stages = sub.add_parser("stages", help="list the course's stages")
@@ -64,11 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="your progress through the stages, and what to do next")
     status.add_argument("--project")
+    add_lang(status)
     status.set_defaults(run=cmd_status)
 
     hint = sub.add_parser("hint", help="the next hint for your first failing check")
     hint.add_argument("stage", nargs="?", metavar="STAGE", help="a stage id (default: the first failing stage)")
     hint.add_argument("--project")
+    add_lang(hint)
     hint.set_defaults(run=cmd_hint)
 
     serve = sub.add_parser("serve", help="run daphne on the project (Ctrl-C stops it)")
@@ -82,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("stage", metavar="STAGE")
         cmd.add_argument("--project")
         cmd.add_argument("--force", action="store_true", help="also replace files you edited for other stages")
+        add_lang(cmd)
         cmd.set_defaults(run=func)
 
     release = sub.add_parser("release", help="write the student version of the kit (no solutions, no hidden checks)")
@@ -114,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_lang(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--lang", choices=LANGUAGES,
+                         help="the language of what the kit says (default: $KIT_LANG, else $LANGUAGE/$LANG, else en); "
+                              "reports keep the English message and add the translation beside it")
+
+
 def _learner_commands_first(parser: argparse.ArgumentParser, sub) -> None:
     """List the learner's commands under COMMAND and the instructor's in the epilog, apart."""
     entries = {action.dest: action for action in sub._choices_actions}
@@ -131,7 +147,7 @@ def chosen_project(args) -> Path:
 
 def known_stages(ids: list[str]) -> list[str]:
     for stage_id in ids:
-        catalogue.get(stage_id)  # raises KeyError naming the known stages
+        catalogue.get(stage_id)  # raises UnknownStage naming the known stages
     return ids
 
 
@@ -174,7 +190,7 @@ def cmd_check(args) -> int:
         for orphan in hidden.orphans():
             err.print(f"[yellow]kit check: hidden check {orphan} names no stage (name it test_<stage>_<what>.py); "
                       "it is not run.[/]", soft_wrap=True)
-    except (NotAProjectTree, KeyError, hidden.HiddenChecksError) as exc:
+    except (NotAProjectTree, catalogue.UnknownStage, hidden.HiddenChecksError) as exc:
         if fmt == "classroom":  # Classroom's reporter still needs a result to show the learner why
             known = [s for s in args.stages if s in {st.id for st in catalogue.STAGES}]
             print(classroom.encode(classroom.error_result(str(exc).strip("'\""), known)))
@@ -252,21 +268,24 @@ def cmd_grade_all(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from rich.markup import escape
+
     project = chosen_project(args)
     report = run_grader(project, [])
     out = Console()
     marks = {"pass": "[green]✔[/]", "fail": "[red]✘[/]", "not yet available": "[dim]·[/]"}
     out.print("  ".join(f"{marks[r.verdict]} {r.id}" for r in report.stages))
-    out.print(f"score {report.score}/{report.max_score}")
+    out.print(_("score {score}/{max_score}").format(score=report.score, max_score=report.max_score))
     upcoming = next((r for r in report.stages if r.available and not r.passed), None)
     if upcoming is None:
-        out.print("[bold green]Every available stage passes. Well done![/]")
+        out.print(f"[bold green]{_('Every available stage passes. Well done!')}[/]")
         return 0
     stage = catalogue.get(upcoming.id)
-    out.print(f"Next: stage {stage.number} [bold]{stage.id}[/] ({stage.title}): notebooks/{stage.notebook}, "
-              f"files {', '.join(stage.files)}")
+    out.print(_("Next: stage {number} [bold]{id}[/] ({title}): notebooks/{notebook}, files {files}").format(
+        number=stage.number, id=stage.id, title=_(stage.title), notebook=stage.notebook, files=", ".join(stage.files)))
     if upcoming.failures:
-        out.print(f"  {upcoming.failures[0].message}\n  [dim]hint: {upcoming.failures[0].hint}[/]")
+        message, hint = render.said(upcoming.failures[0], render.language())
+        out.print(f"  {escape(message)}\n  [dim]{escape(_('hint: {hint}').format(hint=hint))}[/]", soft_wrap=True)
     return 1
 
 
@@ -331,8 +350,8 @@ def cmd_hint(args) -> int:
             failing = result
             break
     if failing is None:
-        named = f"Stage {args.stage} passes" if args.stage else "Every available stage passes"
-        print(f"{named}: no hint needed.")
+        print(_("Stage {stage} passes: no hint needed.").format(stage=args.stage) if args.stage
+              else _("Every available stage passes: no hint needed."))
         return 0
     stage = catalogue.get(failing.id)
     failure = failing.failures[0] if failing.failures else None
@@ -340,14 +359,16 @@ def cmd_hint(args) -> int:
     ladder = catalogue.hint_ladder(stage.id, check)
     rung = hints.next_rung(project, stage.id, check, ladder)
     # Plain prints: a hint is read whole, never wrapped mid-fragment.
-    print(f"Stage {stage.number} {stage.id}, check {hints.check_name(check)}: "
-          f"{failure.message if failure else 'not passed yet.'}")
-    print(f"Hint {rung + 1} of {len(ladder)}: {ladder[rung]}")
+    lang = render.language()
+    print(_("Stage {number} {id}, check {check}: {message}").format(
+        number=stage.number, id=stage.id, check=hints.check_name(check),
+        message=render.said(failure, lang)[0] if failure else _("not passed yet.")))
+    print(_("Hint {rung} of {rungs}: {hint}").format(rung=rung + 1, rungs=len(ladder), hint=translated(ladder[rung])))
     if rung + 1 < len(ladder):
-        print(f"Run `kit hint {stage.id}` again for a stronger hint.")
+        print(_("Run `kit hint {id}` again for a stronger hint.").format(id=stage.id))
     else:
-        print(f"That is the last hint for this check. `kit solve {stage.id}` writes this stage's solution "
-              "(your files are backed up first).")
+        print(_("That is the last hint for this check. `kit solve {id}` writes this stage's solution "
+                "(your files are backed up first).").format(id=stage.id))
     return 1
 
 

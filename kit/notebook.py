@@ -64,7 +64,7 @@ def lesson(stage_id: str | None = None) -> Path:
         return root
     try:
         stage = catalogue.get(stage_id)
-    except KeyError as exc:
+    except catalogue.UnknownStage as exc:
         raise LessonError(str(exc).strip("\"'")) from None
     checkpoint = "ready" if stage.available else "not yet available (its checks are still being written)"
     if stage.files:
@@ -210,7 +210,7 @@ def check(*stages: str, project=None) -> CheckResult:
             catalogue.get(stage_id)
     except LessonError as exc:
         return CheckResult(error=str(exc), stages=stages)
-    except KeyError as exc:
+    except catalogue.UnknownStage as exc:
         return CheckResult(error=str(exc).strip("\"'") + ".", stages=stages)
     report, error = _grade(root, list(stages))
     return CheckResult(report) if report is not None else CheckResult(error=error, stages=stages)
