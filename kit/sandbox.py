@@ -129,7 +129,7 @@ def detect() -> Isolation:
         return _fallback("bubblewrap (bwrap) is not installed; on Debian: apt-get install bubblewrap")
     probe = Isolation("bubblewrap", "")
     scratch = Path(os.environ.get("TMPDIR", "/tmp"))
-    cmd = probe.command([sys.executable, "-c", "import kit"], scratch, {})
+    cmd = probe.command([sys.executable, "-S", "-c", "pass"], scratch, {})
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=probe.environment({}),
                               stdin=subprocess.DEVNULL)
