@@ -21,6 +21,7 @@ from pathlib import Path
 
 from kit import procs, sandbox
 from kit.explain import Places, exit_calls
+from kit.i18n import T, join, lower_first, pack, recall, unpack
 
 PROJECT = Path(os.environ["KIT_GRADED_PROJECT"]).resolve()
 PLACES = Places(PROJECT)
@@ -51,8 +52,8 @@ def run_in_tree(args: list[str], *, env: dict, timeout: float) -> tuple[int, str
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         procs.stop_tree(proc, grace=1)
-        fail(f"Running your project's code did not finish within {timeout:.0f} s: something at import time "
-             "never returns.")
+        fail(T("Running your project's code did not finish within {limit:.0f} s: something at import time "
+               "never returns.", limit=timeout))
     finally:
         procs.stop_tree(proc, grace=1)
     return proc.returncode, out, err
@@ -91,7 +92,7 @@ class Host:
             self.dead = self.why_gone(doing, line is None, limit)
             self.stop()
             fail(self.dead)
-        reply = json.loads(line)
+        reply = unpack(json.loads(line))   # its sentences again as T (kit/i18n.py), when they came with templates
         self.clues += reply.get("clues", [])
         if "blocked" in reply:
             self.dead = self.blocked(doing, reply)
@@ -106,9 +107,9 @@ class Host:
         if self.dead:
             fail(self.dead)
         if not self.started:
-            self.answer(WAIT * 6, "Starting Python on your project")
+            self.answer(WAIT * 6, T("Starting Python on your project"))
             self.started = True
-        request = {"id": next(self.numbers), "op": op, "limit": limit, "doing": doing, **args}
+        request = pack({"id": next(self.numbers), "op": op, "limit": limit, "doing": doing, **args})
         try:
             self.conn.sendall((json.dumps(request) + "\n").encode())
         except OSError:
@@ -120,24 +121,29 @@ class Host:
         return reply
 
     def blocked(self, doing: str, reply: dict) -> str:
-        place = f"; it was still running {reply['blocked']}" if reply.get("blocked") else ""
-        return (f"No answer within {reply['limit']:.0f} s: the code under test never returned{place}. Look for a "
-                "loop that never ends, a blocking call (time.sleep, input, requests) in an async method, or an "
-                "await on something that never comes.")
+        if reply.get("blocked"):
+            return T("No answer within {limit:.0f} s: the code under test never returned; it was still running "
+                     "{place}. Look for a loop that never ends, a blocking call (time.sleep, input, requests) "
+                     "in an async method, or an await on something that never comes.",
+                     limit=reply["limit"], place=reply["blocked"])
+        return T("No answer within {limit:.0f} s: the code under test never returned. "
+                 "Look for a loop that never ends, a blocking call (time.sleep, input, requests) "
+                 "in an async method, or an await on something that never comes.", limit=reply["limit"])
 
     def why_gone(self, doing: str, silent: bool, limit: float) -> str:
         if silent and self.process.poll() is None:
-            return (f"No answer within {limit:.0f} s: the code under test never returned. Look for a loop that "
-                    "never ends or a blocking call at import time.")
+            return T("No answer within {limit:.0f} s: the code under test never returned. Look for a loop that "
+                     "never ends or a blocking call at import time.", limit=limit)
         try:
             code = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             code = None
         exits = exit_calls(PROJECT)
         if exits:
-            return (f"The process running your project ended itself (exit code {code}): {exits[0]}. Your code must "
-                    "never call sys.exit() or os._exit(); raise an exception instead.")
-        return f"The process running your project ended abruptly (exit code {code}) while {doing[0].lower()}{doing[1:]}."
+            return T("The process running your project ended itself (exit code {code}): {call}. Your code must "
+                     "never call sys.exit() or os._exit(); raise an exception instead.", code=code, call=exits[0])
+        return T("The process running your project ended abruptly (exit code {code}) while {doing}.",
+                 code=code, doing=lower_first(doing))
 
     def take_clues(self) -> list[str]:
         clues, self.clues = self.clues, []
@@ -180,12 +186,12 @@ def stop_host() -> None:
 
 # -- questions about the tree ----------------------------------------------------------
 def django_setup() -> None:
-    host().call("setup", doing="Loading myproject/settings.py", limit=WAIT * 4)
+    host().call("setup", doing=T("Loading myproject/settings.py"), limit=WAIT * 4)
 
 
 def setting_values(*names: str) -> dict:
     """The named settings that exist, as data."""
-    return host().call("settings", names=list(names), doing="Reading the settings", limit=WAIT * 4)["values"]
+    return host().call("settings", names=list(names), doing=T("Reading the settings"), limit=WAIT * 4)["values"]
 
 
 class App:
@@ -193,7 +199,7 @@ class App:
 
     def __init__(self, kind: str):
         self.host = host()
-        self.number = self.host.call("app", kind=kind, doing="Loading your project", limit=WAIT * 4)["app"]
+        self.number = self.host.call("app", kind=kind, doing=T("Loading your project"), limit=WAIT * 4)["app"]
 
 
 def project_app() -> App:
@@ -206,7 +212,7 @@ def consumer_app(any_room: bool = False) -> App:
 
 def group_memberships() -> int:
     """How many (group, channel) pairs the host's in-memory layer holds."""
-    return host().call("groups", doing="Counting group members")["members"]
+    return host().call("groups", doing=T("Counting group members"))["members"]
 
 
 # -- running async scenarios ---------------------------------------------------------------
@@ -220,15 +226,15 @@ def run(scenario, *, limit: float = 4 * WAIT):
         clues = _host.take_clues() if _host is not None else []
         message = str(exc)
         if clues and "never returned" not in message:
-            message = " ".join([message.split("\nassert ")[0], *clues])
-        raise LearnerCodeError(message) from None
+            message = join([recall(message.split("\nassert ")[0]), *clues])
+        raise LearnerCodeError(recall(message)) from None
 
 
 async def _with_limit(scenario, limit):
     try:
         return await asyncio.wait_for(scenario(), limit)
     except (asyncio.TimeoutError, TimeoutError):
-        fail(f"The scenario did not finish within {limit:.0f} s: something waits forever.")
+        fail(T("The scenario did not finish within {limit:.0f} s: something waits forever.", limit=limit))
 
 
 # -- WebSocket clients for in-process checks ---------------------------------------------
@@ -241,7 +247,7 @@ class Socket:
         self.host = app.host  # a socket lives in the host its app was made in, and dies with it
         headers = [["host", "127.0.0.1"], ["origin", origin]]
         self.number = self.host.call("open", app=app.number, path=self.path, headers=headers,
-                                     doing="Opening a socket")["socket"]
+                                     doing=T("Opening a socket"))["socket"]
         self.open = False
 
     def _call(self, op: str, doing: str, limit: float = WAIT, **args) -> dict:
@@ -249,66 +255,68 @@ class Socket:
 
     async def try_connect(self) -> tuple[bool, int | None]:
         """The handshake's outcome, refusals included; only silence or a crash fails."""
-        reply = self._call("connect", f"Connecting to {self.path} crashed the consumer")
+        reply = self._call("connect", T("Connecting to {path} crashed the consumer", path=self.path))
         if reply.get("timeout"):
-            fail(f"Connecting to {self.path} got no answer in {WAIT:.0f} s: connect() must end with "
-                 "`await self.accept()` (or self.accept() in a sync consumer).")
+            fail(T("Connecting to {path} got no answer in {wait:.0f} s: connect() must end with "
+                   "`await self.accept()` (or self.accept() in a sync consumer).", path=self.path, wait=WAIT))
         self.open = reply["accepted"]
         return reply["accepted"], reply["code"]
 
     async def connect(self) -> None:
         accepted, code = await self.try_connect()
         if not accepted:
-            fail(f"The server refused the socket for {self.path} (close code {code}): "
-                 "connect() must accept the connection.")
+            fail(T("The server refused the socket for {path} (close code {code}): "
+                   "connect() must accept the connection.", path=self.path, code=code))
 
     async def send(self, message: str, **extra) -> None:
         await self.send_text(json.dumps({"message": message, **extra}))
 
     async def send_text(self, text: str) -> None:
-        self._call("send", "Sending a message crashed the consumer", text=text)
+        self._call("send", T("Sending a message crashed the consumer"), text=text)
 
     async def send_bytes(self, data: bytes) -> None:
-        self._call("send", "Sending a binary frame crashed the consumer", data=base64.b64encode(data).decode())
+        self._call("send", T("Sending a binary frame crashed the consumer"), data=base64.b64encode(data).decode())
 
-    async def receive_output(self, what: str = "a message") -> dict | None:
+    async def receive_output(self, what: str = T("a message")) -> dict | None:
         """The next raw output ({'type', 'text', 'code', 'data'}), or None after WAIT seconds of silence."""
-        reply = self._call("receive", f"While a socket in room '{self.room}' waited for {what}, the consumer crashed")
+        reply = self._call("receive", T("While a socket in room '{room}' waited for {what}, the consumer crashed",
+                                        room=self.room, what=recall(what)))
         return None if reply.get("timeout") else reply["output"]
 
     async def next_output(self) -> dict | None:
         """Like receive_output, but silence leaves the consumer running (for floods)."""
-        reply = self._call("next", "While a socket read a flood's answers, the consumer crashed")
+        reply = self._call("next", T("While a socket read a flood's answers, the consumer crashed"))
         return None if reply.get("timeout") else reply["output"]
 
-    async def receive(self, what: str = "a message") -> dict:
+    async def receive(self, what: str = T("a message")) -> dict:
         """The next frame as a dict; fails plainly on silence, a close, a crash or non-JSON."""
         output = await self.receive_output(what)
         if output is None:
-            fail(f"A socket in room '{self.room}' waited {WAIT:.0f} s for {what} and got nothing.")
+            fail(T("A socket in room '{room}' waited {wait:.0f} s for {what} and got nothing.",
+                   room=self.room, wait=WAIT, what=recall(what)))
         if output["type"] == "websocket.close":
             self.open = False
-            fail(f"The server closed a socket in room '{self.room}' (code {output.get('code') or 1000}) "
-                 f"instead of sending {what}.")
+            fail(T("The server closed a socket in room '{room}' (code {code}) instead of sending {what}.",
+                   room=self.room, code=output.get('code') or 1000, what=recall(what)))
         return parse_frame(output.get("text"), output.get("data"))
 
     async def close(self) -> None:
         if not self.open:
             return
         self.open = False
-        self._call("disconnect", "Closing a socket crashed disconnect()")
+        self._call("disconnect", T("Closing a socket crashed disconnect()"))
 
 
 def parse_frame(text: str | None, data=None) -> dict:
     """The contract's frame: a JSON object with a 'message' key."""
     if text is None:
-        fail("The server sent a binary frame; send text: self.send(text_data=json.dumps({...})).")
+        fail(T("The server sent a binary frame; send text: self.send(text_data=json.dumps({...}))."))
     try:
         value = json.loads(text)
     except ValueError:
-        fail(f"The server sent {text[:60]!r}, which is not JSON: send json.dumps({{'message': ...}}).")
+        fail(T("The server sent {text}, which is not JSON: send json.dumps({{'message': ...}}).", text=repr(text[:60])))
     if not isinstance(value, dict) or "message" not in value:
-        fail(f"The server sent {text[:60]!r}: each frame must be a JSON object with a 'message' key.")
+        fail(T("The server sent {text}: each frame must be a JSON object with a 'message' key.", text=repr(text[:60])))
     return value
 
 
@@ -324,9 +332,9 @@ async def rooms_stay_apart(first, second, *, leaked: str) -> None:
     message leaked into the second room, it would arrive before the second
     socket's own message."""
     await first.send(f"for room {first.room[:30]} only")
-    await first.receive("its own message back")
+    await first.receive(T("its own message back"))
     await second.send(f"for room {second.room[:30]}")
-    got = await second.receive("its own message back")
+    got = await second.receive(T("its own message back"))
     if got["message"] != f"for room {second.room[:30]}":
         fail(leaked)
 
@@ -349,28 +357,30 @@ class LiveSocket:
             self.connection = await connect(self.url, origin=self.origin, open_timeout=WAIT,
                                             close_timeout=WAIT)
         except InvalidStatus as exc:
-            fail(f"daphne refused the WebSocket handshake for {self.url} with HTTP "
-                 f"{exc.response.status_code}. {self.server_clue()}")
+            fail(T("daphne refused the WebSocket handshake for {url} with HTTP {status}. {clue}",
+                   url=self.url, status=exc.response.status_code, clue=self.server_clue()))
         except (asyncio.TimeoutError, TimeoutError):
-            fail(f"daphne did not finish the handshake for {self.url} in {WAIT:.0f} s: "
-                 f"does connect() accept? {self.server_clue()}")
+            fail(T("daphne did not finish the handshake for {url} in {wait:.0f} s: does connect() accept? {clue}",
+                   url=self.url, wait=WAIT, clue=self.server_clue()))
         except OSError as exc:
-            fail(f"Nothing answered at {self.url} ({exc.strerror or exc}). {self.server_clue()}")
+            fail(T("Nothing answered at {url} ({error}). {clue}", url=self.url, error=str(exc.strerror or exc),
+                   clue=self.server_clue()))
 
     async def send(self, message: str) -> None:
         await self.connection.send(json.dumps({"message": message}))
 
-    async def receive(self, what: str = "a message") -> dict:
+    async def receive(self, what: str = T("a message")) -> dict:
         from websockets.exceptions import ConnectionClosed
 
         try:
             frame = await asyncio.wait_for(self.connection.recv(), WAIT)
         except (asyncio.TimeoutError, TimeoutError):
-            fail(f"A client in room '{self.room}' waited {WAIT:.0f} s for {what} and got nothing. "
-                 f"{self.server_clue()}")
+            fail(T("A client in room '{room}' waited {wait:.0f} s for {what} and got nothing. {clue}",
+                   room=self.room, wait=WAIT, what=recall(what), clue=self.server_clue()))
         except ConnectionClosed as exc:
-            fail(f"daphne closed a socket in room '{self.room}' (code {exc.rcvd.code if exc.rcvd else 'none'}) "
-                 f"instead of sending {what}. {self.server_clue()}")
+            fail(T("daphne closed a socket in room '{room}' (code {code}) instead of sending {what}. {clue}",
+                   room=self.room, code=exc.rcvd.code if exc.rcvd else 'none', what=recall(what),
+                   clue=self.server_clue()))
         if isinstance(frame, bytes):
             return parse_frame(None, frame)
         return parse_frame(frame)

@@ -5,6 +5,7 @@ a router of the kit's own, so this stage does not depend on the learner's routin
 """
 import pytest
 
+from kit.i18n import T
 from support import Socket, close_all, consumer_app, group_memberships, rooms_stay_apart, run
 
 
@@ -28,9 +29,9 @@ def test_sender_gets_own_message():
         alice = Socket(app, "lobby")
         await alice.connect()
         await alice.send("hello from alice")
-        got = await alice.receive("its own message back")
+        got = await alice.receive(T("its own message back"))
         assert got["message"] == "hello from alice", \
-            f"The sender got {got['message']!r} back instead of 'hello from alice'."
+            T("The sender got {got} back instead of 'hello from alice'.", got=repr(got['message']))
         await alice.close()
 
     run(scenario)
@@ -46,10 +47,10 @@ def test_everyone_in_room_gets_message():
         await alice.connect()
         await bob.connect()
         await alice.send("hi bob")
-        got_alice = await alice.receive("the message it sent")
-        got_bob = await bob.receive("the message another socket sent to the room")
-        assert got_bob["message"] == "hi bob", f"The other socket got {got_bob['message']!r}, not 'hi bob'."
-        assert got_alice["message"] == "hi bob", f"The sender got {got_alice['message']!r}, not 'hi bob'."
+        got_alice = await alice.receive(T("the message it sent"))
+        got_bob = await bob.receive(T("the message another socket sent to the room"))
+        assert got_bob["message"] == "hi bob", T("The other socket got {got}, not 'hi bob'.", got=repr(got_bob['message']))
+        assert got_alice["message"] == "hi bob", T("The sender got {got}, not 'hi bob'.", got=repr(got_alice['message']))
         await close_all(alice, bob)
 
     run(scenario)
@@ -63,10 +64,10 @@ def test_rooms_are_isolated():
         alice, bob, carol = Socket(app, "lobby"), Socket(app, "lobby"), Socket(app, "kitchen")
         for sock in (alice, bob, carol):
             await sock.connect()
-        await rooms_stay_apart(alice, carol, leaked=(
+        await rooms_stay_apart(alice, carol, leaked=T(
             "A socket in room 'kitchen' received a message sent to room 'lobby': every room needs a group of "
             "its own."))
-        await bob.receive("the message sent to its room")
+        await bob.receive(T("the message sent to its room"))
         await close_all(alice, bob, carol)
 
     run(scenario)
@@ -81,11 +82,11 @@ def test_leaves_group_on_disconnect():
         await alice.connect()
         await bob.connect()
         members = group_memberships()
-        assert members == 2, (
-            f"Two open sockets should mean two group members, the layer holds {members}: "
-            "connect() must call group_add(group, self.channel_name).")
+        assert members == 2, T(
+            "Two open sockets should mean two group members, the layer holds {members}: "
+            "connect() must call group_add(group, self.channel_name).", members=members)
         await bob.close()
-        assert group_memberships() == 1, (
+        assert group_memberships() == 1, T(
             "After a socket closed, its channel is still in the group: disconnect() must call "
             "group_discard(group, self.channel_name).")
         await alice.close()
@@ -101,8 +102,9 @@ def test_frames_are_json_with_message_key():
         alice = Socket(app, "lobby")
         await alice.connect()
         await alice.send("shape check", sender="kit")
-        got = await alice.receive("a JSON reply")
-        assert isinstance(got["message"], str), f"'message' should be a string, got {type(got['message']).__name__}."
+        got = await alice.receive(T("a JSON reply"))
+        assert isinstance(got["message"], str), T("'message' should be a string, got {kind}.",
+                                                  kind=type(got['message']).__name__)
         await alice.close()
 
     run(scenario)

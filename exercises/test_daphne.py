@@ -6,6 +6,7 @@ import urllib.request
 
 import pytest
 
+from kit.i18n import T
 from support import LiveSocket, close_all, run, server_clue
 
 
@@ -20,9 +21,11 @@ def get(server, path):
 @pytest.mark.hint("Run `kit serve` and open /chat/: the page must load.")
 def test_pages_are_served(server):
     status, body = get(server, "/chat/")
-    assert status == 200 and "room-name-input" in body, f"GET /chat/ answered {status}. {server_clue(server)}"
+    assert status == 200 and "room-name-input" in body, T("GET /chat/ answered {status}. {clue}", status=status,
+                                                          clue=server_clue(server))
     status, body = get(server, "/chat/lobby/")
-    assert status == 200 and "chat-log" in body, f"GET /chat/lobby/ answered {status}. {server_clue(server)}"
+    assert status == 200 and "chat-log" in body, T("GET /chat/lobby/ answered {status}. {clue}", status=status,
+                                                   clue=server_clue(server))
 
 
 @pytest.mark.hint("Every in-process stage (settings, asgi, consumer, routing) should pass first.")
@@ -32,9 +35,9 @@ def test_clients_in_one_room_all_receive(server):
         await alice.connect()
         await bob.connect()
         await alice.send("hello over daphne")
-        for name, sock in (("sender", alice), ("other client", bob)):
-            got = await sock.receive("the room's message")
-            assert got["message"] == "hello over daphne", f"The {name} got {got['message']!r}."
+        for said, sock in ((T("The sender got {got}."), alice), (T("The other client got {got}."), bob)):
+            got = await sock.receive(T("the room's message"))
+            assert got["message"] == "hello over daphne", T(said.template, got=repr(got['message']))
         await close_all(alice, bob)
 
     run(scenario)
@@ -47,11 +50,11 @@ def test_two_rooms_stay_apart(server):
         await alice.connect()
         await carol.connect()
         await alice.send("lobby news")
-        await alice.receive("its own message")
+        await alice.receive(T("its own message"))
         await carol.send("kitchen news")
-        first = await carol.receive("its own message")
-        assert first["message"] == "kitchen news", (
-            f"A client in 'kitchen' received {first['message']!r} from 'lobby': rooms must not share a group.")
+        first = await carol.receive(T("its own message"))
+        assert first["message"] == "kitchen news", T(
+            "A client in 'kitchen' received {got} from 'lobby': rooms must not share a group.", got=repr(first['message']))
         await close_all(alice, carol)
 
     run(scenario)
@@ -65,7 +68,7 @@ def test_room_survives_a_client_leaving(server):
         await bob.connect()
         await bob.close()
         await alice.send("still here?")
-        got = await alice.receive("its message after another client left")
+        got = await alice.receive(T("its message after another client left"))
         assert got["message"] == "still here?"
         await alice.close()
 
@@ -76,4 +79,4 @@ def test_room_survives_a_client_leaving(server):
 def test_server_log_has_no_errors(server):
     log = server.log_text()
     assert "Traceback" not in log and "Exception inside application" not in log, \
-        f"daphne logged an error while serving the checks. {server_clue(server)}"
+        T("daphne logged an error while serving the checks. {clue}", clue=server_clue(server))

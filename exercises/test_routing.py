@@ -1,13 +1,14 @@
 """Checkpoint `routing`: ws/chat/<room_name>/ reaches ChatConsumer through the whole ASGI app."""
 import pytest
 
+from kit.i18n import T
 from support import Socket, close_all, fail, host, project_app, rooms_stay_apart, run
 
 
 def full_app():
-    patterns = host().call("patterns", doing="Loading myapp/routing.py")
-    assert patterns["exists"], "myapp/routing.py has no websocket_urlpatterns."
-    assert patterns["routes"], "websocket_urlpatterns is empty: add a route for ws/chat/<room_name>/."
+    patterns = host().call("patterns", doing=T("Loading myapp/routing.py"))
+    assert patterns["exists"], T("myapp/routing.py has no websocket_urlpatterns.")
+    assert patterns["routes"], T("websocket_urlpatterns is empty: add a route for ws/chat/<room_name>/.")
     return project_app()
 
 
@@ -20,15 +21,16 @@ async def connect_or_explain(app, room: str) -> Socket:
         if "No route found" not in str(exc):
             raise
         bare = Socket(app, room, path=f"/ws/chat/{room}")
-        routes = ", ".join(host().call("patterns", doing="Loading myapp/routing.py")["routes"])
+        routes = ", ".join(host().call("patterns", doing=T("Loading myapp/routing.py"))["routes"])
         try:
             await bare.connect()
         except AssertionError:
-            fail(f"No route matches the path ws/chat/{room}/: your websocket_urlpatterns are {routes}. Patterns "
-                 "have no leading slash, start with ws/chat/, capture room_name and end with a slash.")
+            fail(T("No route matches the path ws/chat/{room}/: your websocket_urlpatterns are {routes}. Patterns "
+                   "have no leading slash, start with ws/chat/, capture room_name and end with a slash.",
+                   room=room, routes=routes))
         await bare.close()
-        fail(f"Your route matches ws/chat/{room} but not ws/chat/{room}/ (the page's path): the trailing slash "
-             f"is missing from {routes}.")
+        fail(T("Your route matches ws/chat/{room} but not ws/chat/{room}/ (the page's path): the trailing slash "
+               "is missing from {routes}.", room=room, routes=routes))
     return sock
 
 
@@ -40,17 +42,17 @@ def test_chat_path_is_routed():
         alice = await connect_or_explain(app, "lobby")
         bob = await connect_or_explain(app, "lobby")
         await alice.send("routed")
-        got = await alice.receive("its message back through the router")
-        assert got["message"] == "routed", f"Through the router, the sender got {got['message']!r} back."
+        got = await alice.receive(T("its message back through the router"))
+        assert got["message"] == "routed", T("Through the router, the sender got {got} back.", got=repr(got['message']))
         try:
-            heard = await bob.receive("a message another socket in its room sent through the router")
+            heard = await bob.receive(T("a message another socket in its room sent through the router"))
         except AssertionError:
-            fail("Through your route, the sender got its message back but another socket in the same room heard "
+            fail(T("Through your route, the sender got its message back but another socket in the same room heard "
                  "nothing: the route reaches a consumer that does not broadcast. Route ws/chat/<room_name>/ to "
-                 "ChatConsumer, which sends to the room's group.")
-        assert heard["message"] == "routed", (
-            f"Another socket in the room got {heard['message']!r}: the route must reach the chat consumer, "
-            "which broadcasts to the room.")
+                 "ChatConsumer, which sends to the room's group."))
+        assert heard["message"] == "routed", T(
+            "Another socket in the room got {got}: the route must reach the chat consumer, "
+            "which broadcasts to the room.", got=repr(heard['message']))
         await close_all(alice, bob)
 
     run(scenario)
@@ -74,7 +76,7 @@ def test_route_passes_room_name():
     async def scenario():
         alice = await connect_or_explain(app, "lobby")
         carol = await connect_or_explain(app, "kitchen")
-        await rooms_stay_apart(alice, carol, leaked=(
+        await rooms_stay_apart(alice, carol, leaked=T(
             "Two different room paths reached the same group: the route must hand the room name to the consumer."))
         await close_all(alice, carol)
 

@@ -5,6 +5,7 @@ judged here as data; the default channel layer is tried for real, without REDIS_
 """
 import pytest
 
+from kit.i18n import T
 from support import host, setting_values
 
 
@@ -19,48 +20,48 @@ def test_settings_import():
 
 @pytest.mark.hint("Add 'channels' to INSTALLED_APPS.")
 def test_channels_installed():
-    assert "channels" in settings("INSTALLED_APPS").get("INSTALLED_APPS", []), "INSTALLED_APPS has no 'channels'."
+    assert "channels" in settings("INSTALLED_APPS").get("INSTALLED_APPS", []), T("INSTALLED_APPS has no 'channels'.")
 
 
 @pytest.mark.hint("Add 'daphne' as the first entry of INSTALLED_APPS.")
 def test_daphne_installed_first():
     apps = list(settings("INSTALLED_APPS").get("INSTALLED_APPS", []))
-    assert "daphne" in apps, "INSTALLED_APPS has no 'daphne'."
+    assert "daphne" in apps, T("INSTALLED_APPS has no 'daphne'.")
     if "django.contrib.staticfiles" in apps:
         assert apps.index("daphne") < apps.index("django.contrib.staticfiles"), \
-            "'daphne' must come before 'django.contrib.staticfiles' so its runserver wins."
+            T("'daphne' must come before 'django.contrib.staticfiles' so its runserver wins.")
 
 
 @pytest.mark.hint("Keep 'myapp' in INSTALLED_APPS: the chat pages and consumer live there.")
 def test_myapp_installed():
     apps = settings("INSTALLED_APPS").get("INSTALLED_APPS", [])
-    assert "myapp" in apps or "myapp.apps.MyappConfig" in apps, "INSTALLED_APPS has no 'myapp'."
+    assert "myapp" in apps or "myapp.apps.MyappConfig" in apps, T("INSTALLED_APPS has no 'myapp'.")
 
 
 @pytest.mark.hint("ASGI_APPLICATION = 'myproject.asgi.application'")
 def test_asgi_application_setting():
     value = settings("ASGI_APPLICATION").get("ASGI_APPLICATION")
-    assert value, "settings.py has no ASGI_APPLICATION."
+    assert value, T("settings.py has no ASGI_APPLICATION.")
     assert value == "myproject.asgi.application", \
-        f"ASGI_APPLICATION is {value!r}; it must be 'myproject.asgi.application'."
+        T("ASGI_APPLICATION is {value}; it must be 'myproject.asgi.application'.", value=repr(value))
 
 
 @pytest.mark.hint("CHANNEL_LAYERS = {'default': {'BACKEND': 'channels.layers.InMemoryChannelLayer'}}")
 def test_channel_layers_setting():
     layers = settings("CHANNEL_LAYERS").get("CHANNEL_LAYERS")
-    assert isinstance(layers, dict) and layers, "settings.py has no CHANNEL_LAYERS."
-    assert "default" in layers, "CHANNEL_LAYERS needs a 'default' entry."
+    assert isinstance(layers, dict) and layers, T("settings.py has no CHANNEL_LAYERS.")
+    assert "default" in layers, T("CHANNEL_LAYERS needs a 'default' entry.")
     backend = layers["default"].get("BACKEND") if isinstance(layers["default"], dict) else None
-    assert isinstance(backend, str) and backend, "CHANNEL_LAYERS['default'] needs a 'BACKEND'."
-    host().call("importable", path=backend, doing="Importing the channel layer backend")
+    assert isinstance(backend, str) and backend, T("CHANNEL_LAYERS['default'] needs a 'BACKEND'.")
+    host().call("importable", path=backend, doing=T("Importing the channel layer backend"))
 
 
 @pytest.mark.hint("Without REDIS_URL the default layer must work on its own: keep "
                   "channels.layers.InMemoryChannelLayer until the redis stage.")
 def test_default_layer_works_without_redis():
-    reply = host().call("layer_roundtrip", doing="Trying the default channel layer", limit=15)
-    assert reply.get("delivered"), (
-        f"The default channel layer does not work without REDIS_URL: {reply.get('problem', 'nothing arrived')} "
+    reply = host().call("layer_roundtrip", doing=T("Trying the default channel layer"), limit=15)
+    assert reply.get("delivered"), T(
+        "The default channel layer does not work without REDIS_URL: {problem} "
         "A layer that names a Redis nobody started (the tutorial's 127.0.0.1:6379) fails here: keep "
         "channels.layers.InMemoryChannelLayer as the default, and choose Redis only when REDIS_URL is set "
-        "(stage redis).")
+        "(stage redis).", problem=reply.get('problem', T('nothing arrived')))

@@ -12,10 +12,11 @@ from pathlib import Path
 from rich.console import Console
 
 from . import catalogue, render
-from .i18n import LANGUAGES, T, _, translated
+from .i18n import LANGUAGES, N_, T, _, translated
 from .project import NotAProjectTree, active_project, validate
 
 USAGE_ERROR = 2
+HINT = N_("hint: {hint}")
 # `kit --help` lists the learner's commands, in this order, and the instructor's apart.
 LEARNER_COMMANDS = ("check", "status", "hint", "serve", "solve", "reset", "stages")
 OUTPUT_FORMATS = ("table", "json", "points", "classroom")
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"[bold red]kit {args.command}:[/] {translated(str(said) if not isinstance(said, T) else said).strip(chr(34) + chr(39))}")
         return USAGE_ERROR
     except KeyboardInterrupt:
-        err.print(f"[yellow]{_('Interrupted; every process the kit started has been stopped.')}[/]")
+        err.print("[yellow]" + _("Interrupted; every process the kit started has been stopped.") + "[/]")
         return 130
 
 
@@ -278,14 +279,14 @@ def cmd_status(args) -> int:
     out.print(_("score {score}/{max_score}").format(score=report.score, max_score=report.max_score))
     upcoming = next((r for r in report.stages if r.available and not r.passed), None)
     if upcoming is None:
-        out.print(f"[bold green]{_('Every available stage passes. Well done!')}[/]")
+        out.print("[bold green]" + _("Every available stage passes. Well done!") + "[/]")
         return 0
     stage = catalogue.get(upcoming.id)
     out.print(_("Next: stage {number} [bold]{id}[/] ({title}): notebooks/{notebook}, files {files}").format(
         number=stage.number, id=stage.id, title=_(stage.title), notebook=stage.notebook, files=", ".join(stage.files)))
     if upcoming.failures:
         message, hint = render.said(upcoming.failures[0], render.language())
-        out.print(f"  {escape(message)}\n  [dim]{escape(_('hint: {hint}').format(hint=hint))}[/]", soft_wrap=True)
+        out.print(f"  {escape(message)}\n  [dim]{escape(_(HINT).format(hint=hint))}[/]", soft_wrap=True)
     return 1
 
 

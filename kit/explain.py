@@ -12,29 +12,30 @@ import traceback
 from pathlib import Path
 
 from .catalogue import PROJECT_FILES
+from .i18n import N_, T
 
 KNOWN_CAUSES = (
-    ("No handler for message type", "the event's 'type' names a method: 'chat.message' calls chat_message(self, event). "
-                                    "Check the spelling on both sides."),
-    ("No route found for path", "no pattern in websocket_urlpatterns matches this path: patterns start with 'ws/chat/' "
-                                "(no leading slash), capture room_name and end with a slash."),
-    ("'url_route'", "the consumer was reached without URLRouter: wrap the patterns in URLRouter(...)."),
-    ("room_name", "the route must capture a keyword argument named room_name."),
-    ("You cannot call this from an async context", "a synchronous call (ORM, async_to_sync) ran inside an async "
-                                                   "method: await the async version instead."),
-    ("Group name must be", "group names allow only ASCII letters, digits, hyphens, underscores and periods, "
-                           "under 100 characters."),
-    ("Channel layer", "CHANNEL_LAYERS is missing or wrong in settings.py."),
-    ("can only handle ASGI/HTTP connections", "asgi.py sends WebSockets to Django's HTTP handler: make application "
-                                              "a ProtocolTypeRouter with a 'websocket' entry."),
-    ("Connection refused", "a service the settings name (Redis?) is not running: set REDIS_URL to a running Redis "
-                           "or use the in-memory layer."),
-    ("Error 111", "a service the settings name (Redis?) is not running: without REDIS_URL, keep the in-memory layer."),
+    ("No handler for message type", N_("the event's 'type' names a method: 'chat.message' calls chat_message(self, event). "
+                                    "Check the spelling on both sides.")),
+    ("No route found for path", N_("no pattern in websocket_urlpatterns matches this path: patterns start with 'ws/chat/' "
+                                "(no leading slash), capture room_name and end with a slash.")),
+    ("'url_route'", N_("the consumer was reached without URLRouter: wrap the patterns in URLRouter(...).")),
+    ("room_name", N_("the route must capture a keyword argument named room_name.")),
+    ("You cannot call this from an async context", N_("a synchronous call (ORM, async_to_sync) ran inside an async "
+                                                   "method: await the async version instead.")),
+    ("Group name must be", N_("group names allow only ASCII letters, digits, hyphens, underscores and periods, "
+                           "under 100 characters.")),
+    ("Channel layer", N_("CHANNEL_LAYERS is missing or wrong in settings.py.")),
+    ("can only handle ASGI/HTTP connections", N_("asgi.py sends WebSockets to Django's HTTP handler: make application "
+                                              "a ProtocolTypeRouter with a 'websocket' entry.")),
+    ("Connection refused", N_("a service the settings name (Redis?) is not running: set REDIS_URL to a running Redis "
+                           "or use the in-memory layer.")),
+    ("Error 111", N_("a service the settings name (Redis?) is not running: without REDIS_URL, keep the in-memory layer.")),
 )
 
 
 def likely_cause(text: str) -> str:
-    return next((cause for needle, cause in KNOWN_CAUSES if needle in text), "")
+    return next((T(cause) for needle, cause in KNOWN_CAUSES if needle in text), "")
 
 
 def sentence(text: str) -> str:
@@ -61,7 +62,7 @@ class Places:
             name = Path(filename).resolve().relative_to(self.root).as_posix()
         except (ValueError, OSError):
             name = filename
-        return f"{name}, line {lineno}" if lineno else name
+        return T("{file}, line {line}", file=name, line=lineno) if lineno else name
 
     def frame_place(self, frames) -> str:
         """The deepest frame of the tree among (filename, lineno, name) triples."""
@@ -69,7 +70,7 @@ class Places:
         if not inside:
             return ""
         filename, lineno, name = inside[-1][:3]
-        return f"{self.relative(filename, lineno)} (in {name})"
+        return T("{place} (in {function})", place=self.relative(filename, lineno), function=name)
 
     def where(self, exc: BaseException) -> str:
         if isinstance(exc, SyntaxError) and exc.filename:
@@ -85,13 +86,18 @@ class Places:
     def explain(self, exc: BaseException, doing: str) -> str:
         """One paragraph: what we were doing, what went wrong, where, and a known cause if any."""
         if isinstance(exc, SyntaxError):
-            text = f"{doing}: syntax error in {self.where(exc)}: {exc.msg}"
-            return text + (f"\n    {exc.text.strip()}" if exc.text else "")
+            if exc.text:
+                return T("{doing}: syntax error in {place}: {error}\n    {code}", doing=doing, place=self.where(exc),
+                         error=exc.msg, code=exc.text.strip())
+            return T("{doing}: syntax error in {place}: {error}", doing=doing, place=self.where(exc), error=exc.msg)
         detail = f"{type(exc).__name__}: {exc}".strip().rstrip(":").rstrip(".")
         place = self.where(exc)
-        text = f"{doing}: {detail}" + (f" at {place}" if place else "")
         cause = likely_cause(str(exc))
-        return f"{text}. Likely cause: {cause}" if cause else text + "."
+        if place:
+            return (T("{doing}: {error} at {place}. Likely cause: {cause}", doing=doing, error=detail, place=place,
+                      cause=cause) if cause else T("{doing}: {error} at {place}.", doing=doing, error=detail, place=place))
+        return (T("{doing}: {error}. Likely cause: {cause}", doing=doing, error=detail, cause=cause) if cause
+                else T("{doing}: {error}.", doing=doing, error=detail))
 
     def server_clue(self, log: str) -> str:
         """The first error in a daphne log, in one line with its place in the tree, or nothing."""
@@ -108,9 +114,12 @@ class Places:
             error = error.split("Exception inside application: ")[-1].rstrip(".")
             frames = [e.strip() for e in block if e.strip().startswith("File ") and str(self.root) in e]
             place = frames[-1].replace(str(self.root) + os.sep, "") if frames else ""
-            text = f"daphne's log says: {error}" + (f" ({place})" if place else "")
             cause = likely_cause(error)
-            return f"{text}. Likely cause: {cause}" if cause else text + "."
+            if place:
+                return (T("daphne's log says: {error} ({place}). Likely cause: {cause}", error=error, place=place,
+                          cause=cause) if cause else T("daphne's log says: {error} ({place}).", error=error, place=place))
+            return (T("daphne's log says: {error}. Likely cause: {cause}", error=error, cause=cause) if cause
+                    else T("daphne's log says: {error}.", error=error))
         return ""
 
 
@@ -132,5 +141,5 @@ def exit_calls(root: Path) -> list[str]:
         for number, line in enumerate(lines, 1):
             match = EXIT_CALL.search(line)
             if match:
-                found.append(f"{relpath}, line {number} calls {match.group(1)}()")
+                found.append(T("{file}, line {line} calls {call}()", file=relpath, line=number, call=match.group(1)))
     return found

@@ -26,6 +26,7 @@ from pathlib import Path
 from . import catalogue, hidden, procs, sandbox
 from .catalogue import EXERCISES_DIR, Stage
 from .explain import exit_calls
+from .i18n import SOURCE, T, join, language, recall, translated
 from .project import validate
 from .scratch import scratch_copy
 
@@ -40,8 +41,17 @@ PARALLEL = int(os.environ.get("KIT_PARALLEL", "4"))
 @dataclass
 class Failure:
     test: str
-    message: str
-    hint: str
+    message: str        # English, always: a stable key for machines
+    hint: str           # English too
+    # {"lang": "bn", "message": ..., "hint": ...} when another language is chosen (grade(lang=...))
+    translation: dict | None = None
+    template: dict | None = field(default=None, repr=False, compare=False)  # the message's T data (kit/i18n.py)
+
+    def translate(self, lang: str) -> None:
+        from .i18n import revive
+
+        said = revive(self.message, self.template) if self.template else recall(self.message)
+        self.translation = {"lang": lang, "message": translated(said, lang), "hint": translated(self.hint, lang)}
 
 
 @dataclass
@@ -86,6 +96,11 @@ class Report:
         stages = []
         for s in self.stages:
             entry = asdict(s)
+            for failure in entry["failures"]:
+                failure.pop("template", None)
+                failure["message"], failure["hint"] = str.__str__(failure["message"]), str.__str__(failure["hint"])
+                if failure.get("translation") is None:
+                    failure.pop("translation", None)
             entry["seconds"] = round(s.seconds, 2)
             stages.append(entry)
         return {"project": self.project, "score": self.score, "max_score": self.max_score,
@@ -93,8 +108,12 @@ class Report:
 
 
 def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
-          on_stage_done=None, parallel: int | None = None) -> Report:
-    """Grade the named stages (all by default) of the tree at project."""
+          on_stage_done=None, parallel: int | None = None, lang: str | None = None) -> Report:
+    """Grade the named stages (all by default) of the tree at project.
+
+    In a language other than English (lang, else the chosen one: kit/i18n.py) each failure keeps its
+    English message and hint and carries their translation beside them."""
+    lang = language(lang)
     root = validate(project)
     stages = [catalogue.get(s) for s in stage_ids] if stage_ids else list(catalogue.STAGES)
     isolation = sandbox.detect()
@@ -113,6 +132,9 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
         results = []
         for stage in stages:
             result = by_id[stage.id] if stage.id in by_id else futures[stage.id].result()
+            if lang != SOURCE:
+                for failure in result.failures:
+                    failure.translate(lang)
             results.append(result)
             if on_stage_done:
                 on_stage_done(result)
@@ -204,28 +226,32 @@ def _result(stage: Stage, expected: list[dict], entries: list[dict], outcome: st
         if entry["outcome"] == "running":  # the check the process was in when it died or was stopped
             running = entry
         elif entry["outcome"] == "failed":
-            result.failures.append(Failure(entry["test"], entry["message"], _hint(stage, entry)))
+            result.failures.append(Failure(entry["test"], entry["message"], _hint(stage, entry),
+                                           template=entry.get("i18n")))
         elif entry["outcome"] == "passed":
             result.passed_checks.append(entry["test"])
         elif entry["outcome"] == "skipped":
             result.skipped.append(f"{entry['test']}: {entry['message']}")
     if running and not result.failures:
-        result.failures.append(Failure(running["test"], (outcome or "The check never finished.") +
-                                       f" It was running the check {running['test']}.",
+        result.failures.append(Failure(running["test"], T("{outcome} It was running the check {test}.",
+                                                          outcome=recall(outcome) or T("The check never finished."),
+                                                          test=running["test"]),
                                        _hint(stage, running)))
     if outcome and not result.failures:
         result.failures.append(Failure("stage", outcome, stage.hints[0]))
     if not entries and not result.failures:
-        result.failures.append(Failure("stage", "No checkpoint ran.", stage.hints[0]))
+        result.failures.append(Failure("stage", T("No checkpoint ran."), stage.hints[0]))
     reported = {e["test"] for e in entries if e["outcome"] == "passed"}
     silent = [e["test"] for e in expected if e["test"] not in reported]
     if (silent or not expected) and not result.failures and not result.skipped:
         missing = silent[0] if silent else "any check"
-        result.failures.append(Failure(missing, f"The check {missing} never reported a result.", stage.hints[0]))
+        result.failures.append(Failure(missing, T("The check {test} never reported a result.", test=missing),
+                                       stage.hints[0]))
     # A skipped check is not a pass: the stage passes only when every check ran and passed.
     result.passed = not result.failures and not result.skipped
     if result.skipped and not result.failures:
-        result.failures.append(Failure("stage", "Not graded: " + "; ".join(result.skipped), stage.hints[0]))
+        result.failures.append(Failure("stage", T("Not graded: {skipped}", skipped="; ".join(result.skipped)),
+                                       stage.hints[0]))
     result.points = stage.points if result.passed else 0
     return result
 
@@ -239,7 +265,7 @@ def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, 
     its command line; the tree is named only in its environment."""
     # An instructor's hidden checks for a stage run in the same process, scored with it (kit/hidden.py).
     modules = [str(path) for stage in stages for path in (stage.checkpoint, *hidden.checks_for(stage))]
-    cmd = [sys.executable, "-I", "-B", "-m", "pytest", *modules, "-c", str(EXERCISES_DIR / "pytest.ini"),
+    cmd = [sys.executable, "-P", "-s", "-B", "-m", "pytest", *modules, "-c", str(EXERCISES_DIR / "pytest.ini"),
            "--rootdir", str(EXERCISES_DIR), "--confcutdir", str(EXERCISES_DIR), "-p", "kit.pytest_plugin",
            "-p", "pytest_timeout", f"--timeout={TEST_TIME_LIMIT:g}", "-q", "--no-header", "-rN",
            "-W", "ignore::DeprecationWarning", *(["--kit-keep-going"] if keep_going else []),
@@ -269,8 +295,8 @@ def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, 
             procs.stop_tree(proc, grace=2)
             reader.join(timeout=5)
             expected, entries = _last(snapshots)
-            return (f"The stage did not finish within {STAGE_TIME_LIMIT:.0f} s and was stopped: "
-                    "something in the project never returns."), expected, entries
+            return T("The stage did not finish within {limit:.0f} s and was stopped: "
+                     "something in the project never returns.", limit=STAGE_TIME_LIMIT), expected, entries
         except BaseException:
             procs.stop_tree(proc, grace=2)
             raise
@@ -283,16 +309,17 @@ def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, 
     if proc.returncode in (0, 1) and not any(e["outcome"] == "running" for e in entries):
         return "", expected, entries
     if proc.returncode < 0:
-        how = f"was killed by signal {signal.Signals(-proc.returncode).name}"
+        how = T("was killed by signal {signal}", signal=signal.Signals(-proc.returncode).name)
     else:
-        how = f"ended abruptly (exit code {proc.returncode})"
+        how = T("ended abruptly (exit code {code})", code=proc.returncode)
     exits = exit_calls(tree)
     if exits:
-        return (f"The checking process {how}: the project ends the process itself, {exits[0]}. "
-                "A settings file or module must never call sys.exit() or os._exit(); raise an exception "
-                "instead."), expected, entries
+        return T("The checking process {how}: the project ends the process itself, {call}. "
+                 "A settings file or module must never call sys.exit() or os._exit(); raise an exception "
+                 "instead.", how=how, call=exits[0]), expected, entries
     tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
-    return f"The checking process {how} before it could report. {tail}".strip(), expected, entries
+    said = T("The checking process {how} before it could report.", how=how)
+    return (join([said, tail]) if tail else said), expected, entries
 
 
 def _read_results(fd: int, snapshots: list[str]) -> None:

@@ -30,6 +30,7 @@ import warnings
 from pathlib import Path
 
 from .explain import Places, sentence
+from .i18n import T, pack, unpack
 
 BLOCKED_AFTER = 0.5            # seconds the event loop may stay in one callback before it counts as blocked
 FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
@@ -74,7 +75,7 @@ class Host:
         reader = self.conn.makefile("r", encoding="utf-8")
         self.reply({"ready": True, "pid": os.getpid()})
         for line in reader:
-            request = json.loads(line)
+            request = unpack(json.loads(line))   # a T's template rides beside its English (kit/i18n.py)
             limit = float(request.get("limit", 30))
             future = asyncio.run_coroutine_threadsafe(self.dispatch(request), self.loop)
             try:
@@ -82,7 +83,7 @@ class Host:
             except TimeoutError:
                 answer = {"blocked": self.stuck_place() or "", "limit": limit}
             except BaseException as exc:  # a kit bug, not the learner's: say it plainly
-                answer = {"error": f"The kit's host failed: {type(exc).__name__}: {exc}"}
+                answer = {"error": T("The kit's host failed: {error}", error=type(exc).__name__ + ": " + str(exc))}
             if self.clues:
                 answer["clues"], self.clues = self.clues, []
             answer["id"] = request.get("id")
@@ -90,7 +91,7 @@ class Host:
         os._exit(0)  # the checks hung up: nothing here is worth finishing
 
     def reply(self, answer: dict) -> None:
-        self.conn.sendall((json.dumps(answer) + "\n").encode())
+        self.conn.sendall((json.dumps(pack(answer)) + "\n").encode())
 
     async def dispatch(self, request: dict) -> dict:
         handler = getattr(self, "op_" + request["op"])
@@ -101,7 +102,7 @@ class Host:
                 result = await result
             return result if isinstance(result, dict) else {"ok": True}
         except Refusal as refusal:
-            return {"error": str(refusal)}
+            return {"error": refusal.args[0] if refusal.args and isinstance(refusal.args[0], T) else str(refusal)}
 
     # -- what the learner's code is doing ----------------------------------------
     def heartbeat(self) -> None:
@@ -116,10 +117,10 @@ class Host:
                 place = self.stuck_place()
                 if place and place not in noted:
                     noted.add(place)
-                    self.clues.append(
-                        f"The event loop was blocked at {place}: a blocking call such as time.sleep, requests or "
+                    self.clues.append(T(
+                        "The event loop was blocked at {place}: a blocking call such as time.sleep, requests or "
                         "a sync ORM query inside an async method stops every socket. Use await asyncio.sleep, "
-                        "async libraries or database_sync_to_async.")
+                        "async libraries or database_sync_to_async.", place=place))
 
     def stuck_place(self) -> str:
         frame = sys._current_frames().get(self.main_thread)
@@ -135,8 +136,9 @@ class Host:
         name = named.group(1).split(".")[-1] if named else "a coroutine"
         frames = [(f, int(n), where) for f, n, where in FRAME.findall(text)] or [(filename, lineno, "?")]
         place = self.places.frame_place(frames)
-        said = (f"{place}: {name}() is a coroutine, called without await: put `await` before that call."
-                if place else f"{name}() was called without await: put `await` before that call.")
+        said = (T("{place}: {name}() is a coroutine, called without await: put `await` before that call.",
+                  place=place, name=name)
+                if place else T("{name}() was called without await: put `await` before that call.", name=name))
         if said not in self.clues:
             self.clues.append(said)
 
@@ -151,7 +153,7 @@ class Host:
         try:
             django.setup()
         except BaseException as exc:  # SystemExit from a settings file counts too
-            self.setup_error = self.places.explain(exc, "Loading myproject/settings.py failed")
+            self.setup_error = self.places.explain(exc, T("Loading myproject/settings.py failed"))
             raise Refusal(self.setup_error) from None
         from django.conf import settings
 
@@ -163,12 +165,12 @@ class Host:
         try:
             return importlib.import_module(module)
         except BaseException as exc:
-            raise Refusal(self.places.explain(exc, f"Importing {module} failed")) from None
+            raise Refusal(self.places.explain(exc, T("Importing {module} failed", module=module))) from None
 
     def application(self):
         app = getattr(self.load("myproject.asgi"), "application", None)
         if app is None:
-            raise Refusal("myproject/asgi.py has no `application`.")
+            raise Refusal(T("myproject/asgi.py has no `application`."))
         return app
 
     def use_in_memory_layer(self) -> None:
@@ -195,7 +197,8 @@ class Host:
         try:
             getattr(importlib.import_module(module_name), name)
         except (ImportError, AttributeError, ValueError) as exc:
-            raise Refusal(self.places.explain(exc, f"The channel layer backend {path!r} cannot be imported")) from None
+            raise Refusal(self.places.explain(exc, T("The channel layer backend {path} cannot be imported",
+                                                     path=repr(path)))) from None
 
     def op_patterns(self) -> dict:
         patterns = getattr(self.load("myapp.routing"), "websocket_urlpatterns", None)
@@ -226,7 +229,7 @@ class Host:
             response = await HttpCommunicator(app, "GET", path, headers=[(b"host", b"127.0.0.1")]).get_response(
                 timeout=10)
         except BaseException as exc:
-            raise Refusal(self.places.explain(exc, f"GET {path} through the ASGI app failed")) from None
+            raise Refusal(self.places.explain(exc, T("GET {path} through the ASGI app failed", path=path))) from None
         return {"status": response["status"]}
 
     def op_app(self, kind: str) -> dict:
@@ -240,7 +243,7 @@ class Host:
         else:
             consumer = getattr(self.load("myapp.consumers"), "ChatConsumer", None)
             if consumer is None:
-                raise Refusal("myapp/consumers.py has no class ChatConsumer.")
+                raise Refusal(T("myapp/consumers.py has no class ChatConsumer."))
             route = (re_path(r"^ws/chat/(?P<room_name>[^/]+)/$", consumer.as_asgi()) if kind == "any-room"
                      else path("ws/chat/<str:room_name>/", consumer.as_asgi()))
             app = URLRouter([route])
@@ -260,14 +263,14 @@ class Host:
         try:
             layer = get_channel_layer()
             if layer is None:
-                return {"delivered": False, "problem": "CHANNEL_LAYERS has no working 'default' layer."}
+                return {"delivered": False, "problem": T("CHANNEL_LAYERS has no working 'default' layer.")}
             channel = await asyncio.wait_for(layer.new_channel(), 5)
             await asyncio.wait_for(layer.group_add("kit-check", channel), 5)
             await asyncio.wait_for(layer.group_send("kit-check", {"type": "kit.check"}), 5)
             message = await asyncio.wait_for(layer.receive(channel), 5)
             return {"delivered": message.get("type") == "kit.check"}
         except (asyncio.TimeoutError, TimeoutError):
-            return {"delivered": False, "problem": "the layer did not answer within 5 s."}
+            return {"delivered": False, "problem": T("the layer did not answer within 5 s.")}
         except BaseException as exc:
             return {"delivered": False, "problem": sentence(f"{type(exc).__name__}: {exc}")}
         finally:
@@ -298,7 +301,7 @@ class Host:
             raise
         except BaseException as exc:
             if "No route found for path" in str(exc):  # the router said no: nothing crashed
-                raise Refusal(f"{exc}: no pattern in websocket_urlpatterns matches it.") from None
+                raise Refusal(T("{error}: no pattern in websocket_urlpatterns matches it.", error=str(exc))) from None
             raise Refusal(self.places.explain(exc, doing)) from None
         finally:
             self.watching = False

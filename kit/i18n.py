@@ -277,3 +277,52 @@ def translated(text, lang: str | None = None) -> str:
     if isinstance(found, T):
         return found.translate(lang)
     return gettext_in(lang, text) if isinstance(text, str) else text
+
+
+# -- extraction of static English that is not marked with a call: Babel extractors (babel.cfg) -------
+def extract_static(fileobj, keywords, comment_tags, options):
+    """Babel extractor for kit/hints.py and kit/catalogue.py: every string of the hint ladders (LADDERS)
+    and each Stage(...)'s title and hints, so those files stay plain data. Stages listed in the
+    option `skip_stages` (space-separated) are left out: they speak English until they are translated."""
+    import ast
+
+    skip = set(options.get("skip_stages", "").split())
+    tree = ast.parse(fileobj.read().decode("utf-8"))
+
+    def strings(node):
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and sub.value:
+                yield sub.lineno, sub.value
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "LADDERS" for t in targets) and isinstance(node.value, ast.Dict):
+                for key, ladders in zip(node.value.keys, node.value.values):
+                    if isinstance(key, ast.Constant) and key.value in skip or not isinstance(ladders, ast.Dict):
+                        continue
+                    for rungs in ladders.values:
+                        for lineno, text in strings(rungs):
+                            yield lineno, None, text, []
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Stage":
+            named = {k.arg: k.value for k in node.keywords}
+            stage_id = named.get("id")
+            if isinstance(stage_id, ast.Constant) and stage_id.value in skip:
+                continue
+            for field_ in ("title", "hints"):
+                if field_ in named:
+                    for lineno, text in strings(named[field_]):
+                        yield lineno, None, text, []
+
+
+def extract_marked(fileobj, keywords, comment_tags, options):
+    """Babel's Python extractor, with the kit's markers too: T() (a run-time message's template) and
+    the names in the option `markers` (hint, for @pytest.mark.hint(...)); the first string
+    argument is the message, so plain `extract_from_file` and `pybabel extract` agree without -k flags."""
+    from babel.messages.extract import DEFAULT_KEYWORDS, extract_python
+
+    names = {*DEFAULT_KEYWORDS, "N_", "T", *str(options.get("markers", "")).split()}
+    for lineno, _funcname, messages, comments in extract_python(fileobj, names, comment_tags, options):
+        message = messages if isinstance(messages, str) else next((m for m in messages or () if m), None)
+        if message:
+            yield lineno, None, message, comments

@@ -4,20 +4,54 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from .grader import Report
-from .i18n import _
+from .grader import Failure, Report
+from .i18n import N_, SOURCE, _, language
 
 VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "not yet available": "dim"}
+VERDICTS = {"pass": N_("pass"), "fail": N_("fail"), "not yet available": N_("not yet available")}
 
 
-def table(report: Report) -> Table:
+def measured_right(text: str) -> bool:
+    """Does rich give text the width a terminal gives it? Not for Bengali: rich counts its vowel signs
+    and conjuncts as zero-width where terminals (wcwidth) give them a cell, so borders after it slip."""
+    from rich.cells import cell_len
+
+    try:
+        from wcwidth import wcswidth
+    except ImportError:   # without wcwidth, trust nothing outside Latin, Greek and Cyrillic
+        return all(ord(c) < 0x0590 for c in text)
+    return all(cell_len(line) == wcswidth(line) for line in text.splitlines())
+
+
+def said(failure: Failure, lang: str) -> tuple[str, str]:
+    """A failure's message and hint in lang (the English ones for English or no translation)."""
+    if lang == SOURCE:
+        return failure.message, failure.hint
+    if not failure.translation or failure.translation.get("lang") != lang:
+        failure.translate(lang)
+    return failure.translation["message"], failure.translation["hint"]
+
+
+def table(report: Report, lang: str | None = None):
+    """The report as a table; where rich mis-measures the chosen language (Bengali), that language's
+    sentences are printed below the table and its borders are only horizontal, so nothing slips."""
+    from rich.console import Group
+    from rich.markup import escape
+    from rich.text import Text
+
+    lang = language(lang)
+    heads = [_("stage"), _("points"), _("verdict"), _("what to fix next")]
+    advice = {r.id: said(r.failures[0], lang) for r in report.stages if r.failures}
+    below = lang != SOURCE and not all(measured_right(t) for t in [*heads, *(x for a in advice.values() for x in a)])
     isolation = report.isolation.split(":")[0] or "unknown"
     grid = Table(title=_("Channels Kit: {project}").format(project=report.project),
                  caption=_("score {score} / {max_score}   (isolation: {isolation})").format(
-                     score=report.score, max_score=report.max_score, isolation=isolation), show_lines=False)
+                     score=report.score, max_score=report.max_score, isolation=isolation), show_lines=False,
+                 **({"box": box.SIMPLE_HEAD} if below else {}))
     grid.add_column("#", justify="right")
     grid.add_column(_("stage"))
     grid.add_column(_("points"), justify="right")
@@ -25,15 +59,31 @@ def table(report: Report) -> Table:
     grid.add_column(_("what to fix next"), overflow="fold", ratio=1)
     from .catalogue import get
 
+    notes = []
     for result in report.stages:
-        advice = ""
+        shown = ""
         if result.failures:
-            first = result.failures[0]
-            advice = f"{first.message}\n[dim]hint: {first.hint}[/dim]" if first.hint else first.message
+            message, hint = advice[result.id]
+            if lang == SOURCE:   # English exactly as before
+                first = result.failures[0]
+                shown = f"{first.message}\n[dim]hint: {first.hint}[/dim]" if first.hint else first.message
+            elif below:
+                shown = "↓"
+                notes.append((get(result.id).number, result.id, message, hint))
+            else:
+                shown = escape(message) + (f"\n[dim]{escape(_('hint: {hint}').format(hint=hint))}[/dim]" if hint else "")
+        verdict = result.verdict if lang == SOURCE else _(VERDICTS[result.verdict])
         grid.add_row(str(get(result.id).number), result.id,
                      f"{result.points}/{result.max_points}" if result.available else "-",
-                     f"[{VERDICT_STYLE[result.verdict]}]{result.verdict}[/]", advice)
-    return grid
+                     f"[{VERDICT_STYLE[result.verdict]}]{verdict}[/]", shown)
+    if not notes:
+        return grid
+    lines = []
+    for number, stage_id, message, hint in notes:
+        lines.append(Text(f"{number} {stage_id}: {message}"))
+        if hint:
+            lines.append(Text("   " + _("hint: {hint}").format(hint=hint), style="dim"))
+    return Group(grid, *lines)
 
 
 def print_table(report: Report, console: Console | None = None) -> None:
@@ -61,7 +111,15 @@ def to_junit(report: Report) -> str:
         for name, failure in cases:
             case = ET.SubElement(suite, "testcase", classname=f"kit.{result.id}", name=name)
             if failure is not None:
-                ET.SubElement(case, "failure", message=failure.message).text = failure.hint
+                found = ET.SubElement(case, "failure", message=failure.message)
+                found.text = failure.hint
+                if failure.translation:   # beside the English: same element, the language's own attributes
+                    lang = failure.translation["lang"]
+                    found.set(f"message_{lang}", failure.translation["message"])
+                    found.set(f"hint_{lang}", failure.translation["hint"])
+                    props = ET.SubElement(case, "properties")
+                    for key in ("lang", "message", "hint"):
+                        ET.SubElement(props, "property", name=f"translation.{key}", value=failure.translation[key])
         total += len(cases)
         failed += len(result.failures)
     suites.set("tests", str(total))
