@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from kit.i18n import T
 from support import WAIT, fail, server_clue
 
 # A browser on a busy machine is slower than a socket: wait longer for the page's
@@ -84,12 +85,13 @@ class ChatPage:
         response = self.page.goto(self.url)
         if response is None or response.status != 200:
             status = response and response.status
-            why = (" The page's host must be in ALLOWED_HOSTS: keep '127.0.0.1' and 'localhost' there."
-                   if status == 400 else "")
-            fail(f"GET {self.url} answered {status}.{why} {server_clue(self.server)}")
+            if status == 400:
+                fail(T("GET {url} answered {status}. The page's host must be in ALLOWED_HOSTS: keep '127.0.0.1' and "
+                       "'localhost' there. {clue}", url=self.url, status=status, clue=server_clue(self.server)))
+            fail(T("GET {url} answered {status}. {clue}", url=self.url, status=status, clue=server_clue(self.server)))
         for element in ("#chat-log", "#chat-message-input", "#chat-message-submit"):
             if self.page.query_selector(element) is None:
-                fail(f"The room page has no {element} element: keep the ids of the given room.html.")
+                fail(T("The room page has no {element} element: keep the ids of the given room.html.", element=element))
         self.wait_connected()
         return self
 
@@ -105,14 +107,15 @@ class ChatPage:
             host: location.host, protocol: location.protocol})""")
         wrong = [u for u in state["tried"] if f"//{state['host']}/" not in u]
         if wrong:
-            fail(f"The page was served from {state['host']} but opened a WebSocket to {wrong[0]}: "
-                 "build the socket URL from window.location.host, never a fixed host or port.")
+            fail(T("The page was served from {host} but opened a WebSocket to {url}: "
+                   "build the socket URL from window.location.host, never a fixed host or port.",
+                   host=state['host'], url=wrong[0]))
         if not state["tried"]:
-            fail(f"The room page never opened a WebSocket in {PAGE_WAIT:.0f} s: "
-                 "create one with new WebSocket(url) when the page loads.")
+            fail(T("The room page never opened a WebSocket in {wait:.0f} s: "
+                   "create one with new WebSocket(url) when the page loads.", wait=PAGE_WAIT))
         if not state["open"]:
-            fail(f"The page's WebSocket to {state['tried'][0]} did not open in {PAGE_WAIT:.0f} s. "
-                 f"{server_clue(self.server) or 'Is the path ws/chat/<room_name>/?'}")
+            fail(T("The page's WebSocket to {url} did not open in {wait:.0f} s. {clue}", url=state['tried'][0],
+                   wait=PAGE_WAIT, clue=server_clue(self.server) or T('Is the path ws/chat/<room_name>/?')))
 
     def type(self, text):
         self.page.fill("#chat-message-input", text)
@@ -148,24 +151,24 @@ class ChatPage:
         try:
             self.page.wait_for_function(LOG_HAS, arg=[text], timeout=PAGE_WAIT * 1000)
         except Error:
-            fail(f"{who} never showed {text!r} as a line of #chat-log in {PAGE_WAIT:.0f} s "
-                 f"(its log: {self.log_lines()!r}). {self.diagnose(text)}")
+            fail(T("{who} never showed {text} as a line of #chat-log in {wait:.0f} s (its log: {log}). {why}",
+                   who=who, text=repr(text), wait=PAGE_WAIT, log=repr(self.log_lines()), why=self.diagnose(text)))
 
     def diagnose(self, text):
         """Why a message did not show: name the page's mistake when the frames tell it."""
         sent = self.sent
         if not sent:
-            return "The page sent nothing over its WebSocket."
+            return T("The page sent nothing over its WebSocket.")
         frame = sent[-1]
         try:
             data = json.loads(frame)
         except (TypeError, ValueError):
-            return (f"The page sent {frame!r}, which is not JSON: "
-                    "socket.send(JSON.stringify({message: text})).")
+            return T("The page sent {frame}, which is not JSON: "
+                     "socket.send(JSON.stringify({{message: text}})).", frame=repr(frame))
         if not isinstance(data, dict) or "message" not in data:
-            return f"The page sent {frame!r}: send an object with a 'message' key."
-        return (server_clue(self.server) or "The server answered; append data.message + '\\n' "
-                "to the #chat-log textarea's value in onmessage.")
+            return T("The page sent {frame}: send an object with a 'message' key.", frame=repr(frame))
+        return (server_clue(self.server) or T("The server answered; append data.message + '\\n' "
+                                              "to the #chat-log textarea's value in onmessage."))
 
     def close(self):
         self.page.close()
@@ -199,11 +202,11 @@ def test_https_page_uses_wss(context, server):
     try:
         page.wait_for_function("() => window.__kit.tried.length > 0", timeout=PAGE_WAIT * 1000)
     except Exception:
-        fail("Served over https, the room page opened no WebSocket: build its URL from window.location.")
+        fail(T("Served over https, the room page opened no WebSocket: build its URL from window.location."))
     tried = page.evaluate("() => window.__kit.tried[0]")
-    assert tried.startswith("wss://"), (
-        f"Served over https, the page dialled {tried}: an https page must use wss: "
-        "(the browser blocks ws: there). Pick the scheme from location.protocol.")
+    assert tried.startswith("wss://"), T(
+        "Served over https, the page dialled {url}: an https page must use wss: "
+        "(the browser blocks ws: there). Pick the scheme from location.protocol.", url=tried)
     page.close()
 
 
@@ -211,16 +214,17 @@ def test_https_page_uses_wss(context, server):
 def test_send_button_sends_json(context, server):
     page = open_page(context, server, "frontend_json")
     page.send_by_click("hello as json")
-    assert page.wait_for_a_send(), (
+    assert page.wait_for_a_send(), T(
         "Clicking Send sent nothing over the WebSocket: give #chat-message-submit a click handler "
         "that calls socket.send(...).")
     frame = page.sent[0]
     try:
         data = json.loads(frame)
     except ValueError:
-        fail(f"Clicking Send sent {frame!r}, which is not JSON: socket.send(JSON.stringify({{message: text}})).")
-    assert isinstance(data, dict) and data.get("message") == "hello as json", (
-        f"Clicking Send sent {frame!r}; the server expects {{\"message\": \"hello as json\"}}.")
+        fail(T("Clicking Send sent {frame}, which is not JSON: socket.send(JSON.stringify({{message: text}})).",
+               frame=repr(frame)))
+    assert isinstance(data, dict) and data.get("message") == "hello as json", T(
+        "Clicking Send sent {frame}; the server expects {{\"message\": \"hello as json\"}}.", frame=repr(frame))
 
 
 @pytest.mark.hint("In onmessage: const data = JSON.parse(e.data); chatLog.value += data.message + '\\n';")
@@ -229,16 +233,16 @@ def test_room_sees_messages_and_other_rooms_do_not(context, server):
     bob = open_page(context, server, "frontend_lobby")
     carol = open_page(context, server, "frontend_kitchen")
     alice.send_by_click("hi from alice")
-    alice.wait_for_line("hi from alice", "The sender's page")
-    bob.wait_for_line("hi from alice", "Another page in the same room")
+    alice.wait_for_line("hi from alice", T("The sender's page"))
+    bob.wait_for_line("hi from alice", T("Another page in the same room"))
     # Carol's page gets frames in order: had the lobby's message leaked into the
     # kitchen, it would be in her log before her own message.
     carol.send_by_click("hi from carol")
-    carol.wait_for_line("hi from carol", "A page in another room")
+    carol.wait_for_line("hi from carol", T("A page in another room"))
     lines = carol.log_lines()
-    assert len(lines) == 1 and "hi from carol" in lines[0], (
-        f"A page in room 'frontend_kitchen' shows {carol.log_lines()!r}: a message sent to another room "
-        "reached it. Each page must join only its own room.")
+    assert len(lines) == 1 and "hi from carol" in lines[0], T(
+        "A page in room 'frontend_kitchen' shows {log}: a message sent to another room "
+        "reached it. Each page must join only its own room.", log=repr(carol.log_lines()))
 
 
 @pytest.mark.hint("In a keyup (or keydown) handler on #chat-message-input: if (e.key === 'Enter') send the message.")
@@ -248,17 +252,18 @@ def test_enter_sends(context, server):
     try:
         page.page.wait_for_function(LOG_HAS, arg=["sent with enter"], timeout=PAGE_WAIT * 1000)
     except Exception:
-        fail("Pressing Enter in #chat-message-input did not put the message in #chat-log: listen for the "
-             f"Enter key on the input and send, as the Send button does. {page.diagnose('sent with enter')}")
+        fail(T("Pressing Enter in #chat-message-input did not put the message in #chat-log: listen for the "
+               "Enter key on the input and send, as the Send button does. {why}", why=page.diagnose('sent with enter')))
 
 
 @pytest.mark.hint("After socket.send(...), empty the box: messageInput.value = '';")
 def test_input_is_cleared_after_sending(context, server):
     page = open_page(context, server, "frontend_clear")
     page.send_by_click("clear me")
-    page.wait_for_line("clear me", "The sender's page")
+    page.wait_for_line("clear me", T("The sender's page"))
     left = page.page.input_value("#chat-message-input")
-    assert left == "", f"After sending, #chat-message-input still holds {left!r}: set its value to '' after send()."
+    assert left == "", T("After sending, #chat-message-input still holds {left}: set its value to '' after send().",
+                         left=repr(left))
 
 
 @pytest.mark.hint("Append a newline after each message: chatLog.value += data.message + '\\n';")
@@ -266,9 +271,9 @@ def test_messages_are_kept_one_per_line(context, server):
     page = open_page(context, server, "frontend_lines")
     for text in ("first line", "second line", "third line"):
         page.send_by_click(text)
-        page.wait_for_line(text, "The page")
+        page.wait_for_line(text, T("The page"))
     lines = page.log_lines()
     wanted = ["first line", "second line", "third line"]
-    assert len(lines) == 3 and all(text in line for text, line in zip(wanted, lines)), (
-        f"#chat-log holds {page.log_lines()!r}: append each message (never replace the log) "
-        "with a newline after it.")
+    assert len(lines) == 3 and all(text in line for text, line in zip(wanted, lines)), T(
+        "#chat-log holds {log}: append each message (never replace the log) "
+        "with a newline after it.", log=repr(page.log_lines()))

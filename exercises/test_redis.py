@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from kit.i18n import T
 from support import PROJECT, WAIT, LiveSocket, close_all, fail, run, run_in_tree, server_clue
 
 
@@ -22,7 +23,7 @@ def redis():
     try:
         server.start()
     except RedisUnavailable as exc:
-        pytest.skip(f"Not graded: no Redis could start on this machine. {exc}")
+        pytest.skip(T("Not graded: no Redis could start on this machine. {error}", error=str(exc)))
     yield server
     server.stop()
 
@@ -34,7 +35,7 @@ def start_worker(redis):
     try:
         daphne.start()
     except ServerError as exc:
-        fail(f"daphne did not start with REDIS_URL set. {exc}")
+        fail(T("daphne did not start with REDIS_URL set. {error}", error=str(exc)))
     return daphne
 
 
@@ -58,11 +59,12 @@ def layer_config(redis_url: str) -> dict:
     code, out, err = run_in_tree(["-c", script], env={"REDIS_URL": redis_url}, timeout=6 * WAIT)
     if code != 0:
         last = (err.strip().splitlines() or ["no output"])[-1]
-        fail(f"Importing myproject/settings.py with REDIS_URL={redis_url or '(empty)'} failed: {last}")
+        fail(T("Importing myproject/settings.py with REDIS_URL={url} failed: {error}", url=redis_url or T("(empty)"),
+               error=last))
     try:
         layer = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        fail("Importing myproject/settings.py printed something unexpected; settings should not print.")
+        fail(T("Importing myproject/settings.py printed something unexpected; settings should not print."))
     return layer if isinstance(layer, dict) else {}
 
 
@@ -71,21 +73,22 @@ def layer_config(redis_url: str) -> dict:
 def test_settings_choose_redis_when_redis_url_is_set(redis):
     layer = layer_config(redis.url)
     backend = layer.get("BACKEND", "")
-    assert backend.startswith("channels_redis."), (
-        f"With REDIS_URL set, CHANNEL_LAYERS['default'] uses {backend or 'no BACKEND'}: read "
-        "os.environ.get('REDIS_URL') in settings.py and choose channels_redis.core.RedisChannelLayer then.")
+    assert backend.startswith("channels_redis."), T(
+        "With REDIS_URL set, CHANNEL_LAYERS['default'] uses {backend}: read "
+        "os.environ.get('REDIS_URL') in settings.py and choose channels_redis.core.RedisChannelLayer then.",
+        backend=backend or T("no BACKEND"))
     port = str(urlparse(redis.url).port or 6379)
-    assert port in json.dumps(layer.get("CONFIG", {})), (
-        f"With REDIS_URL={redis.url}, the layer's CONFIG is {layer.get('CONFIG')}: "
-        "its hosts must come from REDIS_URL, not a fixed address.")
+    assert port in json.dumps(layer.get("CONFIG", {})), T(
+        "With REDIS_URL={url}, the layer's CONFIG is {config}: "
+        "its hosts must come from REDIS_URL, not a fixed address.", url=redis.url, config=str(layer.get('CONFIG')))
 
 
 @pytest.mark.hint("Keep an else: branch with channels.layers.InMemoryChannelLayer for when REDIS_URL is not set.")
 def test_settings_stay_in_memory_without_redis_url():
     backend = layer_config("").get("BACKEND", "")
-    assert backend == "channels.layers.InMemoryChannelLayer", (
-        f"Without REDIS_URL, CHANNEL_LAYERS['default'] uses {backend or 'no BACKEND'}: keep the in-memory "
-        "layer then, so one process works with no Redis at all.")
+    assert backend == "channels.layers.InMemoryChannelLayer", T(
+        "Without REDIS_URL, CHANNEL_LAYERS['default'] uses {backend}: keep the in-memory "
+        "layer then, so one process works with no Redis at all.", backend=backend or T("no BACKEND"))
 
 
 async def crossing(sender: LiveSocket, receiver: LiveSocket, text: str, direction: str) -> None:
@@ -93,19 +96,21 @@ async def crossing(sender: LiveSocket, receiver: LiveSocket, text: str, directio
     await sender.send(text)
     # The sender's own copy comes back through the layer after group_send has
     # queued the message for every member, the receiver included.
-    got = await sender.receive("its own message")
-    assert got["message"] == text, f"The sender got {got['message']!r} back instead of {text!r}."
+    got = await sender.receive(T("its own message"))
+    assert got["message"] == text, T("The sender got {got} back instead of {text}.", got=repr(got['message']),
+                                     text=repr(text))
     await receiver.send(f"after {text}")
-    first = await receiver.receive(f"the message sent {direction}")
-    assert first["message"] == text, (
-        f"A client on worker {direction.split()[-1]} got {first['message']!r} first: {text!r}, sent {direction}, "
+    first = await receiver.receive(T("the message sent {direction}", direction=direction))
+    assert first["message"] == text, T(
+        "A client on worker {worker} got {got} first: {text}, sent {direction}, "
         "never reached it. Each daphne worker is alone when the layer is in memory: with REDIS_URL set, "
-        "CHANNEL_LAYERS must use channels_redis with hosts=[REDIS_URL]. "
-        f"{receiver.server_clue() or sender.server_clue()}")
-    second = await receiver.receive("its own message")
+        "CHANNEL_LAYERS must use channels_redis with hosts=[REDIS_URL]. {clue}", worker=direction.split()[-1],
+        got=repr(first['message']), text=repr(text), direction=direction,
+        clue=receiver.server_clue() or sender.server_clue())
+    second = await receiver.receive(T("its own message"))
     assert second["message"] == f"after {text}"
     # The receiver's reply went to the whole room: the sender reads it too, so the next check starts clean.
-    await sender.receive("the reply from the other worker")
+    await sender.receive(T("the reply from the other worker"))
 
 
 @pytest.mark.hint("Both workers must use the same Redis: CHANNEL_LAYERS from REDIS_URL.")
@@ -116,8 +121,8 @@ def test_message_crosses_from_one_worker_to_the_other(workers):
         alice, bob = LiveSocket(one, "redis_lobby"), LiveSocket(two, "redis_lobby")
         await alice.connect()
         await bob.connect()
-        await crossing(alice, bob, "from worker A", "from worker A to worker B")
-        await crossing(bob, alice, "from worker B", "from worker B to worker A")
+        await crossing(alice, bob, "from worker A", T("from worker A to worker B"))
+        await crossing(bob, alice, "from worker B", T("from worker B to worker A"))
         await close_all(alice, bob)
 
     run(scenario)
@@ -133,15 +138,15 @@ def test_rooms_stay_apart_across_workers(workers):
         for sock in (alice, bob, carol):
             await sock.connect()
         await alice.send("lobby only")
-        await alice.receive("its own message")
-        got = await bob.receive("the lobby's message from worker A")
+        await alice.receive(T("its own message"))
+        got = await bob.receive(T("the lobby's message from worker A"))
         assert got["message"] == "lobby only"
         # Carol's frames come in order: a leaked lobby message would arrive before her own.
         await carol.send("kitchen only")
-        first = await carol.receive("its own message")
-        assert first["message"] == "kitchen only", (
-            f"A client in room 'redis_kitchen' received {first['message']!r}, sent to 'redis_lobby': "
-            "every room needs a group of its own.")
+        first = await carol.receive(T("its own message"))
+        assert first["message"] == "kitchen only", T(
+            "A client in room 'redis_kitchen' received {got}, sent to 'redis_lobby': "
+            "every room needs a group of its own.", got=repr(first['message']))
         await close_all(alice, bob, carol)
 
     run(scenario)
@@ -157,7 +162,7 @@ def test_room_survives_a_client_leaving(workers):
         for sock in (alice, bob, dave):
             await sock.connect()
         await dave.close()
-        await crossing(alice, bob, "after dave left", "from worker A to worker B")
+        await crossing(alice, bob, "after dave left", T("from worker A to worker B"))
         await close_all(alice, bob)
 
     run(scenario)
@@ -168,4 +173,4 @@ def test_worker_logs_have_no_errors(workers):
     for name, worker in zip("AB", workers):
         log = worker.log_text()
         assert "Traceback" not in log and "Exception inside application" not in log, \
-            f"Worker {name} logged an error. {server_clue(worker)}"
+            T("Worker {name} logged an error. {clue}", name=name, clue=server_clue(worker))
