@@ -28,7 +28,7 @@ def pytest_configure(config):
         start_host_early()
 
 
-HOSTED = {"test_settings", "test_asgi", "test_consumer", "test_routing", "test_hardening"}
+HOSTED = {"test_settings", "test_asgi", "test_consumer", "test_routing", "test_hardening", "test_users"}
 
 
 def pytest_unconfigure(config):

@@ -215,6 +215,34 @@ def group_memberships() -> int:
     return host().call("groups", doing=T("Counting group members"))["members"]
 
 
+# -- who is chatting ----------------------------------------------------------------------
+# From the `users` stage on, the chat relays only what a logged-in person says, so
+# every check chats as someone logged in unless it asks to be anonymous (user=None).
+LEARNER = "kit-learner"
+
+
+def login(username: str = LEARNER, *, password: str = "", required: bool = True) -> dict | None:
+    """A session logged in as username in the graded tree's own database: the cookie's {"name", "value"}.
+
+    Not required: a tree that cannot log anyone in yet (its settings or database
+    are earlier stages' work) chats anonymously, and None says so."""
+    on = host()
+    sessions = on.__dict__.setdefault("sessions", {})
+    if username not in sessions or password:
+        try:
+            sessions[username] = on.call("login", username=username, password=password,
+                                         doing=f"Logging in as {username}", limit=WAIT * 6)
+        except LearnerCodeError:
+            if required:
+                raise
+            sessions[username] = None
+    return sessions[username]
+
+
+def cookie_header(session: dict | None) -> list[list[str]]:
+    return [["cookie", f"{session['name']}={session['value']}"]] if session else []
+
+
 # -- running async scenarios ---------------------------------------------------------------
 def run(scenario, *, limit: float = 4 * WAIT):
     """Run a scenario; what the host noticed (a blocked loop, a forgotten await) is added to its failure."""
@@ -241,11 +269,14 @@ async def _with_limit(scenario, limit):
 class Socket:
     """A WebsocketCommunicator inside the host, driven from here, explaining failures in the learner's terms."""
 
-    def __init__(self, app: App, room: str, *, path: str | None = None, origin: str = PAGE_ORIGIN):
+    def __init__(self, app: App, room: str, *, path: str | None = None, origin: str = PAGE_ORIGIN,
+                 user: str | None = LEARNER):
         self.room = room
         self.path = path or f"/ws/chat/{room}/"
         self.host = app.host  # a socket lives in the host its app was made in, and dies with it
         headers = [["host", "127.0.0.1"], ["origin", origin]]
+        if user:
+            headers += cookie_header(login(user, required=False))  # the tree's one database, whichever host
         self.number = self.host.call("open", app=app.number, path=self.path, headers=headers,
                                      doing=T("Opening a socket"))["socket"]
         self.open = False
@@ -343,11 +374,17 @@ async def rooms_stay_apart(first, second, *, leaked: str) -> None:
 class LiveSocket:
     """A `websockets` client on a running daphne that fails in plain words."""
 
-    def __init__(self, server, room: str, *, origin: str | None = None):
+    def __init__(self, server, room: str, *, origin: str | None = None, user: str | None = LEARNER):
         self.server, self.room = server, room
         self.url = server.ws_url(room)
         self.origin = origin or server.origin
+        self.user = user
         self.connection = None
+
+    def headers(self) -> dict:
+        """The session cookie of the user this client chats as (daphne reads the same database)."""
+        return {name.title(): value for name, value in cookie_header(login(self.user, required=False))} \
+            if self.user else {}
 
     async def connect(self) -> None:
         from websockets.asyncio.client import connect
@@ -355,7 +392,7 @@ class LiveSocket:
 
         try:
             self.connection = await connect(self.url, origin=self.origin, open_timeout=WAIT,
-                                            close_timeout=WAIT)
+                                            close_timeout=WAIT, additional_headers=self.headers())
         except InvalidStatus as exc:
             fail(T("daphne refused the WebSocket handshake for {url} with HTTP {status}. {clue}",
                    url=self.url, status=exc.response.status_code, clue=self.server_clue()))

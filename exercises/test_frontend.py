@@ -10,7 +10,7 @@ import json
 import pytest
 
 from kit.i18n import T
-from support import WAIT, fail, server_clue
+from support import LEARNER, WAIT, fail, login, server_clue
 
 # A browser on a busy machine is slower than a socket: wait longer for the page's
 # conditions than for a bare client (a correct page still meets them at once).
@@ -75,11 +75,14 @@ def context(chromium):
 class ChatPage:
     """One browser tab on a room page, driven like a person would."""
 
-    def __init__(self, context, server, room, *, host=None):
+    def __init__(self, context, server, room, *, host=None, user=LEARNER):
         self.server, self.room = server, room
         self.page = context.new_page()
         origin = f"http://{host}:{server.port}" if host else server.url
         self.url = f"{origin}/chat/{room}/"
+        session = login(user, required=False) if user else None
+        if session:  # logged in, as people chat from the `users` stage on
+            context.add_cookies([{"name": session["name"], "value": session["value"], "url": origin}])
 
     def open(self):
         response = self.page.goto(self.url)

@@ -368,7 +368,8 @@ def test_live_odd_room_name(server, room):
         from websockets.exceptions import InvalidStatus
 
         try:
-            client = await connect(server.ws_url(quote(room)), origin=server.origin, open_timeout=WAIT)
+            client = await connect(server.ws_url(quote(room)), origin=server.origin, open_timeout=WAIT,
+                                   additional_headers=LiveSocket(server, room).headers())
         except InvalidStatus as exc:
             if exc.response.status_code == 403:
                 return  # refused at the handshake, on purpose: allowed
@@ -443,7 +444,8 @@ def send_when_page_listens(server, room, page, messages) -> None:
     from websockets.sync.client import connect
 
     try:
-        client = connect(server.ws_url(room), origin=server.origin, open_timeout=WAIT)
+        client = connect(server.ws_url(room), origin=server.origin, open_timeout=WAIT,
+                         additional_headers=LiveSocket(server, room).headers())
     except Exception as exc:
         fail(f"A client could not join room '{room}' to talk to the page ({exc}). {server_clue(server)}")
     with client:

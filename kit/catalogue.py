@@ -162,6 +162,23 @@ STAGES: tuple[Stage, ...] = (
         ),
     ),
     Stage(
+        id="users",
+        live=True,
+        title="Who said it",
+        points=10,
+        builds="Django login pages; each message's author from scope[\"user\"], never the client; "
+               "anonymous sockets cannot post; the page shows authors",
+        files=("myapp/consumers.py", "myproject/urls.py", "myapp/templates/registration/login.html",
+               "myapp/templates/myapp/room.html"),
+        notebook="10_users.ipynb",
+        hints=(
+            "The author is self.scope['user'].get_username(), put in the group event by the server.",
+            "Anonymous sockets (not scope['user'].is_authenticated) are refused in connect() or get an "
+            "error frame for each post.",
+            "path('accounts/', include('django.contrib.auth.urls')) and registration/login.html give the login page.",
+        ),
+    ),
+    Stage(
         id="testing",
         live=True,  # runs the learner's test suite several times, each in a sandbox of its own
         title="Testing consumers",

@@ -336,6 +336,42 @@ LADDERS: dict[str, dict[str, tuple[str, ...]]] = {
             "innerHTML or insertAdjacentHTML.",
         ),
     },
+    "users": {
+        "test_each_message_carries_its_authors_name": (
+            "The frames your consumer relays do not say who sent them.",
+            "The socket's user is self.scope[\"user\"] (AuthMiddlewareStack in asgi.py reads the session "
+            "cookie); its name is self.scope[\"user\"].get_username().",
+            "In receive(): group_send(group, {\"type\": \"chat.message\", \"message\": message, \"author\": "
+            "self.scope[\"user\"].get_username()}); in chat_message(): send {\"message\": event[\"message\"], "
+            "\"author\": event[\"author\"]}.",
+        ),
+        "test_client_cannot_choose_the_author": (
+            "A client can claim to be anyone by putting a name in its frame.",
+            "Read only data[\"message\"] from the client's frame; the author comes from the server's side.",
+            "Never use data.get(\"author\"): the author is self.scope[\"user\"].get_username(), whatever the "
+            "frame says.",
+        ),
+        "test_anonymous_socket_cannot_post": (
+            "Someone who is not logged in can still post to the room.",
+            "self.scope[\"user\"].is_authenticated is False for an anonymous socket: refuse it in connect(), "
+            "or let it read and refuse its posts.",
+            "In receive(): if not self.scope[\"user\"].is_authenticated: await self.send(text_data=json.dumps("
+            "{\"error\": \"Log in to post.\"})) and return, before group_send (or self.close() in connect()).",
+        ),
+        "test_login_page_answers": (
+            "There is no login page yet.",
+            "Django ships the views: path(\"accounts/\", include(\"django.contrib.auth.urls\")) in "
+            "myproject/urls.py gives accounts/login/.",
+            "LoginView renders registration/login.html: a <form method=\"post\"> with {% csrf_token %}, "
+            "{{ form.as_p }} and a submit button, in myapp/templates/registration/login.html.",
+        ),
+        "test_two_people_side_by_side_see_each_others_names": (
+            "The room page does not show who wrote each message.",
+            "Each frame now carries data.author next to data.message: put both on the message's line.",
+            "In onmessage: chatLog.value += data.author + \": \" + data.message + \"\\n\"; (and log in "
+            "through accounts/login/ to try it: an anonymous page cannot post).",
+        ),
+    },
 }
 
 STATE_FILE = Path(".kit") / "hints.json"

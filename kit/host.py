@@ -247,6 +247,14 @@ class Host:
             route = (re_path(r"^ws/chat/(?P<room_name>[^/]+)/$", consumer.as_asgi()) if kind == "any-room"
                      else path("ws/chat/<str:room_name>/", consumer.as_asgi()))
             app = URLRouter([route])
+            from django.apps import apps
+
+            # Who is logged in comes from the session cookie, as through the learner's asgi.py;
+            # a tree without auth or sessions chats anonymously.
+            if apps.is_installed("django.contrib.auth") and apps.is_installed("django.contrib.sessions"):
+                from channels.auth import AuthMiddlewareStack
+
+                app = AuthMiddlewareStack(app)
         self.use_in_memory_layer()
         number = next(self.ids)
         self.apps[number] = app
@@ -280,6 +288,40 @@ class Host:
         from channels.layers import get_channel_layer
 
         return {"members": sum(len(channels) for channels in get_channel_layer().groups.values())}
+
+    # -- users ----------------------------------------------------------------------------
+    async def op_login(self, username: str, password: str = "") -> dict:
+        """A user (made when new) and a session logged in as them: the cookie their browser would carry."""
+        self.django_setup()
+        from asgiref.sync import sync_to_async
+
+        try:  # the ORM refuses to run on the event loop's thread: a worker thread, as a consumer would
+            return await sync_to_async(self.session_for)(username, password)
+        except Refusal:
+            raise
+        except BaseException as exc:
+            raise Refusal(self.places.explain(exc, f"Logging in as {username!r} failed")) from None
+
+    def session_for(self, username: str, password: str) -> dict:
+        from importlib import import_module
+
+        from django.conf import settings
+        from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+        from django.core.management import call_command
+
+        if not getattr(self, "migrated", False):
+            call_command("migrate", interactive=False, verbosity=0)  # the scratch tree's own database
+            self.migrated = True
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        if password:
+            user.set_password(password)
+            user.save()
+        session = import_module(settings.SESSION_ENGINE).SessionStore()
+        session[SESSION_KEY] = user._meta.pk.value_to_string(user)
+        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.save()
+        return {"name": settings.SESSION_COOKIE_NAME, "value": session.session_key}
 
     # -- sockets ------------------------------------------------------------------------
     def op_open(self, app: int, path: str, headers: list[list[str]]) -> dict:

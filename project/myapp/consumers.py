@@ -11,4 +11,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
       to the room as an event {"type": "chat.message", "message": ...}.
     - chat_message(event): send {"message": ...} as JSON to this socket.
     - disconnect(close_code): leave the group with group_discard(...).
+
+    TODO(users): the author of each message is self.scope["user"] (the
+    logged-in user, from AuthMiddlewareStack); put its get_username() in the
+    group event and send {"message": ..., "author": ...}; never trust an
+    "author" the client sends. An anonymous socket (not
+    scope["user"].is_authenticated) is refused in connect() (self.close())
+    or may read but gets an error frame {"error": ...} for each post.
     """

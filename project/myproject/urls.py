@@ -5,4 +5,6 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(url="/chat/", permanent=False)),
     path("chat/", include("myapp.urls")),
+    # TODO(users): Django's own login pages: path("accounts/", include("django.contrib.auth.urls")),
+    # and a form in myapp/templates/registration/login.html.
 ]

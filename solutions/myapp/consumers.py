@@ -1,7 +1,11 @@
 """The chat consumer: one instance per open WebSocket, hardened against whatever a client sends.
 
 Wire protocol: a client sends {"message": "<text>"}; everyone in the room, the
-sender included, receives {"message": "<text>"}. Input the consumer will not
+sender included, receives {"message": "<text>", "author": "<username>"}. The
+author is the logged-in user of the sending socket (scope["user"], from the
+session cookie through AuthMiddlewareStack), never a name the client claims.
+Anonymous sockets may read the room but not post: each post gets an error frame.
+Input the consumer will not
 relay (not JSON, not an object, no text message, an empty or oversized
 message, a binary frame, a flood) is answered to the sender alone with
 {"error": "<one plain sentence>"}; the socket stays open and nothing reaches
@@ -62,6 +66,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.room_group_name = group_name(self.room_name)
         self.max_length = settings.CHAT_MAX_MESSAGE_LENGTH
         self.rate_limit = RateLimit(settings.CHAT_RATE_LIMIT)
+        # AnonymousUser when the browser is not logged in; None only without AuthMiddlewareStack.
+        self.user = self.scope.get("user")
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
         await self.accept()
 
@@ -71,6 +77,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
+        if self.user is None or not self.user.is_authenticated:
+            await self.refuse("Log in to post: anonymous visitors can read this room but not write in it.")
+            return
         message, problem = self.parse(text_data)
         if problem:
             await self.refuse(problem)
@@ -83,7 +92,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Send to the group, not the socket: every consumer in the room relays it.
         try:
             await self.channel_layer.group_send(
-                self.room_group_name, {"type": "chat.message", "message": message}
+                self.room_group_name,
+                # The author is who this socket logged in as; an "author" in the frame is ignored.
+                {"type": "chat.message", "message": message, "author": self.user.get_username()},
             )
         except Exception as exc:
             # The channel layer (Redis) is unreachable: say so and keep the socket,
@@ -117,7 +128,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_message(self, event):
         """Handles events of type 'chat.message' from the group."""
-        await self.send_json_frame({"message": event["message"]})
+        await self.send_json_frame({"message": event["message"], "author": event.get("author", "")})
 
     async def send_json_frame(self, data: dict):
         try:

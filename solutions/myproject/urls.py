@@ -5,4 +5,7 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(url="/chat/", permanent=False)),
     path("chat/", include("myapp.urls")),
+    # Django's own login and logout pages (accounts/login/, accounts/logout/, ...);
+    # the login form is myapp/templates/registration/login.html.
+    path("accounts/", include("django.contrib.auth.urls")),
 ]

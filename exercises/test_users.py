@@ -1,0 +1,251 @@
+"""Checkpoint `users`: who said it, as the server knows it, never as the client claims.
+
+The checks make their users with Django's ORM in the graded tree's own database
+(migrated first, as any deployment is) and log them in with real sessions:
+in process, a session cookie on a socket through the learner's asgi.py, so
+AuthMiddlewareStack puts the user in scope["user"]; in the browser, through the
+learner's login page, two people in two browser contexts side by side.
+
+What counts for an anonymous socket (the learner may pick either):
+- refused at the handshake (connect() closes instead of accepting), or
+- kept read-only: each post gets an error frame {"error": "<text>"} to that
+  socket alone (or a close with a code that says why), and nothing reaches the room.
+"""
+import json
+
+import pytest
+
+from support import WAIT, Socket, close_all, fail, login, project_app, run, server_clue
+
+# A browser on a busy machine is slower than a socket (see test_frontend.py).
+PAGE_WAIT = 3 * WAIT
+PASSWORD = "kit-Pa55word-for-checks"
+
+
+def people(*names: str) -> None:
+    """Make these users in the tree's database (login() runs the migrations first)."""
+    for name in names:
+        login(name, password=PASSWORD)
+
+
+async def relayed(sock: Socket, what: str) -> dict:
+    frame = await sock.receive(what)
+    if "author" not in frame:
+        fail(f"A relayed frame was {json.dumps(frame)[:80]}: it has no 'author'. Put the sender's "
+             "self.scope['user'].get_username() in the group event and in the frame chat_message() sends.")
+    return frame
+
+
+def author_problem(got, wanted: str, sent_as: str | None = None) -> str | None:
+    if got == wanted:
+        return None
+    if sent_as is not None and got == sent_as:
+        return (f"A message from {wanted!r} arrived with author {got!r}, the name the client put in its frame: "
+                "take the author from self.scope['user'], never from the frame.")
+    return (f"A message from the logged-in user {wanted!r} arrived with author {got!r}: the author is "
+            "self.scope['user'].get_username() of the socket that sent it.")
+
+
+@pytest.mark.hint("In receive(): author = self.scope['user'].get_username(); put it in the group event, "
+                  "and send {'message': ..., 'author': ...} in chat_message().")
+def test_each_message_carries_its_authors_name():
+    people("alice_kit", "bob_kit")
+    app = project_app()
+
+    async def scenario():
+        alice, bob = Socket(app, "users_lobby", user="alice_kit"), Socket(app, "users_lobby", user="bob_kit")
+        await alice.connect()
+        await bob.connect()
+        await alice.send("hello from alice")
+        for sock in (alice, bob):
+            got = await relayed(sock, "alice's message")
+            assert got["message"] == "hello from alice", f"Expected alice's message, got {got['message']!r}."
+            problem = author_problem(got["author"], "alice_kit")
+            if problem:
+                fail(problem)
+        await bob.send("and bob answers")
+        for sock in (alice, bob):
+            got = await relayed(sock, "bob's message")
+            problem = author_problem(got["author"], "bob_kit")
+            if problem:
+                fail(problem)
+        await close_all(alice, bob)
+
+    run(scenario)
+
+
+@pytest.mark.hint("Ignore any 'author' in the client's frame: read only data['message'] from it.")
+def test_client_cannot_choose_the_author():
+    people("carol_kit")
+    app = project_app()
+
+    async def scenario():
+        carol, dave = Socket(app, "users_forge", user="carol_kit"), Socket(app, "users_forge")
+        await carol.connect()
+        await dave.connect()
+        await carol.send("it was not me", author="admin")
+        got = await relayed(dave, "carol's message")
+        problem = author_problem(got["author"], "carol_kit", sent_as="admin")
+        if problem:
+            fail(problem)
+        await close_all(carol, dave)
+
+    run(scenario)
+
+
+@pytest.mark.hint("In connect(): if not self.scope['user'].is_authenticated, close the socket; or accept it "
+                  "and answer each of its posts with {'error': ...} without group_send.")
+def test_anonymous_socket_cannot_post():
+    app = project_app()
+
+    async def scenario():
+        member = Socket(app, "users_anon")
+        await member.connect()
+        stranger = Socket(app, "users_anon", user=None)
+        accepted, _ = await stranger.try_connect()
+        if accepted:
+            await stranger.send("anonymous words")
+            output = await stranger.receive_output("an answer to an anonymous post")
+            if output is None:
+                fail("An anonymous socket posted and heard nothing back: tell it why with an error frame "
+                     "{'error': 'Log in to post ...'} (or refuse it in connect()).")
+            if output["type"] == "websocket.send":
+                try:
+                    frame = json.loads(output.get("text") or "")
+                except ValueError:
+                    frame = None
+                if isinstance(frame, dict) and "message" in frame:
+                    fail(f"An anonymous socket's post was relayed ({json.dumps(frame)[:80]}): only a logged-in "
+                         "user may post; check self.scope['user'].is_authenticated before group_send.")
+                if not isinstance(frame, dict) or "error" not in frame:
+                    fail(f"An anonymous post was answered with {output.get('text')!r}: answer it with an error "
+                         "frame, a JSON object {'error': '...'}.")
+            else:
+                stranger.open = False
+        # The member's queue is first in, first out: an anonymous post that reached the room
+        # would arrive before the member's own message.
+        await member.send("members only")
+        got = await member.receive("its own message back")
+        if got["message"] != "members only":
+            fail(f"A logged-in socket received {got['message']!r}, an anonymous post: nothing an anonymous "
+                 "socket sends may reach the room.")
+        await close_all(stranger, member)
+
+    run(scenario)
+
+
+@pytest.mark.hint("path('accounts/', include('django.contrib.auth.urls')) in myproject/urls.py, and a "
+                  "form in myapp/templates/registration/login.html.")
+def test_login_page_answers():
+    from support import host
+
+    status = host().call("http", path="/accounts/login/", doing="Opening /accounts/login/")["status"]
+    if status == 404:
+        fail("GET /accounts/login/ answered 404: add path('accounts/', include('django.contrib.auth.urls')) "
+             "to urlpatterns in myproject/urls.py.")
+    if status != 200:
+        fail(f"GET /accounts/login/ answered {status}: Django's LoginView renders "
+             "registration/login.html; put that template in myapp/templates/registration/login.html.")
+
+
+# -- in the browser: two people, each logged in through the login page ------------------------
+@pytest.fixture(scope="module")
+def chromium():
+    from kit import browser
+
+    browser.require()
+    with browser.chromium() as instance:
+        yield instance
+
+
+def logged_in_page(chromium, server, name: str, room: str):
+    """A browser context of its own (its own cookies) logged in as name through the login page, on the room."""
+    context = chromium.new_context()
+    context.add_init_script(TRACK_SOCKETS)
+    context.set_default_timeout(PAGE_WAIT * 1000)
+    page = context.new_page()
+    response = page.goto(f"{server.url}/accounts/login/?next=/chat/{room}/")
+    if response is None or response.status != 200:
+        fail(f"GET /accounts/login/ answered {response and response.status} in the browser. {server_clue(server)}")
+    for field in ("username", "password"):
+        if page.query_selector(f"input[name={field}]") is None:
+            fail(f"The login page has no <input name=\"{field}\">: show Django's form with {{{{ form.as_p }}}} "
+                 "inside a <form method=\"post\"> with {% csrf_token %}.")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation():
+        page.press("input[name=password]", "Enter")
+    session = login(name)["name"]
+    if not any(cookie["name"] == session for cookie in context.cookies()):
+        fail(f"Submitting the login page as {name!r} with the right password did not log in (no {session} "
+             "cookie): the form must POST to {% url 'login' %} with {% csrf_token %}, username and password.")
+    page.goto(f"{server.url}/chat/{room}/")
+    try:
+        page.wait_for_function("() => document.querySelector('#chat-message-input') !== null")
+    except Exception:
+        fail(f"After logging in, /chat/{room}/ showed no #chat-message-input. {server_clue(server)}")
+    return context, page
+
+
+# Runs in each page before its own scripts: remembers the page's sockets, so a check
+# types only once the page can send (a person waits for "connected" too).
+TRACK_SOCKETS = """
+(() => {
+  const Native = window.WebSocket;
+  const sockets = window.__kitSockets = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) { super(...args); sockets.push(this); }
+  };
+})();
+"""
+SOCKET_OPEN = "() => window.__kitSockets.some(s => s.readyState === WebSocket.OPEN)"
+LOG_LINES = """() => {
+  const log = document.querySelector('#chat-log');
+  if (!log) return [];
+  const text = (log.tagName === 'TEXTAREA' || log.tagName === 'INPUT') ? log.value : log.innerText;
+  return text.split('\\n').map(line => line.trim()).filter(line => line);
+}"""
+LINE_HAS_BOTH = "([a, b]) => (" + LOG_LINES + ")().some(line => line.includes(a) && line.includes(b))"
+
+
+def send(page, text: str) -> None:
+    page.fill("#chat-message-input", text)
+    page.press("#chat-message-input", "Enter")
+
+
+def wait_for_author_line(page, author: str, text: str, who: str, server) -> None:
+    from playwright.sync_api import Error
+
+    try:
+        page.wait_for_function(LINE_HAS_BOTH, arg=[author, text], timeout=PAGE_WAIT * 1000)
+        return
+    except Error:
+        pass
+    lines = page.evaluate(LOG_LINES)
+    if any(text in line for line in lines):
+        fail(f"{who} shows {text!r} without its author {author!r} (its log: {lines!r}): put data.author "
+             "on the message's line in room.html, e.g. data.author + ': ' + data.message.")
+    fail(f"{who} never showed {text!r} in #chat-log in {PAGE_WAIT:.0f} s (its log: {lines!r}). "
+         f"{server_clue(server)}".rstrip())
+
+
+@pytest.mark.hint("In room.html's onmessage: chatLog.value += data.author + ': ' + data.message + '\\n';")
+def test_two_people_side_by_side_see_each_others_names(chromium, server):
+    people("alice_page", "bob_page")
+    alice_context, alice = logged_in_page(chromium, server, "alice_page", "users_page")
+    bob_context, bob = logged_in_page(chromium, server, "bob_page", "users_page")
+    try:
+        for name, page in (("alice_page", alice), ("bob_page", bob)):
+            try:
+                page.wait_for_function(SOCKET_OPEN, timeout=PAGE_WAIT * 1000)
+            except Exception:
+                fail(f"The room page, logged in as {name!r}, opened no WebSocket in {PAGE_WAIT:.0f} s. "
+                     f"{server_clue(server)}".rstrip())
+        send(alice, "hi, this is alice")
+        wait_for_author_line(alice, "alice_page", "hi, this is alice", "Alice's own page", server)
+        wait_for_author_line(bob, "alice_page", "hi, this is alice", "Bob's page", server)
+        send(bob, "hello alice, bob here")
+        wait_for_author_line(alice, "bob_page", "hello alice, bob here", "Alice's page", server)
+    finally:
+        alice_context.close()
+        bob_context.close()
