@@ -336,6 +336,38 @@ LADDERS: dict[str, dict[str, tuple[str, ...]]] = {
             "innerHTML or insertAdjacentHTML.",
         ),
     },
+    "push": {
+        "test_send_to_room_reaches_the_room": (
+            "A room's sockets listen to the room's group on the channel layer: send the message there.",
+            "group_send is a coroutine function; from sync code it runs through asgiref.sync.async_to_sync.",
+            "In myapp/push.py: async_to_sync(get_channel_layer().group_send)(group, {\"type\": \"chat.message\", "
+            "\"message\": text}), with group named as the consumer names it.",
+        ),
+        "test_send_to_room_reaches_a_bengali_room": (
+            "A Bengali room name cannot be a group name as it is: the consumer maps it.",
+            "send_to_room must use the very same mapping, or it writes to a group nobody joined.",
+            "Import the consumer's mapping (group_name in the solution) into myapp/push.py and call it on "
+            "room_name.",
+        ),
+        "test_announce_command_reaches_the_room": (
+            "Django finds a command in myapp/management/commands/<name>.py, in a class named Command.",
+            "Command(BaseCommand): add_arguments() declares room and text; handle() receives them.",
+            "handle(self, *args, room, text, **options) calls send_to_room(room, text); the command reaches "
+            "daphne's sockets only with REDIS_URL set, over Redis.",
+        ),
+        "test_staff_announce_view_reaches_only_its_room": (
+            "The checks POST a form field `message` to /chat/<room>/announce/ as a logged-in staff user.",
+            "Add path(\"<str:room_name>/announce/\", views.announce, name=\"announce\") to myapp/urls.py.",
+            "announce(request, room_name) reads request.POST[\"message\"], calls send_to_room(room_name, ...), "
+            "and answers with a redirect to the room (or 204); keep Django's CSRF check.",
+        ),
+        "test_announce_view_refuses_anyone_but_staff": (
+            "Anyone can POST to a URL: the view itself must decide who may announce.",
+            "request.user is AnonymousUser for a visitor who is not logged in; staff users have is_staff.",
+            "Begin the view with: if not (request.user.is_authenticated and request.user.is_staff): return "
+            "HttpResponseForbidden().",
+        ),
+    },
     "users": {
         "test_each_message_carries_its_authors_name": (
             "The frames your consumer relays do not say who sent them.",
@@ -370,6 +402,23 @@ LADDERS: dict[str, dict[str, tuple[str, ...]]] = {
             "Each frame now carries data.author next to data.message: put both on the message's line.",
             "In onmessage: chatLog.value += data.author + \": \" + data.message + \"\\n\"; (and log in "
             "through accounts/login/ to try it: an anonymous page cannot post).",
+        ),
+    },
+    "testing": {
+        "test_your_tests_pass_on_a_correct_consumer": (
+            "The checkpoint runs your tests on consumers of its own: each follows the chat's contract in its own "
+            "style, so a test may rely on what a consumer does, never on how it is written.",
+            "Reach the consumer only through sockets: WebsocketCommunicator(URLRouter(websocket_urlpatterns), "
+            "'/ws/chat/lobby/'); import nothing else from myapp/consumers.py.",
+            "Run each test's scenario with asyncio.run(...) in a plain test function, set socket.scope['user'] = "
+            "User(username='alice') before connect(), and give receive_from() a timeout.",
+        ),
+        "test_your_tests_catch_a_broken_consumer": (
+            "The failure names a broken consumer on which every one of your tests passed.",
+            "Write the test that would notice that mistake: which socket should have received what, or not?",
+            "One test per promise: the sender hears its message, a second socket in the room hears it, a socket "
+            "in another room does not (receive_nothing()), the layer's groups are empty after disconnect(), a "
+            "frame that is not JSON gets {\"error\": ...}, a Bengali room works.",
         ),
     },
 }

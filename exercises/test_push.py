@@ -1,0 +1,267 @@
+"""Checkpoint `push`: Django code outside the consumer sends to a room's sockets.
+
+A real Redis and a live daphne on the graded tree, both given REDIS_URL, with
+sockets in two rooms. The learner's code then sends from three places, each in
+a process of its own that shares only Redis with daphne: send_to_room() called
+from a plain script, `python manage.py announce ROOM TEXT`, and a POST to the
+announce view (through daphne's own HTTP, with a real session cookie and
+Django's CSRF token). Each must reach its room's sockets and no other room's;
+the view must refuse anyone who is not staff. Rooms are proved apart by order,
+not by waiting for silence: a socket's frames arrive first in, first out.
+"""
+import asyncio
+import json
+import os
+import re
+import secrets
+import urllib.error
+import urllib.parse
+import urllib.request
+from urllib.parse import quote
+
+import pytest
+
+from support import PROJECT, WAIT, LiveSocket, close_all, fail, run, run_in_tree, server_clue
+
+ANSWER = "KIT-ANSWER "  # marks the one line of a script's output the checks read
+
+
+@pytest.fixture(scope="module")
+def redis():
+    from kit.redis import RedisServer, RedisUnavailable
+
+    server = RedisServer()
+    try:
+        server.start()
+    except RedisUnavailable as exc:
+        pytest.skip(f"Not graded: no Redis could start on this machine. {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def daphne(redis):
+    from kit.server import DaphneServer, ServerError
+
+    server = DaphneServer(PROJECT, env={"REDIS_URL": redis.url})
+    try:
+        server.start()
+    except ServerError as exc:
+        fail(f"daphne did not start with REDIS_URL set. {exc}")
+    yield server
+    server.stop()
+
+
+def error_line(err: str) -> str:
+    """The last line of a traceback, with the deepest place in the tree it passed through."""
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    if not lines:
+        return "it printed nothing"
+    last = lines[-1].strip()
+    places = re.findall(r'File "([^"]+)", line (\d+)', err)
+    inside = [(f, n) for f, n in places if f.startswith(str(PROJECT) + os.sep)]
+    if inside:
+        name, number = inside[-1]
+        last += f" ({os.path.relpath(name, PROJECT)}, line {number})"
+    return last[:300]
+
+
+def python_in_tree(args: list[str], redis, doing: str) -> str:
+    """Run python ARGS on the tree with daphne's REDIS_URL; its stdout, or a plain failure."""
+    code, out, err = run_in_tree(args, env={"REDIS_URL": redis.url, "DJANGO_SETTINGS_MODULE": "myproject.settings"},
+                                 timeout=8 * WAIT)
+    if code != 0:
+        fail(f"{doing} failed (exit code {code}): {error_line(err)}")
+    if "was never awaited" in err:
+        fail(f"{doing} made a coroutine and dropped it ({error_line(err)}): group_send is a coroutine "
+             "function; from sync code call it through async_to_sync(layer.group_send)(group, event).")
+    return out
+
+
+def answer_of(out: str, doing: str):
+    for line in reversed(out.splitlines()):
+        if line.startswith(ANSWER):
+            try:
+                return json.loads(line[len(ANSWER):])
+            except ValueError:
+                break
+    fail(f"{doing} printed no answer the checks could read: your code should not replace sys.stdout.")
+
+
+CALL_SEND_TO_ROOM = """
+import sys, django
+django.setup()
+try:
+    from myapp.push import send_to_room
+except ImportError as exc:
+    sys.exit(f"myapp/push.py must define send_to_room(room_name, text): {exc}")
+send_to_room(sys.argv[1], sys.argv[2])
+"""
+
+
+async def delivered(target: LiveSocket, other: LiveSocket, text: str, how: str) -> None:
+    """text, sent to target's room by `how`, reached target and not other (whose own message comes first)."""
+    got = await target.receive(f"the message sent by {how}")
+    assert got["message"] == text, (
+        f"A socket in room '{target.room}' got {got['message']!r} instead of {text!r}, sent by {how}.")
+    await other.send(f"{other.room} only")
+    first = await other.receive("its own message")
+    assert first["message"] != text, (
+        f"A socket in room '{other.room}' received {text!r}, sent by {how} to room '{target.room}': "
+        "send to the room's own group, named exactly as the consumer names it.")
+
+
+async def in_thread(function, *args):
+    """The learner's process runs while the sockets keep their connections."""
+    return await asyncio.to_thread(function, *args)
+
+
+def two_rooms(daphne, first: str, second: str):
+    return LiveSocket(daphne, first), LiveSocket(daphne, second)
+
+
+@pytest.mark.hint("send_to_room(room_name, text): async_to_sync(get_channel_layer().group_send)(group, "
+                  "{'type': 'chat.message', 'message': text}).")
+def test_send_to_room_reaches_the_room(daphne, redis):
+    async def scenario():
+        lobby, kitchen = two_rooms(daphne, "push_lobby", "push_kitchen")
+        await lobby.connect()
+        await kitchen.connect()
+        text = "from send_to_room"
+        await in_thread(python_in_tree, ["-c", CALL_SEND_TO_ROOM, "push_lobby", text], redis,
+                        "Calling send_to_room('push_lobby', ...) from a script")
+        await delivered(lobby, kitchen, text, "send_to_room() in another process")
+        await close_all(lobby, kitchen)
+
+    run(scenario, limit=12 * WAIT)
+
+
+@pytest.mark.hint("Use the consumer's own group mapping in send_to_room: import it from myapp/consumers.py.")
+def test_send_to_room_reaches_a_bengali_room(daphne, redis):
+    room = "আড্ডা"
+
+    async def scenario():
+        adda, lobby = two_rooms(daphne, quote(room), "push_lobby")
+        await adda.connect()
+        await lobby.connect()
+        text = "বাংলা ঘরে খবর"
+        await in_thread(python_in_tree, ["-c", CALL_SEND_TO_ROOM, room, text], redis,
+                        f"Calling send_to_room({room!r}, ...) from a script")
+        await delivered(adda, lobby, text, f"send_to_room({room!r}, ...)")
+        await close_all(adda, lobby)
+
+    run(scenario, limit=12 * WAIT)
+
+
+@pytest.mark.hint("python manage.py announce ROOM TEXT: a BaseCommand with two arguments whose handle() calls "
+                  "send_to_room(room, text).")
+def test_announce_command_reaches_the_room(daphne, redis):
+    async def scenario():
+        kitchen, lobby = two_rooms(daphne, "push_kitchen", "push_lobby")
+        await kitchen.connect()
+        await lobby.connect()
+        text = "the kitchen closes at ten"
+        await in_thread(python_in_tree, ["manage.py", "announce", "push_kitchen", text], redis,
+                        "python manage.py announce push_kitchen '...'")
+        await delivered(kitchen, lobby, text, "python manage.py announce")
+        await close_all(kitchen, lobby)
+
+    run(scenario, limit=12 * WAIT)
+
+
+# -- the view, through daphne's HTTP, as a browser would post its form ----------------------------
+MAKE_USERS = """
+import sys, json, django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0, interactive=False)
+from django.contrib.auth import get_user_model
+from django.test import Client
+User = get_user_model()
+sessions = {}
+for name, staff in (("kit_staff", True), ("kit_member", False)):
+    User.objects.filter(username=name).delete()
+    user = User.objects.create_user(name, password="kit-" + name, is_staff=staff)
+    client = Client()
+    client.force_login(user)
+    sessions[name] = client.cookies["sessionid"].value
+print("KIT-ANSWER " + json.dumps(sessions))
+"""
+
+
+@pytest.fixture(scope="module")
+def sessions(daphne, redis):
+    """Session cookies of a staff user and of an ordinary one, in the tree's own database."""
+    out = python_in_tree(["-c", MAKE_USERS], redis, "Migrating the database and creating two users")
+    return answer_of(out, "Creating two users")
+
+
+def post_announce(daphne, room: str, text: str, session: str | None) -> int:
+    """POST the announce form to daphne as a browser does: CSRF cookie and field, and the session if any."""
+    token = secrets.token_hex(16)  # Django accepts a 32-character secret as the cookie and as the field
+    cookies = [f"csrftoken={token}"] + ([f"sessionid={session}"] if session else [])
+    body = urllib.parse.urlencode({"message": text, "csrfmiddlewaretoken": token}).encode()
+    request = urllib.request.Request(f"{daphne.url}/chat/{quote(room)}/announce/", data=body, method="POST",
+                                     headers={"Cookie": "; ".join(cookies), "Referer": f"{daphne.url}/chat/",
+                                              "Content-Type": "application/x-www-form-urlencoded"})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    try:
+        with urllib.request.build_opener(NoRedirect).open(request, timeout=4 * WAIT) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError as exc:
+        fail(f"POST /chat/{room}/announce/ got no answer from daphne ({exc}). {server_clue(daphne)}")
+
+
+@pytest.mark.hint("path('<str:room_name>/announce/', views.announce) in myapp/urls.py; the view reads "
+                  "request.POST['message'] and calls send_to_room(room_name, ...).")
+def test_staff_announce_view_reaches_only_its_room(daphne, sessions):
+    async def scenario():
+        lobby, kitchen = two_rooms(daphne, "push_lobby", "push_kitchen")
+        await lobby.connect()
+        await kitchen.connect()
+        text = "staff: the lobby moves upstairs"
+        status = await in_thread(post_announce, daphne, "push_lobby", text, sessions["kit_staff"])
+        if status == 404:
+            fail("POST /chat/push_lobby/announce/ answered 404: add path('<str:room_name>/announce/', "
+                 "views.announce) to myapp/urls.py.")
+        if status == 403:
+            fail("A staff user's POST to /chat/push_lobby/announce/ was refused (403): let request.user through "
+                 "when request.user.is_staff, and keep Django's CSRF check (the form sends its token). "
+                 f"{server_clue(daphne)}")
+        if not 200 <= status < 400:
+            fail(f"A staff user's POST to /chat/push_lobby/announce/ answered {status}. {server_clue(daphne)}")
+        await delivered(lobby, kitchen, text, "a staff user's POST to /chat/push_lobby/announce/")
+        await close_all(lobby, kitchen)
+
+    run(scenario, limit=12 * WAIT)
+
+
+@pytest.mark.hint("Before sending, the view checks request.user.is_authenticated and request.user.is_staff; "
+                  "anyone else gets 403.")
+def test_announce_view_refuses_anyone_but_staff(daphne, sessions):
+    async def scenario():
+        lobby = LiveSocket(daphne, "push_lobby")
+        await lobby.connect()
+        for who, session in (("an anonymous visitor", None), ("a logged-in user who is not staff",
+                                                              sessions["kit_member"])):
+            text = f"not allowed: {who}"
+            status = await in_thread(post_announce, daphne, "push_lobby", text, session)
+            if 200 <= status < 300:
+                fail(f"POST /chat/push_lobby/announce/ from {who} answered {status}: only staff may announce, "
+                     "anyone else gets 403 (return HttpResponseForbidden()).")
+            if status == 404:
+                fail("POST /chat/push_lobby/announce/ answered 404: add the announce view to myapp/urls.py.")
+            await lobby.send(f"after {who}")
+            first = await lobby.receive("its own message")
+            if first["message"] == text:
+                fail(f"POST /chat/push_lobby/announce/ from {who} reached the room (and answered {status}): "
+                     "check request.user.is_staff before send_to_room().")
+        await lobby.close()
+
+    run(scenario, limit=12 * WAIT)
