@@ -20,10 +20,11 @@ from urllib.parse import quote
 
 import pytest
 
+from kit.i18n import T, recall
 from support import (PAGE_ORIGIN, WAIT, LiveSocket, Socket, close_all, consumer_app, fail, project_app, run,
                      server_clue, setting_values)
 
-CLOSE_CODES = "1003, 1007, 1008, 1009 or 4000-4999"
+CLOSE_CODES = T("1003, 1007, 1008, 1009 or 4000-4999")
 FOREIGN_ORIGIN = "http://attacker.example"
 
 # (name, text frame or None, bytes frame or None): frames a chat must refuse.
@@ -59,10 +60,11 @@ def limits() -> tuple[int, int]:
     for name, low, high in (("CHAT_MAX_MESSAGE_LENGTH", 1, 100_000), ("CHAT_RATE_LIMIT", 3, 100)):
         value = values.get(name)
         if value is None:
-            fail(f"myproject/settings.py has no {name}: add it (for example {name} = "
-                 f"{2000 if 'LENGTH' in name else 10}); the consumer reads it from django.conf.settings.")
+            fail(T("myproject/settings.py has no {name}: add it (for example {name} = {example}); the consumer "
+                   "reads it from django.conf.settings.", name=name, example=2000 if 'LENGTH' in name else 10))
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            fail(f"{name} in myproject/settings.py is {value!r}: make it a whole number from {low} to {high}.")
+            fail(T("{name} in myproject/settings.py is {value}: make it a whole number from {low} to {high}.",
+                   name=name, value=repr(value), low=low, high=high))
         found[name] = value
     return found["CHAT_MAX_MESSAGE_LENGTH"], found["CHAT_RATE_LIMIT"]
 
@@ -76,17 +78,19 @@ def chat_app():
 async def expect_refusal(sock: Socket, what: str) -> bool:
     """The sender's next output must refuse the frame; True when the socket is still open."""
     try:
-        output = await sock.receive_output(f"an answer to {what}")
+        output = await sock.receive_output(T("an answer to {what}", what=what))
     except AssertionError as exc:
-        fail(f"{exc} Never trust a frame: check it inside try/except and answer bad input with an error frame.")
+        fail(T("{error} Never trust a frame: check it inside try/except and answer bad input with an error frame.",
+               error=recall(str(exc))))
     if output is None:
-        fail(f"After {what}, the sender heard nothing in {WAIT:.0f} s: answer it with an error frame "
-             '{"error": "..."} (or close the socket with a code from ' + CLOSE_CODES + ").")
+        fail(T("After {what}, the sender heard nothing in {wait:.0f} s: answer it with an error frame "
+               '{{"error": "..."}} (or close the socket with a code from {codes}).', what=what, wait=WAIT,
+               codes=CLOSE_CODES))
     if output["type"] == "websocket.close":
         code = output.get("code", 1000)
         if not allowed_close(code):
-            fail(f"After {what}, the consumer closed the socket with code {code}: send an error frame instead, "
-                 f"or close with a code that says why ({CLOSE_CODES}).")
+            fail(T("After {what}, the consumer closed the socket with code {code}: send an error frame instead, "
+                   "or close with a code that says why ({codes}).", what=what, code=code, codes=CLOSE_CODES))
         sock.open = False
         return False
     text = output.get("text")
@@ -96,10 +100,10 @@ async def expect_refusal(sock: Socket, what: str) -> bool:
         frame = None
     if not isinstance(frame, dict) or not isinstance(frame.get("error"), str) or not frame["error"].strip():
         if isinstance(frame, dict) and "message" in frame:
-            fail(f"After {what}, the room got {frame['message']!r} relayed: refuse such a frame with "
-                 '{"error": "..."} to the sender, and do not group_send it.')
-        fail(f"After {what}, the sender got {str(text)[:80]!r}: an error frame is a JSON object like "
-             '{"error": "why it was refused"}.')
+            fail(T("After {what}, the room got {got} relayed: refuse such a frame with "
+                   '{{"error": "..."}} to the sender, and do not group_send it.', what=what, got=repr(frame['message'])))
+        fail(T("After {what}, the sender got {got}: an error frame is a JSON object like "
+               '{{"error": "why it was refused"}}.', what=what, got=repr(str(text)[:80])))
     return True
 
 
@@ -115,17 +119,17 @@ async def refused_and_room_unharmed(app, what: str, *, text=None, data=None) -> 
     still_open = await expect_refusal(alice, what)
     if still_open:
         await alice.send("alice is still here")
-        got = await alice.receive("its next message, after the refused frame")
-        assert got["message"] == "alice is still here", (
-            f"After {what}, the sender's next message came back as {got['message']!r}.")
+        got = await alice.receive(T("its next message, after the refused frame"))
+        assert got["message"] == "alice is still here", T(
+            "After {what}, the sender's next message came back as {got}.", what=what, got=repr(got['message']))
     await bob.send("bob after the bad frame")
     # Bob's queue is first in, first out: a relayed bad frame would come first.
     expected = ["alice is still here"] if still_open else []
     for want in [*expected, "bob after the bad frame"]:
-        got = await bob.receive("the room's messages after a refused frame")
-        assert got["message"] == want, (
-            f"After {what}, another socket in the room received {got['message']!r}: a refused frame "
-            "must not reach the room.")
+        got = await bob.receive(T("the room's messages after a refused frame"))
+        assert got["message"] == want, T(
+            "After {what}, another socket in the room received {got}: a refused frame "
+            "must not reach the room.", what=what, got=repr(got['message']))
     await close_all(alice, bob)
 
 
@@ -134,7 +138,7 @@ async def refused_and_room_unharmed(app, what: str, *, text=None, data=None) -> 
 @pytest.mark.parametrize("name,text,data", BAD_FRAMES, ids=[b[0] for b in BAD_FRAMES])
 def test_bad_frame_is_refused(name, text, data):
     app = chat_app()
-    what = "a binary frame" if data is not None else f"the frame {text!r}"
+    what = T("a binary frame") if data is not None else T("the frame {text}", text=repr(text))
     run(lambda: refused_and_room_unharmed(app, what, text=text, data=data))
 
 
@@ -144,15 +148,17 @@ def test_oversized_message_is_refused():
     app = chat_app()
 
     async def scenario():
-        await refused_and_room_unharmed(app, f"a message of {longest + 1} characters (one over "
-                                             f"CHAT_MAX_MESSAGE_LENGTH = {longest})",
+        await refused_and_room_unharmed(app, T("a message of {length} characters (one over "
+                                               "CHAT_MAX_MESSAGE_LENGTH = {longest})", length=longest + 1,
+                                               longest=longest),
                                         text=json.dumps({"message": "x" * (longest + 1)}))
         alice = Socket(app, "lobby")
         await alice.connect()
         await alice.send("y" * longest)
-        got = await alice.receive(f"a message of exactly {longest} characters, the limit")
-        assert got["message"] == "y" * longest, (
-            f"A message of exactly CHAT_MAX_MESSAGE_LENGTH = {longest} characters must still be relayed.")
+        got = await alice.receive(T("a message of exactly {longest} characters, the limit", longest=longest))
+        assert got["message"] == "y" * longest, T(
+            "A message of exactly CHAT_MAX_MESSAGE_LENGTH = {longest} characters must still be relayed.",
+            longest=longest)
         await alice.close()
 
     run(scenario)
@@ -167,8 +173,9 @@ async def read_until(sock, marker: str, counts: dict) -> str:
             return "refused"
         if output["type"] == "websocket.close":
             if not allowed_close(output.get("code")):
-                fail(f"The consumer closed a flooding socket with code {output.get('code')}: "
-                     f"use a code that says why ({CLOSE_CODES}), or refuse with error frames.")
+                fail(T("The consumer closed a flooding socket with code {code}: "
+                       "use a code that says why ({codes}), or refuse with error frames.", code=output.get('code'),
+                       codes=CLOSE_CODES))
             return "closed"  # closing a flooder is a fair refusal
         frame = json.loads(output["text"])
         if frame.get("message") == marker:
@@ -202,24 +209,26 @@ def test_flood_is_limited():
             if await read_until(alice, marker, counts) != "refused":
                 break
         else:
-            fail("No message got through in the seconds after a flood: the rate limit never lets messages "
-                 "through again (refill the bucket as time passes).")
+            fail(T("No message got through in the seconds after a flood: the rate limit never lets messages "
+                   "through again (refill the bucket as time passes)."))
         relayed = counts["relayed"]
         elapsed = time.monotonic() - begun
-        assert relayed < flood, (
-            f"All {flood} messages sent at once were relayed: CHAT_RATE_LIMIT = {rate} a second is not enforced.")
+        assert relayed < flood, T(
+            "All {flood} messages sent at once were relayed: CHAT_RATE_LIMIT = {rate} a second is not enforced.",
+            flood=flood, rate=rate)
         allowed = rate * (elapsed + 1) + 1
-        assert relayed <= allowed, (
-            f"{relayed} of {flood} flood messages were relayed within {elapsed:.1f} s, more than "
-            f"CHAT_RATE_LIMIT = {rate} a second allows (about {allowed:.0f}).")
+        assert relayed <= allowed, T(
+            "{relayed} of {flood} flood messages were relayed within {elapsed:.1f} s, more than "
+            "CHAT_RATE_LIMIT = {rate} a second allows (about {allowed:.0f}).", relayed=relayed, flood=flood,
+            elapsed=elapsed, rate=rate, allowed=allowed)
         # The rest of the room keeps working: bob's own message reaches him after what alice got through.
         await bob.send("bob is unaffected")
         for _ in range(relayed + 2):
-            got = await bob.receive("its own message after another socket flooded the room")
+            got = await bob.receive(T("its own message after another socket flooded the room"))
             if got["message"] == "bob is unaffected":
                 break
         else:
-            fail("A socket in a room where another socket flooded never got its own message back.")
+            fail(T("A socket in a room where another socket flooded never got its own message back."))
         await close_all(alice, bob)
 
     run(scenario)
@@ -240,12 +249,13 @@ def test_odd_room_name_is_safe(name, room, other):
         if not all(accepted):
             return  # refusing such a room at the handshake is allowed
         await alice.send("for the first room")
-        await alice.receive("its message in a room with an unusual name")
+        await alice.receive(T("its message in a room with an unusual name"))
         await carol.send("for the second room")
-        first = await carol.receive("its own message")
-        assert first["message"] == "for the second room", (
-            f"Rooms {room[:30]!r} and {other[:30]!r} share a group: a message for one reached the other. "
-            "Map each room name to its own group (a hash of the whole name).")
+        first = await carol.receive(T("its own message"))
+        assert first["message"] == "for the second room", T(
+            "Rooms {room} and {other} share a group: a message for one reached the other. "
+            "Map each room name to its own group (a hash of the whole name).", room=repr(room[:30]),
+            other=repr(other[:30]))
         await close_all(alice, carol)
 
     run(scenario)
@@ -260,8 +270,8 @@ def test_foreign_origin_is_refused_in_process():
         accepted, _ = await evil.try_connect()
         if accepted:
             await evil.close()
-            fail(f"A page on {FOREIGN_ORIGIN} opened a socket to your chat: any website could chat as "
-                 "your visitors. Wrap the websocket app in AllowedHostsOriginValidator.")
+            fail(T("A page on {origin} opened a socket to your chat: any website could chat as "
+                   "your visitors. Wrap the websocket app in AllowedHostsOriginValidator.", origin=FOREIGN_ORIGIN))
         page = Socket(application, "lobby", origin=PAGE_ORIGIN)
         await page.connect()
         await page.close()
@@ -285,7 +295,7 @@ class LogWatch:
     def assert_clean(self, doing: str) -> None:
         new = self.log_text()
         if "Traceback" in new or "Exception inside application" in new:
-            fail(f"daphne logged an unhandled exception while {doing}. {self.clue()}")
+            fail(T("daphne logged an unhandled exception while {doing}. {clue}", doing=doing, clue=self.clue()))
 
 
 async def live_refusal(sock: LiveSocket, what: str, watch: LogWatch) -> bool:
@@ -294,17 +304,21 @@ async def live_refusal(sock: LiveSocket, what: str, watch: LogWatch) -> bool:
     try:
         frame = await asyncio.wait_for(sock.connection.recv(), WAIT)
     except (asyncio.TimeoutError, TimeoutError):
-        fail(f"After {what}, the client heard nothing in {WAIT:.0f} s. {watch.clue()}")
+        fail(T("After {what}, the client heard nothing in {wait:.0f} s. {clue}", what=what, wait=WAIT,
+               clue=watch.clue()))
     except ConnectionClosed as exc:
         code = exc.rcvd.code if exc.rcvd else None
         if not allowed_close(code):
-            fail(f"After {what}, daphne closed the socket with code {code}"
-                 f"{' (the consumer crashed)' if code == 1011 else ''}. {watch.clue()}")
+            if code == 1011:
+                fail(T("After {what}, daphne closed the socket with code {code} (the consumer crashed). {clue}",
+                       what=what, code=code, clue=watch.clue()))
+            fail(T("After {what}, daphne closed the socket with code {code}. {clue}", what=what, code=code,
+                   clue=watch.clue()))
         return False
     value = json.loads(frame) if isinstance(frame, str) and frame.startswith("{") else None
     if not isinstance(value, dict) or not isinstance(value.get("error"), str):
-        fail(f"After {what}, the client got {str(frame)[:80]!r} instead of an error frame "
-             '{"error": "..."}.')
+        fail(T("After {what}, the client got {got} instead of an error frame "
+               '{{"error": "..."}}.', what=what, got=repr(str(frame)[:80])))
     return True
 
 
@@ -321,18 +335,18 @@ def test_live_bad_frames_are_refused_without_tracebacks(server):
                 alice = LiveSocket(server, "lobby")
                 await alice.connect()
             await alice.connection.send(data if data is not None else text)
-            what = "a binary frame" if data is not None else f"the frame {text!r}"
+            what = T("a binary frame") if data is not None else T("the frame {text}", text=repr(text))
             if not await live_refusal(alice, what, watch):
                 alice = None
         await bob.send("bob after the attacks")
-        got = await bob.receive("its own message after another client sent bad frames")
-        assert got["message"] == "bob after the attacks", (
-            f"After another client sent bad frames, a client received {got['message']!r}: "
-            "refused frames must not reach the room.")
+        got = await bob.receive(T("its own message after another client sent bad frames"))
+        assert got["message"] == "bob after the attacks", T(
+            "After another client sent bad frames, a client received {got}: "
+            "refused frames must not reach the room.", got=repr(got['message']))
         await close_all(*(s for s in (alice, bob) if s))
 
     run(scenario)
-    watch.assert_clean("clients sent malformed frames")
+    watch.assert_clean(T("clients sent malformed frames"))
 
 
 @pytest.mark.hint("Wrap the websocket app in AllowedHostsOriginValidator; ALLOWED_HOSTS names 127.0.0.1.")
@@ -344,12 +358,13 @@ def test_live_foreign_origin_is_refused(server):
         try:
             evil = await connect(server.ws_url("lobby"), origin=FOREIGN_ORIGIN, open_timeout=WAIT)
         except InvalidStatus as exc:
-            assert exc.response.status_code == 403, (
-                f"A foreign Origin got HTTP {exc.response.status_code}, expected 403. {server_clue(server)}")
+            assert exc.response.status_code == 403, T(
+                "A foreign Origin got HTTP {status}, expected 403. {clue}", status=exc.response.status_code,
+                clue=server_clue(server))
         else:
             await evil.close()
-            fail(f"daphne accepted a WebSocket from a page on {FOREIGN_ORIGIN}: wrap the websocket app "
-                 "in AllowedHostsOriginValidator.")
+            fail(T("daphne accepted a WebSocket from a page on {origin}: wrap the websocket app "
+                   "in AllowedHostsOriginValidator.", origin=FOREIGN_ORIGIN))
         page = LiveSocket(server, "lobby")
         await page.connect()  # the chat's own page still connects
         await page.close()
@@ -373,17 +388,18 @@ def test_live_odd_room_name(server, room):
         except InvalidStatus as exc:
             if exc.response.status_code == 403:
                 return  # refused at the handshake, on purpose: allowed
-            fail(f"Opening room {room[:30]!r} failed with HTTP {exc.response.status_code} (a crash, not a "
-                 f"refusal). {watch.clue()}")
+            fail(T("Opening room {room} failed with HTTP {status} (a crash, not a refusal). {clue}",
+                   room=repr(room[:30]), status=exc.response.status_code, clue=watch.clue()))
         sock = LiveSocket(server, room)
         sock.connection = client
         await sock.send("any room name works")
-        got = await sock.receive("its message in this room")
-        assert got["message"] == "any room name works", f"Room {room[:30]!r} echoed {got['message']!r}."
+        got = await sock.receive(T("its message in this room"))
+        assert got["message"] == "any room name works", T("Room {room} echoed {got}.", room=repr(room[:30]),
+                                                          got=repr(got['message']))
         await sock.close()
 
     run(scenario)
-    watch.assert_clean(f"a client joined room {room[:30]!r}")
+    watch.assert_clean(T("a client joined room {room}", room=repr(room[:30])))
 
 
 @pytest.mark.hint("Refuse messages beyond CHAT_RATE_LIMIT a second with an error frame; other sockets keep "
@@ -401,15 +417,15 @@ def test_live_flood_does_not_silence_others(server):
             await alice.connection.send(json.dumps({"message": f"flood {number}"}))
         await bob.send("bob is unaffected")
         for _ in range(flood + 1):
-            got = await bob.receive("its own message while another client flooded the room")
+            got = await bob.receive(T("its own message while another client flooded the room"))
             if got["message"] == "bob is unaffected":
                 break
         else:
-            fail("While another client flooded the room, a client never got its own message back.")
+            fail(T("While another client flooded the room, a client never got its own message back."))
         await close_all(alice, bob)
 
     run(scenario)
-    watch.assert_clean("a client flooded the room")
+    watch.assert_clean(T("a client flooded the room"))
 
 
 @pytest.mark.hint("Show messages with textContent or a textarea's value, never innerHTML.")
@@ -427,11 +443,11 @@ def test_html_in_a_message_is_shown_as_text(server):
         shown = page.evaluate(SHOWN_JS)
         injected = page.evaluate("() => document.querySelectorAll('img[src=\"x\"]').length")
         ran = page.evaluate("() => window.__kitXss || 0")
-    assert not injected and not ran, (
+    assert not injected and not ran, T(
         "A message holding HTML became part of the page (an <img> whose onerror runs code): show messages "
         "as text, with textContent or a textarea's value, never innerHTML.")
-    assert payload in shown, (
-        f"A message holding HTML was not shown as typed: the page shows {shown[-120:]!r}.")
+    assert payload in shown, T(
+        "A message holding HTML was not shown as typed: the page shows {shown}.", shown=repr(shown[-120:]))
 
 
 # The text of the page's chat log, whatever element the learner made it.
@@ -447,7 +463,8 @@ def send_when_page_listens(server, room, page, messages) -> None:
         client = connect(server.ws_url(room), origin=server.origin, open_timeout=WAIT,
                          additional_headers=LiveSocket(server, room).headers())
     except Exception as exc:
-        fail(f"A client could not join room '{room}' to talk to the page ({exc}). {server_clue(server)}")
+        fail(T("A client could not join room '{room}' to talk to the page ({error}). {clue}", room=room,
+               error=str(exc), clue=server_clue(server)))
     with client:
         # The page joins when its script has run; a probe it shows proves it joined.
         deadline = time.monotonic() + 4 * WAIT
@@ -458,8 +475,8 @@ def send_when_page_listens(server, room, page, messages) -> None:
             if probe in page.evaluate(SHOWN_JS):
                 break
             if time.monotonic() > deadline:
-                fail("The chat page never showed a message sent to its room: finish the frontend stage first. "
-                     f"{server_clue(server)}")
+                fail(T("The chat page never showed a message sent to its room: finish the frontend stage first. "
+                       "{clue}", clue=server_clue(server)))
             page.wait_for_timeout(250)
         for message in messages:
             client.send(json.dumps({"message": message}))

@@ -30,6 +30,7 @@ from rich.console import Console
 
 from . import catalogue
 from .catalogue import KIT_ROOT, Stage, stages_for_file
+from .i18n import T, _
 
 SOLUTIONS = KIT_ROOT / "solutions"
 STAGE_SOLUTIONS = SOLUTIONS / "stages"
@@ -122,16 +123,16 @@ def is_learners_work(project: Path, relpath: str, text: str) -> bool:
 
 def solve(stage: Stage, project: Path, *, force: bool = False) -> int:
     if not SOLUTIONS.is_dir():
-        out.print("[yellow]This copy of the kit has no solutions: ask your instructor, or read the hints "
-                  "with `kit hint`.[/]")
+        out.print("[yellow]" + _("This copy of the kit has no solutions: ask your instructor, or read the hints "
+                                 "with `kit hint`.") + "[/]")
         return 1
     return _replace(stage, project, lambda relpath: solution_text(relpath, stage),
-                    f"stage {stage.id} solution", "solve", force)
+                    T("stage {id} solution", id=stage.id), "solve", force)
 
 
 def reset(stage: Stage, project: Path, *, force: bool = False) -> int:
     return _replace(stage, project, lambda relpath: before_text(relpath, stage),
-                    f"as stage {stage.id} starts", "reset", force)
+                    T("as stage {id} starts", id=stage.id), "reset", force)
 
 
 class _Backup:
@@ -153,20 +154,21 @@ class _Backup:
 
 def _replace(stage: Stage, project: Path, source, label: str, action: str, force: bool) -> int:
     if not stage.files:
-        out.print(f"Stage {stage.id} has no files of its own: it checks the earlier stages' files. "
-                  "Solve or reset those stages instead.")
+        out.print(T("Stage {id} has no files of its own: it checks the earlier stages' files. "
+                    "Solve or reset those stages instead.", id=stage.id).translate())
         return 1
     wanted_texts = {relpath: source(relpath) for relpath in stage.files}
     missing = [relpath for relpath, text in wanted_texts.items() if text is None]
     if missing:
-        out.print(f"[red]No copy of {', '.join(missing)} {label} is available.[/]")
+        out.print("[red]" + T("No copy of {files} {label} is available.", files=", ".join(missing),
+                              label=label).translate() + "[/]")
         return 1
     backup, refused, wrote, todo = _Backup(project, action, stage), [], 0, []
     for relpath, wanted in wanted_texts.items():
         target = project / relpath
         current = target.read_text(encoding="utf-8") if target.exists() else None
         if current == wanted:
-            out.print(f"  {relpath}: already {label}")
+            out.print("  " + T("{file}: already {label}", file=relpath, label=label).translate())
             continue
         others = [s.id for s in stages_for_file(relpath) if s.id != stage.id]
         if others and current is not None and is_learners_work(project, relpath, current) and not force:
@@ -175,23 +177,27 @@ def _replace(stage: Stage, project: Path, source, label: str, action: str, force
     # A stage's files work together (the hardened consumer reads settings only hardening adds):
     # half a solution would break stages that pass now, so one refusal leaves every file alone.
     for relpath, wanted, target, current in ([] if refused else todo):
-        saved = f" (yours saved in {backup.save(relpath, current).as_posix()})" if current is not None else ""
+        saved = (T("{file}: written, {label} (yours saved in {backup})", file=relpath, label=label,
+                   backup=backup.save(relpath, current).as_posix()) if current is not None
+                 else T("{file}: written, {label}", file=relpath, label=label))
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(wanted, encoding="utf-8")
         _record(project, relpath, wanted)
         wrote += 1
-        out.print(f"  {relpath}: written, {label}{saved}", soft_wrap=True)
+        out.print("  " + saved.translate(), soft_wrap=True)
     for relpath, others in refused:
         where = solution_source(relpath, stage) if action == "solve" else None
-        elsewhere = (f", or copy the part you need from {where.relative_to(KIT_ROOT).as_posix()}"
-                     if where is not None and where.is_file() else "")
-        out.print(f"[yellow]  {relpath}: left alone. You edited it, and it also holds your work for "
-                  f"stage(s) {', '.join(others)}. Add --force to replace it anyway (a backup is kept)"
-                  f"{elsewhere}.[/]", soft_wrap=True)
+        said = (T("{file}: left alone. You edited it, and it also holds your work for stage(s) {stages}. Add --force "
+                  "to replace it anyway (a backup is kept), or copy the part you need from {source}.", file=relpath,
+                  stages=", ".join(others), source=where.relative_to(KIT_ROOT).as_posix())
+                if where is not None and where.is_file() else
+                T("{file}: left alone. You edited it, and it also holds your work for stage(s) {stages}. Add --force "
+                  "to replace it anyway (a backup is kept).", file=relpath, stages=", ".join(others)))
+        out.print("[yellow]  " + said.translate() + "[/]", soft_wrap=True)
     if refused and len(todo) > len(refused):
-        out.print("Nothing was written: this stage's files work together, so they are replaced all at once "
-                  "or not at all.", soft_wrap=True)
+        out.print(_("Nothing was written: this stage's files work together, so they are replaced all at once "
+                    "or not at all."), soft_wrap=True)
     if wrote:
-        out.print("daphne does not reload code: restart `kit serve` or the notebook's server to use it.",
+        out.print(_("daphne does not reload code: restart `kit serve` or the notebook's server to use it."),
                   soft_wrap=True)
     return 1 if refused else 0

@@ -72,9 +72,13 @@ def adopt_notebook_language() -> str | None:
 
 
 # -- the kit's own messages (gettext) -------------------------------------------------------
-# Marked with _() in kit/render.py; extracted with Babel (babel.cfg):
+# Static messages are marked with _() (translated where they are said) or N_() (marked only,
+# translated where they are shown); messages built at run time with T() (below); hint ladders and
+# stage titles and hints are plain data, read by extract_static. Babel extracts them all (babel.cfg):
 #   pybabel extract -F babel.cfg -o locale/kit.pot --no-location --omit-header .
-#   pybabel update -i locale/kit.pot -d locale -D kit --no-fuzzy-matching   (or: init -l bn the first time)
+#   pybabel update -i locale/kit.pot -d locale -D kit -l bn --ignore-obsolete   (init -l bn the first time)
+# then translate locale/bn/LC_MESSAGES/kit.po (a changed English entry comes back fuzzy, with the old
+# translation to start from; remove the fuzzy flag when done) and run tests/test_kit_messages_bn.py.
 # The .po is the source; it is compiled in memory when first needed, so no .mo is committed.
 DOMAIN = "kit"
 _catalogues: dict[tuple[str, float], object] = {}

@@ -25,6 +25,7 @@ import threading
 from pathlib import Path
 
 from . import catalogue, i18n
+from .i18n import T, _
 from .project import active_project, validate
 
 i18n.adopt_notebook_language()  # a kernel in notebooks/bn/ speaks Bengali, and so do the checks it starts
@@ -53,12 +54,12 @@ def lesson(stage_id: str | None = None) -> Path:
 
         use_for_plots()  # this lesson's plots may carry Bengali labels
     root = _active_tree()
-    chosen = "chosen by KIT_PROJECT" if os.environ.get("KIT_PROJECT") else "the kit's own project/"
-    print(f"Active project tree: {root}  ({chosen})")
+    chosen = _("chosen by KIT_PROJECT") if os.environ.get("KIT_PROJECT") else _("the kit's own project/")
+    print(_("Active project tree: {root}  ({chosen})").format(root=root, chosen=chosen))
     if not root.is_relative_to(catalogue.KIT_ROOT):
         # `make lab` serves the kit's folder only; files elsewhere open via File > Open from Path.
-        print("It lies outside the kit's folder: the links in this notebook open the kit's project/, "
-              "not this tree. Open its files with File > Open from Path, or your own editor.")
+        print(_("It lies outside the kit's folder: the links in this notebook open the kit's project/, "
+                "not this tree. Open its files with File > Open from Path, or your own editor."))
     if stage_id is None:
         display(Markdown(_course_map()))
         return root
@@ -66,14 +67,14 @@ def lesson(stage_id: str | None = None) -> Path:
         stage = catalogue.get(stage_id)
     except catalogue.UnknownStage as exc:
         raise LessonError(str(exc).strip("\"'")) from None
-    checkpoint = "ready" if stage.available else "not yet available (its checks are still being written)"
+    checkpoint = _("ready") if stage.available else _("not yet available (its checks are still being written)")
     if stage.files:
         links = "\n".join(f"- [{name}]({_link(root / name)})" for name in stage.files)
-        work = f"You will edit, in the active tree:\n\n{links}"
+        work = _("You will edit, in the active tree:") + f"\n\n{links}"
     else:
-        work = "No file to edit in this stage: it checks that what you built works together."
-    display(Markdown(f"**Stage {stage.number}: {stage.title}** ({stage.points} points; checkpoint {checkpoint})\n\n"
-                     + work))
+        work = _("No file to edit in this stage: it checks that what you built works together.")
+    display(Markdown(_("**Stage {number}: {title}** ({points} points; checkpoint {checkpoint})").format(
+        number=stage.number, title=_(stage.title), points=stage.points, checkpoint=checkpoint) + "\n\n" + work))
     return root
 
 
@@ -164,13 +165,15 @@ class CheckResult:
         self.max_score = report.max_score if report is not None else 0
 
     def verdict(self) -> str:
-        names = ", ".join(self.stages) or "every stage"
+        names = ", ".join(self.stages) or _("every stage")
         if self.error:
-            return f"Checkpoint {names}: not graded. {self.error}"
+            return _("Checkpoint {names}: not graded. {error}").format(names=names, error=i18n.translated(self.error))
         if self.passed:
-            return f"Checkpoint {names}: passed, {self.score}/{self.max_score} points."
-        return (f"Checkpoint {names}: not passed yet ({self.score}/{self.max_score} points). "
-                "Fix what the table says, save the file, and run this cell again.")
+            return _("Checkpoint {names}: passed, {score}/{max_score} points.").format(
+                names=names, score=self.score, max_score=self.max_score)
+        return _("Checkpoint {names}: not passed yet ({score}/{max_score} points). "
+                 "Fix what the table says, save the file, and run this cell again.").format(
+            names=names, score=self.score, max_score=self.max_score)
 
     def _recorded(self):
         import io
@@ -352,7 +355,7 @@ async def inbox(ws, *, quiet: float = 0.5, limit: float = 10.0) -> list[str]:
         except (asyncio.TimeoutError, TimeoutError):
             break
         except ConnectionClosed as exc:
-            got.append(f"(closed by the server, code {exc.rcvd.code if exc.rcvd else 'none'})")
+            got.append(_("(closed by the server, code {code})").format(code=exc.rcvd.code if exc.rcvd else 'none'))
             break
         got.append(_message_of(frame))
     return got
@@ -367,18 +370,18 @@ def _message_of(frame) -> str:
 
 
 def show_received(received: dict[str, list[str]], rooms: dict[str, str] | None = None,
-                  title: str = "Who received what") -> None:
-    """A small table: one row per client, the messages it received in order."""
+                  title: str = i18n.N_("Who received what")) -> None:
+    """A small table: one row per client, the messages it received in order (headings in the lesson's language)."""
     from rich.console import Console
     from rich.table import Table
 
-    grid = Table(title=title)
-    grid.add_column("client", style="bold")
+    grid = Table(title=_(title))
+    grid.add_column(_("client"), style="bold")
     if rooms:
-        grid.add_column("room")
-    grid.add_column("received, in order")
+        grid.add_column(_("room"))
+    grid.add_column(_("received, in order"))
     for name, messages in received.items():
-        shown = "\n".join(messages) if messages else "[dim](nothing)[/dim]"
+        shown = "\n".join(messages) if messages else "[dim]" + _("(nothing)") + "[/dim]"
         grid.add_row(name, *([rooms.get(name, "")] if rooms else []), shown)
     Console().print(grid)
 
@@ -414,21 +417,26 @@ def _progress_html(report: dict) -> str:
     for entry in report["stages"]:
         stage = catalogue.get(entry["id"])
         if not entry.get("available", True):
-            mark, colour, why = "·", "#adb5bd", "not yet available"
+            mark, colour, why = "·", "#adb5bd", _("not yet available")
         elif entry["passed"]:
-            mark, colour, why = "✔", "#2a9d8f", f"{entry['points']}/{entry['max_points']} points"
+            mark, colour, why = "✔", "#2a9d8f", _("{points}/{max_points} points").format(
+                points=entry['points'], max_points=entry['max_points'])
         else:
             mark, colour = ("➜", "#e9a23b") if entry is upcoming else ("✘", "#6c757d")
-            why = entry["failures"][0]["message"] if entry["failures"] else "not passed yet"
+            first = entry["failures"][0] if entry["failures"] else None
+            why = ((first.get("translation") or {}).get("message") or first["message"]) if first \
+                else _("not passed yet")
         boxes.append(f'<span title="{_escape(why)}" style="padding:3px 8px;border-radius:4px;color:white;'
                      f'background:{colour};white-space:nowrap">{mark} {stage.number} {_escape(stage.id)}</span>')
     if upcoming is None:
-        after = "<b>Every available stage passes.</b>"
+        after = "<b>" + _escape(_("Every available stage passes.")) + "</b>"
     else:
         stage = catalogue.get(upcoming["id"])
-        after = (f'Next: stage {stage.number} <b>{_escape(stage.title)}</b> in '
-                 f'<a href="{_escape(stage.notebook)}">{_escape(stage.notebook)}</a> '
-                 f'(files: {_escape(", ".join(stage.files))})')
+        after = _("Next: stage {number} {title} in {notebook} (files: {files})").format(
+            number=stage.number, title=f"<b>{_escape(_(stage.title))}</b>",
+            notebook=f'<a href="{_escape(stage.notebook)}">{_escape(stage.notebook)}</a>',
+            files=_escape(", ".join(stage.files)))
+    score = _("Score {score}/{max_score}.").format(score=report["score"], max_score=report["max_score"])
     return (f'<div class="kit-progress" style="font-family:sans-serif;line-height:2">'
             f'<div style="display:flex;flex-wrap:wrap;gap:4px">{"".join(boxes)}</div>'
-            f'<div>Score {report["score"]}/{report["max_score"]}. {after}</div></div>')
+            f'<div>{_escape(score)} {after}</div></div>')
