@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (UsageError, NotAProjectTree, catalogue.UnknownStage) as exc:
-        said = exc
-        err.print(f"[bold red]kit {args.command}:[/] {translated(str(said) if not isinstance(said, T) else said).strip(chr(34) + chr(39))}")
+        said = exc.args[0] if exc.args and isinstance(exc.args[0], T) else str(exc)   # a T keeps its template
+        err.print(f"[bold red]kit {args.command}:[/] {translated(said).strip(chr(34) + chr(39))}")
         return USAGE_ERROR
     except KeyboardInterrupt:
         err.print("[yellow]" + _("Interrupted; every process the kit started has been stopped.") + "[/]")
@@ -159,12 +159,12 @@ def run_grader(project: Path, stage_ids: list[str]):
     stages = stage_ids or [s.id for s in catalogue.STAGES]
     if not err.is_terminal:
         return grade(project, stages)
-    with err.status(f"grading {len(stages)} stage(s) of {project} ...") as spinner:
+    with err.status(_("grading {count} stage(s) of {project} ...").format(count=len(stages), project=project)) as spinner:
         done = []
 
         def progress(result):
             done.append(result.id)
-            spinner.update(f"graded {', '.join(done)} ...")
+            spinner.update(_("graded {stages} ...").format(stages=", ".join(done)))
 
         return grade(project, stages, on_stage_done=progress)
 
@@ -174,10 +174,13 @@ def output_format(args) -> str:
     asked = {name for name, wanted in (("json", args.json == "-"), ("points", args.points),
                                        (args.output_format, bool(args.output_format))) if wanted}
     if len(asked) > 1:
-        raise UsageError(f"choose one report for standard output, not {' and '.join(sorted(asked))}.")
+        first, second = sorted(asked)[:2]
+        raise UsageError(T("choose one report for standard output, not {first} and {second}.", first=first,
+                           second=second) if len(asked) == 2 else
+                         f"choose one report for standard output, not {' and '.join(sorted(asked))}.")
     chosen = asked.pop() if asked else "table"
     if args.watch and chosen != "table":
-        raise UsageError("--watch shows the table; it cannot be combined with --format, --points or --json -.")
+        raise UsageError(T("--watch shows the table; it cannot be combined with --format, --points or --json -."))
     return chosen
 
 
