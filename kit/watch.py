@@ -17,6 +17,7 @@ from rich.console import Console
 
 from . import catalogue
 from .grader import Report, StageResult, grade_stage
+from .i18n import _
 from .sandbox import detect
 from .render import table
 
@@ -76,19 +77,22 @@ class Watcher:
     def _say_what_next(self, results: list[StageResult]) -> None:
         if self.named:
             failing = [r.id for r in results if not r.passed]
-            verdict = f"still failing: {', '.join(failing)}" if failing else "[green]all named stages pass[/]"
+            verdict = (_("still failing: {stages}").format(stages=", ".join(failing)) if failing
+                       else "[green]" + _("all named stages pass") + "[/]")
             self.console.print(verdict)
         elif self.current >= len(self.order):
-            self.console.print("[bold green]Every available stage passes.[/] Run `kit check` for the full table.")
+            self.console.print("[bold green]" + _("Every available stage passes.") + "[/] "
+                               + _("Run `kit check` for the full table."))
         else:
             stage = self.order[self.current]
-            self.console.print(f"Stage in hand: {stage.number} [bold]{stage.id}[/] ({stage.title}), "
-                               f"files {', '.join(stage.files)}")
-        self.console.print("[dim]Watching for saved files; Ctrl-C stops.[/]")
+            self.console.print(_("Stage in hand: {number} [bold]{id}[/] ({title}), files {files}").format(
+                number=stage.number, id=stage.id, title=_(stage.title), files=", ".join(stage.files)))
+        self.console.print("[dim]" + _("Watching for saved files; Ctrl-C stops.") + "[/]")
 
     def run(self, poll: float = POLL_SECONDS) -> int:
-        self.console.print(f"Watching {self.project}: each save re-grades "
-                           + (", ".join(s.id for s in self.named) if self.named else "the first failing stage"))
+        self.console.print(_("Watching {project}: each save re-grades {what}").format(
+            project=self.project, what=", ".join(s.id for s in self.named) if self.named
+            else _("the first failing stage")))
         try:
             seen = snapshot(self.project)
             self.grade_round()
@@ -106,10 +110,10 @@ class Watcher:
                 files = changed(seen, now)
                 seen = now
                 shown = ", ".join(files[:3]) + (" ..." if len(files) > 3 else "")
-                self.console.rule(f"{shown} changed, {time.strftime('%H:%M:%S')}")
+                self.console.rule(_("{files} changed, {time}").format(files=shown, time=time.strftime('%H:%M:%S')))
                 self.grade_round()
         except KeyboardInterrupt:
-            self.console.print("Stopped watching.")
+            self.console.print(_("Stopped watching."))
             return 0
 
 
