@@ -215,9 +215,32 @@ def from_data(data: dict) -> str:
     return T(data["template"], **{k: _value(v) for k, v in data.get("params", {}).items()})
 
 
+_known: set[str] | None = None
+
+
+def known_template(data) -> bool:
+    """Is every template in data one of the kit's own (locale/kit.pot)? Data from another process (the
+    host runs the learner's code) may only name those: no format string of theirs is ever applied."""
+    global _known
+    if _known is None:
+        import polib
+
+        pot = LOCALE_DIR / "kit.pot"
+        _known = {e.msgid for e in polib.pofile(str(pot))} if pot.exists() else set()
+    if not isinstance(data, dict):
+        return False
+    if "join" in data:
+        return all(known_template(p["t"]) if isinstance(p, dict) and "t" in p else isinstance(p, str)
+                   for p in data.get("parts", []))
+    params = data.get("params", {})
+    return (data.get("template") in _known and isinstance(params, dict)
+            and all(known_template(v["t"]) if isinstance(v, dict) and "t" in v
+                    else isinstance(v, (str, int, float, bool)) or v is None for v in params.values()))
+
+
 def revive(text, data) -> str:
-    """text as a T when data rebuilds exactly that English sentence; text itself otherwise."""
-    if not isinstance(text, str) or not isinstance(data, dict):
+    """text as a T when data rebuilds exactly that English sentence from the kit's own templates; text otherwise."""
+    if not isinstance(text, str) or not isinstance(data, dict) or not known_template(data):
         return text
     try:
         made = from_data(data)

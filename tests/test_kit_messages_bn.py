@@ -286,3 +286,14 @@ def test_rich_mismeasures_bengali_so_it_stays_out_of_borders(reports, monkeypatc
 def test_english_table_is_unchanged(reports, monkeypatch):
     text = _shown(_report(reports[0]), "en", monkeypatch)
     assert "what to fix next" in text and "│" in text and "hint:" in text and not bengali(text)
+
+
+def test_data_from_another_process_may_only_name_the_kits_own_templates():
+    """The host runs the learner's code: a template it sends that the kit does not have is never formatted."""
+    said = T("Importing {module} failed", module="myapp.routing")
+    assert i18n.known_template(said.data())
+    forged = {"template": "{module:>999999999}", "params": {"module": "x"}}
+    assert not i18n.known_template(forged) and i18n.revive("x", forged) == "x"
+    nested = {"template": "Importing {module} failed", "params": {"module": {"t": forged}}}
+    assert not i18n.known_template(nested)
+    assert i18n.unpack({"error": "x", "i18n": {"error": forged}}) == {"error": "x"}
