@@ -265,7 +265,7 @@ def run_suite(consumer: str) -> Run:
     folder = Path(tempfile.mkdtemp(prefix="kit-testing-"))
     try:
         tree = copy_with(consumer, folder)
-        report = tree / ".kit-junit.xml"
+        report = tree / f".kit-junit-{secrets.token_hex(8)}.xml"  # a name no file of the tree can hold yet
         args = [sys.executable, "-m", "pytest", SUITE, "-q", "-p", "no:cacheprovider", "-c", os.devnull,
                 "--rootdir", str(tree), f"--junitxml={report}", "-o", "junit_family=xunit2"]
         isolation = sandbox.for_grading() or sandbox.Isolation("process", "")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import STARTER, checkpoint_outcomes, copy_tree, grade_json, mutate, stage
+from conftest import STARTER, checkpoint_outcomes, grade_json, mutate, stage
 
 FAST = {"KIT_WAIT": "3"}
 
@@ -17,12 +17,6 @@ def failed(results: dict) -> set[str]:
 
 def outcomes(tree, stage_id: str) -> dict[str, dict]:
     return checkpoint_outcomes(tree, stage_id, env=FAST)
-
-
-def with_starter_tests(tree):
-    """The finished tree, but testing's file as the starter has it: push is graded alone."""
-    (tree / "myapp/tests/test_consumers.py").write_text((STARTER / "myapp/tests/test_consumers.py").read_text())
-    return tree
 
 
 @pytest.mark.parametrize("stage_id", ["push", "testing"])
@@ -66,7 +60,7 @@ PUSH_MUTANTS = {
 def test_each_push_mutant_fails_its_own_checks(solved_tree, name):
     relpath, old, new, expected = PUSH_MUTANTS[name]
     mutate(solved_tree, relpath, old, new)
-    results = outcomes(with_starter_tests(solved_tree), "push")
+    results = outcomes(solved_tree, "push")
     assert failed(results) == expected, {n: (e["outcome"], e["message"][:150]) for n, e in results.items()}
     if name == "no-async-to-sync":
         assert "async_to_sync" in results["test_send_to_room_reaches_the_room"]["message"]
@@ -108,7 +102,7 @@ def test_another_correct_push_style_passes(solved_tree):
            "        from asgiref.sync import async_to_sync\n        from myapp.consumers import group_name\n"
            "        async_to_sync(get_channel_layer().group_send)(group_name(room), "
            "{'type': 'chat.message', 'message': text})\n")
-    results = outcomes(with_starter_tests(solved_tree), "push")
+    results = outcomes(solved_tree, "push")
     assert not failed(results), {n: e["message"][:200] for n, e in results.items() if e["outcome"] == "failed"}
 
 
@@ -176,7 +170,7 @@ def test_another_correct_testing_style_passes(solved_tree):
     assert not failed(results), {n: e["message"][:200] for n, e in results.items() if e["outcome"] == "failed"}
 
 
-def test_starter_passes_neither_and_new_files_exist_in_both_trees():
+def test_every_file_of_both_stages_is_in_the_starter_and_the_solutions():
     from conftest import SOLUTIONS
 
     from kit import catalogue
@@ -184,4 +178,3 @@ def test_starter_passes_neither_and_new_files_exist_in_both_trees():
     for stage_id in ("push", "testing"):
         for relpath in catalogue.get(stage_id).files:
             assert (STARTER / relpath).is_file() and (SOLUTIONS / relpath).is_file(), relpath
-    assert copy_tree  # the trees above are private copies made by the fixtures
