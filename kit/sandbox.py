@@ -122,7 +122,9 @@ def _limits() -> None:
 def detect() -> Isolation:
     """The strongest isolation this machine gives, proved by starting Python inside it."""
     if os.environ.get("KIT_SANDBOX", "").lower() in ("off", "0", "no", "none"):
-        return _fallback("KIT_SANDBOX=off asked for process isolation only")
+        # Asked for by name, so not the silent fallback KIT_REQUIRE_SANDBOX guards against.
+        return Isolation("process", "KIT_SANDBOX=off asked for process isolation only; learner code ran as "
+                                    "separate processes only, which can read what this user can read")
     if not sys.platform.startswith("linux"):
         return _fallback(f"no sandbox on {sys.platform}")
     if not shutil.which("bwrap"):
