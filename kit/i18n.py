@@ -238,9 +238,12 @@ def known_template(data) -> bool:
                     else isinstance(v, (str, int, float, bool)) or v is None for v in params.values()))
 
 
-def revive(text, data) -> str:
-    """text as a T when data rebuilds exactly that English sentence from the kit's own templates; text otherwise."""
-    if not isinstance(text, str) or not isinstance(data, dict) or not known_template(data):
+def revive(text, data, *, known_only: bool = True) -> str:
+    """text as a T when data rebuilds exactly that English sentence from the kit's own templates; text otherwise.
+
+    known_only=False is for data from a trusted sender (the checks' requests to the host, which runs in a
+    sandbox that may not see locale/)."""
+    if not isinstance(text, str) or not isinstance(data, dict) or (known_only and not known_template(data)):
         return text
     try:
         made = from_data(data)
@@ -260,7 +263,7 @@ def pack(message: dict) -> dict:
     return dict(message, i18n=extra) if extra else message
 
 
-def unpack(message: dict) -> dict:
+def unpack(message: dict, *, known_only: bool = True) -> dict:
     """After: the T values again (pack's inverse); a dict without "i18n" is returned as it is."""
     extra = message.pop("i18n", None)
     if not isinstance(extra, dict):
@@ -268,9 +271,9 @@ def unpack(message: dict) -> dict:
     for key, data in extra.items():
         value = message.get(key)
         if isinstance(value, list) and isinstance(data, list):
-            message[key] = [revive(v, d) for v, d in zip(value, data)] + value[len(data):]
+            message[key] = [revive(v, d, known_only=known_only) for v, d in zip(value, data)] + value[len(data):]
         else:
-            message[key] = revive(value, data)
+            message[key] = revive(value, data, known_only=known_only)
     return message
 
 
