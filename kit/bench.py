@@ -183,6 +183,7 @@ def measure(setup: Setup, project: Path, redis_url: str | None, settings_dir: st
     shape = (load["clients"], load["senders"], load["messages"])
 
     def run(server) -> Result:
+        loads.log_in(server)
         members = [loads.Member(server.ws_url(ROOM), server.origin, ROOM, f"s{i}" if i < load["senders"] else None)
                    for i in range(load["clients"])]
         tally = asyncio.run(loads.drive(members, load["messages"], quiet=load["quiet"], limit=TIME_LIMIT,

@@ -126,11 +126,60 @@ def score(receivers: list[tuple[Receiver, list[str]]], per_sender: int, tally: T
     return tally
 
 
+# -- who the load clients are --------------------------------------------------------
+# From the `users` stage on, the chat relays only what logged-in people say, so load clients log
+# in: one user for all (the rate limit is per socket), its session in the served tree's database.
+_SESSIONS: dict[str, dict] = {}     # "127.0.0.1:port" -> the headers a logged-in client sends
+_BY_TREE: dict[str, dict] = {}
+LOGIN = '''
+import django, sys
+django.setup()
+from importlib import import_module
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.core.management import call_command
+call_command("migrate", interactive=False, verbosity=0)
+user, _ = get_user_model().objects.get_or_create(username="load")
+session = import_module(settings.SESSION_ENGINE).SessionStore()
+session[SESSION_KEY] = user._meta.pk.value_to_string(user)
+session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+session.save()
+print(settings.SESSION_COOKIE_NAME + "=" + session.session_key)
+'''
+
+
+def log_in(*servers) -> None:
+    """The clients of these servers chat as a logged-in user; a tree that cannot log in yet, anonymously."""
+    import os
+    import subprocess
+    import sys
+    from urllib.parse import urlsplit
+
+    for server in servers:
+        if getattr(server, "project", None) is None:  # the bare baseline has no Django, and no users
+            continue
+        tree = str(server.project)
+        if tree not in _BY_TREE:
+            env = {**os.environ, "PYTHONPATH": tree, "DJANGO_SETTINGS_MODULE": "myproject.settings"}
+            try:
+                done = subprocess.run([sys.executable, "-c", LOGIN], cwd=tree, env=env, capture_output=True,
+                                      text=True, timeout=120)
+                cookie = done.stdout.strip().splitlines()[-1] if done.returncode == 0 and done.stdout.strip() else ""
+            except (OSError, subprocess.TimeoutExpired):
+                cookie = ""
+            _BY_TREE[tree] = {"Cookie": cookie} if cookie else {}
+        _SESSIONS[urlsplit(server.url).netloc] = _BY_TREE[tree]
+
+
 async def open_socket(url: str, origin: str | None):
+    from urllib.parse import urlsplit
+
     from websockets.asyncio.client import connect
 
     return await connect(url, origin=origin, open_timeout=30, max_queue=None, ping_interval=None,
-                         compression=None, close_timeout=2)
+                         compression=None, close_timeout=2,
+                         additional_headers=_SESSIONS.get(urlsplit(url).netloc, {}))
 
 
 async def pump(connection, receiver: Receiver) -> None:
@@ -222,6 +271,7 @@ async def room_traffic(servers, *, sockets: int, rooms: int, messages: int, limi
 
     Its markers are slow (4 a second) so that they stay under the solutions' default rate limit.
     """
+    log_in(*servers)
     members = [Member(servers[i % len(servers)].ws_url(f"load{i % rooms}"), servers[i % len(servers)].origin,
                       f"load{i % rooms}", f"s{i}") for i in range(sockets)]
     return await drive(members, messages, limit=limit, marker_every=0.25)
@@ -229,6 +279,7 @@ async def room_traffic(servers, *, sockets: int, rooms: int, messages: int, limi
 
 async def burst(server, *, senders: int, listeners: int, messages: int, limit: float = 120.0) -> Tally:
     """`senders` clients write `messages` each into one room as fast as they can; `listeners` only read."""
+    log_in(server)
     url = server.ws_url("burst")
     members = [Member(url, server.origin, "burst", f"b{i}" if i < senders else None)
                for i in range(senders + listeners)]

@@ -18,7 +18,7 @@ import pytest
 from classic import classic_tree
 from conftest import SOLUTIONS
 from kit import procs
-from kit.load import UNLIMITED, Receiver, Tally, burst, describe, open_socket, room_traffic
+from kit.load import UNLIMITED, Receiver, Tally, burst, describe, log_in, open_socket, room_traffic
 from kit.redis import RedisServer, find_redis_server, ping
 from kit.server import DaphneServer
 
@@ -114,6 +114,7 @@ def prefix_in_order(receiver: Receiver, sender: str) -> int:
 def test_a_client_dropping_mid_stream_harms_no_one():
     with DaphneServer(SOLUTIONS, env={"REDIS_URL": "", **UNLIMITED}) as server:
         async def scenario():
+            log_in(server)
             alice, carol, dropper = [await open_socket(server.ws_url("drop"), server.origin) for _ in range(3)]
             got_carol, got_dropper = Receiver(), Receiver()
             await send_numbered(alice, "alice", range(50))
@@ -138,6 +139,7 @@ def test_a_killed_worker_leaves_the_others_serving(redis):
     with DaphneServer(SOLUTIONS, env={"REDIS_URL": redis.url, **UNLIMITED}) as one, \
             DaphneServer(SOLUTIONS, env={"REDIS_URL": redis.url, **UNLIMITED}) as two:
         async def scenario():
+            log_in(one, two)
             alice, ann = [await open_socket(one.ws_url("kill"), one.origin) for _ in range(2)]
             bob = await open_socket(two.ws_url("kill"), two.origin)
             got_ann, got_bob = Receiver(), Receiver()
@@ -151,6 +153,7 @@ def test_a_killed_worker_leaves_the_others_serving(redis):
             assert prefix_in_order(got_bob, "alice") == 100
             # A fresh worker on the same Redis joins the same room.
             with DaphneServer(SOLUTIONS, env={"REDIS_URL": redis.url}) as three:
+                log_in(three)
                 bea = await open_socket(three.ws_url("kill"), three.origin)
                 await bea.send(json.dumps({"message": "bea:0"}))
                 got = Receiver()
@@ -182,6 +185,7 @@ def test_redis_restarted_under_traffic_is_survived():
         with DaphneServer(SOLUTIONS, env={"REDIS_URL": f"redis://127.0.0.1:{port}/0", **UNLIMITED}) as server:
             async def scenario():
                 nonlocal redis_proc
+                log_in(server)
                 alice, bob = [await open_socket(server.ws_url("outage"), server.origin) for _ in range(2)]
                 got_bob = Receiver()
                 await send_numbered(alice, "alice", range(50))

@@ -1,0 +1,116 @@
+"""Honesty of the `users` checkpoint: the starter fails, the solution passes, each realistic mistake is
+caught by `users` while the earlier stages still pass, and other correct styles pass.
+
+Mutants start from the finished tree (solutions/): `users` builds on the hardened consumer.
+"""
+import textwrap
+
+import pytest
+from conftest import SOLUTIONS, STARTER, checkpoint_outcomes, copy_tree, grade_json, mutate
+
+CONSUMER = "myapp/consumers.py"
+ROOM = "myapp/templates/myapp/room.html"
+
+# A sync consumer that refuses anonymous visitors at the handshake and names authors by `.username`.
+SYNC_CONSUMER = textwrap.dedent('''\
+    import json
+
+    from asgiref.sync import async_to_sync
+    from channels.generic.websocket import WebsocketConsumer
+
+
+    def group_name(room_name):
+        """Plain room names only: this style is graded on users alone (myapp/push.py imports it)."""
+        return "chat_" + room_name
+
+
+    class ChatConsumer(WebsocketConsumer):
+        def connect(self):
+            self.group = group_name(self.scope["url_route"]["kwargs"]["room_name"])
+            if not self.scope["user"].is_authenticated:
+                self.close(code=4401)
+                return
+            async_to_sync(self.channel_layer.group_add)(self.group, self.channel_name)
+            self.accept()
+
+        def disconnect(self, close_code):
+            async_to_sync(self.channel_layer.group_discard)(self.group, self.channel_name)
+
+        def receive(self, text_data=None, bytes_data=None):
+            message = json.loads(text_data)["message"]
+            async_to_sync(self.channel_layer.group_send)(
+                self.group, {"type": "chat.message", "message": message, "who": self.scope["user"].username})
+
+        def chat_message(self, event):
+            self.send(text_data=json.dumps({"message": event["message"], "author": event["who"]}))
+''')
+
+# (name, file, old text, new text, the users check that must catch it)
+MUTANTS = [
+    ("author-from-client", CONSUMER,
+     '"author": self.user.get_username()},',
+     '"author": json.loads(text_data).get("author") or self.user.get_username()},',
+     "test_client_cannot_choose_the_author"),
+    ("author-missing", CONSUMER,
+     'await self.send_json_frame({"message": event["message"], "author": event.get("author", "")})',
+     'await self.send_json_frame({"message": event["message"]})',
+     "test_each_message_carries_its_authors_name"),
+    ("anonymous-may-post", CONSUMER,
+     "if self.user is None or not self.user.is_authenticated:",
+     "if self.user is None:",
+     "test_anonymous_socket_cannot_post"),
+    ("page-hides-authors", ROOM,
+     "chatLog.value += author + data.message",
+     "chatLog.value += data.message",
+     "test_two_people_side_by_side_see_each_others_names"),
+    ("no-login-route", "myproject/urls.py",
+     'path("accounts/", include("django.contrib.auth.urls")),',
+     "",
+     "test_login_page_answers"),
+]
+
+
+def stage_passed(report: dict, stage_id: str) -> bool:
+    return next(s for s in report["stages"] if s["id"] == stage_id)["passed"]
+
+
+def test_starter_fails_users():
+    report = grade_json(STARTER, "users")
+    assert not stage_passed(report, "users")
+
+
+def test_solutions_pass_users(tmp_path):
+    outcomes = checkpoint_outcomes(copy_tree(SOLUTIONS, tmp_path / "tree"), "users")
+    assert outcomes and all(o["outcome"] == "passed" for o in outcomes.values()), outcomes
+
+
+@pytest.mark.parametrize("name, relpath, old, new, check", MUTANTS, ids=[m[0] for m in MUTANTS])
+def test_each_mistake_is_caught_by_its_own_check(tmp_path, name, relpath, old, new, check):
+    tree = copy_tree(SOLUTIONS, tmp_path / "tree")
+    mutate(tree, relpath, old, new)
+    outcomes = checkpoint_outcomes(tree, "users")
+    failed = {test.split("[")[0] for test, o in outcomes.items() if o["outcome"] == "failed"}
+    assert check in failed, f"{name}: {outcomes}"
+    message = outcomes[next(t for t in outcomes if t.split("[")[0] == check)]["message"]
+    assert message and "Traceback" not in message and len(message) < 600, message
+    if relpath == CONSUMER:  # the consumer's earlier stage still passes: the mistake is users' alone
+        assert stage_passed(grade_json(tree, "consumer"), "consumer"), name
+
+
+def test_a_sync_consumer_that_refuses_anonymous_handshakes_passes(tmp_path):
+    tree = copy_tree(SOLUTIONS, tmp_path / "tree")
+    (tree / CONSUMER).write_text(SYNC_CONSUMER)
+    outcomes = checkpoint_outcomes(tree, "users")
+    assert outcomes and all(o["outcome"] == "passed" for o in outcomes.values()), outcomes
+
+
+def test_refusing_anonymous_at_the_handshake_passes_too(tmp_path):
+    tree = copy_tree(SOLUTIONS, tmp_path / "tree")
+    mutate(tree, CONSUMER,
+           '        self.user = self.scope.get("user")\n',
+           '        self.user = self.scope.get("user")\n'
+           '        if self.user is None or not self.user.is_authenticated:\n'
+           '            await self.close(code=4401)\n'
+           '            return\n')
+    outcomes = checkpoint_outcomes(tree, "users", select="anonymous or author")
+    assert outcomes and all(o["outcome"] == "passed" for o in outcomes.values()), outcomes
