@@ -88,6 +88,8 @@ class Host:
             line = self.reader.readline()
         except (TimeoutError, socket.timeout):
             line = None
+        except OSError:  # the host died mid-answer (os._exit, a kill): as good as a hang-up
+            line = ""
         if not line:
             self.dead = self.why_gone(doing, line is None, limit)
             self.stop()

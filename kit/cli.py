@@ -14,6 +14,7 @@ from rich.console import Console
 from . import catalogue, render
 from .i18n import LANGUAGES, N_, T, _, translated
 from .project import NotAProjectTree, active_project, validate
+from .sandbox import SandboxUnavailable
 
 USAGE_ERROR = 2
 HINT = N_("hint: {hint}")
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["KIT_LANG"] = args.lang
     try:
         return args.run(args)
-    except (UsageError, NotAProjectTree, catalogue.UnknownStage) as exc:
+    except (UsageError, NotAProjectTree, catalogue.UnknownStage, SandboxUnavailable) as exc:
         said = exc.args[0] if exc.args and isinstance(exc.args[0], T) else str(exc)   # a T keeps its template
         err.print(f"[bold red]kit {args.command}:[/] {translated(said).strip(chr(34) + chr(39))}")
         return USAGE_ERROR

@@ -97,8 +97,13 @@ def _python_binds() -> list[str]:
     return args
 
 
+def bwrap() -> str | None:
+    """bubblewrap's path: on PATH, or where Debian puts it (a caller may have narrowed PATH)."""
+    return shutil.which("bwrap") or next((p for p in ("/usr/bin/bwrap", "/bin/bwrap") if os.access(p, os.X_OK)), None)
+
+
 def _bwrap_prefix(tree: Path, env: dict[str, str]) -> list[str]:
-    args = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session",
+    args = [bwrap() or "bwrap", "--die-with-parent", "--new-session",
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
@@ -127,7 +132,7 @@ def detect() -> Isolation:
                                     "separate processes only, which can read what this user can read")
     if not sys.platform.startswith("linux"):
         return _fallback(f"no sandbox on {sys.platform}")
-    if not shutil.which("bwrap"):
+    if not bwrap():
         return _fallback("bubblewrap (bwrap) is not installed; on Debian: apt-get install bubblewrap")
     probe = Isolation("bubblewrap", "")
     scratch = Path(os.environ.get("TMPDIR", "/tmp"))

@@ -86,9 +86,9 @@ def distinctive_solution_lines() -> set[str]:
             continue
         lines |= {line.strip() for line in path.read_text(encoding="utf-8").splitlines() if len(line.strip()) >= 20}
     elsewhere = ""
-    for top in ("project", "exercises", "notebooks", "kit", "README.md", "docs"):
+    for top in ("project", "exercises", "notebooks", "kit", "README.md", "docs", "locale"):
         for path in ([KIT_ROOT / top] if (KIT_ROOT / top).is_file() else files_of(KIT_ROOT / top)):
-            if path.suffix in (".py", ".html", ".ipynb", ".md", ".txt"):
+            if path.suffix in (".py", ".html", ".ipynb", ".md", ".txt", ".po", ".pot"):
                 elsewhere += path.read_text(encoding="utf-8", errors="replace")
     return {line for line in lines if line not in elsewhere}
 
