@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import pytest
 
-from support import PROJECT, WAIT, LiveSocket, close_all, fail, run, run_in_tree, server_clue
+from support import PROJECT, WAIT, LearnerCodeError, LiveSocket, close_all, fail, run, run_in_tree, server_clue
 
 ANSWER = "KIT-ANSWER "  # marks the one line of a script's output the checks read
 
@@ -101,7 +101,12 @@ send_to_room(sys.argv[1], sys.argv[2])
 
 async def delivered(target: LiveSocket, other: LiveSocket, text: str, how: str) -> None:
     """text, sent to target's room by `how`, reached target and not other (whose own message comes first)."""
-    got = await target.receive(f"the message sent by {how}")
+    try:
+        got = await target.receive(f"the message sent by {how}")
+    except LearnerCodeError as exc:
+        fail(f"{str(exc).strip()} What {how} sends must go through the layer daphne uses (get_channel_layer(), "
+             "Redis when REDIS_URL is set, never a layer of its own), to the room's group as the consumer names "
+             "it, with group_send run through async_to_sync.")
     assert got["message"] == text, (
         f"A socket in room '{target.room}' got {got['message']!r} instead of {text!r}, sent by {how}.")
     await other.send(f"{other.room} only")

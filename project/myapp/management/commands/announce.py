@@ -11,4 +11,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, room, text, **options):
         # TODO(push): call send_to_room(room, text) from myapp/push.py.
-        raise CommandError("TODO(push): the announce command sends nothing yet (myapp/management/commands/announce.py).")
+        raise CommandError("TODO(push): the announce command sends nothing yet "
+                           "(myapp/management/commands/announce.py).")
