@@ -233,7 +233,7 @@ def login(username: str = LEARNER, *, password: str = "", required: bool = True)
     if username not in sessions or password:
         try:
             sessions[username] = on.call("login", username=username, password=password,
-                                         doing=f"Logging in as {username}", limit=WAIT * 6)
+                                         doing=f"Logging in as {username}", limit=WAIT * 12)
         except LearnerCodeError:
             if required:
                 raise

@@ -89,6 +89,7 @@ def test_routing_solution_teaches_the_notebooks_pattern():
 
 
 # -- solve: the matrix ------------------------------------------------------------------
+@pytest.mark.timeout(1200)  # grades the whole course once per stage
 def test_starter_plus_solve_of_stages_1_to_k_passes_exactly_those(tmp_path):
     tree = copy_tree(STARTER, tmp_path / "tree")
     matrix = []

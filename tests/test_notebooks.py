@@ -169,8 +169,10 @@ def test_checkpoint_fails_kindly_on_the_starter(path, tmp_path):
     nb, kernel_pid = execute(path, tree, tags={"setup", "checkpoint"}, timeout=RUN_TIMEOUT)
     # execute() raises if the cell raised; here it must also say plainly what failed and what to try.
     text = cell_text(code_cells(nb, "checkpoint")[0])
-    assert f"Checkpoint {stage.id}: not passed yet" in text, f"{path.name}: no failure reported:\n{text}"
-    hint_label = "হিন্ট:" if "bn" in path.parts else "hint:"  # a Bengali lesson speaks Bengali
+    bengali = "bn" in path.parts  # a Bengali lesson speaks Bengali
+    failed = "ফেল" if bengali else f"Checkpoint {stage.id}: not passed yet"
+    assert failed in text, f"{path.name}: no failure reported:\n{text}"
+    hint_label = "হিন্ট:" if bengali else "hint:"
     assert "fail" in text and hint_label in text, f"{path.name}: the failure shows no hint:\n{text}"
     assert_nothing_survives(tree, kernel_pid)
 

@@ -36,7 +36,9 @@ def release(tmp_path_factory):
 
 
 def files_of(folder):
-    return sorted(p for p in folder.rglob("*") if p.is_file())
+    """The kit's files, not what running it leaves behind (a load test's db.sqlite3, bytecode)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "db.sqlite3"
+                  and "__pycache__" not in p.parts)
 
 
 def test_release_leaves_out_solutions_tests_and_instructor_material(release):
