@@ -59,13 +59,13 @@ MUTANTS = [
      "test_https_page_uses_wss", "wss:"),
     ("plain text", 'chatSocket.send(JSON.stringify({"message": message}))', "chatSocket.send(message)",
      "test_send_button_sends_json", "not JSON"),
-    ("never appended", 'chatLog.value += data.message + "\\n";', "",
+    ("never appended", 'chatLog.value += author + data.message + "\\n";', "",
      "test_room_sees_messages_and_other_rooms_do_not", "never showed"),
     ("no Enter handler", 'event.key === "Enter"', "false",
      "test_enter_sends", "Pressing Enter"),
     ("input kept", 'messageInput.value = "";', "",
      "test_input_is_cleared_after_sending", "still holds"),
-    ("log replaced", "chatLog.value += data.message", "chatLog.value = data.message",
+    ("log replaced", "chatLog.value += author + data.message", "chatLog.value = author + data.message",
      "test_messages_are_kept_one_per_line", "never replace the log"),
 ]
 

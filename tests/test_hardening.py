@@ -85,8 +85,8 @@ MUTANTS = {
         "bad_frame", {"test_bad_frame_is_refused[empty-message]", "test_bad_frame_is_refused[blank-message]",
                       "test_live_bad_frames_are_refused_without_tracebacks"}),
     "html-preview": (
-        [("myapp/templates/myapp/room.html", 'chatLog.value += data.message + "\\n";',
-          'chatLog.value += data.message + "\\n";\n'
+        [("myapp/templates/myapp/room.html", 'chatLog.value += author + data.message + "\\n";',
+          'chatLog.value += author + data.message + "\\n";\n'
           '                    document.body.insertAdjacentHTML("beforeend", "<p>" + data.message + "</p>");')],
         "html", {"test_html_in_a_message_is_shown_as_text"}),
 }

@@ -59,7 +59,7 @@ def test_a_div_log_with_authors_and_times_passes_frontend(solved_tree):
     """The contract allows any element as the log, and lines that carry more than the message."""
     mutate(solved_tree, ROOM, '<textarea id="chat-log" cols="100" rows="20" readonly></textarea>',
            '<div id="chat-log"></div>')
-    mutate(solved_tree, ROOM, 'chatLog.value += data.message + "\\n";',
+    mutate(solved_tree, ROOM, 'chatLog.value += author + data.message + "\\n";',
            'const line = document.createElement("div");'
            ' line.textContent = new Date().toLocaleTimeString() + " anonymous: " + data.message;'
            ' chatLog.appendChild(line);')
