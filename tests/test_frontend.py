@@ -97,6 +97,17 @@ def test_missing_browser_skips_unless_required(solved_tree, tmp_path):
     assert "KIT_REQUIRE_BROWSER=1" in required["failures"][0]["message"]
 
 
+def logged_in(context, server) -> None:
+    """The finished chat lets only logged-in people post (stage users): give the browser a session."""
+    from kit import load
+
+    load.log_in(server)
+    cookie = load._BY_TREE.get(str(server.project), {}).get("Cookie", "")
+    if cookie:
+        name, _, value = cookie.partition("=")
+        context.add_cookies([{"name": name, "value": value, "url": server.url}])
+
+
 def test_screenshot_of_the_working_chat(solved_tree):
     """Two people chatting in the finished page; saved for the README."""
     from kit import browser
@@ -104,6 +115,7 @@ def test_screenshot_of_the_working_chat(solved_tree):
 
     with DaphneServer(solved_tree, env={"REDIS_URL": ""}) as server, browser.chromium() as chromium:
         context = chromium.new_context(viewport={"width": 900, "height": 480}, device_scale_factor=1)
+        logged_in(context, server)
         alice, bob = context.new_page(), context.new_page()
         for page in (alice, bob):
             page.goto(f"{server.url}/chat/lobby/")
@@ -132,7 +144,9 @@ def test_solution_page_reconnects_after_a_restart(solved_tree):
     connected = "() => document.querySelector('#chat-status').textContent === 'connected'"
     server = DaphneServer(solved_tree, port=free_port(), env={"REDIS_URL": ""})  # a fixed port survives restarts
     with server, browser.chromium() as chromium:
-        page = chromium.new_page()
+        context = chromium.new_context()
+        logged_in(context, server)
+        page = context.new_page()
         page.goto(f"{server.url}/chat/lobby/")
         page.wait_for_function(connected)
         server.stop()
