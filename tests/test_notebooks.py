@@ -155,7 +155,8 @@ def test_runs_top_to_bottom_on_the_solutions(path, tmp_path):
     assert not left_by_cells, f"{path.name}: its last cells did not stop {left_by_cells}"
     for cell in code_cells(nb, "checkpoint"):
         text, stage = cell_text(cell), stage_of(path)
-        expected = f"Checkpoint {stage.id}: passed" if stage.available else "not yet available"
+        passed = f"চেকপয়েন্ট {stage.id}: পাস" if "bn" in path.parts else f"Checkpoint {stage.id}: passed"
+        expected = passed if stage.available else "not yet available"
         assert expected in text, f"{path.name}: the checkpoint did not pass on the solutions:\n{text}"
     assert_nothing_survives(tree, kernel_pid)
 
@@ -172,7 +173,7 @@ def test_checkpoint_fails_kindly_on_the_starter(path, tmp_path):
     bengali = "bn" in path.parts  # a Bengali lesson speaks Bengali
     failed = "ফেল" if bengali else f"Checkpoint {stage.id}: not passed yet"
     assert failed in text, f"{path.name}: no failure reported:\n{text}"
-    hint_label = "হিন্ট:" if bengali else "hint:"
+    hint_label = "হিন্ট" if bengali else "hint:"
     assert "fail" in text and hint_label in text, f"{path.name}: the failure shows no hint:\n{text}"
     assert_nothing_survives(tree, kernel_pid)
 
