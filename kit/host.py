@@ -232,7 +232,9 @@ class Host:
                 timeout=10)
         except BaseException as exc:
             raise Refusal(self.places.explain(exc, T("GET {path} through the ASGI app failed", path=path))) from None
-        return {"status": response["status"]}
+        # The body as text, capped: a check reads a page's form, never a download.
+        body = (response.get("body") or b"")[:200_000].decode("utf-8", errors="replace")
+        return {"status": response["status"], "body": body}
 
     def op_app(self, kind: str) -> dict:
         """The app a check talks to: the whole project, or the consumer behind a router of the kit's."""
