@@ -1,6 +1,4 @@
 """Checkpoint `asgi`: myproject/asgi.py routes HTTP to Django and WebSockets through auth to a URLRouter."""
-import pytest
-
 from kit.i18n import T
 from support import host
 
@@ -27,12 +25,10 @@ def article(name: str) -> str:
     return T("an {name}", name=name) if name[:1].lower() in "aeiou" else T("a {name}", name=name)
 
 
-@pytest.mark.hint("asgi.py must import cleanly: fix the error shown.")
 def test_asgi_imports():
     asgi()
 
 
-@pytest.mark.hint("application = ProtocolTypeRouter({'http': django_asgi_app, 'websocket': ...})")
 def test_protocol_type_router():
     info = asgi()
     assert info["router"], T("myproject.asgi.application is {kind}, not a ProtocolTypeRouter.",
@@ -42,13 +38,11 @@ def test_protocol_type_router():
                          T("The ProtocolTypeRouter has no {key} and no {other} key.", key=missing[0], other=missing[1]))
 
 
-@pytest.mark.hint("'http' should stay get_asgi_application(), called before importing the routing.")
 def test_http_still_served():
     status = host().call("http", path="/chat/", doing=T("Getting /chat/ through the ASGI app"), limit=15)["status"]
     assert status == 200, T("GET /chat/ through the ASGI app answered {status}, not 200.", status=status)
 
 
-@pytest.mark.hint("'websocket': AuthMiddlewareStack(URLRouter(websocket_urlpatterns))")
 def test_websocket_goes_through_auth():
     info = websocket_chain()
     assert "AuthMiddleware" in info["chain"], T(
@@ -56,7 +50,6 @@ def test_websocket_goes_through_auth():
         "scope['user'].", chain=chain_text(info))
 
 
-@pytest.mark.hint("Inside AuthMiddlewareStack goes URLRouter(myapp.routing.websocket_urlpatterns).")
 def test_websocket_ends_in_url_router():
     info = websocket_chain()
     assert "URLRouter" in info["chain"], T(

@@ -3,13 +3,11 @@
 Graded in the host with channels.testing and a fresh in-memory layer, through
 a router of the kit's own, so this stage does not depend on the learner's routing.
 """
-import pytest
 
 from kit.i18n import T
 from support import Socket, close_all, consumer_app, group_memberships, rooms_stay_apart, run
 
 
-@pytest.mark.hint("connect() ends with `await self.accept()`.")
 def test_accepts_connection():
     app = consumer_app()
 
@@ -21,7 +19,6 @@ def test_accepts_connection():
     run(scenario)
 
 
-@pytest.mark.hint("receive() must group_send the message; chat_message() sends it back to the socket.")
 def test_sender_gets_own_message():
     app = consumer_app()
 
@@ -37,8 +34,6 @@ def test_sender_gets_own_message():
     run(scenario)
 
 
-@pytest.mark.hint("Use self.channel_layer.group_send(...) in receive(), not self.send(): "
-                  "self.send() answers only the sender.")
 def test_everyone_in_room_gets_message():
     app = consumer_app()
 
@@ -56,7 +51,6 @@ def test_everyone_in_room_gets_message():
     run(scenario)
 
 
-@pytest.mark.hint("Name the group after the room, e.g. f'chat_{self.room_name}', so rooms stay apart.")
 def test_rooms_are_isolated():
     app = consumer_app()
 
@@ -73,7 +67,6 @@ def test_rooms_are_isolated():
     run(scenario)
 
 
-@pytest.mark.hint("disconnect(self, close_code) calls group_discard(group, self.channel_name).")
 def test_leaves_group_on_disconnect():
     app = consumer_app()
 
@@ -94,7 +87,6 @@ def test_leaves_group_on_disconnect():
     run(scenario)
 
 
-@pytest.mark.hint("Send json.dumps({'message': ...}) as text_data.")
 def test_frames_are_json_with_message_key():
     app = consumer_app()
 

@@ -4,8 +4,6 @@ A real daphne on a free loopback port; real `websockets` clients in two rooms.
 """
 import urllib.request
 
-import pytest
-
 from kit.i18n import T
 from support import LiveSocket, close_all, run, server_clue
 
@@ -18,7 +16,6 @@ def get(server, path):
         return exc.code, ""
 
 
-@pytest.mark.hint("Run `kit serve` and open /chat/: the page must load.")
 def test_pages_are_served(server):
     status, body = get(server, "/chat/")
     assert status == 200 and "room-name-input" in body, T("GET /chat/ answered {status}. {clue}", status=status,
@@ -28,7 +25,6 @@ def test_pages_are_served(server):
                                                    clue=server_clue(server))
 
 
-@pytest.mark.hint("Every in-process stage (settings, asgi, consumer, routing) should pass first.")
 def test_clients_in_one_room_all_receive(server):
     async def scenario():
         alice, bob = LiveSocket(server, "lobby"), LiveSocket(server, "lobby")
@@ -43,7 +39,6 @@ def test_clients_in_one_room_all_receive(server):
     run(scenario)
 
 
-@pytest.mark.hint("One group per room: f'chat_{room_name}'.")
 def test_two_rooms_stay_apart(server):
     async def scenario():
         alice, carol = LiveSocket(server, "lobby"), LiveSocket(server, "kitchen")
@@ -60,7 +55,6 @@ def test_two_rooms_stay_apart(server):
     run(scenario)
 
 
-@pytest.mark.hint("disconnect() must leave the group; the others keep chatting.")
 def test_room_survives_a_client_leaving(server):
     async def scenario():
         alice, bob = LiveSocket(server, "lobby"), LiveSocket(server, "lobby")
@@ -75,7 +69,6 @@ def test_room_survives_a_client_leaving(server):
     run(scenario)
 
 
-@pytest.mark.hint("Read daphne's log (`kit serve`): fix the first traceback it shows.")
 def test_server_log_has_no_errors(server):
     log = server.log_text()
     assert "Traceback" not in log and "Exception inside application" not in log, \

@@ -181,8 +181,6 @@ def open_page(context, server, room, **kwargs):
     return ChatPage(context, server, room, **kwargs).open()
 
 
-@pytest.mark.hint("const url = (location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + window.location.host "
-                  "+ '/ws/chat/' + roomName + '/';")
 def test_socket_follows_the_page_address(context, server):
     # Served as 127.0.0.1 and as localhost: the socket must follow whichever the page came from.
     for host in ("127.0.0.1", "localhost"):
@@ -190,7 +188,6 @@ def test_socket_follows_the_page_address(context, server):
         page.close()
 
 
-@pytest.mark.hint("Choose the scheme from the page: location.protocol === 'https:' ? 'wss:' : 'ws:'.")
 def test_https_page_uses_wss(context, server):
     import urllib.request
 
@@ -213,7 +210,6 @@ def test_https_page_uses_wss(context, server):
     page.close()
 
 
-@pytest.mark.hint("socket.send(JSON.stringify({message: messageInput.value})) when Send is clicked.")
 def test_send_button_sends_json(context, server):
     page = open_page(context, server, "frontend_json")
     page.send_by_click("hello as json")
@@ -230,7 +226,6 @@ def test_send_button_sends_json(context, server):
         "Clicking Send sent {frame}; the server expects {{\"message\": \"hello as json\"}}.", frame=repr(frame))
 
 
-@pytest.mark.hint("In onmessage: const data = JSON.parse(e.data); chatLog.value += data.message + '\\n';")
 def test_room_sees_messages_and_other_rooms_do_not(context, server):
     alice = open_page(context, server, "frontend_lobby")
     bob = open_page(context, server, "frontend_lobby")
@@ -248,7 +243,6 @@ def test_room_sees_messages_and_other_rooms_do_not(context, server):
         "reached it. Each page must join only its own room.", log=repr(carol.log_lines()))
 
 
-@pytest.mark.hint("In a keyup (or keydown) handler on #chat-message-input: if (e.key === 'Enter') send the message.")
 def test_enter_sends(context, server):
     page = open_page(context, server, "frontend_enter")
     page.send_by_enter("sent with enter")
@@ -259,7 +253,6 @@ def test_enter_sends(context, server):
                "Enter key on the input and send, as the Send button does. {why}", why=page.diagnose('sent with enter')))
 
 
-@pytest.mark.hint("After socket.send(...), empty the box: messageInput.value = '';")
 def test_input_is_cleared_after_sending(context, server):
     page = open_page(context, server, "frontend_clear")
     page.send_by_click("clear me")
@@ -269,7 +262,6 @@ def test_input_is_cleared_after_sending(context, server):
                          left=repr(left))
 
 
-@pytest.mark.hint("Append a newline after each message: chatLog.value += data.message + '\\n';")
 def test_messages_are_kept_one_per_line(context, server):
     page = open_page(context, server, "frontend_lines")
     for text in ("first line", "second line", "third line"):

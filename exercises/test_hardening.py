@@ -133,8 +133,6 @@ async def refused_and_room_unharmed(app, what: str, *, text=None, data=None) -> 
     await close_all(alice, bob)
 
 
-@pytest.mark.hint('Parse inside try/except; check isinstance(data, dict) and isinstance(data.get("message"), '
-                  'str) and that it is not blank; answer anything else with self.send(json.dumps({"error": ...})).')
 @pytest.mark.parametrize("name,text,data", BAD_FRAMES, ids=[b[0] for b in BAD_FRAMES])
 def test_bad_frame_is_refused(name, text, data):
     app = chat_app()
@@ -142,7 +140,6 @@ def test_bad_frame_is_refused(name, text, data):
     run(lambda: refused_and_room_unharmed(app, what, text=text, data=data))
 
 
-@pytest.mark.hint("In receive(), compare len(message) with settings.CHAT_MAX_MESSAGE_LENGTH before group_send.")
 def test_oversized_message_is_refused():
     longest, _ = limits()
     app = chat_app()
@@ -183,8 +180,6 @@ async def read_until(sock, marker: str, counts: dict) -> str:
         counts["refused" if "error" in frame else "relayed"] += 1
 
 
-@pytest.mark.hint("Keep a token bucket per connection (in connect()): CHAT_RATE_LIMIT tokens, refilled at "
-                  "CHAT_RATE_LIMIT a second; a message with no token left is refused, not sent.")
 def test_flood_is_limited():
     _, rate = limits()
     app = chat_app()
@@ -234,8 +229,6 @@ def test_flood_is_limited():
     run(scenario)
 
 
-@pytest.mark.hint("Group names allow only ASCII letters, digits, '-', '_' and '.', under 100 characters: "
-                  "map other room names to 'chat-' + hashlib.sha256(name.encode()).hexdigest().")
 @pytest.mark.parametrize("name,room,other", ODD_ROOMS, ids=[r[0] for r in ODD_ROOMS])
 def test_odd_room_name_is_safe(name, room, other):
     app = chat_app()
@@ -261,7 +254,6 @@ def test_odd_room_name_is_safe(name, room, other):
     run(scenario)
 
 
-@pytest.mark.hint("asgi.py: 'websocket': AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(...))).")
 def test_foreign_origin_is_refused_in_process():
     application = project_app()
 
@@ -322,7 +314,6 @@ async def live_refusal(sock: LiveSocket, what: str, watch: LogWatch) -> bool:
     return True
 
 
-@pytest.mark.hint("Run `kit serve`, send it bad frames (the notebook shows how) and read daphne's log.")
 def test_live_bad_frames_are_refused_without_tracebacks(server):
     watch = LogWatch(server)
 
@@ -349,7 +340,6 @@ def test_live_bad_frames_are_refused_without_tracebacks(server):
     watch.assert_clean(T("clients sent malformed frames"))
 
 
-@pytest.mark.hint("Wrap the websocket app in AllowedHostsOriginValidator; ALLOWED_HOSTS names 127.0.0.1.")
 def test_live_foreign_origin_is_refused(server):
     async def scenario():
         from websockets.asyncio.client import connect
@@ -372,8 +362,6 @@ def test_live_foreign_origin_is_refused(server):
     run(scenario)
 
 
-@pytest.mark.hint("\\w+ does not match Bengali vowel signs: route (?P<room_name>[^/]+) and let the consumer "
-                  "map any room name to a safe group name.")
 @pytest.mark.parametrize("room", ["আড্ডা", "a" * 120], ids=["bengali", "over-long"])
 def test_live_odd_room_name(server, room):
     watch = LogWatch(server)
@@ -402,8 +390,6 @@ def test_live_odd_room_name(server, room):
     watch.assert_clean(T("a client joined room {room}", room=repr(room[:30])))
 
 
-@pytest.mark.hint("Refuse messages beyond CHAT_RATE_LIMIT a second with an error frame; other sockets keep "
-                  "their own budget.")
 def test_live_flood_does_not_silence_others(server):
     _, rate = limits()
     watch = LogWatch(server)
@@ -428,7 +414,6 @@ def test_live_flood_does_not_silence_others(server):
     watch.assert_clean(T("a client flooded the room"))
 
 
-@pytest.mark.hint("Show messages with textContent or a textarea's value, never innerHTML.")
 def test_html_in_a_message_is_shown_as_text(server):
     from kit import browser
 

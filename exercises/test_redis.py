@@ -68,8 +68,6 @@ def layer_config(redis_url: str) -> dict:
     return layer if isinstance(layer, dict) else {}
 
 
-@pytest.mark.hint("if REDIS_URL: CHANNEL_LAYERS = {'default': {'BACKEND': 'channels_redis.core.RedisChannelLayer', "
-                  "'CONFIG': {'hosts': [REDIS_URL]}}}")
 def test_settings_choose_redis_when_redis_url_is_set(redis):
     layer = layer_config(redis.url)
     backend = layer.get("BACKEND", "")
@@ -83,7 +81,6 @@ def test_settings_choose_redis_when_redis_url_is_set(redis):
         "its hosts must come from REDIS_URL, not a fixed address.", url=redis.url, config=str(layer.get('CONFIG')))
 
 
-@pytest.mark.hint("Keep an else: branch with channels.layers.InMemoryChannelLayer for when REDIS_URL is not set.")
 def test_settings_stay_in_memory_without_redis_url():
     backend = layer_config("").get("BACKEND", "")
     assert backend == "channels.layers.InMemoryChannelLayer", T(
@@ -113,7 +110,6 @@ async def crossing(sender: LiveSocket, receiver: LiveSocket, text: str, directio
     await sender.receive(T("the reply from the other worker"))
 
 
-@pytest.mark.hint("Both workers must use the same Redis: CHANNEL_LAYERS from REDIS_URL.")
 def test_message_crosses_from_one_worker_to_the_other(workers):
     one, two = workers
 
@@ -128,7 +124,6 @@ def test_message_crosses_from_one_worker_to_the_other(workers):
     run(scenario)
 
 
-@pytest.mark.hint("One group per room, named from the room: rooms stay apart on Redis too.")
 def test_rooms_stay_apart_across_workers(workers):
     one, two = workers
 
@@ -152,7 +147,6 @@ def test_rooms_stay_apart_across_workers(workers):
     run(scenario)
 
 
-@pytest.mark.hint("A client that leaves must leave the group on Redis as well: group_discard in disconnect().")
 def test_room_survives_a_client_leaving(workers):
     one, two = workers
 
@@ -168,7 +162,6 @@ def test_room_survives_a_client_leaving(workers):
     run(scenario)
 
 
-@pytest.mark.hint("Read both workers' logs (`kit serve` with REDIS_URL set): fix the first traceback.")
 def test_worker_logs_have_no_errors(workers):
     for name, worker in zip("AB", workers):
         log = worker.log_text()

@@ -1,6 +1,4 @@
 """Checkpoint `routing`: ws/chat/<room_name>/ reaches ChatConsumer through the whole ASGI app."""
-import pytest
-
 from kit.i18n import T
 from support import Socket, close_all, fail, host, project_app, rooms_stay_apart, run
 
@@ -34,7 +32,6 @@ async def connect_or_explain(app, room: str) -> Socket:
     return sock
 
 
-@pytest.mark.hint("re_path(r'^ws/chat/(?P<room_name>[^/]+)/$', consumers.ChatConsumer.as_asgi())")
 def test_chat_path_is_routed():
     app = full_app()
 
@@ -58,7 +55,6 @@ def test_chat_path_is_routed():
     run(scenario)
 
 
-@pytest.mark.hint("Room names may hold letters, digits and underscores: (?P<room_name>[^/]+) takes them all.")
 def test_room_names_with_digits_and_underscores():
     app = full_app()
 
@@ -69,7 +65,6 @@ def test_room_names_with_digits_and_underscores():
     run(scenario)
 
 
-@pytest.mark.hint("Capture the room as the keyword room_name and pass .as_asgi(), not the class.")
 def test_route_passes_room_name():
     app = full_app()
 

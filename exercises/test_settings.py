@@ -3,7 +3,6 @@
 The settings are read in the host (the learner's code in its own process) and
 judged here as data; the default channel layer is tried for real, without REDIS_URL.
 """
-import pytest
 
 from kit.i18n import T
 from support import host, setting_values
@@ -13,17 +12,14 @@ def settings(*names):
     return setting_values(*names)
 
 
-@pytest.mark.hint("Fix the error shown; settings.py must import cleanly before anything else can run.")
 def test_settings_import():
     settings("INSTALLED_APPS")
 
 
-@pytest.mark.hint("Add 'channels' to INSTALLED_APPS.")
 def test_channels_installed():
     assert "channels" in settings("INSTALLED_APPS").get("INSTALLED_APPS", []), T("INSTALLED_APPS has no 'channels'.")
 
 
-@pytest.mark.hint("Add 'daphne' as the first entry of INSTALLED_APPS.")
 def test_daphne_installed_first():
     apps = list(settings("INSTALLED_APPS").get("INSTALLED_APPS", []))
     assert "daphne" in apps, T("INSTALLED_APPS has no 'daphne'.")
@@ -32,13 +28,11 @@ def test_daphne_installed_first():
             T("'daphne' must come before 'django.contrib.staticfiles' so its runserver wins.")
 
 
-@pytest.mark.hint("Keep 'myapp' in INSTALLED_APPS: the chat pages and consumer live there.")
 def test_myapp_installed():
     apps = settings("INSTALLED_APPS").get("INSTALLED_APPS", [])
     assert "myapp" in apps or "myapp.apps.MyappConfig" in apps, T("INSTALLED_APPS has no 'myapp'.")
 
 
-@pytest.mark.hint("ASGI_APPLICATION = 'myproject.asgi.application'")
 def test_asgi_application_setting():
     value = settings("ASGI_APPLICATION").get("ASGI_APPLICATION")
     assert value, T("settings.py has no ASGI_APPLICATION.")
@@ -46,7 +40,6 @@ def test_asgi_application_setting():
         T("ASGI_APPLICATION is {value}; it must be 'myproject.asgi.application'.", value=repr(value))
 
 
-@pytest.mark.hint("CHANNEL_LAYERS = {'default': {'BACKEND': 'channels.layers.InMemoryChannelLayer'}}")
 def test_channel_layers_setting():
     layers = settings("CHANNEL_LAYERS").get("CHANNEL_LAYERS")
     assert isinstance(layers, dict) and layers, T("settings.py has no CHANNEL_LAYERS.")
@@ -56,8 +49,6 @@ def test_channel_layers_setting():
     host().call("importable", path=backend, doing=T("Importing the channel layer backend"))
 
 
-@pytest.mark.hint("Without REDIS_URL the default layer must work on its own: keep "
-                  "channels.layers.InMemoryChannelLayer until the redis stage.")
 def test_default_layer_works_without_redis():
     reply = host().call("layer_roundtrip", doing=T("Trying the default channel layer"), limit=15)
     assert reply.get("delivered"), T(

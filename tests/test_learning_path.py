@@ -200,6 +200,22 @@ def test_every_check_has_a_ladder_and_every_ladder_a_check():
             assert 2 <= len(ladder) <= 3 and len(set(ladder)) == len(ladder), f"{stage.id}.{name}"
 
 
+def test_the_kits_checks_keep_their_hints_only_in_the_ladders():
+    """One home per check's hint: kit/hints.py. A `@pytest.mark.hint` is for an instructor's hidden check
+    (docs/instructors.md), which has no ladder; a check the kit ships in exercises/ has a ladder and no marker."""
+    problems = []
+    for module in sorted((KIT_ROOT / "exercises").glob("test_*.py")):
+        stage = catalogue.stage_of_module(module.name)
+        for node in ast.parse(module.read_text(encoding="utf-8")).body:
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or not node.name.startswith("test_"):
+                continue
+            if node.name not in hints.LADDERS.get(stage, {}):
+                problems.append(f"{module.name}::{node.name} has no ladder in kit/hints.py LADDERS[{stage!r}]")
+            if any(ast.unparse(d).startswith(("pytest.mark.hint", "mark.hint", "hint(")) for d in node.decorator_list):
+                problems.append(f"{module.name}::{node.name} has a @pytest.mark.hint: its ladder is its hint")
+    assert not problems, "\n".join(problems)
+
+
 def test_hints_teach_what_the_notebooks_teach():
     everything = [h for s in STAGES for h in (*s.hints, *(r for l in hints.LADDERS.get(s.id, {}).values() for r in l))]
     routing = [h for h in everything if "room_name>" in h]
