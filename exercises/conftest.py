@@ -16,11 +16,17 @@ def pytest_addoption(parser):
                      help="the project tree to grade (default: $KIT_GRADED_PROJECT, $KIT_PROJECT or project/)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-timeout reads its settings
 def pytest_configure(config):
+    from kit.grader import TEST_TIME_LIMIT
     from kit.project import active_project
 
     chosen = config.getoption("--project") or os.environ.get("KIT_GRADED_PROJECT") or active_project()
     os.environ["KIT_GRADED_PROJECT"] = str(Path(chosen).resolve())
+    # The grader passes its limit per check as --timeout; a checkpoint run directly gets the same one.
+    if getattr(config.option, "timeout", None) is None and not os.environ.get("PYTEST_TIMEOUT"):
+        config.option.timeout = TEST_TIME_LIMIT
+    # Only an instructor's hidden check carries its hint so (docs/instructors.md); the kit's are in kit/hints.py.
     config.addinivalue_line("markers", "hint(text): what to try when this check fails")
     if any(Path(arg).stem in HOSTED for arg in config.args):
         from support import start_host_early

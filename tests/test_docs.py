@@ -47,3 +47,18 @@ def test_architecture_page_names_only_modules_that_exist():
     assert len(paths) > 20, "the page should name the modules it describes"
     missing = sorted(name for name in paths | dotted if not (KIT_ROOT / name).is_file())
     assert not missing, f"docs/architecture.md names modules that do not exist: {missing}"
+
+
+def test_readme_time_limits_are_the_graders():
+    """The README quotes the limits per check and per stage; their one home is kit/grader.py."""
+    from kit import grader
+
+    readme = " ".join((KIT_ROOT / "README.md").read_text(encoding="utf-8").split())
+    per_check = re.findall(r"KIT_TEST_TIME_LIMIT`(?:, default | \()(\d+) s", readme)
+    per_stage = re.findall(r"KIT_STAGE_TIME_LIMIT`(?:, default | \()(\d+) s", readme)
+    answers = re.findall(r"No answer within (\d+) s", readme)
+    assert per_check and per_stage and answers, "the README should say how long a check and a stage may take"
+    assert set(per_check + answers) == {str(grader.DEFAULT_TEST_TIME_LIMIT)}, per_check + answers
+    assert set(per_stage) == {str(grader.DEFAULT_STAGE_TIME_LIMIT)}, per_stage
+    ini = (KIT_ROOT / "exercises" / "pytest.ini").read_text(encoding="utf-8")
+    assert not re.search(r"^\s*timeout\s*=", ini, re.M), "the limit per check lives in kit/grader.py alone"
