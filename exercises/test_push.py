@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import pytest
 
+from kit.i18n import T, recall
 from support import PROJECT, WAIT, LearnerCodeError, LiveSocket, close_all, fail, run, run_in_tree, server_clue
 
 ANSWER = "KIT-ANSWER "  # marks the one line of a script's output the checks read
@@ -34,7 +35,7 @@ def redis():
     try:
         server.start()
     except RedisUnavailable as exc:
-        pytest.skip(f"Not graded: no Redis could start on this machine. {exc}")
+        pytest.skip(T("Not graded: no Redis could start on this machine. {error}", error=str(exc)))
     yield server
     server.stop()
 
@@ -47,7 +48,7 @@ def daphne(redis):
     try:
         server.start()
     except ServerError as exc:
-        fail(f"daphne did not start with REDIS_URL set. {exc}")
+        fail(T("daphne did not start with REDIS_URL set. {error}", error=recall(str(exc))))
     yield server
     server.stop()
 
@@ -56,14 +57,14 @@ def error_line(err: str) -> str:
     """The last line of a traceback, with the deepest place in the tree it passed through."""
     lines = [line for line in err.strip().splitlines() if line.strip()]
     if not lines:
-        return "it printed nothing"
-    last = lines[-1].strip()
+        return T("it printed nothing")
+    last = lines[-1].strip()[:300]
     places = re.findall(r'File "([^"]+)", line (\d+)', err)
     inside = [(f, n) for f, n in places if f.startswith(str(PROJECT) + os.sep)]
     if inside:
         name, number = inside[-1]
-        last += f" ({os.path.relpath(name, PROJECT)}, line {number})"
-    return last[:300]
+        return T("{error} ({file}, line {line})", error=last, file=os.path.relpath(name, PROJECT), line=number)
+    return last
 
 
 def python_in_tree(args: list[str], redis, doing: str) -> str:
@@ -71,10 +72,11 @@ def python_in_tree(args: list[str], redis, doing: str) -> str:
     code, out, err = run_in_tree(args, env={"REDIS_URL": redis.url, "DJANGO_SETTINGS_MODULE": "myproject.settings"},
                                  timeout=8 * WAIT)
     if code != 0:
-        fail(f"{doing} failed (exit code {code}): {error_line(err)}")
+        fail(T("{doing} failed (exit code {code}): {error}", doing=doing, code=code, error=error_line(err)))
     if "was never awaited" in err:
-        fail(f"{doing} made a coroutine and dropped it ({error_line(err)}): group_send is a coroutine "
-             "function; from sync code call it through async_to_sync(layer.group_send)(group, event).")
+        fail(T("{doing} made a coroutine and dropped it ({error}): group_send is a coroutine function; from "
+               "sync code call it through async_to_sync(layer.group_send)(group, event).",
+               doing=doing, error=error_line(err)))
     return out
 
 
@@ -85,7 +87,8 @@ def answer_of(out: str, doing: str):
                 return json.loads(line[len(ANSWER):])
             except ValueError:
                 break
-    fail(f"{doing} printed no answer the checks could read: your code should not replace sys.stdout.")
+    fail(T("{doing} printed no answer the checks could read: your code should not replace sys.stdout.",
+           doing=doing))
 
 
 CALL_SEND_TO_ROOM = """
@@ -102,18 +105,20 @@ send_to_room(sys.argv[1], sys.argv[2])
 async def delivered(target: LiveSocket, other: LiveSocket, text: str, how: str) -> None:
     """text, sent to target's room by `how`, reached target and not other (whose own message comes first)."""
     try:
-        got = await target.receive(f"the message sent by {how}")
+        got = await target.receive(T("the message sent by {how}", how=how))
     except LearnerCodeError as exc:
-        fail(f"{str(exc).strip()} What {how} sends must go through the layer daphne uses (get_channel_layer(), "
-             "Redis when REDIS_URL is set, never a layer of its own), to the room's group as the consumer names "
-             "it, with group_send run through async_to_sync.")
-    assert got["message"] == text, (
-        f"A socket in room '{target.room}' got {got['message']!r} instead of {text!r}, sent by {how}.")
+        fail(T("{error} What {how} sends must go through the layer daphne uses (get_channel_layer(), Redis when "
+               "REDIS_URL is set, never a layer of its own), to the room's group as the consumer names it, with "
+               "group_send run through async_to_sync.", error=recall(str(exc)), how=how))
+    assert got["message"] == text, T(
+        "A socket in room '{room}' got {got} instead of {text}, sent by {how}.", room=target.room,
+        got=repr(got['message']), text=repr(text), how=how)
     await other.send(f"{other.room} only")
-    first = await other.receive("its own message")
-    assert first["message"] != text, (
-        f"A socket in room '{other.room}' received {text!r}, sent by {how} to room '{target.room}': "
-        "send to the room's own group, named exactly as the consumer names it.")
+    first = await other.receive(T("its own message"))
+    assert first["message"] != text, T(
+        "A socket in room '{room}' received {text}, sent by {how} to room '{target}': send to the room's own "
+        "group, named exactly as the consumer names it.", room=other.room, text=repr(text), how=how,
+        target=target.room)
 
 
 async def in_thread(function, *args):
@@ -125,8 +130,6 @@ def two_rooms(daphne, first: str, second: str):
     return LiveSocket(daphne, first), LiveSocket(daphne, second)
 
 
-@pytest.mark.hint("send_to_room(room_name, text): async_to_sync(get_channel_layer().group_send)(group, "
-                  "{'type': 'chat.message', 'message': text}).")
 def test_send_to_room_reaches_the_room(daphne, redis):
     async def scenario():
         lobby, kitchen = two_rooms(daphne, "push_lobby", "push_kitchen")
@@ -134,14 +137,13 @@ def test_send_to_room_reaches_the_room(daphne, redis):
         await kitchen.connect()
         text = "from send_to_room"
         await in_thread(python_in_tree, ["-c", CALL_SEND_TO_ROOM, "push_lobby", text], redis,
-                        "Calling send_to_room('push_lobby', ...) from a script")
-        await delivered(lobby, kitchen, text, "send_to_room() in another process")
+                        T("Calling send_to_room('push_lobby', ...) from a script"))
+        await delivered(lobby, kitchen, text, T("send_to_room() in another process"))
         await close_all(lobby, kitchen)
 
     run(scenario, limit=12 * WAIT)
 
 
-@pytest.mark.hint("Use the consumer's own group mapping in send_to_room: import it from myapp/consumers.py.")
 def test_send_to_room_reaches_a_bengali_room(daphne, redis):
     room = "আড্ডা"
 
@@ -151,15 +153,13 @@ def test_send_to_room_reaches_a_bengali_room(daphne, redis):
         await lobby.connect()
         text = "বাংলা ঘরে খবর"
         await in_thread(python_in_tree, ["-c", CALL_SEND_TO_ROOM, room, text], redis,
-                        f"Calling send_to_room({room!r}, ...) from a script")
+                        T("Calling send_to_room({room}, ...) from a script", room=repr(room)))
         await delivered(adda, lobby, text, f"send_to_room({room!r}, ...)")
         await close_all(adda, lobby)
 
     run(scenario, limit=12 * WAIT)
 
 
-@pytest.mark.hint("python manage.py announce ROOM TEXT: a BaseCommand with two arguments whose handle() calls "
-                  "send_to_room(room, text).")
 def test_announce_command_reaches_the_room(daphne, redis):
     async def scenario():
         kitchen, lobby = two_rooms(daphne, "push_kitchen", "push_lobby")
@@ -197,8 +197,8 @@ print("KIT-ANSWER " + json.dumps(sessions))
 @pytest.fixture(scope="module")
 def sessions(daphne, redis):
     """Session cookies of a staff user and of an ordinary one, in the tree's own database."""
-    out = python_in_tree(["-c", MAKE_USERS], redis, "Migrating the database and creating two users")
-    return answer_of(out, "Creating two users")
+    out = python_in_tree(["-c", MAKE_USERS], redis, T("Migrating the database and creating two users"))
+    return answer_of(out, T("Creating two users"))
 
 
 def post_announce(daphne, room: str, text: str, session: str | None) -> int:
@@ -220,11 +220,10 @@ def post_announce(daphne, room: str, text: str, session: str | None) -> int:
     except urllib.error.HTTPError as exc:
         return exc.code
     except OSError as exc:
-        fail(f"POST /chat/{room}/announce/ got no answer from daphne ({exc}). {server_clue(daphne)}")
+        fail(T("POST /chat/{room}/announce/ got no answer from daphne ({error}). {clue}", room=room,
+               error=str(exc), clue=server_clue(daphne)))
 
 
-@pytest.mark.hint("path('<str:room_name>/announce/', views.announce) in myapp/urls.py; the view reads "
-                  "request.POST['message'] and calls send_to_room(room_name, ...).")
 def test_staff_announce_view_reaches_only_its_room(daphne, sessions):
     async def scenario():
         lobby, kitchen = two_rooms(daphne, "push_lobby", "push_kitchen")
@@ -233,40 +232,39 @@ def test_staff_announce_view_reaches_only_its_room(daphne, sessions):
         text = "staff: the lobby moves upstairs"
         status = await in_thread(post_announce, daphne, "push_lobby", text, sessions["kit_staff"])
         if status == 404:
-            fail("POST /chat/push_lobby/announce/ answered 404: add path('<str:room_name>/announce/', "
-                 "views.announce) to myapp/urls.py.")
+            fail(T("POST /chat/push_lobby/announce/ answered 404: add path('<str:room_name>/announce/', "
+                   "views.announce) to myapp/urls.py."))
         if status == 403:
-            fail("A staff user's POST to /chat/push_lobby/announce/ was refused (403): let request.user through "
-                 "when request.user.is_staff, and keep Django's CSRF check (the form sends its token). "
-                 f"{server_clue(daphne)}")
+            fail(T("A staff user's POST to /chat/push_lobby/announce/ was refused (403): let request.user through "
+                   "when request.user.is_staff, and keep Django's CSRF check (the form sends its token). {clue}",
+                   clue=server_clue(daphne)))
         if not 200 <= status < 400:
-            fail(f"A staff user's POST to /chat/push_lobby/announce/ answered {status}. {server_clue(daphne)}")
-        await delivered(lobby, kitchen, text, "a staff user's POST to /chat/push_lobby/announce/")
+            fail(T("A staff user's POST to /chat/push_lobby/announce/ answered {status}. {clue}", status=status,
+                   clue=server_clue(daphne)))
+        await delivered(lobby, kitchen, text, T("a staff user's POST to /chat/push_lobby/announce/"))
         await close_all(lobby, kitchen)
 
     run(scenario, limit=12 * WAIT)
 
 
-@pytest.mark.hint("Before sending, the view checks request.user.is_authenticated and request.user.is_staff; "
-                  "anyone else gets 403.")
 def test_announce_view_refuses_anyone_but_staff(daphne, sessions):
     async def scenario():
         lobby = LiveSocket(daphne, "push_lobby")
         await lobby.connect()
-        for who, session in (("an anonymous visitor", None), ("a logged-in user who is not staff",
-                                                              sessions["kit_member"])):
+        for who, session in ((T("an anonymous visitor"), None), (T("a logged-in user who is not staff"),
+                                                                 sessions["kit_member"])):
             text = f"not allowed: {who}"
             status = await in_thread(post_announce, daphne, "push_lobby", text, session)
             if 200 <= status < 300:
-                fail(f"POST /chat/push_lobby/announce/ from {who} answered {status}: only staff may announce, "
-                     "anyone else gets 403 (return HttpResponseForbidden()).")
+                fail(T("POST /chat/push_lobby/announce/ from {who} answered {status}: only staff may announce, "
+                       "anyone else gets 403 (return HttpResponseForbidden()).", who=who, status=status))
             if status == 404:
-                fail("POST /chat/push_lobby/announce/ answered 404: add the announce view to myapp/urls.py.")
+                fail(T("POST /chat/push_lobby/announce/ answered 404: add the announce view to myapp/urls.py."))
             await lobby.send(f"after {who}")
-            first = await lobby.receive("its own message")
+            first = await lobby.receive(T("its own message"))
             if first["message"] == text:
-                fail(f"POST /chat/push_lobby/announce/ from {who} reached the room (and answered {status}): "
-                     "check request.user.is_staff before send_to_room().")
+                fail(T("POST /chat/push_lobby/announce/ from {who} reached the room (and answered {status}): "
+                       "check request.user.is_staff before send_to_room().", who=who, status=status))
         await lobby.close()
 
     run(scenario, limit=12 * WAIT)

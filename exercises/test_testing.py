@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from kit import procs, sandbox
+from kit.i18n import T
 from support import PROJECT, WAIT, fail
 
 SUITE = "myapp/tests/test_consumers.py"
@@ -183,39 +184,39 @@ class ChatConsumer(WebsocketConsumer):
 '''
 
 CORRECT = {
-    "async": ("written with AsyncWebsocketConsumer", lambda: async_consumer()),
-    "json": ("written with AsyncJsonWebsocketConsumer", lambda: JSON_STYLE.format(token=secrets.token_hex(8))),
-    "sync": ("written as a synchronous WebsocketConsumer with async_to_sync",
+    "async": (T("written with AsyncWebsocketConsumer"), lambda: async_consumer()),
+    "json": (T("written with AsyncJsonWebsocketConsumer"), lambda: JSON_STYLE.format(token=secrets.token_hex(8))),
+    "sync": (T("written as a synchronous WebsocketConsumer with async_to_sync"),
              lambda: SYNC_STYLE.format(token=secrets.token_hex(8))),
 }
 
 # Each broken consumer, as the learner reads it: what it does wrong, in words, never as code.
 BROKEN = {
     "only-the-sender": (
-        "a consumer that answers only the socket that sent a message: nobody else in the room hears it",
+        T("a consumer that answers only the socket that sent a message: nobody else in the room hears it"),
         lambda: async_consumer(relay="await self.chat_message({\"message\": message, "
                                      "\"author\": author_of(self.scope)})")),
     "not-the-sender": (
-        "a consumer that relays a message to everyone in the room except the socket that sent it",
+        T("a consumer that relays a message to everyone in the room except the socket that sent it"),
         lambda: async_consumer(deliver="if event.get(\"sender\") != self.channel_name:\n"
                                        "            " + PARTS["deliver"])),
     "one-group": (
-        "a consumer that puts every room in one group, so each room hears the others",
+        T("a consumer that puts every room in one group, so each room hears the others"),
         lambda: async_consumer(prefix='"chat_all"', bengali=" or True")),
     "never-leaves": (
-        "a consumer that never leaves its group when a socket closes",
+        T("a consumer that never leaves its group when a socket closes"),
         lambda: async_consumer(leave="await self.channel_layer.group_discard(self.group + \"-left\", "
                                      "self.channel_name)")),
     "wrong-key": (
-        "a consumer that relays the text under the key 'text' instead of 'message'",
+        T("a consumer that relays the text under the key 'text' instead of 'message'"),
         lambda: async_consumer(deliver="await self.send(text_data=json.dumps({\"text\": event[\"message\"], "
                                        "\"author\": event[\"author\"]}))")),
     "crashes-on-bad-json": (
-        "a consumer that crashes (and drops the socket) on a frame that is not JSON, instead of answering "
-        "with an error",
+        T("a consumer that crashes (and drops the socket) on a frame that is not JSON, instead of answering "
+          "with an error"),
         lambda: async_consumer(parse="data = json.loads(text_data)")),
     "ascii-only-rooms": (
-        "a consumer that crashes on a room name with letters outside ASCII, such as a Bengali name",
+        T("a consumer that crashes on a room name with letters outside ASCII, such as a Bengali name"),
         lambda: async_consumer(bengali=" or True")),
 }
 
@@ -279,26 +280,27 @@ def run_suite(consumer: str) -> Run:
         try:
             code = proc.wait(timeout=RUN_LIMIT)
         except subprocess.TimeoutExpired:
-            return Run("broken", f"did not finish within {RUN_LIMIT:.0f} s: a test waits forever (give "
-                                 "receive_from() and receive_nothing() a timeout)")
+            return Run("broken", T("did not finish within {limit:.0f} s: a test waits forever (give "
+                                   "receive_from() and receive_nothing() a timeout)", limit=RUN_LIMIT))
         finally:
             procs.stop_tree(proc, grace=1)
         counts = junit_counts(report)
         if code == 5:
-            return Run("broken", f"found no tests in {SUITE}: name each function test_...")
+            return Run("broken", T("found no tests in {suite}: name each function test_...", suite=SUITE))
         if code in (2, 3, 4):
-            return Run("broken", f"could not run (pytest exit code {code}): run `python -m pytest myapp/tests` "
-                                 "yourself from the folder holding manage.py and fix the first error")
+            return Run("broken", T("could not run (pytest exit code {code}): run `python -m pytest myapp/tests` "
+                                   "yourself from the folder holding manage.py and fix the first error", code=code))
         if counts is None:
-            return Run("broken", f"ended (exit code {code}) without pytest's report: never call sys.exit() or "
-                                 "os._exit() in a test file")
+            return Run("broken", T("ended (exit code {code}) without pytest's report: never call sys.exit() or "
+                                   "os._exit() in a test file", code=code))
         tests, bad, skipped, names = counts
         if code == 0 and bad == 0 and tests - skipped >= 1:
             return Run("passed")
         if code == 1 and bad >= 1:
             return Run("failed", failed=names)
-        return Run("broken", f"gave an exit code ({code}) and a report ({tests} tests, {bad} failed, {skipped} "
-                             "skipped) that disagree, or ran no test at all")
+        return Run("broken", T("gave an exit code ({code}) and a report ({tests} tests, {bad} failed, {skipped} "
+                               "skipped) that disagree, or ran no test at all", code=code, tests=tests, bad=bad,
+                               skipped=skipped))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -309,7 +311,7 @@ def runs():
 
     A stage has a time limit of its own: one run after another would not fit a loaded machine."""
     if not (PROJECT / SUITE).is_file():
-        fail(f"{SUITE} is missing: write your consumer's tests there (see the notebook 12_testing).")
+        fail(T("{suite} is missing: write your consumer's tests there (see the notebook 12_testing).", suite=SUITE))
     pool = ThreadPoolExecutor(max_workers=3)
     futures = {name: pool.submit(run_suite, make()) for name, (_, make) in {**CORRECT, **BROKEN}.items()}
     yield futures
@@ -322,33 +324,31 @@ def result_of(runs, name: str) -> Run:
     return runs[name].result(timeout=RUN_LIMIT + 5)
 
 
-@pytest.mark.hint("Drive the consumer through sockets: WebsocketCommunicator(URLRouter(websocket_urlpatterns), "
-                  "'/ws/chat/lobby/') inside asyncio.run(...).")
 @pytest.mark.parametrize("style", list(CORRECT))
 @pytest.mark.timeout(RUN_LIMIT + 15)  # waits for a run of the learner's suite, bounded by RUN_LIMIT
 def test_your_tests_pass_on_a_correct_consumer(runs, style):
     described, _ = CORRECT[style]
     result = result_of(runs, style)
     if result.outcome == "broken":
-        fail(f"Your tests {result.why}.")
+        fail(T("Your tests {why}.", why=result.why))
     if result.outcome == "failed":
-        names = ", ".join(result.failed[:4]) or "some of them"
-        fail(f"Your tests failed on a correct consumer {described}: {names}. Test what the consumer does "
-             "through its sockets (the messages each one receives), not how it is written, and import nothing "
-             "from myapp/consumers.py: the checkpoint swaps that file for consumers of its own.")
+        names = ", ".join(result.failed[:4]) or T("some of them")
+        fail(T("Your tests failed on a correct consumer {described}: {names}. Test what the consumer does through "
+               "its sockets (the messages each one receives), not how it is written, and import nothing from "
+               "myapp/consumers.py: the checkpoint swaps that file for consumers of its own.", described=described,
+               names=names))
 
 
-@pytest.mark.hint("Write one test per promise the consumer makes, and make each test fail when that promise breaks.")
 @pytest.mark.parametrize("broken", list(BROKEN))
 @pytest.mark.timeout(RUN_LIMIT + 15)
 def test_your_tests_catch_a_broken_consumer(runs, broken):
     described, _ = BROKEN[broken]
     if result_of(runs, "async").outcome != "passed":
         # Failing on a broken consumer tells it from nothing while correct ones fail too.
-        fail(f"Your tests do not pass on a correct consumer yet, so failing on {described} proves nothing: "
-             "make them pass on a correct consumer first.")
+        fail(T("Your tests do not pass on a correct consumer yet, so failing on {described} proves nothing: "
+               "make them pass on a correct consumer first.", described=described))
     result = result_of(runs, broken)
     if result.outcome == "passed":
-        fail(f"Your tests all passed on {described}: add a test that fails on it.")
+        fail(T("Your tests all passed on {described}: add a test that fails on it.", described=described))
     if result.outcome == "broken":
-        fail(f"On {described}, your tests {result.why}.")
+        fail(T("On {described}, your tests {why}.", described=described, why=result.why))

@@ -12,9 +12,11 @@ What counts for an anonymous socket (the learner may pick either):
   socket alone (or a close with a code that says why), and nothing reaches the room.
 """
 import json
+import re
 
 import pytest
 
+from kit.i18n import T
 from support import WAIT, Socket, close_all, fail, login, project_app, run, server_clue
 
 # A browser on a busy machine is slower than a socket (see test_frontend.py).
@@ -31,8 +33,9 @@ def people(*names: str) -> None:
 async def relayed(sock: Socket, what: str) -> dict:
     frame = await sock.receive(what)
     if "author" not in frame:
-        fail(f"A relayed frame was {json.dumps(frame)[:80]}: it has no 'author'. Put the sender's "
-             "self.scope['user'].get_username() in the group event and in the frame chat_message() sends.")
+        fail(T("A relayed frame was {frame}: it has no 'author'. Put the sender's "
+               "self.scope['user'].get_username() in the group event and in the frame chat_message() sends.",
+               frame=json.dumps(frame)[:80]))
     return frame
 
 
@@ -40,14 +43,12 @@ def author_problem(got, wanted: str, sent_as: str | None = None) -> str | None:
     if got == wanted:
         return None
     if sent_as is not None and got == sent_as:
-        return (f"A message from {wanted!r} arrived with author {got!r}, the name the client put in its frame: "
-                "take the author from self.scope['user'], never from the frame.")
-    return (f"A message from the logged-in user {wanted!r} arrived with author {got!r}: the author is "
-            "self.scope['user'].get_username() of the socket that sent it.")
+        return T("A message from {wanted} arrived with author {got}, the name the client put in its frame: "
+                 "take the author from self.scope['user'], never from the frame.", wanted=repr(wanted), got=repr(got))
+    return T("A message from the logged-in user {wanted} arrived with author {got}: the author is "
+             "self.scope['user'].get_username() of the socket that sent it.", wanted=repr(wanted), got=repr(got))
 
 
-@pytest.mark.hint("In receive(): author = self.scope['user'].get_username(); put it in the group event, "
-                  "and send {'message': ..., 'author': ...} in chat_message().")
 def test_each_message_carries_its_authors_name():
     people("alice_kit", "bob_kit")
     app = project_app()
@@ -58,14 +59,15 @@ def test_each_message_carries_its_authors_name():
         await bob.connect()
         await alice.send("hello from alice")
         for sock in (alice, bob):
-            got = await relayed(sock, "alice's message")
-            assert got["message"] == "hello from alice", f"Expected alice's message, got {got['message']!r}."
+            got = await relayed(sock, T("alice's message"))
+            assert got["message"] == "hello from alice", T("Expected alice's message, got {got}.",
+                                                           got=repr(got['message']))
             problem = author_problem(got["author"], "alice_kit")
             if problem:
                 fail(problem)
         await bob.send("and bob answers")
         for sock in (alice, bob):
-            got = await relayed(sock, "bob's message")
+            got = await relayed(sock, T("bob's message"))
             problem = author_problem(got["author"], "bob_kit")
             if problem:
                 fail(problem)
@@ -74,7 +76,6 @@ def test_each_message_carries_its_authors_name():
     run(scenario)
 
 
-@pytest.mark.hint("Ignore any 'author' in the client's frame: read only data['message'] from it.")
 def test_client_cannot_choose_the_author():
     people("carol_kit")
     app = project_app()
@@ -84,7 +85,7 @@ def test_client_cannot_choose_the_author():
         await carol.connect()
         await dave.connect()
         await carol.send("it was not me", author="admin")
-        got = await relayed(dave, "carol's message")
+        got = await relayed(dave, T("carol's message"))
         problem = author_problem(got["author"], "carol_kit", sent_as="admin")
         if problem:
             fail(problem)
@@ -93,8 +94,6 @@ def test_client_cannot_choose_the_author():
     run(scenario)
 
 
-@pytest.mark.hint("In connect(): if not self.scope['user'].is_authenticated, close the socket; or accept it "
-                  "and answer each of its posts with {'error': ...} without group_send.")
 def test_anonymous_socket_cannot_post():
     app = project_app()
 
@@ -105,47 +104,61 @@ def test_anonymous_socket_cannot_post():
         accepted, _ = await stranger.try_connect()
         if accepted:
             await stranger.send("anonymous words")
-            output = await stranger.receive_output("an answer to an anonymous post")
+            output = await stranger.receive_output(T("an answer to an anonymous post"))
             if output is None:
-                fail("An anonymous socket posted and heard nothing back: tell it why with an error frame "
-                     "{'error': 'Log in to post ...'} (or refuse it in connect()).")
+                fail(T("An anonymous socket posted and heard nothing back: tell it why with an error frame "
+                       "{'error': 'Log in to post ...'} (or refuse it in connect())."))
             if output["type"] == "websocket.send":
                 try:
                     frame = json.loads(output.get("text") or "")
                 except ValueError:
                     frame = None
                 if isinstance(frame, dict) and "message" in frame:
-                    fail(f"An anonymous socket's post was relayed ({json.dumps(frame)[:80]}): only a logged-in "
-                         "user may post; check self.scope['user'].is_authenticated before group_send.")
+                    fail(T("An anonymous socket's post was relayed ({frame}): only a logged-in user may post; "
+                           "check self.scope['user'].is_authenticated before group_send.",
+                           frame=json.dumps(frame)[:80]))
                 if not isinstance(frame, dict) or "error" not in frame:
-                    fail(f"An anonymous post was answered with {output.get('text')!r}: answer it with an error "
-                         "frame, a JSON object {'error': '...'}.")
+                    fail(T("An anonymous post was answered with {text}: answer it with an error frame, a JSON "
+                           "object {{'error': '...'}}.", text=repr(output.get('text'))))
             else:
                 stranger.open = False
         # The member's queue is first in, first out: an anonymous post that reached the room
         # would arrive before the member's own message.
         await member.send("members only")
-        got = await member.receive("its own message back")
+        got = await member.receive(T("its own message back"))
         if got["message"] != "members only":
-            fail(f"A logged-in socket received {got['message']!r}, an anonymous post: nothing an anonymous "
-                 "socket sends may reach the room.")
+            fail(T("A logged-in socket received {got}, an anonymous post: nothing an anonymous socket sends may "
+                   "reach the room.", got=repr(got['message'])))
         await close_all(stranger, member)
 
     run(scenario)
 
 
-@pytest.mark.hint("path('accounts/', include('django.contrib.auth.urls')) in myproject/urls.py, and a "
-                  "form in myapp/templates/registration/login.html.")
+def no_login_field(field: str) -> str:
+    """The one plain message for a login page without a username or password field."""
+    return T("The login page has no <input name=\"{field}\">: show Django's form with {{{{ form.as_p }}}} inside "
+             "a <form method=\"post\"> with {{% csrf_token %}}.", field=field)
+
+
+def has_input(body: str, field: str) -> bool:
+    """Does the page hold an <input> named field (any attribute order, either quote or none)?"""
+    return re.search(r"<input\b[^>]*\bname\s*=\s*[\"']?" + field + r"(?=[\"'\s/>])", body, re.IGNORECASE) is not None
+
+
 def test_login_page_answers():
     from support import host
 
-    status = host().call("http", path="/accounts/login/", doing="Opening /accounts/login/")["status"]
+    answer = host().call("http", path="/accounts/login/", doing=T("Opening /accounts/login/"))
+    status = answer["status"]
     if status == 404:
-        fail("GET /accounts/login/ answered 404: add path('accounts/', include('django.contrib.auth.urls')) "
-             "to urlpatterns in myproject/urls.py.")
+        fail(T("GET /accounts/login/ answered 404: add path('accounts/', include('django.contrib.auth.urls')) "
+               "to urlpatterns in myproject/urls.py."))
     if status != 200:
-        fail(f"GET /accounts/login/ answered {status}: Django's LoginView renders "
-             "registration/login.html; put that template in myapp/templates/registration/login.html.")
+        fail(T("GET /accounts/login/ answered {status}: Django's LoginView renders registration/login.html; put "
+               "that template in myapp/templates/registration/login.html.", status=status))
+    for field in ("username", "password"):
+        if not has_input(answer.get("body", ""), field):
+            fail(no_login_field(field))
 
 
 # -- in the browser: two people, each logged in through the login page ------------------------
@@ -166,24 +179,26 @@ def logged_in_page(chromium, server, name: str, room: str):
     page = context.new_page()
     response = page.goto(f"{server.url}/accounts/login/?next=/chat/{room}/")
     if response is None or response.status != 200:
-        fail(f"GET /accounts/login/ answered {response and response.status} in the browser. {server_clue(server)}")
+        fail(T("GET /accounts/login/ answered {status} in the browser. {clue}", status=response and response.status,
+               clue=server_clue(server)))
     for field in ("username", "password"):
         if page.query_selector(f"input[name={field}]") is None:
-            fail(f"The login page has no <input name=\"{field}\">: show Django's form with {{{{ form.as_p }}}} "
-                 "inside a <form method=\"post\"> with {% csrf_token %}.")
+            fail(no_login_field(field))
     page.fill("input[name=username]", name)
     page.fill("input[name=password]", PASSWORD)
     with page.expect_navigation():
         page.press("input[name=password]", "Enter")
     session = login(name)["name"]
     if not any(cookie["name"] == session for cookie in context.cookies()):
-        fail(f"Submitting the login page as {name!r} with the right password did not log in (no {session} "
-             "cookie): the form must POST to {% url 'login' %} with {% csrf_token %}, username and password.")
+        fail(T("Submitting the login page as {name} with the right password did not log in (no {session} "
+               "cookie): the form must POST to {{% url 'login' %}} with {{% csrf_token %}}, username and password.",
+               name=repr(name), session=session))
     page.goto(f"{server.url}/chat/{room}/")
     try:
         page.wait_for_function("() => document.querySelector('#chat-message-input') !== null")
     except Exception:
-        fail(f"After logging in, /chat/{room}/ showed no #chat-message-input. {server_clue(server)}")
+        fail(T("After logging in, /chat/{room}/ showed no #chat-message-input. {clue}", room=room,
+               clue=server_clue(server)))
     return context, page
 
 
@@ -223,13 +238,13 @@ def wait_for_author_line(page, author: str, text: str, who: str, server) -> None
         pass
     lines = page.evaluate(LOG_LINES)
     if any(text in line for line in lines):
-        fail(f"{who} shows {text!r} without its author {author!r} (its log: {lines!r}): put data.author "
-             "on the message's line in room.html, e.g. data.author + ': ' + data.message.")
-    fail(f"{who} never showed {text!r} in #chat-log in {PAGE_WAIT:.0f} s (its log: {lines!r}). "
-         f"{server_clue(server)}".rstrip())
+        fail(T("{who} shows {text} without its author {author} (its log: {lines}): put data.author on the "
+               "message's line in room.html, e.g. data.author + ': ' + data.message.", who=who, text=repr(text),
+               author=repr(author), lines=repr(lines)))
+    fail(T("{who} never showed {text} in #chat-log in {wait:.0f} s (its log: {lines}). {clue}", who=who,
+           text=repr(text), wait=PAGE_WAIT, lines=repr(lines), clue=server_clue(server)))
 
 
-@pytest.mark.hint("In room.html's onmessage: chatLog.value += data.author + ': ' + data.message + '\\n';")
 def test_two_people_side_by_side_see_each_others_names(chromium, server):
     people("alice_page", "bob_page")
     alice_context, alice = logged_in_page(chromium, server, "alice_page", "users_page")
@@ -239,13 +254,13 @@ def test_two_people_side_by_side_see_each_others_names(chromium, server):
             try:
                 page.wait_for_function(SOCKET_OPEN, timeout=PAGE_WAIT * 1000)
             except Exception:
-                fail(f"The room page, logged in as {name!r}, opened no WebSocket in {PAGE_WAIT:.0f} s. "
-                     f"{server_clue(server)}".rstrip())
+                fail(T("The room page, logged in as {name}, opened no WebSocket in {wait:.0f} s. {clue}",
+                       name=repr(name), wait=PAGE_WAIT, clue=server_clue(server)))
         send(alice, "hi, this is alice")
-        wait_for_author_line(alice, "alice_page", "hi, this is alice", "Alice's own page", server)
-        wait_for_author_line(bob, "alice_page", "hi, this is alice", "Bob's page", server)
+        wait_for_author_line(alice, "alice_page", "hi, this is alice", T("Alice's own page"), server)
+        wait_for_author_line(bob, "alice_page", "hi, this is alice", T("Bob's page"), server)
         send(bob, "hello alice, bob here")
-        wait_for_author_line(alice, "bob_page", "hello alice, bob here", "Alice's page", server)
+        wait_for_author_line(alice, "bob_page", "hello alice, bob here", T("Alice's page"), server)
     finally:
         alice_context.close()
         bob_context.close()
