@@ -195,13 +195,15 @@ STAGES: tuple[Stage, ...] = (
 )
 
 WELCOME_NOTEBOOK = "00_welcome.ipynb"
-PROJECT_FILES = (
+_SHARED_FILES = (
     "manage.py",
     "myproject/__init__.py", "myproject/settings.py", "myproject/asgi.py", "myproject/urls.py",
     "myapp/__init__.py", "myapp/apps.py", "myapp/consumers.py", "myapp/routing.py",
     "myapp/urls.py", "myapp/views.py",
     "myapp/templates/myapp/index.html", "myapp/templates/myapp/room.html",
 )
+# Every file of the project contract: the shared ones, then each stage's own, in course order.
+PROJECT_FILES = tuple(dict.fromkeys(_SHARED_FILES + tuple(f for stage in STAGES for f in stage.files)))
 
 _BY_ID = {stage.id: stage for stage in STAGES}
 

@@ -10,14 +10,29 @@ from pathlib import Path
 
 import pytest
 
+from kit.project import ignore_leftovers
+
 KIT_ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = KIT_ROOT / "solutions"
 STARTER = KIT_ROOT / "project"
 
 
 def copy_tree(source: Path, dest: Path) -> Path:
-    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3", ".kit-backups"))
+    shutil.copytree(source, dest, ignore=ignore_leftovers)
     return dest
+
+
+def solved_through(stage, dest: Path) -> Path:
+    """The tree a learner holds right after `stage`: the starter with every stage up to it solved."""
+    from kit import catalogue, files
+
+    tree = copy_tree(STARTER, dest)
+    for relpath in catalogue.PROJECT_FILES:
+        text = files.solution_text(relpath, stage)
+        if text is not None:
+            (tree / relpath).parent.mkdir(parents=True, exist_ok=True)
+            (tree / relpath).write_text(text, encoding="utf-8")
+    return tree
 
 
 def mutate(tree: Path, relpath: str, old: str, new: str, count: int = 1) -> None:
