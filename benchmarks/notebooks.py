@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kit.catalogue import KIT_ROOT as ROOT
+from kit.project import ignore_leftovers
 from tests.notebook_runner import execute, lesson_notebooks
 
 TARGET_SECONDS = 180
@@ -23,8 +24,7 @@ TARGET_SECONDS = 180
 
 def timed_run(notebook: Path) -> tuple[float, str]:
     with tempfile.TemporaryDirectory(prefix="kit-bench-") as scratch:
-        tree = Path(shutil.copytree(ROOT / "solutions", Path(scratch) / "tree",
-                                    ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3")))
+        tree = Path(shutil.copytree(ROOT / "solutions", Path(scratch) / "tree", ignore=ignore_leftovers))
         begun = time.perf_counter()
         try:
             execute(notebook, tree)

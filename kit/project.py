@@ -1,10 +1,34 @@
-"""Which project tree is active, and whether a folder is one."""
+"""Which project tree is active, whether a folder is one, and what in a folder is no part of it."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 from .catalogue import KIT_ROOT, PROJECT_FILES
+
+# -- what is no part of a tree: one home, and where a reader passes over more, why -------------------
+# What running code leaves in a folder: bytecode, and the database a run of the project creates.
+# The leak test (tests/test_release.py) passes over only these: a backup in a release would be a leak.
+RUN_LEFTOVERS = frozenset({"__pycache__", "db.sqlite3"})
+# ... and the backups `kit solve` and `kit reset` keep in a learner's tree (kit/files.py). No copy of a
+# tree carries them (the kit's tests, the benchmarks).
+LEFTOVERS = RUN_LEFTOVERS | {".kit-backups"}
+# Grading's scratch copy (kit/scratch.py) leaves out a learner's repository, environment and packages too:
+# large, and none of them the project. It keeps .kit/ (what solve wrote, the hints climbed).
+NOT_GRADED = LEFTOVERS | {".git", ".venv", "node_modules"}
+# The release (kit/release.py) walks the kit's own folder: it drops what Jupyter, pytest and packaging
+# leave there as well (a folder or file named so, or a name with one of these endings).
+NOT_RELEASED = LEFTOVERS | {".ipynb_checkpoints", ".pytest_cache"}
+NOT_RELEASED_ENDINGS = (".pyc", ".egg-info")
+# `kit check --watch` (kit/watch.py) waits for a save of the learner's own files: it passes over any
+# database and editors' swap and temporary files as well (and every dot-folder and dot-file).
+NOT_WATCHED = LEFTOVERS | {".ipynb_checkpoints", "node_modules"}
+NOT_WATCHED_ENDINGS = (".pyc", ".sqlite3", ".swp", ".swx", "~", ".tmp")
+
+
+def ignore_leftovers(folder, names) -> set[str]:
+    """shutil.copytree's ignore=: a copy of a tree without LEFTOVERS."""
+    return {name for name in names if name in LEFTOVERS}
 
 
 class NotAProjectTree(ValueError):

@@ -21,12 +21,11 @@ from pathlib import Path, PurePosixPath
 
 from . import classroom, hidden
 from .catalogue import KIT_ROOT, PROJECT_FILES
+from .project import NOT_RELEASED, NOT_RELEASED_ENDINGS
 
 # Top-level entries a learner never gets.
 LEFT_OUT = {".git", ".venv", ".ci", ".kit", "solutions", "tests", "benchmarks", "build", "dist",
             "docs/instructors.md", ".github"}
-JUNK_PARTS = {"__pycache__", ".ipynb_checkpoints", ".kit-backups", ".pytest_cache"}
-JUNK_ENDINGS = (".pyc", ".egg-info", "db.sqlite3")
 WORKFLOW = ".github/workflows/classroom.yml"
 
 
@@ -104,7 +103,7 @@ def _excluded(rel: str, left_out: set[str]) -> bool:
     path = PurePosixPath(rel)
     if any(rel == entry or rel.startswith(entry + "/") for entry in left_out):
         return True
-    return any(part in JUNK_PARTS or part.endswith(JUNK_ENDINGS) for part in path.parts)
+    return any(part in NOT_RELEASED or part.endswith(NOT_RELEASED_ENDINGS) for part in path.parts)
 
 
 def _kit_files(root: Path) -> list[str]:

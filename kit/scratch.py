@@ -14,10 +14,10 @@ import shutil
 from pathlib import Path
 
 from .catalogue import KIT_ROOT
+from .project import NOT_GRADED
 
 MAX_BYTES = 50 * 1024 * 1024
 MAX_FILES = 5000
-SKIPPED = {"__pycache__", ".kit-backups", ".git", ".venv", "node_modules", "db.sqlite3"}
 
 
 def scratch_copy(root: Path, dest: Path) -> Path:
@@ -28,11 +28,11 @@ def scratch_copy(root: Path, dest: Path) -> Path:
     dest.mkdir(parents=True)
     for folder, dirs, files in os.walk(root, followlinks=False):
         here = Path(folder)
-        dirs[:] = [d for d in dirs if d not in SKIPPED and not (here / d).is_symlink()]
+        dirs[:] = [d for d in dirs if d not in NOT_GRADED and not (here / d).is_symlink()]
         target_dir = dest / here.relative_to(root)
         target_dir.mkdir(exist_ok=True)
         for name in files:
-            if name in SKIPPED:
+            if name in NOT_GRADED:
                 continue
             source = here / name
             real = source.resolve()

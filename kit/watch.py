@@ -18,22 +18,21 @@ from rich.console import Console
 from . import catalogue
 from .grader import Report, StageResult, grade_stage
 from .i18n import _
+from .project import NOT_WATCHED, NOT_WATCHED_ENDINGS
 from .sandbox import detect
 from .render import table
 
 POLL_SECONDS = 0.4
 SETTLE_SECONDS = 0.3      # editors save in several writes: wait until the tree is quiet
-IGNORED_DIRS = {"__pycache__", ".kit-backups", ".ipynb_checkpoints", "node_modules"}
-IGNORED_ENDINGS = (".pyc", ".sqlite3", ".swp", ".swx", "~", ".tmp")
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     """(mtime, size) of every project file that a save could change."""
     seen = {}
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d not in IGNORED_DIRS and not d.startswith(".")]
+        dirnames[:] = [d for d in dirnames if d not in NOT_WATCHED and not d.startswith(".")]
         for name in filenames:
-            if name.endswith(IGNORED_ENDINGS) or name.startswith((".#", ".")):
+            if name.endswith(NOT_WATCHED_ENDINGS) or name.startswith((".#", ".")):
                 continue
             path = os.path.join(dirpath, name)
             try:

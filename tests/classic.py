@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 from kit.catalogue import KIT_ROOT
+from kit.project import ignore_leftovers
 
 CONSUMER = textwrap.dedent('''\
     import json
@@ -82,7 +83,7 @@ SETTINGS_CHANGES = (
 
 def classic_tree(dest: Path, solutions: Path = KIT_ROOT / "solutions") -> Path:
     """A copy of solutions/ with the tutorial's consumer, routing, asgi.py and channel layers."""
-    shutil.copytree(solutions, dest, ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3", ".kit-backups"))
+    shutil.copytree(solutions, dest, ignore=ignore_leftovers)
     (dest / "myapp/consumers.py").write_text(CONSUMER, encoding="utf-8")
     (dest / "myapp/routing.py").write_text(ROUTING, encoding="utf-8")
     (dest / "myproject/asgi.py").write_text(ASGI, encoding="utf-8")

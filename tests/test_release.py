@@ -15,6 +15,7 @@ import pytest
 import classic as CLASSIC
 from conftest import KIT_ROOT, SOLUTIONS, copy_tree, run_kit
 from kit import catalogue, classroom
+from kit.project import RUN_LEFTOVERS
 
 SECRET = "hidden-check-marker-7f3a"
 
@@ -37,8 +38,7 @@ def release(tmp_path_factory):
 
 def files_of(folder):
     """The kit's files, not what running it leaves behind (a load test's db.sqlite3, bytecode)."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "db.sqlite3"
-                  and "__pycache__" not in p.parts)
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not RUN_LEFTOVERS & set(p.relative_to(folder).parts))
 
 
 def test_release_leaves_out_solutions_tests_and_instructor_material(release):
@@ -84,8 +84,6 @@ def distinctive_solution_lines() -> set[str]:
     """Lines only the finished tree has: absent from the starter and from all other material of the kit."""
     lines = set()
     for path in files_of(SOLUTIONS):
-        if "__pycache__" in path.parts:
-            continue
         lines |= {line.strip() for line in path.read_text(encoding="utf-8").splitlines() if len(line.strip()) >= 20}
     elsewhere = ""
     for top in ("project", "exercises", "notebooks", "kit", "README.md", "docs", "locale"):
@@ -125,7 +123,7 @@ def answers() -> dict[str, tuple[str, str]]:
     found = {}
     for path in files_of(SOLUTIONS):
         rel = path.relative_to(SOLUTIONS)
-        if path.suffix in (".py", ".html") and "__pycache__" not in rel.parts:
+        if path.suffix in (".py", ".html"):
             found[f"solutions/{rel.as_posix()}"] = (path.read_text(encoding="utf-8"),
                                                    starter_of(path).decode("utf-8"))
     for name, rel in (("CONSUMER", "myapp/consumers.py"), ("ROUTING", "myapp/routing.py"), ("ASGI", "myproject/asgi.py")):
