@@ -33,7 +33,7 @@ test: $(STAMP)
 	@if [ -n "$$CI" ]; then bash scripts/ensure-fonts.sh; fi
 	@if [ -n "$$CI" ]; then bash scripts/ensure-sandbox.sh; fi
 	@if [ -n "$$CI" ]; then export KIT_REQUIRE_BROWSER=1 KIT_REQUIRE_SANDBOX=1; fi; \
-	  $(BIN)/python -m pytest tests
+	  $(BIN)/python -m pytest tests --durations=25
 
 # Set-up only (CI and the GitHub Classroom workflow).
 setup: $(STAMP)
