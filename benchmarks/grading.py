@@ -19,6 +19,7 @@ import time
 from benchmarks.timing import print_medians
 from kit import catalogue
 from kit.catalogue import KIT_ROOT as ROOT
+from kit.project import django_env
 from kit.server import DaphneServer
 
 IN_PROCESS = [stage.id for stage in catalogue.STAGES if stage.available and not stage.live]
@@ -35,9 +36,7 @@ def timed_check(*stages: str) -> float:
 
 
 FLOOR = """
-import asyncio, os, sys
-sys.path.insert(0, sys.argv[1])
-os.environ["DJANGO_SETTINGS_MODULE"] = "myproject.settings"
+import asyncio
 import django
 django.setup()
 from channels.testing import WebsocketCommunicator
@@ -57,8 +56,8 @@ asyncio.run(round_trip())
 
 def floor() -> float:
     begun = time.perf_counter()
-    subprocess.run([sys.executable, "-c", FLOOR, str(ROOT / "solutions")], check=True, cwd=ROOT,
-                   env={**os.environ, "REDIS_URL": ""})
+    subprocess.run([sys.executable, "-c", FLOOR], check=True, cwd=ROOT,
+                   env=django_env(ROOT / "solutions", {**os.environ, "REDIS_URL": ""}))
     return time.perf_counter() - begun
 
 

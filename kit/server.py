@@ -121,12 +121,6 @@ class DaphneServer:
         if self.process is not None:
             procs.stop_tree(self.process)
 
-    def restart(self) -> "DaphneServer":
-        """daphne does not reload code: restart it after editing a project file."""
-        self.stop()
-        self.process = None
-        return self.start()
-
     def __enter__(self) -> "DaphneServer":
         return self.start()
 
