@@ -216,8 +216,11 @@ def get(stage_id: str) -> Stage:
     try:
         return _BY_ID[stage_id]
     except KeyError:
+        from .i18n import T   # here: kit.i18n imports this module
+
         known = ", ".join(_BY_ID)
-        raise UnknownStage(f"unknown stage {stage_id!r}; the stages are: {known}") from None
+        raise UnknownStage(T("unknown stage {stage}; the stages are: {known}", stage=repr(stage_id),
+                             known=known)) from None
 
 
 def hint_ladder(stage_id: str, test_name: str) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ import yaml
 
 from . import catalogue
 from .grader import Report, StageResult
+from .i18n import N_, SOURCE, T, gettext_in, language, translated
 
 REPORTER_ACTION = "classroom-resources/autograding-grading-reporter@v1"
 WORKFLOW_NAME = "Autograding Tests"        # the check-run name the reporter looks for
@@ -67,16 +68,30 @@ def _test_name(stage: catalogue.Stage) -> str:
     return f"Stage {stage.number}: {stage.title} ({stage.id})"
 
 
+HINT = N_("hint: {hint}")
+
+
+def _said(message: str, hint: str = "", test: str = "", lang: str = SOURCE) -> str:
+    return (f"{test}: " if test else "") + message + ("\n" + gettext_in(lang, HINT).format(hint=hint) if hint else "")
+
+
 def _stage_test(result: StageResult) -> dict:
+    """One stage as the reporter's test; the message in English, and in the chosen language below it."""
     stage = catalogue.get(result.id)
+    lang = language()
     if not result.available:
-        status, message = "error", "This stage has no checkpoint in this copy of the kit yet, so it is not graded."
+        said = T("This stage has no checkpoint in this copy of the kit yet, so it is not graded.")
+        status, message, beside = "error", said, translated(said, lang)
     elif result.passed:
-        status, message = "pass", f"All {len(result.passed_checks)} checks pass."
+        said = T("All {count} checks pass.", count=len(result.passed_checks))
+        status, message, beside = "pass", said, translated(said, lang)
     else:
         first = result.failures[0]
         status = "fail"
-        message = f"{first.test}: {first.message}" + (f"\nhint: {first.hint}" if first.hint else "")
+        message = _said(first.message, first.hint, first.test)
+        other = first.translation or {"message": translated(first.message, lang), "hint": translated(first.hint, lang)}
+        beside = _said(other["message"], other.get("hint", ""), first.test, lang)
+    message = str(message) + (f"\n\n{beside}" if lang != SOURCE and beside != message else "")
     return {"name": _test_name(stage), "status": status, "score": result.points, "message": message,
             "test_code": f"kit check {stage.id}", "filename": f"exercises/test_{stage.id}.py", "line_no": 0,
             "duration": round(result.seconds * 1000)}

@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run daphne on the project (Ctrl-C stops it)")
     serve.add_argument("--project")
     serve.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    add_lang(serve)
     serve.set_defaults(run=cmd_serve)
 
     for name, helptext, func in (("solve", "write a stage's solution into your project (backup kept)", cmd_solve),
@@ -98,12 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     release = sub.add_parser("release", help="write the student version of the kit (no solutions, no hidden checks)")
     release.add_argument("out_dir", metavar="OUT_DIR", help="a new or empty folder")
+    add_lang(release)
     release.set_defaults(run=cmd_release)
 
     grade_all = sub.add_parser("grade-all", help="grade every learner's tree under DIR; write CSV, HTML and a summary")
     grade_all.add_argument("directory", metavar="DIR", help="one folder per learner, each holding a project tree")
     grade_all.add_argument("stages", nargs="*", metavar="STAGE", help="stage ids (default: all)")
     grade_all.add_argument("--out", metavar="FOLDER", help="where the reports go (default: ./<DIR name>-grades)")
+    add_lang(grade_all)
     grade_all.set_defaults(run=cmd_grade_all)
 
     from .bench import DEFAULT_LAYERS
@@ -247,17 +250,19 @@ def cmd_release(args) -> int:
     out = Console()
     for warning in release.warnings:
         out.print(f"[yellow]{warning}[/]")
-    out.print(f"Wrote the student release to {release.out}: {len(release.files)} files, "
-              f"{len(release.notebooks)} notebook(s) without outputs; no solutions/, no hidden checks.")
-    out.print("Next: make it a git repository and push it as the GitHub Classroom template (docs/instructors.md).")
+    out.print(T("Wrote the student release to {out}: {files} files, {notebooks} notebook(s) without outputs; no "
+                "solutions/, no hidden checks.", out=str(release.out), files=len(release.files),
+                notebooks=len(release.notebooks)).translate())
+    out.print(_("Next: make it a git repository and push it as the GitHub Classroom template (docs/instructors.md)."))
     return 0
 
 
 def warn_unsandboxed(isolation: str) -> None:
     """Grading for points without a sandbox: the learner's code could read or change what this user can."""
     if not isolation.startswith("bubblewrap"):
-        err.print(f"[bold yellow]WARNING: grading without a sandbox ({isolation}). Install bubblewrap "
-                  "(apt-get install bubblewrap) so grades cannot be forged.[/]", soft_wrap=True)
+        err.print("[bold yellow]" + T("WARNING: grading without a sandbox ({isolation}). Install bubblewrap "
+                                      "(apt-get install bubblewrap) so grades cannot be forged.",
+                                      isolation=isolation).translate() + "[/]", soft_wrap=True)
 
 
 def cmd_grade_all(args) -> int:
@@ -305,18 +310,21 @@ def cmd_bench(args) -> int:
 
 # -- serve -------------------------------------------------------------------------
 def cmd_serve(args) -> int:
+    from rich.markup import escape
+
     from .server import DaphneServer, ServerError
 
     server = DaphneServer(chosen_project(args), port=args.port)
     try:
         server.start()
     except ServerError as exc:
-        err.print(f"[bold red]kit serve:[/] {exc}")
+        err.print(f"[bold red]kit serve:[/] {escape(translated(str(exc)))}")
         return 1
     out = Console()
-    # Plain print, one line: tools and tests read the URL from it.
-    print(f"daphne is serving {server.project} at {server.url}/chat/ (ready in {server.started_in:.1f} s)", flush=True)
-    out.print("Press Ctrl-C to stop. daphne does not reload: restart it after editing a file.")
+    # Plain print, one line: tools and tests read the URL from it (the first http:// on the line).
+    print(T("daphne is serving {project} at {url}/chat/ (ready in {seconds:.1f} s)", project=str(server.project),
+            url=server.url, seconds=server.started_in).translate(), flush=True)
+    out.print(_("Press Ctrl-C to stop. daphne does not reload: restart it after editing a file."))
     shown = 0
     try:
         while server.running:
@@ -326,10 +334,11 @@ def cmd_serve(args) -> int:
                 sys.stdout.flush()
                 shown = len(text)
             time.sleep(0.2)
-        out.print(f"[red]daphne stopped by itself (exit code {server.process.returncode}).[/]")
+        out.print("[red]" + T("daphne stopped by itself (exit code {code}).", code=server.process.returncode).translate()
+                  + "[/]")
         return 1
     except KeyboardInterrupt:
-        out.print("stopping daphne ...")
+        out.print(_("stopping daphne ..."))
         return 0
     finally:
         server.stop()

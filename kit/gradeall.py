@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import catalogue
 from .grader import Report, grade
+from .i18n import N_, T, _, language, translated
 from .project import NotAProjectTree
 
 SKIPPED_NAMES = ("__MACOSX",)     # what unzipping an archive made on a Mac leaves behind
@@ -64,26 +66,27 @@ def looks_like_tree(folder: Path) -> bool:
 def find_submissions(directory: str | Path, *, skip: Path | None = None) -> list[Submission]:
     root = Path(directory).expanduser().resolve()
     if not root.exists():
-        raise GradeAllError(f"{root} does not exist.")
+        raise GradeAllError(T("{root} does not exist.", root=str(root)))
     if not root.is_dir():
-        raise GradeAllError(f"{root} is a file; give the folder that holds one folder per learner.")
+        raise GradeAllError(T("{root} is a file; give the folder that holds one folder per learner.", root=str(root)))
     if looks_like_tree(root):
-        raise GradeAllError(f"{root} is itself one project tree: grade it with `kit check --project {root}`, "
-                            "or give grade-all the folder that holds one folder per learner.")
+        raise GradeAllError(T("{root} is itself one project tree: grade it with `kit check --project {root}`, or "
+                              "give grade-all the folder that holds one folder per learner.", root=str(root)))
     folders = sorted((d for d in root.iterdir()
                       if d.is_dir() and not d.name.startswith(".") and d.name not in SKIPPED_NAMES
                       and (skip is None or d.resolve() != skip)), key=lambda d: d.name.lower())
     if not folders:
-        raise GradeAllError(f"{root} holds no learner folders. Put each learner's work in a folder of its own "
-                            "(DIR/<learner>/manage.py or DIR/<learner>/<repo>/manage.py) and run again.")
+        raise GradeAllError(T("{root} holds no learner folders. Put each learner's work in a folder of its own "
+                              "(DIR/<learner>/manage.py or DIR/<learner>/<repo>/manage.py) and run again.",
+                              root=str(root)))
     submissions = []
     for folder in folders:
         trees = [folder] if looks_like_tree(folder) else sorted(
             child for child in folder.iterdir() if child.is_dir() and looks_like_tree(child))
         if not trees:
             submissions.append(Submission(folder.name, folder, None,
-                                          error="No project tree found: no folder here holds manage.py, "
-                                                "myproject/ and myapp/."))
+                                          error=T("No project tree found: no folder here holds manage.py, "
+                                                  "myproject/ and myapp/.")))
         for tree in trees:
             name = folder.name if len(trees) == 1 else f"{folder.name}/{tree.name}"
             submissions.append(Submission(name, folder, tree))
@@ -95,7 +98,7 @@ def grade_all(submissions: list[Submission], stage_ids: list[str], console: Cons
     stage_count = len(stage_ids)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("grading", total=len(submissions) * stage_count)
+        task = progress.add_task(_("grading"), total=len(submissions) * stage_count)
         for number, sub in enumerate(submissions, 1):
             progress.update(task, description=f"{number}/{len(submissions)} {sub.learner}")
             begun = time.monotonic()
@@ -103,12 +106,13 @@ def grade_all(submissions: list[Submission], stage_ids: list[str], console: Cons
                 try:
                     sub.report = grade(sub.tree, stage_ids, on_stage_done=lambda _: progress.advance(task))
                 except NotAProjectTree as exc:
-                    sub.error = str(exc)
+                    sub.error = exc.args[0] if exc.args and isinstance(exc.args[0], T) else str(exc)
                 except Exception as exc:  # a batch must survive anything one submission does
-                    sub.error = f"Grading failed: {type(exc).__name__}: {exc}"
+                    sub.error = T("Grading failed: {error}", error=f"{type(exc).__name__}: {exc}")
             sub.seconds = time.monotonic() - begun
             progress.update(task, completed=number * stage_count)
-            verdict = f"{sub.total}/{max_score(stage_ids)}" + (f"  [red]{sub.error}[/]" if sub.error else "")
+            verdict = f"{sub.total}/{max_score(stage_ids)}" + (f"  [red]{escape(translated(sub.error))}[/]"
+                                                               if sub.error else "")
             progress.console.print(f"  {sub.learner}: {verdict}  [dim]({sub.seconds:.1f} s)[/]")
 
 
@@ -139,6 +143,7 @@ def distribution(submissions: list[Submission], stage_ids: list[str]) -> dict:
 
 
 BAND_LABELS = ("0-19 %", "20-39 %", "40-59 %", "60-79 %", "80-100 %")
+PASS_RATE = N_("Pass rate per stage")
 
 
 # -- outputs ----------------------------------------------------------------------------------
@@ -160,21 +165,23 @@ def write_json(path: Path, directory: Path, submissions: list[Submission], stage
 
 
 def summary_tables(submissions: list[Submission], stage_ids: list[str]) -> tuple[Table, Table]:
-    stages = Table(title="Pass rate per stage")
-    for name, justify in (("#", "right"), ("stage", "left"), ("points", "right"), ("passed", "right"),
-                          ("rate", "right")):
-        stages.add_column(name, justify=justify)
+    stages = Table(title=_(PASS_RATE))
+    for name, justify in (("#", "right"), (N_("stage"), "left"), (N_("points"), "right"), (N_("passed"), "right"),
+                          (N_("rate"), "right")):
+        stages.add_column(_(name) if name != "#" else name, justify=justify)
     for row in stage_summary(submissions, stage_ids):
         stages.add_row(str(catalogue.get(row["stage"]).number), row["stage"], str(row["points"]),
                        f"{row['passed']}/{row['learners']}", f"{row['rate']:.0%}")
     dist = distribution(submissions, stage_ids)
-    scores = Table(title=f"Scores out of {dist['max_score']}: {dist['learners']} learner(s)", min_width=60)
-    scores.add_column("band")
-    scores.add_column("learners", justify="right")
+    scores = Table(title=T("Scores out of {max_score}: {learners} learner(s)", max_score=dist["max_score"],
+                           learners=dist["learners"]).translate(), min_width=60)
+    scores.add_column(_("band"))
+    scores.add_column(_("learners"), justify="right")
     for label, count in zip(BAND_LABELS, dist["bands"]):
         scores.add_row(label, str(count))
-    scores.caption = (f"mean {dist['mean']:.1f}, median {dist['median']:g}, min {dist['min']}, "
-                      f"max {dist['max']}, full marks {dist['full_marks']}")
+    scores.caption = T("mean {mean:.1f}, median {median:g}, min {min}, max {max}, full marks {full_marks}",
+                       mean=dist["mean"], median=dist["median"], min=dist["min"], max=dist["max"],
+                       full_marks=dist["full_marks"]).translate()
     return stages, scores
 
 
@@ -205,7 +212,7 @@ def write_html(path: Path, directory: Path, submissions: list[Submission], stage
     dist = distribution(submissions, stage_ids)
     chart = base64.b64encode(chart_png(submissions, stage_ids)).decode("ascii")
     stage_rows = "".join(
-        f"<tr><td>{esc(r['stage'])}</td><td>{esc(r['title'])}</td><td>{r['points']}</td>"
+        f"<tr><td>{esc(r['stage'])}</td><td>{esc(_(r['title']))}</td><td>{r['points']}</td>"
         f"<td>{r['passed']}/{r['learners']}</td><td>{r['rate']:.0%}</td></tr>"
         for r in stage_summary(submissions, stage_ids))
     head = "".join(f"<th>{esc(s)}</th>" for s in stage_ids)
@@ -216,11 +223,21 @@ def write_html(path: Path, directory: Path, submissions: list[Submission], stage
             result = next((s for s in sub.report.stages if s.id == stage_id), None) if sub.report else None
             ok = result is not None and result.passed
             why = result.failures[0].message if result is not None and result.failures else sub.error
+            why = translated(why) if why else why
             cells.append(f'<td class="{"pass" if ok else "fail"}" title="{esc(why)}">{sub.points(stage_id)}</td>')
         learner_rows.append(f"<tr><td>{esc(sub.learner)}</td>{''.join(cells)}<td><b>{sub.total}</b></td>"
-                            f"<td>{esc(sub.error)}</td></tr>")
+                            f"<td>{esc(translated(sub.error) if sub.error else '')}</td></tr>")
+    title = esc(_("Channels Kit: class report"))
+    graded = T("{directory}: {learners} learner(s), graded {when}. Mean {mean:.1f}, median {median:g} of "
+               "{max_score}; {full_marks} with full marks.", directory=str(directory), learners=dist["learners"],
+               when=time.strftime("%Y-%m-%d %H:%M"), mean=dist["mean"], median=dist["median"],
+               max_score=dist["max_score"], full_marks=dist["full_marks"]).translate()
+    heads = {name: esc(_(name)) for name in (N_("stage"), N_("title"), N_("points"), N_("passed"), N_("rate"),
+                                             N_("learner"), N_("note"), N_("total"))}
+    chart_alt, learners = esc(_("Pass rate per stage and score distribution")), esc(_("Learners"))
+    hover = esc(_("Hover a cell for the first failing check."))
     page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Channels Kit: class report</title>
+<html lang="{language()}"><head><meta charset="utf-8"><title>{title}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
@@ -228,15 +245,16 @@ th, td {{ border: 1px solid #ccc; padding: .3em .6em; text-align: left; }}
 td.pass {{ background: #d8f3dc; }} td.fail {{ background: #ffe5e0; }}
 img {{ max-width: 100%; }}
 </style></head><body>
-<h1>Channels Kit: class report</h1>
-<p>{esc(str(directory))}: {dist['learners']} learner(s), graded {esc(time.strftime('%Y-%m-%d %H:%M'))}.
-Mean {dist['mean']:.1f}, median {dist['median']:g} of {dist['max_score']}; {dist['full_marks']} with full marks.</p>
-<img alt="Pass rate per stage and score distribution" src="data:image/png;base64,{chart}">
-<h2>Pass rate per stage</h2>
-<table><tr><th>stage</th><th>title</th><th>points</th><th>passed</th><th>rate</th></tr>{stage_rows}</table>
-<h2>Learners</h2>
-<p>Hover a cell for the first failing check.</p>
-<table><tr><th>learner</th>{head}<th>total / {dist['max_score']}</th><th>note</th></tr>{''.join(learner_rows)}</table>
+<h1>{title}</h1>
+<p>{esc(graded)}</p>
+<img alt="{chart_alt}" src="data:image/png;base64,{chart}">
+<h2>{esc(_(PASS_RATE))}</h2>
+<table><tr><th>{heads["stage"]}</th><th>{heads["title"]}</th><th>{heads["points"]}</th><th>{heads["passed"]}</th>\
+<th>{heads["rate"]}</th></tr>{stage_rows}</table>
+<h2>{learners}</h2>
+<p>{hover}</p>
+<table><tr><th>{heads["learner"]}</th>{head}<th>{heads["total"]} / {dist['max_score']}</th><th>{heads["note"]}</th></tr>\
+{''.join(learner_rows)}</table>
 </body></html>
 """
     path.write_text(page, encoding="utf-8")
@@ -249,9 +267,11 @@ def run(directory: str | Path, stage_ids: list[str], out_dir: str | Path | None,
     submissions = find_submissions(root, skip=out)
     waiting = [s for s in stage_ids if not catalogue.get(s).available]
     if waiting:
-        raise GradeAllError(f"stage(s) {', '.join(waiting)} have no checkpoint in this kit yet, so cannot be graded.")
+        raise GradeAllError(T("stage(s) {stages} have no checkpoint in this kit yet, so cannot be graded.",
+                              stages=", ".join(waiting)))
     stage_ids = stage_ids or [s.id for s in catalogue.STAGES if s.available]
-    console.print(f"Grading {len(submissions)} submission(s) in {root}: stages {', '.join(stage_ids)}")
+    console.print(T("Grading {count} submission(s) in {root}: stages {stages}", count=len(submissions),
+                    root=str(root), stages=", ".join(stage_ids)).translate())
     grade_all(submissions, stage_ids, console)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "grades.csv", submissions, stage_ids)
@@ -259,5 +279,6 @@ def run(directory: str | Path, stage_ids: list[str], out_dir: str | Path | None,
     write_html(out / "report.html", root, submissions, stage_ids)
     for grid in summary_tables(submissions, stage_ids):
         console.print(grid)
-    console.print(f"Wrote {out / 'grades.csv'}, {out / 'report.html'} and {out / 'grades.json'}")
+    console.print(T("Wrote {csv}, {html} and {json}", csv=str(out / "grades.csv"), html=str(out / "report.html"),
+                    json=str(out / "grades.json")).translate())
     return out

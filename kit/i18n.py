@@ -312,7 +312,8 @@ def translated(text, lang: str | None = None) -> str:
 # -- extraction of static English that is not marked with a call: Babel extractors (babel.cfg) -------
 def extract_static(fileobj, keywords, comment_tags, options):
     """Babel extractor for kit/hints.py and kit/catalogue.py: every string of the hint ladders (LADDERS)
-    and each Stage(...)'s title and hints, so those files stay plain data. Stages listed in the
+    and each Stage(...)'s title and hints, so those files stay plain data; and, as in code, a message
+    marked with T(), N_() or _() there. Stages listed in the
     option `skip_stages` (space-separated) are left out: they speak English until they are translated."""
     import ast
 
@@ -343,6 +344,9 @@ def extract_static(fileobj, keywords, comment_tags, options):
                 if field_ in named:
                     for lineno, text in strings(named[field_]):
                         yield lineno, None, text, []
+        elif (isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("T", "N_", "_") and node.args
+              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            yield node.lineno, None, node.args[0].value, []   # a marked message beside the data (UnknownStage)
 
 
 def extract_marked(fileobj, keywords, comment_tags, options):
