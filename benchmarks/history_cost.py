@@ -34,14 +34,12 @@ from rich.table import Table
 from kit import catalogue, files
 from kit.catalogue import KIT_ROOT
 from kit.load import UNLIMITED, Tally, burst
+from kit.project import ignore_leftovers
 from kit.server import DaphneServer
-
-IGNORED = shutil.ignore_patterns("__pycache__", "db.sqlite3", ".kit-backups", ".kit")
-
 
 def tree_after(stage_id: str, dest: Path) -> Path:
     """A copy of the starter with every stage up to `stage_id` solved (tests/conftest.py's solved_through)."""
-    shutil.copytree(KIT_ROOT / "project", dest, ignore=IGNORED)
+    shutil.copytree(KIT_ROOT / "project", dest, ignore=ignore_leftovers)
     stage = catalogue.get(stage_id)
     for relpath in catalogue.PROJECT_FILES:
         text = files.solution_text(relpath, stage)
@@ -53,7 +51,7 @@ def tree_after(stage_id: str, dest: Path) -> Path:
 
 def finished_tree(dest: Path) -> Path:
     """A private copy of solutions/ with a database of its own, as fresh as the floor's."""
-    return Path(shutil.copytree(KIT_ROOT / "solutions", dest, ignore=IGNORED))
+    return Path(shutil.copytree(KIT_ROOT / "solutions", dest, ignore=ignore_leftovers))
 
 
 def p95_ms(tally: Tally) -> float | None:
@@ -69,7 +67,7 @@ def one_run(base: Path, dest: Path, shape: dict) -> dict:
     Fresh, database included: the finished tree replays a room's last 50 messages to each socket that
     joins, and a replay of the last run's numbered messages and done markers would be counted as this run's.
     """
-    tree = Path(shutil.copytree(base, dest, ignore=IGNORED))
+    tree = Path(shutil.copytree(base, dest, ignore=ignore_leftovers))
     with DaphneServer(tree, env={"REDIS_URL": "", **UNLIMITED}, extra_args=("-v", "0")) as server:
         tally = asyncio.run(burst(server, **shape))
         errors = server.log_text().count("Traceback")
