@@ -391,7 +391,7 @@ LADDERS: dict[str, dict[str, tuple[str, ...]]] = {
             "{\"error\": \"Log in to post.\"})) and return, before group_send (or self.close() in connect()).",
         ),
         "test_login_page_answers": (
-            "There is no login page yet.",
+            "There is no login page yet, or it shows no form to log in with.",
             "Django ships the views: path(\"accounts/\", include(\"django.contrib.auth.urls\")) in "
             "myproject/urls.py gives accounts/login/.",
             "LoginView renders registration/login.html: a <form method=\"post\"> with {% csrf_token %}, "
