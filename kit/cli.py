@@ -42,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (UsageError, NotAProjectTree, catalogue.UnknownStage, SandboxUnavailable) as exc:
         said = exc.args[0] if exc.args and isinstance(exc.args[0], T) else str(exc)   # a T keeps its template
-        err.print(f"[bold red]kit {args.command}:[/] {translated(said).strip(chr(34) + chr(39))}")
+        from rich.markup import escape
+
+        # One unwrapped line: a path or a Bengali sentence is never cut where rich guesses a width.
+        err.print(f"[bold red]kit {args.command}:[/] {escape(translated(said).strip(chr(34) + chr(39)))}",
+                  soft_wrap=True)
         return USAGE_ERROR
     except KeyboardInterrupt:
         err.print("[yellow]" + _("Interrupted; every process the kit started has been stopped.") + "[/]")
