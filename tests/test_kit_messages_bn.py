@@ -171,13 +171,60 @@ def test_the_explainer_says_a_place_in_bengali(tmp_path):
 
 
 # -- the CLI ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("argv", [["check"], ["status"], ["hint"], ["solve", "settings"], ["reset", "settings"]])
+@pytest.mark.parametrize("argv", [["check"], ["status"], ["hint"], ["serve"], ["solve", "settings"], ["reset", "settings"],
+                                  ["grade-all", "DIR"], ["release", "OUT"]])
 def test_learner_commands_take_lang(argv):
     from kit.cli import build_parser
 
     assert build_parser().parse_args([*argv, "--lang", "bn"]).lang == "bn"
     with pytest.raises(SystemExit):
         build_parser().parse_args([*argv, "--lang", "xx"])
+
+
+def test_an_unknown_stage_is_said_in_bengali():
+    with pytest.raises(catalogue.UnknownStage) as caught:
+        catalogue.get("nosuch")
+    said = caught.value.args[0]
+    assert said == str(caught.value) and said.startswith("unknown stage 'nosuch'; the stages are: settings")
+    assert bengali(said.translate("bn")) and "'nosuch'" in said.translate("bn") and "settings" in said.translate("bn")
+
+
+def test_classroom_keeps_english_and_adds_the_translation_below(monkeypatch):
+    from kit import classroom
+    from kit.grader import Failure, StageResult
+
+    failure = Failure("test_login_page_answers", T("GET /accounts/login/ answered {status} in the browser. {clue}",
+                                                   status=500, clue=""), "There is no login page yet, or it shows "
+                                                                         "no form to log in with.")
+    failed = StageResult(id="users", title="Who said it", passed=False, points=0, max_points=10, available=True,
+                         failures=[failure])
+    monkeypatch.setenv("KIT_LANG", "en")
+    english = classroom._stage_test(failed)["message"]
+    assert english.startswith("test_login_page_answers: GET /accounts/login/ answered 500") and not bengali(english)
+    monkeypatch.setenv("KIT_LANG", "bn")
+    both = classroom._stage_test(failed)["message"]
+    assert both.startswith(english + "\n\n") and "হিন্ট:" in both and bengali(both)
+
+
+def test_grade_all_speaks_bengali_but_its_csv_and_json_stay_english(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from kit import gradeall
+
+    monkeypatch.setenv("KIT_LANG", "bn")
+    (tmp_path / "class" / "erin").mkdir(parents=True)
+    subs = gradeall.find_submissions(tmp_path / "class")
+    assert subs[0].error.startswith("No project tree found") and bengali(i18n.translated(subs[0].error))
+    gradeall.write_csv(tmp_path / "grades.csv", subs, ["settings"])
+    assert "No project tree found" in (tmp_path / "grades.csv").read_text() and not bengali(
+        (tmp_path / "grades.csv").read_text())
+    console = Console(width=80, record=True, color_system=None, file=open(os.devnull, "w"))
+    for grid in gradeall.summary_tables(subs, ["settings"]):
+        console.print(grid)
+    assert "প্রতিটি ধাপে পাসের হার" in console.export_text()
+    with pytest.raises(gradeall.GradeAllError) as caught:
+        gradeall.find_submissions(tmp_path / "nowhere")
+    assert bengali(i18n.translated(str(caught.value)))
 
 
 # -- grading the starter in both languages ----------------------------------------------------------
