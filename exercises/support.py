@@ -268,12 +268,26 @@ async def _with_limit(scenario, limit):
 
 
 # -- WebSocket clients for in-process checks ---------------------------------------------
+def is_history(text) -> bool:
+    """A replayed frame (stage `history`: {"message", "author", "history": true}), sent when a socket joins.
+
+    The checks of other stages never see one: the sockets below skip them unless made with history=True."""
+    if not isinstance(text, str) or '"history"' not in text:
+        return False
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and value.get("history") is True
+
+
 class Socket:
     """A WebsocketCommunicator inside the host, driven from here, explaining failures in the learner's terms."""
 
     def __init__(self, app: App, room: str, *, path: str | None = None, origin: str = PAGE_ORIGIN,
-                 user: str | None = LEARNER):
+                 user: str | None = LEARNER, history: bool = False):
         self.room = room
+        self.history = history  # False: skip the room's replayed frames (see is_history)
         self.path = path or f"/ws/chat/{room}/"
         self.host = app.host  # a socket lives in the host its app was made in, and dies with it
         headers = [["host", "127.0.0.1"], ["origin", origin]]
@@ -312,14 +326,22 @@ class Socket:
 
     async def receive_output(self, what: str = T("a message")) -> dict | None:
         """The next raw output ({'type', 'text', 'code', 'data'}), or None after WAIT seconds of silence."""
-        reply = self._call("receive", T("While a socket in room '{room}' waited for {what}, the consumer crashed",
-                                        room=self.room, what=recall(what)))
-        return None if reply.get("timeout") else reply["output"]
+        while True:
+            reply = self._call("receive", T("While a socket in room '{room}' waited for {what}, the consumer "
+                                            "crashed", room=self.room, what=recall(what)))
+            if reply.get("timeout"):
+                return None
+            if self.history or not is_history(reply["output"].get("text")):
+                return reply["output"]
 
     async def next_output(self) -> dict | None:
         """Like receive_output, but silence leaves the consumer running (for floods)."""
-        reply = self._call("next", T("While a socket read a flood's answers, the consumer crashed"))
-        return None if reply.get("timeout") else reply["output"]
+        while True:
+            reply = self._call("next", T("While a socket read a flood's answers, the consumer crashed"))
+            if reply.get("timeout"):
+                return None
+            if self.history or not is_history(reply["output"].get("text")):
+                return reply["output"]
 
     async def receive(self, what: str = T("a message")) -> dict:
         """The next frame as a dict; fails plainly on silence, a close, a crash or non-JSON."""
@@ -373,11 +395,29 @@ async def rooms_stay_apart(first, second, *, leaked: str) -> None:
 
 
 # -- WebSocket clients for live checks against a real daphne --------------------------------
+class SkipHistory:
+    """A `websockets` connection whose recv() passes over replayed frames (see is_history)."""
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    async def recv(self, *args, **kwargs):
+        while True:
+            frame = await self.connection.recv(*args, **kwargs)
+            if not is_history(frame):
+                return frame
+
+    def __getattr__(self, name):
+        return getattr(self.connection, name)
+
+
 class LiveSocket:
     """A `websockets` client on a running daphne that fails in plain words."""
 
-    def __init__(self, server, room: str, *, origin: str | None = None, user: str | None = LEARNER):
+    def __init__(self, server, room: str, *, origin: str | None = None, user: str | None = LEARNER,
+                 history: bool = False):
         self.server, self.room = server, room
+        self.history = history  # False: skip the room's replayed frames
         self.url = server.ws_url(room)
         self.origin = origin or server.origin
         self.user = user
@@ -404,6 +444,8 @@ class LiveSocket:
         except OSError as exc:
             fail(T("Nothing answered at {url} ({error}). {clue}", url=self.url, error=str(exc.strerror or exc),
                    clue=self.server_clue()))
+        if not self.history:
+            self.connection = SkipHistory(self.connection)
 
     async def send(self, message: str) -> None:
         await self.connection.send(json.dumps({"message": message}))
@@ -412,7 +454,7 @@ class LiveSocket:
         from websockets.exceptions import ConnectionClosed
 
         try:
-            frame = await asyncio.wait_for(self.connection.recv(), WAIT)
+            frame = await asyncio.wait_for(self.next_frame(), WAIT)
         except (asyncio.TimeoutError, TimeoutError):
             fail(T("A client in room '{room}' waited {wait:.0f} s for {what} and got nothing. {clue}",
                    room=self.room, wait=WAIT, what=recall(what), clue=self.server_clue()))
@@ -423,6 +465,13 @@ class LiveSocket:
         if isinstance(frame, bytes):
             return parse_frame(None, frame)
         return parse_frame(frame)
+
+    async def next_frame(self):
+        """The next frame; replayed ones are passed over unless this client asked for them."""
+        while True:
+            frame = await self.connection.recv()
+            if self.history or not is_history(frame):
+                return frame
 
     async def close(self) -> None:
         if self.connection is not None:

@@ -179,6 +179,23 @@ STAGES: tuple[Stage, ...] = (
         ),
     ),
     Stage(
+        id="history",
+        live=True,
+        title="Messages that stay",
+        points=10,
+        builds="a Message model and its migration; every relayed message saved with database_sync_to_async; "
+               "the room's last 50 sent to a socket that joins, oldest first, marked as history",
+        files=("myapp/models.py", "myapp/migrations/0001_initial.py", "myapp/consumers.py"),
+        notebook="11_history.ipynb",
+        hints=(
+            "class Message(models.Model) with room, author, text and created; then `python manage.py "
+            "makemigrations myapp`.",
+            "Save with a method decorated @database_sync_to_async: the ORM never runs on the event loop.",
+            "In connect(), after accept(): the room's newest 50 (order_by('-created')[:50]), reversed, each sent "
+            "as {'message', 'author', 'history': True} with self.send().",
+        ),
+    ),
+    Stage(
         id="testing",
         live=True,  # runs the learner's test suite several times, each in a sandbox of its own
         title="Testing consumers",

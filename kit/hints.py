@@ -404,6 +404,61 @@ LADDERS: dict[str, dict[str, tuple[str, ...]]] = {
             "through accounts/login/ to try it: an anonymous page cannot post).",
         ),
     },
+    "history": {
+        "test_the_message_model_has_its_migration": (
+            "The database has no table for the chat's messages yet.",
+            "Write class Message(models.Model) in myapp/models.py with room, author, text and created; a model "
+            "becomes a table through a migration.",
+            "room = CharField(max_length=200, db_index=True), author = ForeignKey(settings.AUTH_USER_MODEL, "
+            "on_delete=models.CASCADE, related_name=\"messages\"), text = TextField(), created = "
+            "DateTimeField(auto_now_add=True); then `python manage.py makemigrations myapp` and keep "
+            "myapp/migrations/0001_initial.py.",
+        ),
+        "test_a_message_sent_is_history_for_a_later_joiner": (
+            "Someone who joins a room later does not see what was said before.",
+            "Two changes to the consumer: save each message you relay, and send the room's saved messages to a "
+            "socket when it connects.",
+            "@database_sync_to_async def save(self, text): Message.objects.create(room=self.room_name, "
+            "author=self.scope[\"user\"], text=text); await it in receive() before group_send; in connect(), "
+            "after accept(), send each saved message with self.send().",
+        ),
+        "test_history_comes_oldest_first": (
+            "The history arrives in the wrong order.",
+            "A chat log reads top to bottom: the oldest message of the history comes first.",
+            "newest = Message.objects.filter(room=...).order_by(\"-created\")[:50]; send list(reversed(newest)).",
+        ),
+        "test_history_stays_in_its_room": (
+            "A socket that joins one room is sent messages from another.",
+            "The history query must name the room the socket joined.",
+            "Message.objects.filter(room=self.room_name): the room name from self.scope[\"url_route\"][\"kwargs\"].",
+        ),
+        "test_a_joiner_gets_exactly_the_last_50": (
+            "A socket that joins a busy room is not sent exactly its last 50 messages.",
+            "Only the newest HISTORY_LENGTH = 50 messages are sent: a slice of the QuerySet becomes SQL's LIMIT.",
+            "order_by(\"-created\")[:HISTORY_LENGTH] gives the newest fifty; reversed(...) puts them oldest "
+            "first. order_by(\"created\")[:50] would give the oldest fifty instead.",
+        ),
+        "test_each_history_message_keeps_its_author": (
+            "A replayed message does not name the person who wrote it.",
+            "Each saved Message has its author: send that name, not the joining socket's.",
+            "Load the authors in the same query with select_related(\"author\") inside the worker thread, then "
+            "send {\"message\": m.text, \"author\": m.author.get_username(), \"history\": True}.",
+        ),
+        "test_history_comes_before_live_messages_and_is_marked": (
+            "A joining socket cannot tell the history from live messages, or gets them in the wrong order, or "
+            "the room gets the joiner's history.",
+            "Send the history inside connect(), after accept(), with self.send(): the room's live messages wait "
+            "in this consumer's channel until connect() returns.",
+            "Each history frame is {\"message\": ..., \"author\": ..., \"history\": True}, sent with "
+            "self.send() (never group_send); live frames stay {\"message\": ..., \"author\": ...}.",
+        ),
+        "test_a_slow_query_does_not_freeze_other_sockets": (
+            "A query in your consumer runs on the event loop: while it waits, every socket waits.",
+            "Async code reaches the database only through a worker thread: channels.db.database_sync_to_async.",
+            "Put each query in a method decorated @database_sync_to_async (evaluate it there: list(...)) and "
+            "await it; never set DJANGO_ALLOW_ASYNC_UNSAFE, never call the ORM straight from an async method.",
+        ),
+    },
     "testing": {
         "test_your_tests_pass_on_a_correct_consumer": (
             "The checkpoint runs your tests on consumers of its own: each follows the chat's contract in its own "

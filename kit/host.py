@@ -108,7 +108,9 @@ class Host:
 
     # -- what the learner's code is doing ----------------------------------------
     def heartbeat(self) -> None:
-        self.beat = time.monotonic()
+        now = time.monotonic()
+        self.longest_stall = max(getattr(self, "longest_stall", 0.0), now - self.beat)
+        self.beat = now
         self.loop.call_later(0.05, self.heartbeat)
 
     def watch_loop(self) -> None:
@@ -307,25 +309,107 @@ class Host:
             raise Refusal(self.places.explain(exc, f"Logging in as {username!r} failed")) from None
 
     def session_for(self, username: str, password: str) -> dict:
-        from importlib import import_module
-
-        from django.conf import settings
-        from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-        from django.core.management import call_command
+        from . import sessions
 
         if not getattr(self, "migrated", False):
-            call_command("migrate", interactive=False, verbosity=0)  # the scratch tree's own database
+            sessions.migrate()  # the scratch tree's own database
             self.migrated = True
-        user, _ = get_user_model().objects.get_or_create(username=username)
-        if password:
-            user.set_password(password)
-            user.save()
-        session = import_module(settings.SESSION_ENGINE).SessionStore()
-        session[SESSION_KEY] = user._meta.pk.value_to_string(user)
-        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.save()
-        return {"name": settings.SESSION_COOKIE_NAME, "value": session.session_key}
+        return sessions.log_in(username, password)
+
+    # -- history ----------------------------------------------------------------------------
+    def message_model(self):
+        self.django_setup()
+        from django.apps import apps
+
+        try:
+            return apps.get_model("myapp", "Message")
+        except LookupError:
+            return None
+
+    async def op_migrations(self) -> dict:
+        """Is there a Message model, a migration for all of it, and does `migrate` run? As data."""
+        from asgiref.sync import sync_to_async
+
+        model = self.message_model()
+        if model is None:
+            return {"model": False}
+        return await sync_to_async(self.migrate_messages)(model)
+
+    def migrate_messages(self, model) -> dict:
+        from django.apps import apps
+        from django.core.management import call_command
+        from django.db import connection
+        from django.db.migrations.autodetector import MigrationAutodetector
+        from django.db.migrations.loader import MigrationLoader
+        from django.db.migrations.state import ProjectState
+
+        try:
+            loader = MigrationLoader(None, ignore_no_migrations=True)
+            files = sorted(name for app, name in loader.disk_migrations if app == "myapp")
+            changes = MigrationAutodetector(loader.project_state(), ProjectState.from_apps(apps)).changes(
+                graph=loader.graph)
+        except BaseException as exc:
+            raise Refusal(self.places.explain(exc, T("Reading myapp/migrations/ failed"))) from None
+        answer = {"model": True, "files": files, "unmigrated": "myapp" in changes,
+                  "fields": [f.name for f in model._meta.get_fields()]}
+        try:
+            call_command("migrate", interactive=False, verbosity=0)
+            self.migrated = True
+        except BaseException as exc:
+            answer["migrate"] = self.places.explain(exc, T("python manage.py migrate failed"))
+            return answer
+        answer["table"] = model._meta.db_table in connection.introspection.table_names()
+        return answer
+
+    async def op_add_messages(self, room: str, author: str, texts: list[str]) -> dict:
+        """Rows of the learner's Message, oldest first, a second apart and an hour ago (no socket, no rate limit)."""
+        from asgiref.sync import sync_to_async
+
+        model = self.message_model()
+        if model is None:
+            raise Refusal(T("myapp/models.py has no Message model."))
+
+        def add():
+            import datetime
+
+            from django.contrib.auth import get_user_model
+            from django.utils import timezone
+
+            user, _ = get_user_model().objects.get_or_create(username=author)
+            start = timezone.now() - datetime.timedelta(hours=1)
+            for number, text in enumerate(texts):
+                row = model.objects.create(room=room, author=user, text=text)
+                model.objects.filter(pk=row.pk).update(created=start + datetime.timedelta(seconds=number))
+        try:
+            await sync_to_async(add)()
+        except BaseException as exc:
+            raise Refusal(self.places.explain(exc, T("Saving a Message(room=..., author=..., text=...) failed")))
+        return {"ok": True}
+
+    def op_slow_queries(self, seconds: float, kinds: list[str] = ()) -> dict:
+        """From now on each query of the Message table whose SQL starts with one of kinds sleeps `seconds`,
+        in whatever thread runs it; seconds=0 ends that. The longest stall of the event loop starts over."""
+        from django.db.backends import utils
+
+        wrapper = utils.CursorWrapper
+        original = getattr(wrapper, "kit_original", None) or wrapper._execute_with_wrappers
+        wrapper.kit_original = original
+        model = self.message_model()
+        table = model._meta.db_table if model is not None else None
+        wanted = tuple(kind.upper() for kind in kinds)
+
+        def slowed(cursor, sql, params, many, executor):
+            if table and table in sql and sql.lstrip().upper().startswith(wanted):
+                time.sleep(seconds)
+            return original(cursor, sql, params, many, executor)
+
+        wrapper._execute_with_wrappers = slowed if seconds and table else original
+        self.longest_stall = 0.0
+        return {"table": table}
+
+    def op_stall(self) -> dict:
+        """The longest the event loop went without its 50 ms heartbeat since the slow queries began."""
+        return {"seconds": round(max(getattr(self, "longest_stall", 0.0), time.monotonic() - self.beat), 3)}
 
     # -- sockets ------------------------------------------------------------------------
     def op_open(self, app: int, path: str, headers: list[list[str]]) -> dict:

@@ -89,7 +89,10 @@ class Receiver:
     def take(self, text: str | bytes) -> None:
         self.last_frame = time.monotonic()
         try:
-            sender, number, *stamp = json.loads(text)["message"].split(":")
+            frame = json.loads(text)
+            if isinstance(frame, dict) and frame.get("history") is True:
+                return  # a room's saved messages, replayed on joining (stage history): not this run's traffic
+            sender, number, *stamp = frame["message"].split(":")
             if len(stamp) > 1:
                 raise ValueError("a numbered message has at most three fields")
             if number == DONE:
@@ -131,43 +134,41 @@ def score(receivers: list[tuple[Receiver, list[str]]], per_sender: int, tally: T
 # in: one user for all (the rate limit is per socket), its session in the served tree's database.
 _SESSIONS: dict[str, dict] = {}     # "127.0.0.1:port" -> the headers a logged-in client sends
 _BY_TREE: dict[str, dict] = {}
-LOGIN = '''
-import django, sys
-django.setup()
-from importlib import import_module
-from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.core.management import call_command
-call_command("migrate", interactive=False, verbosity=0)
-user, _ = get_user_model().objects.get_or_create(username="load")
-session = import_module(settings.SESSION_ENGINE).SessionStore()
-session[SESSION_KEY] = user._meta.pk.value_to_string(user)
-session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
-session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-session.save()
-print(settings.SESSION_COOKIE_NAME + "=" + session.session_key)
-'''
-
 
 def log_in(*servers) -> None:
-    """The clients of these servers chat as a logged-in user; a tree that cannot log in yet, anonymously."""
+    """The clients of these servers chat as a logged-in user; a tree that cannot log in yet, anonymously.
+
+    The session is made as the checks' host makes one (kit/sessions.py), in a sandboxed process of its own:
+    it runs the tree's settings. It gets the server's own variables and Django's (DJANGO_SECRET_KEY signs
+    the session), as daphne does."""
     import os
     import subprocess
     import sys
+    from pathlib import Path
     from urllib.parse import urlsplit
+
+    from . import procs, sandbox
 
     for server in servers:
         if getattr(server, "project", None) is None:  # the bare baseline has no Django, and no users
             continue
         tree = str(server.project)
         if tree not in _BY_TREE:
-            env = {**os.environ, "PYTHONPATH": tree, "DJANGO_SETTINGS_MODULE": "myproject.settings"}
+            env = {name: value for name, value in os.environ.items() if name.startswith("DJANGO_")}
+            env.update(getattr(server, "extra_env", None) or {})
+            cookie = ""
             try:
-                done = subprocess.run([sys.executable, "-c", LOGIN], cwd=tree, env=env, capture_output=True,
-                                      text=True, timeout=120)
-                cookie = done.stdout.strip().splitlines()[-1] if done.returncode == 0 and done.stdout.strip() else ""
-            except (OSError, subprocess.TimeoutExpired):
-                cookie = ""
+                proc = sandbox.spawn([sys.executable, "-P", "-m", "kit.sessions", tree, "load"], Path(tree),
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                try:
+                    out, _ = proc.communicate(timeout=120)
+                except subprocess.TimeoutExpired:
+                    procs.stop_tree(proc)
+                    out = ""
+                lines = out.strip().splitlines()
+                cookie = lines[-1] if proc.returncode == 0 and lines else ""
+            except OSError:
+                pass
             _BY_TREE[tree] = {"Cookie": cookie} if cookie else {}
         _SESSIONS[urlsplit(server.url).netloc] = _BY_TREE[tree]
 

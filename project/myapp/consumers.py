@@ -18,4 +18,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
     "author" the client sends. An anonymous socket (not
     scope["user"].is_authenticated) is refused in connect() (self.close())
     or may read but gets an error frame {"error": ...} for each post.
+
+    TODO(history): save every message you relay as a myapp.models.Message
+    (room, author, text), and in connect(), after accept(), send this socket
+    alone the room's last HISTORY_LENGTH = 50 messages, oldest first, one
+    frame each: {"message": ..., "author": ..., "history": true}. Reach the
+    database only through channels.db.database_sync_to_async: an ORM call on
+    the event loop stops every socket while it runs.
     """

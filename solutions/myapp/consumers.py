@@ -5,6 +5,11 @@ sender included, receives {"message": "<text>", "author": "<username>"}. The
 author is the logged-in user of the sending socket (scope["user"], from the
 session cookie through AuthMiddlewareStack), never a name the client claims.
 Anonymous sockets may read the room but not post: each post gets an error frame.
+Every relayed message is saved (myapp.models.Message), and a socket that joins
+is first sent its room's last HISTORY_LENGTH messages, oldest first, each as
+{"message", "author", "history": true}, to that socket alone. The database is
+reached only through database_sync_to_async: a query on the event loop would
+stall every socket of the process while it runs.
 Input the consumer will not
 relay (not JSON, not an object, no text message, an empty or oversized
 message, a binary frame, a flood) is answered to the sender alone with
@@ -17,14 +22,20 @@ import logging
 import re
 import time
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
+
+from .models import Message
 
 logger = logging.getLogger(__name__)
 
 # What a channel-layer group name may hold: ASCII letters, digits, '-', '_', '.',
 # fewer than 100 characters. Room names inside that set keep a readable group.
 READABLE_ROOM = re.compile(r"[A-Za-z0-9_.-]{1,80}")
+# How many of a room's last messages a socket that joins is sent.
+HISTORY_LENGTH = 50
 
 
 def group_name(room_name: str) -> str:
@@ -70,6 +81,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.user = self.scope.get("user")
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
         await self.accept()
+        # Inside connect(): the group's live messages wait in this consumer's channel until
+        # connect() returns, so the history always comes first and nothing said meanwhile is lost.
+        try:
+            history = await self.history()
+        except DatabaseError as exc:  # no table yet (not migrated), or the database is away: chat on
+            logger.warning("room history not loaded: %s", exc)
+            history = []
+        for message in history:
+            await self.send_json_frame({"message": message.text, "author": message.author.get_username(),
+                                        "history": True})
 
     async def disconnect(self, close_code):
         # A refused handshake never joined (connect() may not have run to the end).
@@ -89,6 +110,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.refuse(f"Too many messages: at most {settings.CHAT_RATE_LIMIT} a second. "
                               "This one was not sent.")
             return
+        try:
+            await self.save(message)
+        except (DatabaseError, ValueError) as exc:
+            # The database is away (or the user exists only in a test): the chat outlives its memory.
+            logger.warning("chat message not saved: %s", exc)
         # Send to the group, not the socket: every consumer in the room relays it.
         try:
             await self.channel_layer.group_send(
@@ -102,6 +128,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.warning("chat message not sent, channel layer unavailable: %s", exc)
             await self.refuse("The chat service is unavailable right now: your message was not sent. "
                               "Try again in a moment.")
+
+    @database_sync_to_async
+    def history(self):
+        """The room's last HISTORY_LENGTH messages, oldest first, loaded in full in the worker thread."""
+        newest = (Message.objects.filter(room=self.room_name)
+                  .select_related("author").order_by("-created", "-id")[:HISTORY_LENGTH])
+        return list(reversed(newest))
+
+    @database_sync_to_async
+    def save(self, text: str):
+        Message.objects.create(room=self.room_name, author=self.user, text=text)
 
     def parse(self, text_data):
         """(message, None) for a frame worth relaying, else (None, why not)."""
