@@ -219,8 +219,12 @@ _SHARED_FILES = (
     "myapp/urls.py", "myapp/views.py",
     "myapp/templates/myapp/index.html", "myapp/templates/myapp/room.html",
 )
+# Files a learner makes with a command rather than by hand (`python manage.py makemigrations myapp`):
+# a stage's own, solved and graded, but the starter has none, so a tree need not hold them.
+MADE_BY_COMMANDS = ("myapp/migrations/0001_initial.py",)
 # Every file of the project contract: the shared ones, then each stage's own, in course order.
-PROJECT_FILES = tuple(dict.fromkeys(_SHARED_FILES + tuple(f for stage in STAGES for f in stage.files)))
+PROJECT_FILES = tuple(f for f in dict.fromkeys(_SHARED_FILES + tuple(f for stage in STAGES for f in stage.files))
+                      if f not in MADE_BY_COMMANDS)
 
 _BY_ID = {stage.id: stage for stage in STAGES}
 

@@ -114,3 +114,134 @@ def test_refusing_anonymous_at_the_handshake_passes_too(tmp_path):
            '            return\n')
     outcomes = checkpoint_outcomes(tree, "users", select="anonymous or author")
     assert outcomes and all(o["outcome"] == "passed" for o in outcomes.values()), outcomes
+
+
+# -- history -----------------------------------------------------------------------------------
+# A sync consumer that reads and writes the ORM directly (Channels runs each of its handlers in a
+# thread), orders by id, names authors by `.username` and lets anonymous sockets read, history included.
+SYNC_HISTORY_CONSUMER = textwrap.dedent('''\
+    import json
+
+    from asgiref.sync import async_to_sync
+    from channels.generic.websocket import WebsocketConsumer
+
+    from myapp.models import Message
+
+
+    def group_name(room_name):
+        return "chat_" + room_name
+
+
+    class ChatConsumer(WebsocketConsumer):
+        def connect(self):
+            self.room = self.scope["url_route"]["kwargs"]["room_name"]
+            self.group = group_name(self.room)
+            async_to_sync(self.channel_layer.group_add)(self.group, self.channel_name)
+            self.accept()
+            newest = list(Message.objects.filter(room=self.room).select_related("author").order_by("-id")[:50])
+            for row in newest[::-1]:
+                self.send(text_data=json.dumps({"message": row.text, "author": row.author.username,
+                                                "history": True}))
+
+        def disconnect(self, close_code):
+            async_to_sync(self.channel_layer.group_discard)(self.group, self.channel_name)
+
+        def receive(self, text_data=None, bytes_data=None):
+            user = self.scope["user"]
+            if not user.is_authenticated:
+                self.send(text_data=json.dumps({"error": "Log in to post."}))
+                return
+            text = json.loads(text_data)["message"]
+            Message.objects.create(room=self.room, author=user, text=text)
+            async_to_sync(self.channel_layer.group_send)(
+                self.group, {"type": "chat.message", "message": text, "author": user.username})
+
+        def chat_message(self, event):
+            self.send(text_data=json.dumps({"message": event["message"], "author": event["author"]}))
+''')
+
+HISTORY_SEND = ('await self.send_json_frame({"message": message.text, "author": message.author.get_username(),\n'
+                '                                        "history": True})')
+# (name, [(old text, new text), ...] in myapp/consumers.py, the history check that must catch it)
+HISTORY_MUTANTS = [
+    ("no-save", [("            await self.save(message)\n", "            pass\n")],
+     "test_a_message_sent_is_history_for_a_later_joiner"),
+    ("newest-first", [("return list(reversed(newest))", "return list(newest)")],
+     "test_history_comes_oldest_first"),
+    ("no-limit", [('.order_by("-created", "-id")[:HISTORY_LENGTH])', '.order_by("-created", "-id"))'),
+                  ("return list(reversed(newest))", "return list(reversed(list(newest)))")],
+     "test_a_joiner_gets_exactly_the_last_50"),
+    ("no-room-filter", [("Message.objects.filter(room=self.room_name)", "Message.objects.all()")],
+     "test_history_stays_in_its_room"),
+    ("unmarked-history", [(HISTORY_SEND, 'await self.send_json_frame({"message": message.text, '
+                                         '"author": message.author.get_username()})')],
+     "test_history_comes_before_live_messages_and_is_marked"),
+    ("history-to-the-group", [
+        (HISTORY_SEND, 'await self.channel_layer.group_send(self.room_group_name, {"type": "chat.message", '
+                       '"message": message.text, "author": message.author.get_username(), "history": True})'),
+        ('await self.send_json_frame({"message": event["message"], "author": event.get("author", "")})',
+         'await self.send_json_frame({"message": event["message"], "author": event.get("author", ""), '
+         '**({"history": True} if event.get("history") else {})})')],
+     "test_history_comes_before_live_messages_and_is_marked"),
+    ("blocking-orm", [
+        ("import hashlib\n", 'import hashlib\nimport os\n\nos.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"\n'),
+        ("    @database_sync_to_async\n    def history(self):", "    async def history(self):"),
+        ("    @database_sync_to_async\n    def save(self, text: str):", "    async def save(self, text: str):")],
+     "test_a_slow_query_does_not_freeze_other_sockets"),
+]
+
+
+def test_starter_fails_history():
+    report = grade_json(STARTER, "history")
+    assert not stage_passed(report, "history")
+
+
+def test_starter_history_failure_names_makemigrations(tmp_path):
+    outcomes = checkpoint_outcomes(copy_tree(STARTER, tmp_path / "tree"), "history", select="migration")
+    (entry,) = outcomes.values()
+    assert entry["outcome"] == "failed" and "python manage.py makemigrations myapp" in entry["message"], entry
+
+
+def test_a_missing_migration_is_named_plainly(tmp_path):
+    tree = copy_tree(SOLUTIONS, tmp_path / "tree")
+    (tree / "myapp/migrations/0001_initial.py").unlink()
+    outcomes = checkpoint_outcomes(tree, "history", select="migration")
+    (entry,) = outcomes.values()
+    assert entry["outcome"] == "failed" and "python manage.py makemigrations myapp" in entry["message"], entry
+    assert "Traceback" not in entry["message"]
+
+
+def test_solutions_pass_history(tmp_path):
+    outcomes = checkpoint_outcomes(copy_tree(SOLUTIONS, tmp_path / "tree"), "history")
+    assert len(outcomes) == 8 and all(o["outcome"] == "passed" for o in outcomes.values()), outcomes
+
+
+@pytest.mark.parametrize("name, changes, check", HISTORY_MUTANTS, ids=[m[0] for m in HISTORY_MUTANTS])
+def test_each_history_mistake_is_caught_by_its_own_check(tmp_path, name, changes, check):
+    tree = copy_tree(SOLUTIONS, tmp_path / "tree")
+    for old, new in changes:
+        mutate(tree, CONSUMER, old, new)
+    outcomes = checkpoint_outcomes(tree, "history")
+    failed = {test for test, o in outcomes.items() if o["outcome"] == "failed"}
+    assert check in failed, f"{name}: {outcomes}"
+    message = outcomes[check]["message"]
+    assert message and "Traceback" not in message and len(message) < 700, message
+    # The mistake is history's alone: the stage before it still passes.
+    assert stage_passed(grade_json(tree, "users"), "users"), name
+
+
+def test_a_sync_consumer_that_calls_the_orm_directly_passes_history(tmp_path):
+    tree = copy_tree(SOLUTIONS, tmp_path / "tree")
+    (tree / CONSUMER).write_text(SYNC_HISTORY_CONSUMER)
+    outcomes = checkpoint_outcomes(tree, "history")
+    assert len(outcomes) == 8 and all(o["outcome"] == "passed" for o in outcomes.values()), outcomes
+
+
+def test_every_file_of_history_is_in_the_solutions_and_the_starter_has_its_todo():
+    from kit import catalogue
+
+    for relpath in catalogue.get("history").files:
+        assert (SOLUTIONS / relpath).is_file(), relpath
+    assert "TODO(history)" in (STARTER / "myapp/models.py").read_text()
+    assert "TODO(history)" in (STARTER / CONSUMER).read_text()
+    assert not (STARTER / "myapp/migrations/0001_initial.py").exists()  # the learner runs makemigrations
