@@ -90,7 +90,7 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=200, help="messages per sender")
     args = parser.parse_args()
     shape = {"senders": args.senders, "listeners": args.listeners, "messages": args.messages}
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 110)  # a log keeps the table on one line a row
     with tempfile.TemporaryDirectory(prefix="kit-history-cost-") as scratch:
         trees = {"after users (floor)": tree_after("users", Path(scratch) / "users"),
                  "finished (history)": finished_tree(Path(scratch) / "finished")}
