@@ -47,4 +47,5 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.live_stages
 	$(BIN)/python -m benchmarks.notebooks
 	$(BIN)/python -m benchmarks.load
+	$(BIN)/python -m benchmarks.history_cost
 	$(BIN)/kit bench --project solutions
