@@ -8,9 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
-EXERCISES_DIR = KIT_ROOT / "exercises"
-NOTEBOOKS_DIR = KIT_ROOT / "notebooks"
+from .i18n import T
+from .paths import EXERCISES_DIR, KIT_ROOT, NOTEBOOKS_DIR  # noqa: F401 (read as catalogue.KIT_ROOT)
 
 
 @dataclass(frozen=True)
@@ -237,8 +236,6 @@ def get(stage_id: str) -> Stage:
     try:
         return _BY_ID[stage_id]
     except KeyError:
-        from .i18n import T   # here: kit.i18n imports this module
-
         known = ", ".join(_BY_ID)
         raise UnknownStage(T("unknown stage {stage}; the stages are: {known}", stage=repr(stage_id),
                              known=known)) from None

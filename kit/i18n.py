@@ -14,11 +14,10 @@ import os
 import sys
 from pathlib import Path
 
-from . import catalogue
+from .paths import LOCALE_DIR, NOTEBOOKS_DIR
 
 SOURCE = "en"
 LANGUAGES = ("en", "bn")
-LOCALE_DIR = catalogue.KIT_ROOT / "locale"
 
 
 def normalise(value: str | None) -> str | None:
@@ -41,7 +40,7 @@ def notebook_language(cwd: str | os.PathLike | None = None) -> str | None:
             folder = folder.resolve()
         except OSError:
             continue
-        if folder.parent == catalogue.NOTEBOOKS_DIR.resolve() and folder.name in LANGUAGES:
+        if folder.parent == NOTEBOOKS_DIR.resolve() and folder.name in LANGUAGES:
             return folder.name
     return None
 
