@@ -184,7 +184,8 @@ STAGES: tuple[Stage, ...] = (
         points=10,
         builds="a Message model and its migration; every relayed message saved with database_sync_to_async; "
                "the room's last 50 sent to a socket that joins, oldest first, marked as history",
-        files=("myapp/models.py", "myapp/migrations/0001_initial.py", "myapp/consumers.py"),
+        files=("myapp/models.py", "myapp/migrations/0001_initial.py", "myapp/consumers.py",
+               "myproject/settings.py"),
         notebook="11_history.ipynb",
         hints=(
             "class Message(models.Model) with room, author, text and created; then `python manage.py "

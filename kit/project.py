@@ -9,7 +9,7 @@ from .catalogue import KIT_ROOT, PROJECT_FILES
 # -- what is no part of a tree: one home, and where a reader passes over more, why -------------------
 # What running code leaves in a folder: bytecode, and the database a run of the project creates.
 # The leak test (tests/test_release.py) passes over only these: a backup in a release would be a leak.
-RUN_LEFTOVERS = frozenset({"__pycache__", "db.sqlite3"})
+RUN_LEFTOVERS = frozenset({"__pycache__", "db.sqlite3", "db.sqlite3-journal", "db.sqlite3-wal", "db.sqlite3-shm"})
 # ... and the backups `kit solve` and `kit reset` keep in a learner's tree (kit/files.py). No copy of a
 # tree carries them (the kit's tests, the benchmarks).
 LEFTOVERS = RUN_LEFTOVERS | {".kit-backups"}

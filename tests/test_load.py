@@ -16,7 +16,7 @@ import time
 import pytest
 
 from classic import classic_tree
-from conftest import SOLUTIONS
+from conftest import SOLUTIONS, copy_tree
 from kit import procs
 from kit.load import UNLIMITED, Receiver, Tally, burst, describe, log_in, open_socket, room_traffic
 from kit.redis import RedisServer, find_redis_server, ping
@@ -40,14 +40,20 @@ def nothing_lost(tally: Tally) -> None:
     assert tally.delivered == tally.expected
 
 
+@pytest.fixture
+def solved(tmp_path):
+    """A copy of the finished tree per test: its database (history) is the test's own, solutions/ stays clean."""
+    return copy_tree(SOLUTIONS, tmp_path / "solved")
+
+
 @pytest.fixture(scope="module")
 def redis():
     with RedisServer(use_env=False) as server:
         yield server
 
 
-def test_200_sockets_on_one_worker_lose_nothing():
-    with DaphneServer(SOLUTIONS, env={"REDIS_URL": ""}) as server:
+def test_200_sockets_on_one_worker_lose_nothing(solved):
+    with DaphneServer(solved, env={"REDIS_URL": ""}) as server:
         tally = asyncio.run(room_traffic([server], sockets=SOCKETS, rooms=ROOMS, messages=MESSAGES, limit=300))
         print(describe("one worker", tally))
         nothing_lost(tally)
@@ -55,19 +61,19 @@ def test_200_sockets_on_one_worker_lose_nothing():
         no_tracebacks(server)
 
 
-def test_200_sockets_on_two_workers_over_redis_lose_nothing(redis):
-    with DaphneServer(SOLUTIONS, env={"REDIS_URL": redis.url}) as one, \
-            DaphneServer(SOLUTIONS, env={"REDIS_URL": redis.url}) as two:
+def test_200_sockets_on_two_workers_over_redis_lose_nothing(redis, solved):
+    with DaphneServer(solved, env={"REDIS_URL": redis.url}) as one, \
+            DaphneServer(solved, env={"REDIS_URL": redis.url}) as two:
         tally = asyncio.run(room_traffic([one, two], sockets=SOCKETS, rooms=ROOMS, messages=MESSAGES, limit=300))
         print(describe("two workers on Redis", tally))
         nothing_lost(tally)
         no_tracebacks(one, two)
 
 
-def test_burst_classic_drops_over_half_solutions_drop_nothing(tmp_path):
+def test_burst_classic_drops_over_half_solutions_drop_nothing(tmp_path, solved):
     classic_root = classic_tree(tmp_path / "classic")
     with DaphneServer(classic_root, env={"REDIS_URL": ""}) as classic, \
-            DaphneServer(SOLUTIONS, env={"REDIS_URL": "", **UNLIMITED}) as hardened:
+            DaphneServer(solved, env={"REDIS_URL": "", **UNLIMITED}) as hardened:
         before = asyncio.run(burst(classic, **BURST))
         after = asyncio.run(burst(hardened, **BURST))
     print(describe("classic burst", before))
@@ -80,8 +86,8 @@ def test_burst_classic_drops_over_half_solutions_drop_nothing(tmp_path):
                                                                        describe("solutions", after))
 
 
-def test_burst_on_redis_drops_nothing(redis):
-    with DaphneServer(SOLUTIONS, env={"REDIS_URL": redis.url, **UNLIMITED}) as hardened:
+def test_burst_on_redis_drops_nothing(redis, solved):
+    with DaphneServer(solved, env={"REDIS_URL": redis.url, **UNLIMITED}) as hardened:
         tally = asyncio.run(burst(hardened, **BURST))
     print(describe("solutions burst on Redis", tally))
     nothing_lost(tally)
@@ -111,8 +117,8 @@ def prefix_in_order(receiver: Receiver, sender: str) -> int:
     return len(got)
 
 
-def test_a_client_dropping_mid_stream_harms_no_one():
-    with DaphneServer(SOLUTIONS, env={"REDIS_URL": "", **UNLIMITED}) as server:
+def test_a_client_dropping_mid_stream_harms_no_one(solved):
+    with DaphneServer(solved, env={"REDIS_URL": "", **UNLIMITED}) as server:
         async def scenario():
             log_in(server)
             alice, carol, dropper = [await open_socket(server.ws_url("drop"), server.origin) for _ in range(3)]
@@ -135,9 +141,9 @@ def test_a_client_dropping_mid_stream_harms_no_one():
         no_tracebacks(server)
 
 
-def test_a_killed_worker_leaves_the_others_serving(redis):
-    with DaphneServer(SOLUTIONS, env={"REDIS_URL": redis.url, **UNLIMITED}) as one, \
-            DaphneServer(SOLUTIONS, env={"REDIS_URL": redis.url, **UNLIMITED}) as two:
+def test_a_killed_worker_leaves_the_others_serving(redis, solved):
+    with DaphneServer(solved, env={"REDIS_URL": redis.url, **UNLIMITED}) as one, \
+            DaphneServer(solved, env={"REDIS_URL": redis.url, **UNLIMITED}) as two:
         async def scenario():
             log_in(one, two)
             alice, ann = [await open_socket(one.ws_url("kill"), one.origin) for _ in range(2)]
@@ -152,7 +158,7 @@ def test_a_killed_worker_leaves_the_others_serving(redis):
             assert prefix_in_order(got_ann, "alice") == 300
             assert prefix_in_order(got_bob, "alice") == 100
             # A fresh worker on the same Redis joins the same room.
-            with DaphneServer(SOLUTIONS, env={"REDIS_URL": redis.url}) as three:
+            with DaphneServer(solved, env={"REDIS_URL": redis.url}) as three:
                 log_in(three)
                 bea = await open_socket(three.ws_url("kill"), three.origin)
                 await bea.send(json.dumps({"message": "bea:0"}))
@@ -174,7 +180,7 @@ def start_redis_on(port: int) -> subprocess.Popen:
     return proc
 
 
-def test_redis_restarted_under_traffic_is_survived():
+def test_redis_restarted_under_traffic_is_survived(solved):
     """Documented behaviour: while Redis is down a sender gets an error frame and no socket is dropped;
     once Redis is back the same sockets chat again. What arrived before the outage is intact."""
     if find_redis_server() is None:
@@ -182,7 +188,7 @@ def test_redis_restarted_under_traffic_is_survived():
     port = procs.free_port()
     redis_proc = start_redis_on(port)
     try:
-        with DaphneServer(SOLUTIONS, env={"REDIS_URL": f"redis://127.0.0.1:{port}/0", **UNLIMITED}) as server:
+        with DaphneServer(solved, env={"REDIS_URL": f"redis://127.0.0.1:{port}/0", **UNLIMITED}) as server:
             async def scenario():
                 nonlocal redis_proc
                 log_in(server)

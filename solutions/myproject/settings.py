@@ -93,6 +93,12 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": BASE_DIR / "db.sqlite3",
+        # database_sync_to_async closes a connection older than this after every call; at 0 (Django's
+        # default) each saved chat message opens a new one, and a busy room falls behind its senders.
+        "CONN_MAX_AGE": 600,
+        # WAL lets readers (history for a joiner) go on while a message is written; NORMAL syncs
+        # to disk at checkpoints instead of on every insert.
+        "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
     }
 }
 
