@@ -158,7 +158,9 @@ def _replace(stage: Stage, project: Path, source, label: str, action: str, force
                     "Solve or reset those stages instead.", id=stage.id).translate())
         return 1
     wanted_texts = {relpath: source(relpath) for relpath in stage.files}
-    missing = [relpath for relpath, text in wanted_texts.items() if text is None]
+    # A file a command makes (a migration) has no copy before its stage: reset takes it away instead.
+    missing = [relpath for relpath, text in wanted_texts.items()
+               if text is None and not (action == "reset" and relpath in catalogue.MADE_BY_COMMANDS)]
     if missing:
         out.print("[red]" + T("No copy of {files} {label} is available.", files=", ".join(missing),
                               label=label).translate() + "[/]")
@@ -177,6 +179,12 @@ def _replace(stage: Stage, project: Path, source, label: str, action: str, force
     # A stage's files work together (the hardened consumer reads settings only hardening adds):
     # half a solution would break stages that pass now, so one refusal leaves every file alone.
     for relpath, wanted, target, current in ([] if refused else todo):
+        if wanted is None:  # made by a command, not there before this stage (current is not None here)
+            out.print("  " + T("{file}: removed, {label} (yours saved in {backup})", file=relpath, label=label,
+                               backup=backup.save(relpath, current).as_posix()).translate(), soft_wrap=True)
+            target.unlink()
+            wrote += 1
+            continue
         saved = (T("{file}: written, {label} (yours saved in {backup})", file=relpath, label=label,
                    backup=backup.save(relpath, current).as_posix()) if current is not None
                  else T("{file}: written, {label}", file=relpath, label=label))

@@ -150,6 +150,18 @@ def test_reset_brings_back_the_files_as_the_stage_starts(tmp_path):
     assert settings == files.solution_text("myproject/settings.py", catalogue.get("settings"))
 
 
+def test_reset_takes_away_a_file_a_command_made(tmp_path):
+    """The migration exists only once the learner runs makemigrations: reset removes it, keeping a backup."""
+    tree = copy_tree(SOLUTIONS, tmp_path / "tree")
+    migration = tree / "myapp/migrations/0001_initial.py"
+    done = run_kit("reset", "history", "--project", str(tree))
+    assert done.returncode == 0, done.stdout
+    assert not migration.exists()
+    assert list((tree / ".kit-backups").rglob("0001_initial.py")), "the removed migration kept no backup"
+    assert run_kit("solve", "history", "--project", str(tree)).returncode == 0
+    assert migration.read_text() == (SOLUTIONS / "myapp/migrations/0001_initial.py").read_text()
+
+
 def test_reset_leaves_learners_own_shared_file_alone(tmp_path):
     tree = copy_tree(STARTER, tmp_path / "tree")
     settings = tree / "myproject/settings.py"
