@@ -82,8 +82,7 @@ def test_burst_classic_drops_over_half_solutions_drop_nothing(tmp_path, solved):
     assert before.lost_share > 0.5, f"the classic configuration was expected to drop over half: {describe('', before)}"
     assert before.duplicated == before.out_of_order == 0  # it drops silently, it does not reorder
     nothing_lost(after)
-    assert after.delivered_per_second >= before.delivered_per_second, (describe("classic", before),
-                                                                       describe("solutions", after))
+    # How fast each one is belongs to the benchmarks (benchmarks/load.py, benchmarks/history_cost.py), not here.
 
 
 def test_burst_on_redis_drops_nothing(redis, solved):
