@@ -212,7 +212,8 @@ STAGES: tuple[Stage, ...] = (
 )
 
 WELCOME_NOTEBOOK = "00_welcome.ipynb"
-_SHARED_FILES = (
+# The files every tree holds from part one on: a tree without one of them is not gradable.
+CORE_FILES = (
     "manage.py",
     "myproject/__init__.py", "myproject/settings.py", "myproject/asgi.py", "myproject/urls.py",
     "myapp/__init__.py", "myapp/apps.py", "myapp/consumers.py", "myapp/routing.py",
@@ -223,7 +224,7 @@ _SHARED_FILES = (
 # a stage's own, solved and graded, but the starter has none, so a tree need not hold them.
 MADE_BY_COMMANDS = ("myapp/migrations/0001_initial.py",)
 # Every file of the project contract: the shared ones, then each stage's own, in course order.
-PROJECT_FILES = tuple(f for f in dict.fromkeys(_SHARED_FILES + tuple(f for stage in STAGES for f in stage.files))
+PROJECT_FILES = tuple(f for f in dict.fromkeys(CORE_FILES + tuple(f for stage in STAGES for f in stage.files))
                       if f not in MADE_BY_COMMANDS)
 
 _BY_ID = {stage.id: stage for stage in STAGES}

@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .catalogue import KIT_ROOT, PROJECT_FILES
+from .catalogue import CORE_FILES, KIT_ROOT
+from .i18n import T
 
 # -- what is no part of a tree: one home, and where a reader passes over more, why -------------------
 # What running code leaves in a folder: bytecode, and the database a run of the project creates.
@@ -44,17 +45,16 @@ def validate(path: str | os.PathLike) -> Path:
     """Return the tree's absolute path, or raise NotAProjectTree saying what is missing."""
     root = Path(path).expanduser().resolve()
     if not root.exists():
-        raise NotAProjectTree(f"{root} does not exist.")
+        raise NotAProjectTree(T("{root} does not exist.", root=str(root)))
     if not root.is_dir():
-        raise NotAProjectTree(f"{root} is a file, not a project folder.")
-    missing = [name for name in PROJECT_FILES if not (root / name).is_file()]
-    if len(missing) == len(PROJECT_FILES):
-        raise NotAProjectTree(
-            f"{root} is not a project tree: it has no manage.py, myproject/ or myapp/. "
-            "Point --project at the folder that holds manage.py."
-        )
+        raise NotAProjectTree(T("{root} is a file, not a project folder.", root=str(root)))
+    # Only the core: a tree from before part two is still graded (its later stages fail on their own).
+    missing = [name for name in CORE_FILES if not (root / name).is_file()]
+    if len(missing) == len(CORE_FILES):
+        raise NotAProjectTree(T("{root} is not a project tree: it has no manage.py, myproject/ or myapp/. "
+                                "Point --project at the folder that holds manage.py.", root=str(root)))
     if missing:
-        raise NotAProjectTree(f"{root} is missing {', '.join(missing)}.")
+        raise NotAProjectTree(T("{root} is missing {files}.", root=str(root), files=", ".join(missing)))
     return root
 
 
