@@ -122,6 +122,7 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
     root = validate(project)
     stages = [catalogue.get(s) for s in stage_ids] if stage_ids else list(catalogue.STAGES)
     isolation = sandbox.detect()
+    before = procs.child_pids()
     procs.adopt_orphans()
     workers = parallel or PARALLEL
     pool = ThreadPoolExecutor(max_workers=workers)
@@ -151,6 +152,7 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        procs.reap_adopted(before)   # the sandbox processes orphaned to us, or a kernel collects zombies
     pool.shutdown()
     return Report(project=str(root), stages=results, isolation=isolation.describe())
 

@@ -176,13 +176,16 @@ class CheckResult:
             names=names, score=self.score, max_score=self.max_score)
 
     def _recorded(self):
+        """The table as rich records it, for the plain-text view. force_jupyter=False: inside a kernel a
+        Jupyter-aware console would display every print itself, a second and third copy of the table."""
         import io
 
         from rich.console import Console
 
         from .render import table
 
-        console = Console(record=True, file=io.StringIO(), width=110, color_system="truecolor")
+        console = Console(record=True, file=io.StringIO(), width=100, color_system="truecolor",
+                          force_jupyter=False, force_terminal=False)
         console.print(table(self.report))
         return console
 
@@ -196,9 +199,49 @@ class CheckResult:
         line = f'<p style="color:{colour};font-weight:bold">{_escape(self.verdict())}</p>'
         if self.report is None:
             return line
-        grid = self._recorded().export_html(inline_styles=True, code_format=(
-            '<pre style="font-family:Menlo,\'DejaVu Sans Mono\',consolas,monospace;line-height:1.3">{code}</pre>'))
-        return grid + line
+        return _report_html(self.report) + line
+
+
+_VERDICT_COLOUR = {"pass": "#2a9d8f", "fail": "#c0392b", "not yet available": "#6c757d"}
+
+
+def _report_html(report) -> str:
+    """The verdict table as an HTML table: it wraps to whatever width the notebook has, and the browser
+    shapes Bengali itself (rich's fixed-width grid is cut off at the right edge and slips on Bengali).
+    Styles are inline: JupyterLab's own table style centres tables and right-aligns cells."""
+    from .catalogue import get
+    from .render import VERDICTS, said
+
+    lang = i18n.language()
+    cell = "text-align:left;vertical-align:top;padding:4px 8px;border-bottom:1px solid rgba(128,128,128,.35)"
+    heads = ["#", _("stage"), _("points"), _("verdict"), _("what to fix next")]
+    rows = []
+    for result in report.stages:
+        fix = ""
+        if result.failures:
+            message, hint = said(result.failures[0], lang)
+            fix = _escape(message)
+            if hint:
+                fix += f'<br><span style="opacity:.7">{_escape(_("hint: {hint}").format(hint=hint))}</span>'
+        verdict = result.verdict if lang == i18n.SOURCE else _(VERDICTS[result.verdict])
+        points = f"{result.points}/{result.max_points}" if result.available else "-"
+        rows.append(
+            f'<tr><td style="{cell};text-align:right">{get(result.id).number}</td>'
+            f'<td style="{cell};white-space:nowrap"><code>{_escape(result.id)}</code></td>'
+            f'<td style="{cell};text-align:right;white-space:nowrap">{points}</td>'
+            f'<td style="{cell};white-space:nowrap;font-weight:bold;color:{_VERDICT_COLOUR[result.verdict]}">'
+            f'{_escape(verdict)}</td>'
+            f'<td style="{cell};white-space:pre-wrap;overflow-wrap:anywhere;width:100%">{fix}</td></tr>')
+    head = "".join(f'<th style="{cell};font-weight:bold">{_escape(h)}</th>' for h in heads)
+    isolation = report.isolation.split(":")[0] or "unknown"
+    title = _("Channels Kit: {project}").format(project=report.project)
+    caption = _("score {score} / {max_score}   (isolation: {isolation})").format(
+        score=report.score, max_score=report.max_score, isolation=isolation)
+    return (f'<table class="kit-report" style="table-layout:auto;margin:0;width:100%;max-width:100%;'
+            f'border-collapse:collapse">'
+            f'<caption style="caption-side:top;text-align:left;font-style:italic;padding:2px 8px">'
+            f'{_escape(title)}</caption><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            f'<p style="font-style:italic;opacity:.7;margin:2px 8px">{_escape(caption)}</p>')
 
 
 def check(*stages: str, project=None) -> CheckResult:

@@ -50,6 +50,34 @@ def adopt_orphans() -> bool:
     return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
 
+def child_pids() -> set[int]:
+    """The pids of this process's children right now."""
+    try:
+        return {child.pid for child in psutil.Process().children()}
+    except psutil.NoSuchProcess:
+        return set()
+
+
+def reap_adopted(known: set[int]) -> int:
+    """Collect the exit status of dead orphans this process adopted (adopt_orphans), leaving the children
+    in `known` (those it had before, such as a lesson's daphne) to their owners. Without this, every
+    sandbox process reparented here stays a zombie ("[bwrap] <defunct>") until this process exits."""
+    reaped = 0
+    try:
+        children = psutil.Process().children()
+    except psutil.NoSuchProcess:
+        return 0
+    for child in children:
+        if child.pid in known:
+            continue
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE and os.waitpid(child.pid, os.WNOHANG)[0]:
+                reaped += 1
+        except (psutil.NoSuchProcess, ChildProcessError, OSError):
+            continue
+    return reaped
+
+
 def keep_private() -> bool:
     """Other processes of this user may not read this one's memory, environment or open files."""
     return _prctl(_PR_SET_DUMPABLE, 0)
