@@ -45,7 +45,8 @@ POT_PATH = LOCALE_DIR / f"{DOMAIN}.pot"
 LANGUAGES = ("bn",)
 FUZZY_RATIO = 0.6          # how alike an old English block must be to lend its translation as fuzzy
 
-_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n.*?^[ \t]*\1[ \t]*$\n?", re.M | re.S)
+# A fence, with the `<!-- fragment: ID -->` line right above it that names the code (kit/fragments.py).
+_FENCE = re.compile(r"^(?:<!-- fragment: \S+ -->\n)?[ \t]*(`{3,}|~{3,})[^\n]*\n.*?^[ \t]*\1[ \t]*$\n?", re.M | re.S)
 _BLANK = re.compile(r"(\n[ \t]*\n\s*)")
 _LINK = re.compile(r"(\]\(|\b(?:href|src)=[\"'])([^)\s\"'#][^)\s\"']*)")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
@@ -244,14 +245,16 @@ def fix_links(markdown: str, siblings: set[str]) -> str:
     """Relative links, written for notebooks/, made to work from notebooks/<lang>/.
 
     A link to another lesson stays (its translation sits beside it); any other
-    relative target (../project/..., README.md) gains one `../`.
+    relative target (../project/..., README.md) gains one `../`. Fenced code is left as it is.
     """
     def repl(match):
         target = match.group(2)
         if _SCHEME.match(target) or target.startswith("/") or target.split("#")[0] in siblings:
             return match.group(0)
         return match.group(1) + "../" + target
-    return _LINK.sub(repl, markdown)
+    # Code is never rewritten: `href="{% url 'login' %}"` in a fenced block is the learner's, not a link.
+    return "".join(p.text if not p.translatable and _FENCE.match(p.text) else _LINK.sub(repl, p.text)
+                   for p in pieces(markdown))
 
 
 def translate_markdown(source: str, ctxt: str, table: dict[tuple[str, str], str]) -> str:
