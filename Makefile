@@ -15,16 +15,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --progress-bar on -e .
 	@touch $@
 
-# .venv/bin goes first on PATH so `kit ...` works in JupyterLab's terminals and in `!kit` cells.
+# .venv/bin goes first on PATH so `kit ...` works in `!kit` cells. kit/lab/jupyter_lab_config.py does the rest
+# (it says why): terminals that find `kit` whatever the login profile does (and speak Bengali in lab-bn),
+# .html links that open the editor, a workspace per language, no news pop-up.
 # root_dir is the kit's folder, not notebooks/, so the lessons' links to ../project/ files open.
 # Containers often run as root, where JupyterLab refuses to start without --allow-root.
 LESSON ?= notebooks/00_welcome.ipynb
+LAB_LANG ?= en
 lab: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. \
-	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LESSON)
+	PATH="$(abspath $(BIN)):$$PATH" KIT_LAB_LANG=$(LAB_LANG) $(BIN)/jupyter lab --config=kit/lab/jupyter_lab_config.py \
+	  --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=. $(if $(filter 0,$(shell id -u)),--allow-root) $(LESSON)
 
 # The Bengali edition (README.bn.md): the same lab, opened on the Bengali welcome notebook.
 lab-bn: LESSON = notebooks/bn/00_welcome.ipynb
+lab-bn: LAB_LANG = bn
 lab-bn: lab
 
 # In CI (CI=true) a missing browser is installed and browser checks must run.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -16,6 +17,7 @@ import sys
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import psutil
 import pytest
@@ -28,12 +30,12 @@ from kit.procs import free_port, port_answers, spawn, stop_tree, wait_until
 READY_TIMEOUT = 180  # JupyterLab's first start is slow on a busy 2-core machine; this only stops a hang
 
 
-def make_lab_command() -> tuple[list[str], dict]:
-    """The jupyter arguments and environment assignments of `make lab`'s recipe."""
+def make_lab_command(target: str = "lab") -> tuple[list[str], dict]:
+    """The jupyter arguments and environment assignments of `make lab`'s recipe (or `make lab-bn`'s)."""
     if not shutil.which("make"):
         pytest.skip("`make` is not installed, so there is no `make lab` to imitate")
-    done = subprocess.run(["make", "-s", "-n", "lab"], cwd=KIT_ROOT, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, f"make -n lab failed: {done.stderr}"
+    done = subprocess.run(["make", "-s", "-n", target], cwd=KIT_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"make -n {target} failed: {done.stderr}"
     commands = done.stdout.replace("\\\n", " ").splitlines()  # join the recipe's continued lines
     line = next((l for l in commands if " lab " in f"{l} " and "jupyter" in l), None)
     assert line, f"`make -n lab` runs no `jupyter lab`:\n{done.stdout}"
@@ -64,22 +66,34 @@ def status_code(url: str, token: str | None = None) -> int:
         return 0
 
 
+# A login profile as Debian's /etc/profile is: it sets PATH from scratch, dropping .venv/bin.
+HOSTILE_BASHRC = "PATH=/usr/local/bin:/usr/bin:/bin; export PATH\n"
+
+
 @pytest.fixture
-def lab(tmp_path):
-    args, env_assignments = make_lab_command()
+def lab(request, tmp_path):
+    """JupyterLab as `make lab` starts it (`make lab-bn` with indirect parametrisation)."""
+    target = getattr(request, "param", "lab")
+    args, env_assignments = make_lab_command(target)
     port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ, **env_assignments)
-    # Keep this run's runtime and config files out of the user's own Jupyter folders.
+    # Keep this run's runtime, config, workspace and home files out of the user's own folders.
     env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "runtime")
     env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "config")
-    env.pop("KIT_PROJECT", None)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text(HOSTILE_BASHRC)
+    env["HOME"] = str(home)
+    for name in ("KIT_PROJECT", "KIT_LANG"):
+        env.pop(name, None)
     # Our options go first: the recipe ends with the notebook to open, a positional argument.
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--ServerApp.port={port}",
-           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", *args]
+           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+           f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}", *args]
     log = open(tmp_path / "lab.log", "wb")
     proc = spawn(cmd, cwd=KIT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    server = type("Lab", (), {"proc": proc, "base": base, "token": token, "args": args, "port": port,
+    server = type("Lab", (), {"proc": proc, "base": base, "token": token, "args": args, "port": port, "target": target,
                               "log": lambda: (tmp_path / "lab.log").read_text(errors="replace")[-3000:]})
     try:
         ready = wait_until(lambda: proc.poll() is not None or status_code(f"{base}/api/status", token) == 200,
@@ -174,3 +188,71 @@ async def run_in_kernel(lab, kernel_id: str, code: str) -> str:
                     text.append(f"{message['content']['ename']}: {message['content']['evalue']}")
                 elif kind == "status" and message["content"]["execution_state"] == "idle":
                     return "".join(text)
+
+
+# -- the lab's terminal --------------------------------------------------------------------------
+@pytest.mark.parametrize("lab", ["lab", "lab-bn"], indirect=True)
+def test_the_labs_terminal_finds_kit_and_speaks_the_labs_language(lab, starter_tree):
+    """JupyterLab's terminal (POST /api/terminals, then its websocket, as the front end does) finds `kit`
+    even when the shell's profile resets PATH, and in `make lab-bn` the kit answers in Bengali."""
+    from kit.i18n import gettext_in
+
+    _, terminal = get(f"{lab.base}/api/terminals", lab.token, method="POST", body={})
+    bengali = lab.target == "lab-bn"
+    command = (f"command -v kit; echo lang=$KIT_LANG.; "
+               f"kit check settings --project {shlex.quote(str(starter_tree))}; echo END-OF-$((40 + 2))")  # the typed line is echoed: the marker is only in the answer
+    output = asyncio.run(run_in_terminal(lab, terminal["name"], command, "END-OF-42"))
+    found = [line.strip() for line in output.splitlines() if line.strip().endswith("/kit")]
+    assert found and "kit: command not found" not in output, f"`kit` is not on the terminal's PATH:\n{output}"
+    assert found[0] == str(Path(sys.executable).parent / "kit"), f"the terminal found another kit: {found[0]}"
+    assert ("lang=bn." if bengali else "lang=.") in output, output
+    said = gettext_in("bn" if bengali else "en", "fail")
+    assert said in output, f"`kit check` in the {lab.target} terminal did not say {said!r}:\n{output[-2000:]}"
+    get(f"{lab.base}/api/terminals/{terminal['name']}", lab.token, method="DELETE")
+
+
+async def run_in_terminal(lab, name: str, command: str, marker: str) -> str:
+    """Type a command into a terminal's websocket and collect what it prints until marker."""
+    from websockets.asyncio.client import connect
+
+    url = f"ws://127.0.0.1:{lab.port}/terminals/websocket/{name}?token={lab.token}"
+    seen = []
+    async with connect(url, max_size=None) as ws:
+        await ws.send(json.dumps(["set_size", 40, 200, 800, 2000]))
+        await ws.send(json.dumps(["stdin", command + "\r"]))
+        async with asyncio.timeout(READY_TIMEOUT):
+            while marker not in "".join(seen):
+                kind, *rest = json.loads(await ws.recv())
+                if kind == "stdout":
+                    seen.append(rest[0])
+    return re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]|\x1b\][^\x07]*\x07", "", "".join(seen))
+
+
+# -- the lab's own configuration (kit/lab/) ------------------------------------------------------
+def lab_config(lang: str, monkeypatch):
+    from traitlets.config.loader import PyFileConfigLoader
+
+    monkeypatch.setenv("KIT_LAB_LANG", lang)
+    return PyFileConfigLoader("jupyter_lab_config.py", path=str(KIT_ROOT / "kit" / "lab")).load_config()
+
+
+def test_each_language_has_a_workspace_of_its_own_and_no_news(monkeypatch):
+    english, bengali = lab_config("en", monkeypatch), lab_config("bn", monkeypatch)
+    en_dir, bn_dir = Path(english.LabApp.workspaces_dir), Path(bengali.LabApp.workspaces_dir)
+    assert en_dir != bn_dir and en_dir.is_relative_to(KIT_ROOT / ".kit"), (en_dir, bn_dir)
+    assert english.LabApp.news_url is None
+    assert "KIT_LANG=bn" in bengali.ServerApp.terminado_settings["shell_command"]
+    assert not any(a.startswith("KIT_LANG") for a in english.ServerApp.terminado_settings["shell_command"])
+    assert "--config=kit/lab/jupyter_lab_config.py" in make_lab_command()[0]
+    assert make_lab_command("lab-bn")[1]["KIT_LAB_LANG"] == "bn"
+
+
+def test_the_lab_opens_html_in_the_editor_and_asks_no_news(lab):
+    _, docmanager = get(f"{lab.base}/lab/api/settings/@jupyterlab/docmanager-extension:plugin", lab.token)
+    # kit/lab/settings/overrides.json changes a setting's default, which the schema carries.
+    viewers = docmanager["schema"]["properties"]["defaultViewers"]["default"]
+    assert viewers.get("html") == "Editor", viewers
+    _, notes = get(f"{lab.base}/lab/api/settings/@jupyterlab/apputils-extension:notification", lab.token)
+    assert notes["schema"]["properties"]["fetchNews"]["default"] == "false", notes["schema"]["properties"]
+    _, page = get(f"{lab.base}/lab", lab.token)
+    assert '"news": {"disabled": true}' in page or '"news":{"disabled":true}' in page
