@@ -256,15 +256,17 @@ def junit_counts(path: Path):
     return tests, bad, skipped, names
 
 
-def copy_with(consumer: str, folder: Path) -> Path:
+def copy_with(consumer: str | None, folder: Path) -> Path:
+    """A private copy of the graded tree; with consumer, its myapp/consumers.py replaced (None keeps the learner's)."""
     tree = folder / "tree"
     shutil.copytree(PROJECT, tree, symlinks=True,
                     ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3", ".kit", ".kit-backups"))
-    (tree / "myapp" / "consumers.py").write_text(consumer, encoding="utf-8")
+    if consumer is not None:
+        (tree / "myapp" / "consumers.py").write_text(consumer, encoding="utf-8")
     return tree
 
 
-def run_suite(consumer: str) -> Run:
+def run_suite(consumer: str | None) -> Run:
     folder = Path(tempfile.mkdtemp(prefix="kit-testing-"))
     try:
         tree = copy_with(consumer, folder)
@@ -313,7 +315,9 @@ def runs():
     if not (PROJECT / SUITE).is_file():
         fail(T("{suite} is missing: write your consumer's tests there (see the notebook 12_testing).", suite=SUITE))
     pool = ThreadPoolExecutor(max_workers=3)
-    futures = {name: pool.submit(run_suite, make()) for name, (_, make) in {**CORRECT, **BROKEN}.items()}
+    futures = {name: pool.submit(run_suite, make()) for name, (_, make) in CORRECT.items()}
+    futures[YOURS] = pool.submit(run_suite, None)   # the learner's own consumer, unchanged
+    futures.update({name: pool.submit(run_suite, make()) for name, (_, make) in BROKEN.items()})
     yield futures
     for future in futures.values():
         future.cancel()
@@ -324,11 +328,26 @@ def result_of(runs, name: str) -> Run:
     return runs[name].result(timeout=RUN_LIMIT + 5)
 
 
-@pytest.mark.parametrize("style", list(CORRECT))
+# The learner's own consumer, as the graded tree holds it: the suite must pass there too, as it does when the
+# learner runs `python -m pytest myapp/tests` (a suite that passes only on the kit's consumers guards nothing).
+YOURS = "yours"
+
+
+@pytest.mark.parametrize("style", [*CORRECT, YOURS])
 @pytest.mark.timeout(RUN_LIMIT + 15)  # waits for a run of the learner's suite, bounded by RUN_LIMIT
 def test_your_tests_pass_on_a_correct_consumer(runs, style):
-    described, _ = CORRECT[style]
     result = result_of(runs, style)
+    if style == YOURS:
+        if result.outcome == "broken":
+            fail(T("On your own consumer (myapp/consumers.py), your tests {why}.", why=result.why))
+        if result.outcome == "failed":
+            fail(T("Your tests fail on your own consumer, myapp/consumers.py: {names}. Run `python -m pytest "
+                   "myapp/tests` from the folder holding manage.py and read the first failure: either the "
+                   "consumer breaks a promise the test checks, or the test asks what your consumer cannot do (a "
+                   "consumer that saves each message with its author needs users saved in the tests' database, "
+                   "as notebook 12_testing makes them).", names=", ".join(result.failed[:4]) or T("some of them")))
+        return
+    described, _ = CORRECT[style]
     if result.outcome == "broken":
         fail(T("Your tests {why}.", why=result.why))
     if result.outcome == "failed":

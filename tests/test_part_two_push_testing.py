@@ -142,8 +142,9 @@ def test_a_suite_that_does_not_test_behaviour_earns_nothing(solved_tree, kind):
         assert failed(results) == broken and len(broken) >= 6
         assert all("Your tests all passed on a consumer" in results[n]["message"] for n in broken)
         assert not any("def " in results[n]["message"] or "await" in results[n]["message"] for n in broken)
-    else:
-        assert correct <= failed(results) and len(correct) == 3, results
+    else:  # a suite comparing the consumer's source with the learner's own passes there, and only there
+        yours = "test_your_tests_pass_on_a_correct_consumer[yours]"
+        assert correct - {yours} <= failed(results) and len(correct) == 4, results
     if kind == "exits-early":
         assert "os._exit" in results[sorted(correct)[0]]["message"]
     result = stage(grade_json(solved_tree, "testing", env=FAST), "testing")
@@ -158,6 +159,23 @@ def test_a_missing_test_names_the_broken_consumer_it_lets_through(solved_tree):
     assert failed(results) == {"test_your_tests_catch_a_broken_consumer[never-leaves]"}, results
     message = results["test_your_tests_catch_a_broken_consumer[never-leaves]"]["message"]
     assert "never leaves its group when a socket closes" in message
+
+
+def test_a_suite_that_fails_on_the_learners_own_consumer_is_caught(solved_tree):
+    """The lesson's old recipe: an unsaved User in the scope. The kit's consumers never save, so they pass; the
+    learner's own consumer saves each message with its author (stage 11) and cannot: testing says so plainly."""
+    text = (solved_tree / SUITE).read_text()
+    saved = '    socket.scope["user"], _ = await database_sync_to_async(User.objects.get_or_create)(username=username)\n'
+    assert saved in text
+    learner_suite(solved_tree, text.replace(saved, '    socket.scope["user"] = User(username=username)\n'))
+    results = outcomes(solved_tree, "testing")
+    yours = "test_your_tests_pass_on_a_correct_consumer[yours]"
+    assert failed(results) == {yours}, {n: e["message"][:200] for n, e in results.items() if e["outcome"] == "failed"}
+    message = results[yours]["message"]
+    assert message.startswith("Your tests fail on your own consumer, myapp/consumers.py: test_") and \
+        "Traceback" not in message, message
+    result = stage(grade_json(solved_tree, "testing", env=FAST), "testing")
+    assert not result["passed"] and result["points"] == 0
 
 
 def test_another_correct_testing_style_passes(solved_tree):

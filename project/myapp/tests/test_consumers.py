@@ -12,6 +12,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
 os.environ["REDIS_URL"] = ""  # the tests own their layer: in memory, in this process
 django.setup()
 
+from django.db import connection  # noqa: E402
+
+# The tests' own database, migrated, in memory: users and saved messages live there, never in db.sqlite3.
+connection.creation.create_test_db(verbosity=0, serialize=False)
+
 
 def test_todo():
     # TODO(testing): replace this with tests that drive ChatConsumer through

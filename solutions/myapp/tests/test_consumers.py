@@ -10,14 +10,21 @@ import os
 import uuid
 
 import django
+import pytest
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
 os.environ["REDIS_URL"] = ""  # the tests own their layer: in memory, in this process
 django.setup()
 
+from django.db import connection  # noqa: E402
+
+# The tests' own database, migrated, in memory: users and saved messages live there, never in db.sqlite3.
+connection.creation.create_test_db(verbosity=0, serialize=False)
+
+from channels.db import database_sync_to_async  # noqa: E402
 from channels.layers import get_channel_layer  # noqa: E402
-from django.contrib.auth.models import User  # noqa: E402
 from channels.routing import URLRouter  # noqa: E402
+from django.contrib.auth.models import User  # noqa: E402
 from channels.testing import WebsocketCommunicator  # noqa: E402
 
 from myapp.routing import websocket_urlpatterns  # noqa: E402
@@ -26,13 +33,21 @@ from myapp.routing import websocket_urlpatterns  # noqa: E402
 application = URLRouter(websocket_urlpatterns)
 
 
-RUN = uuid.uuid4().hex[:8]  # rooms of this run only: a room with a history starts clean
+RUN = ""  # a new value for each test (fresh_rooms): every test talks in rooms of its own
+
+
+@pytest.fixture(autouse=True)
+def fresh_rooms():
+    """A room with a history (stage 11) would greet a joiner with the last test's messages first."""
+    global RUN
+    RUN = uuid.uuid4().hex[:8]
 
 
 async def joined(room: str, username: str = "alice") -> WebsocketCommunicator:
     socket = WebsocketCommunicator(application, f"/ws/chat/{room}-{RUN}/")
-    # Who the socket is, as AuthMiddlewareStack would say it: an unsaved User needs no database.
-    socket.scope["user"] = User(username=username)
+    # Who the socket is, as AuthMiddlewareStack would say it: a user saved in the tests' database,
+    # so a consumer that saves each message with its author (stage 11) can.
+    socket.scope["user"], _ = await database_sync_to_async(User.objects.get_or_create)(username=username)
     connected, _ = await socket.connect()
     assert connected, f"a socket to room {room} was refused"
     return socket
