@@ -22,6 +22,9 @@ class Stage:
     notebook: str                    # file name under notebooks/
     hints: tuple[str, ...] = field(default=())
     live: bool = False               # needs real services (daphne, Redis, a browser), not just imports
+    # Files this stage's checks rely on although the stage has the learner write none of them (push relays
+    # through the consumer's chat_message): a later stage changing one re-checks this stage (rechecks()).
+    uses: tuple[str, ...] = ()
 
     @property
     def checkpoint(self) -> Path:
@@ -153,6 +156,7 @@ STAGES: tuple[Stage, ...] = (
         points=10,
         builds="send_to_room() for sync code, `manage.py announce ROOM TEXT`, a staff-only announce view",
         files=("myapp/push.py", "myapp/management/commands/announce.py", "myapp/views.py", "myapp/urls.py"),
+        uses=("myapp/consumers.py",),
         notebook="09_push.ipynb",
         hints=(
             "From sync code: async_to_sync(get_channel_layer().group_send)(group, {'type': 'chat.message', ...}).",
@@ -268,6 +272,23 @@ def stage_of_module(path: str) -> str:
         if name == stage.id or name.startswith(stage.id + "_"):
             return stage.id
     return name
+
+
+def rechecks(stage_id: str) -> tuple[Stage, ...]:
+    """The earlier stages a change made in this stage can break, in course order: for each of the stage's
+    files, the latest earlier stage that has the learner write it or whose checks rely on it (`uses`).
+
+    The latest one only: it was itself re-checked against the stages before it when it was checked, and
+    a checkpoint stays quick. users re-checks push (both need myapp/consumers.py) and hardening (room.html).
+    """
+    stage = get(stage_id)
+    found = set()
+    for path in stage.files:
+        for earlier in reversed(STAGES[:STAGES.index(stage)]):
+            if path in earlier.files or path in earlier.uses:
+                found.add(earlier.id)
+                break
+    return tuple(s for s in STAGES if s.id in found)
 
 
 def stages_for_file(relpath: str) -> list[Stage]:

@@ -165,8 +165,9 @@ def run_grader(project: Path, stage_ids: list[str]):
     from .grader import grade
 
     stages = stage_ids or [s.id for s in catalogue.STAGES]
+    recheck = bool(stage_ids)  # `kit check users` also grades the earlier stages users can break
     if not err.is_terminal:
-        return grade(project, stages)
+        return grade(project, stages, recheck=recheck)
     with err.status(_("grading {count} stage(s) of {project} ...").format(count=len(stages), project=project)) as spinner:
         done = []
 
@@ -174,7 +175,7 @@ def run_grader(project: Path, stage_ids: list[str]):
             done.append(result.id)
             spinner.update(_("graded {stages} ...").format(stages=", ".join(done)))
 
-        return grade(project, stages, on_stage_done=progress)
+        return grade(project, stages, on_stage_done=progress, recheck=recheck)
 
 
 def output_format(args) -> str:

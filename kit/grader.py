@@ -26,7 +26,7 @@ from pathlib import Path
 from . import catalogue, hidden, procs, sandbox
 from .catalogue import EXERCISES_DIR, Stage
 from .explain import exit_calls
-from .i18n import SOURCE, T, join, language, recall, translated
+from .i18n import SOURCE, T, join, language, recall, revive, translated
 from .project import validate
 from .scratch import scratch_copy
 
@@ -71,6 +71,8 @@ class StageResult:
     failures: list[Failure] = field(default_factory=list)
     passed_checks: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # The asked stage this earlier one was graded again for (grade(recheck=True)), else "".
+    recheck_of: str = ""
 
     @property
     def verdict(self) -> str:
@@ -113,14 +115,26 @@ class Report:
 
 
 def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
-          on_stage_done=None, parallel: int | None = None, lang: str | None = None) -> Report:
+          on_stage_done=None, parallel: int | None = None, lang: str | None = None,
+          recheck: bool = False) -> Report:
     """Grade the named stages (all by default) of the tree at project.
+
+    recheck (a checkpoint asked for by name: check("users"), `kit check users`): the earlier stages that
+    share a file with a named one are graded too (catalogue.rechecks), after the named ones, and a failing
+    one says first that this change broke it. Grading every stage needs no re-check.
 
     In a language other than English (lang, else the chosen one: kit/i18n.py) each failure keeps its
     English message and hint and carries their translation beside them."""
     lang = language(lang)
     root = validate(project)
     stages = [catalogue.get(s) for s in stage_ids] if stage_ids else list(catalogue.STAGES)
+    rechecked: dict[str, Stage] = {}
+    if recheck and stage_ids:
+        for stage in list(stages):
+            for earlier in catalogue.rechecks(stage.id):
+                if earlier not in stages:
+                    stages.append(earlier)
+                    rechecked[earlier.id] = stage
     isolation = sandbox.detect()
     before = procs.child_pids()
     procs.adopt_orphans()
@@ -138,6 +152,8 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
         results = []
         for stage in stages:
             result = by_id[stage.id] if stage.id in by_id else futures[stage.id].result()
+            if stage.id in rechecked:
+                _broken_by(result, rechecked[stage.id], stage)
             if lang != SOURCE:
                 for failure in result.failures:
                     failure.translate(lang)
@@ -155,6 +171,20 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
         procs.reap_adopted(before)   # the sandbox processes orphaned to us, or a kernel collects zombies
     pool.shutdown()
     return Report(project=str(root), stages=results, isolation=isolation.describe())
+
+
+def _broken_by(result: StageResult, changed: Stage, earlier: Stage) -> None:
+    """An earlier stage graded again for `changed`: if it fails now, its first failure says so first."""
+    result.recheck_of = changed.id
+    if result.passed or not result.failures:
+        return
+    shared = [f for f in changed.files if f in earlier.files or f in earlier.uses]
+    first = result.failures[0]
+    said = revive(first.message, first.template) if first.template else recall(first.message)
+    message = join([T("This change broke stage {earlier}: {files} belongs to {changed} and to {earlier}, and "
+                      "{earlier}'s checks fail now.", earlier=earlier.id, changed=changed.id,
+                      files=", ".join(shared)), said])
+    result.failures[0] = Failure(first.test, message, first.hint, template=message.data())
 
 
 def _sigterm_as_interrupt():

@@ -258,11 +258,16 @@ def check(*stages: str, project=None) -> CheckResult:
         return CheckResult(error=str(exc), stages=stages)
     except catalogue.UnknownStage as exc:
         return CheckResult(error=str(exc).strip("\"'") + ".", stages=stages)
-    report, error = _grade(root, list(stages))
-    return CheckResult(report) if report is not None else CheckResult(error=error, stages=stages)
+    report, error = _grade(root, list(stages), recheck=True)
+    if report is None:
+        return CheckResult(error=error, stages=stages)
+    result = CheckResult(report)
+    if stages:  # the verdict names the stages asked for; the table also shows the earlier ones re-checked
+        result.stages = list(stages)
+    return result
 
 
-def _grade(root: Path, stages: list[str]):
+def _grade(root: Path, stages: list[str], *, recheck: bool = False):
     """(report, None), or (None, one sentence saying why grading could not run).
 
     The grader runs in a thread of its own: it needs no main-thread signal
@@ -275,7 +280,7 @@ def _grade(root: Path, stages: list[str]):
 
     def work():
         try:
-            outcome["report"] = grader.grade(root, stages)
+            outcome["report"] = grader.grade(root, stages, recheck=recheck)
         except BaseException as exc:  # anything at all becomes a sentence for the learner
             outcome["error"] = exc
 

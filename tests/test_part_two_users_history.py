@@ -97,6 +97,30 @@ def test_each_mistake_is_caught_by_its_own_check(tmp_path, name, relpath, old, n
         assert stage_passed(grade_json(tree, "consumer"), "consumer"), name
 
 
+def test_an_author_that_announcements_lack_breaks_push_and_the_users_checkpoint_says_so(tmp_path):
+    """The lesson's old chat_message: event["author"] crashes every socket on a send_to_room() announcement
+    (no author), which the users checks never send. `kit check users` re-checks push and names the change."""
+    tree = copy_tree(SOLUTIONS, tmp_path / "tree")
+    mutate(tree, CONSUMER, 'event.get("author", "")', 'event["author"]')
+    report = grade_json(tree, "users")
+    graded = {s["id"]: s for s in report["stages"]}
+    assert [s["id"] for s in report["stages"]][0] == "users" and {"hardening", "push"} <= set(graded), graded
+    assert graded["users"]["passed"] and graded["hardening"]["passed"], graded
+    push = graded["push"]
+    assert not push["passed"] and push["recheck_of"] == "users", push
+    assert push["failures"][0]["message"].startswith(
+        "This change broke stage push: myapp/consumers.py belongs to users and to push"), push["failures"][0]
+
+
+def test_grading_every_stage_rechecks_nothing(tmp_path):
+    from kit import catalogue
+
+    assert [s.id for s in catalogue.rechecks("users")] == ["hardening", "push"]
+    assert [s.id for s in catalogue.rechecks("testing")] == []
+    report = grade_json(copy_tree(STARTER, tmp_path / "tree"), "settings")
+    assert [s["id"] for s in report["stages"]] == ["settings"]
+
+
 def test_a_sync_consumer_that_refuses_anonymous_handshakes_passes(tmp_path):
     tree = copy_tree(SOLUTIONS, tmp_path / "tree")
     (tree / CONSUMER).write_text(SYNC_CONSUMER)
