@@ -101,15 +101,38 @@ def _stage_test(result: StageResult) -> dict:
 WORKFLOW_HEADER = """\
 # GitHub Classroom autograding: one step per stage, then Classroom's reporter.
 # Generated from kit/catalogue.py by `python -m kit.classroom`; edit the catalogue, not this file.
-# The grade comes from the instructor's kit, pinned by the organisation variables KIT_REPOSITORY
-# and KIT_REF (a commit); only the learner's project/ is taken from the learner's repository.
-# In the kit's own repository it grades solutions/. See docs/instructors.md ("Trust").
+# The grader is the student release (`kit release`, a repository learners may read: it holds no solutions),
+# checked out without a token and pinned by the organisation variables KIT_REPOSITORY and KIT_REF (a full
+# commit SHA); hidden checks, if any, are pinned the same way (HIDDEN_CHECKS_REPOSITORY, HIDDEN_CHECKS_REF).
+# Unset, the run fails at once with one sentence. Only the learner's project/ is taken from their repository.
 # KIT_REQUIRE_BROWSER=1, KIT_REQUIRE_SANDBOX=1: browser checks and the sandbox must work, never skip.
+# See docs/instructors.md (GitHub Classroom).
 """
+# One sentence each, in the run's log and its annotations (`::error::`), when the grader is not pinned.
+NO_KIT_REPOSITORY = ("The organisation variable KIT_REPOSITORY is not set: it names the student release that "
+                     "grades this work (docs/instructors.md, GitHub Classroom).")
+NO_KIT_REF = ("The organisation variable KIT_REF is not a full commit SHA of KIT_REPOSITORY, so there is no "
+              "pinned grader to grade with (docs/instructors.md, GitHub Classroom).")
+NO_HIDDEN_REF = ("HIDDEN_CHECKS_REPOSITORY is set but HIDDEN_CHECKS_REF is not a full commit SHA of it: hidden "
+                 "checks are pinned by commit, as the kit is (docs/instructors.md, Hidden checks).")
+PINNED = r"^[0-9a-f]{40}$"
+
+
+def _pin_check() -> str:
+    return (f"sha='{PINNED}'\n"
+            'if [ -z "$KIT_REPOSITORY" ]; then\n'
+            f'  echo "::error::{NO_KIT_REPOSITORY}"; exit 1\n'
+            'fi\n'
+            'if ! [[ "$KIT_REF" =~ $sha ]]; then\n'
+            f'  echo "::error::{NO_KIT_REF}"; exit 1\n'
+            'fi\n'
+            'if [ -n "$HIDDEN_CHECKS_REPOSITORY" ] && ! [[ "$HIDDEN_CHECKS_REF" =~ $sha ]]; then\n'
+            f'  echo "::error::{NO_HIDDEN_REF}"; exit 1\n'
+            'fi\n')
 
 
 def workflow() -> dict:
-    """The workflow as data: set-up, one grading step per stage, then the reporter."""
+    """The workflow as data: the pin check, set-up, one grading step per stage, then the reporter."""
     # `kit check` exits 1 on a failed stage; echo's status is the step's, so the
     # step always hands its result to the reporter, which decides the verdict.
     grading = [{"name": f"Stage {stage.number}: {stage.title} ({stage.points} points)",
@@ -124,27 +147,30 @@ def workflow() -> dict:
                         for stage in catalogue.STAGES},
                 "with": {"runners": ",".join(stage.id for stage in catalogue.STAGES)}}
     setup = [
+        {"name": "Check that the grader is pinned",
+         "env": {"KIT_REPOSITORY": "${{ vars.KIT_REPOSITORY }}", "KIT_REF": "${{ vars.KIT_REF }}",
+                 "HIDDEN_CHECKS_REPOSITORY": "${{ vars.HIDDEN_CHECKS_REPOSITORY }}",
+                 "HIDDEN_CHECKS_REF": "${{ vars.HIDDEN_CHECKS_REF }}"},
+         "run": _pin_check()},
         {"name": "Check out the learner's repository", "uses": "actions/checkout@v4",
          "with": {"path": "submission", "persist-credentials": False}},
-        {"name": "Check out the instructor's kit (pinned)", "uses": "actions/checkout@v4",
-         "with": {"repository": "${{ vars.KIT_REPOSITORY || github.repository }}",
-                  "ref": "${{ vars.KIT_REF || github.sha }}", "path": "grader", "persist-credentials": False}},
-        {"name": "Check out the hidden checks", "if": "${{ vars.HIDDEN_CHECKS_REPOSITORY != '' }}",
+        # No token: the release is readable by learners (public), and a secret here would be theirs to read.
+        {"name": "Check out the grader: the student release (pinned)", "uses": "actions/checkout@v4",
+         "with": {"repository": "${{ vars.KIT_REPOSITORY }}", "ref": "${{ vars.KIT_REF }}", "path": "grader",
+                  "persist-credentials": False}},
+        {"name": "Check out the hidden checks (pinned)", "if": "${{ vars.HIDDEN_CHECKS_REPOSITORY != '' }}",
          "uses": "actions/checkout@v4",
-         "with": {"repository": "${{ vars.HIDDEN_CHECKS_REPOSITORY }}", "token": "${{ secrets.HIDDEN_CHECKS_TOKEN }}",
-                  "path": "hidden-checks", "persist-credentials": False}},
-        {"name": "Set up Python", "uses": "actions/setup-python@v5", "with": {"python-version": "3.12"}},
+         "with": {"repository": "${{ vars.HIDDEN_CHECKS_REPOSITORY }}", "ref": "${{ vars.HIDDEN_CHECKS_REF }}",
+                  "token": "${{ secrets.HIDDEN_CHECKS_TOKEN }}", "path": "hidden-checks",
+                  "persist-credentials": False}},
+        {"name": "Set up Python", "uses": "actions/setup-python@v5",
+         "with": {"python-version": "3.12", "cache": "pip", "cache-dependency-path": "grader/pyproject.toml"}},
         {"name": "Set up the kit (make setup)", "working-directory": "grader",
          # Ubuntu's runners forbid unprivileged user namespaces, which bubblewrap needs.
          "run": "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 || true\n"
                 "bash scripts/ensure-browser.sh\nbash scripts/ensure-sandbox.sh\nmake setup\n"},
         {"name": "Choose the tree to grade", "working-directory": "grader",
-         "env": {"LEARNER_REPOSITORY": "${{ github.repository }}", "KIT_REPOSITORY": "${{ vars.KIT_REPOSITORY }}"},
-         "run": 'if [ -n "$KIT_REPOSITORY" ] && [ "$LEARNER_REPOSITORY" = "$KIT_REPOSITORY" ]; then\n'
-                '  echo "KIT_PROJECT=$PWD/solutions" >> "$GITHUB_ENV"   # the kit\'s own repository\n'
-                'else\n'
-                '  echo "KIT_PROJECT=$GITHUB_WORKSPACE/submission/project" >> "$GITHUB_ENV"\n'
-                'fi\n'
+         "run": 'echo "KIT_PROJECT=$GITHUB_WORKSPACE/submission/project" >> "$GITHUB_ENV"\n'
                 'if [ -d "$GITHUB_WORKSPACE/hidden-checks" ]; then\n'
                 '  echo "KIT_HIDDEN_CHECKS=$GITHUB_WORKSPACE/hidden-checks" >> "$GITHUB_ENV"\n'
                 'fi\n'},
@@ -156,6 +182,8 @@ def workflow() -> dict:
     return {"name": WORKFLOW_NAME,
             "on": ["push", "workflow_dispatch", "repository_dispatch"],
             "permissions": {"checks": "write", "actions": "read", "contents": "read"},
+            # A newer push grades the newer commit: the older run stops and spends no more minutes.
+            "concurrency": {"group": "autograding-${{ github.ref }}", "cancel-in-progress": True},
             "jobs": {JOB_ID: job}}
 
 

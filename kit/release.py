@@ -1,11 +1,23 @@
 """`kit release OUT_DIR`: write the student version of the kit.
 
-What a learner gets: the kit package, the checkpoints, the notebooks (outputs
-cleared), the starter `project/` plus a `.kit/starter/` snapshot of it (so
-`kit reset` works in a repository whose history is the learner's own), the
-set-up files and the GitHub Classroom workflow. What stays behind: `solutions/`
-(`kit solve` then explains there are none), the instructor's hidden checks,
-the kit's own tests, benchmarks and CI, and the instructor guide.
+What a learner gets: what the kit's git tracks, less what is the instructor's. That is
+the kit package, the checkpoints, the notebooks (outputs cleared), the starter
+`project/` plus a `.kit/starter/` snapshot of it (so `kit reset` works in a
+repository whose history is the learner's own), the set-up files, the GitHub
+Classroom workflow, a README (and README.bn.md) written for learners, and a
+Makefile whose every target works in the release. What stays behind:
+`solutions/` (`kit solve` then explains there are none), the instructor's hidden
+checks, the kit's own tests, benchmarks and CI, the instructor guide, and every
+file git does not track: a class's `submissions/` or `grades/`, a virtual
+environment, notes, anything an instructor made in the checkout.
+
+Why git's list and not the folder: an instructor grades a class inside the kit's
+checkout (`kit grade-all submissions/ --out grades/`), and a release once shipped
+those folders to every learner. The kit's authors already keep the list of what
+the kit is: git's index. A kit that is not a git checkout (a zip download) has no
+such list, so the release refuses with one sentence instead of guessing: an
+allow-list of top folders would still ship whatever an instructor dropped inside
+them.
 
 The starter is `project/` as committed at the kit's git HEAD, the same
 definition `kit reset` uses, so an author's experiments in project/ never ship.
@@ -13,20 +25,31 @@ definition `kit reset` uses, so an author's experiments in project/ never ship.
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import classroom, hidden
+from . import catalogue, classroom, hidden
 from .catalogue import KIT_ROOT, PROJECT_FILES
 from .project import NOT_RELEASED, NOT_RELEASED_ENDINGS
 
-# Top-level entries a learner never gets.
+# Tracked entries a learner never gets.
 LEFT_OUT = {".git", ".venv", ".ci", ".kit", "solutions", "tests", "benchmarks", "build", "dist",
-            "docs/instructors.md", ".github"}
+            "docs/instructors.md", ".github", "docs/release"}
 WORKFLOW = ".github/workflows/classroom.yml"
+# The learner's README and its Bengali edition replace the kit's (which is the instructor's).
+LEARNER_DOCS = {"README.md": "docs/release/README.md", "README.bn.md": "docs/release/README.bn.md"}
+# Blocks of the learner README refreshed from their one source at release time (tests keep the sources equal).
+STAGES_BLOCK = ("<!-- stages:begin", "<!-- stages:end -->")
+TROUBLE_BLOCK = ("<!-- troubleshooting:begin", "<!-- troubleshooting:end -->")
+# Makefile targets that need what a release leaves out (tests/, benchmarks/): the release's Makefile has
+# `make test` grade the learner's project instead, and no `make bench`.
+INSTRUCTOR_TARGETS = ("test", "bench")
+NOT_A_CHECKOUT = ("{root} is not a git checkout of the kit; a release holds exactly the files git tracks, so run "
+                  "`kit release` in a clone of the kit (git clone), not in a downloaded or copied folder.")
 
 
 class ReleaseError(ValueError):
@@ -46,8 +69,9 @@ def build(out_dir: str | Path, root: Path = KIT_ROOT) -> Release:
     _check_destination(out, root)
     release = Release(out=out)
     left_out = LEFT_OUT | _hidden_folders(root)
-    sources = [rel for rel in _kit_files(root)
-               if not _excluded(rel, left_out) and not _inside(root / rel, out) and not rel.startswith("project/")]
+    sources = [rel for rel in _kit_files(root, release)
+               if not _excluded(rel, left_out) and not _inside(root / rel, out) and not rel.startswith("project/")
+               and rel not in LEARNER_DOCS and rel != "Makefile"]
     starter = _starter_files(root, release)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -71,6 +95,12 @@ def build(out_dir: str | Path, root: Path = KIT_ROOT) -> Release:
     (out / WORKFLOW).parent.mkdir(parents=True, exist_ok=True)
     (out / WORKFLOW).write_text(classroom.workflow_yaml(), encoding="utf-8")
     release.files.append(WORKFLOW)
+    for name, source in LEARNER_DOCS.items():
+        (out / name).write_text(learner_readme(root, source), encoding="utf-8")
+        release.files.append(name)
+    (out / "Makefile").write_text(learner_makefile((root / "Makefile").read_text(encoding="utf-8")),
+                                  encoding="utf-8")
+    release.files.append("Makefile")
     _refuse_leaks(out, root, starter)
     return release
 
@@ -106,38 +136,98 @@ def _excluded(rel: str, left_out: set[str]) -> bool:
     return any(part in NOT_RELEASED or part.endswith(NOT_RELEASED_ENDINGS) for part in path.parts)
 
 
-def _kit_files(root: Path) -> list[str]:
-    """Files of the kit's working tree: git's view (tracked or new, not ignored) when it has one."""
-    if (root / ".git").exists():
-        listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
-                                 "--exclude-standard"], capture_output=True, timeout=60)
-        if listed.returncode == 0:
-            names = {name for name in listed.stdout.decode("utf-8").split("\0") if name}
-            return sorted(name for name in names if (root / name).is_file())
-    return sorted(path.relative_to(root).as_posix() for path in root.rglob("*")
-                  if path.is_file() and not _excluded(path.relative_to(root).as_posix(), {".git", ".venv"}))
+def _kit_files(root: Path, release: Release) -> list[str]:
+    """The files git tracks in the kit (as they are in the working tree); nothing untracked, ignored or not."""
+    top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                         timeout=60)
+    if top.returncode != 0 or Path(top.stdout.strip()).resolve() != root.resolve():
+        raise ReleaseError(NOT_A_CHECKOUT.format(root=root))
+    listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached"], capture_output=True, timeout=60)
+    if listed.returncode != 0:
+        raise ReleaseError(NOT_A_CHECKOUT.format(root=root))
+    names = sorted({name for name in listed.stdout.decode("utf-8").split("\0") if name})
+    links = [name for name in names if (root / name).is_symlink()]
+    if links:   # a link could point anywhere (a class's grades): never followed into a release
+        release.warnings.append("Left out, being links: " + ", ".join(links))
+    edited = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", ".",
+                             ":!project"], capture_output=True, text=True, timeout=60).stdout.strip()
+    if edited:
+        release.warnings.append("Tracked files with changes not committed go into the release as they are now:\n"
+                                + edited)
+    return [name for name in names if (root / name).is_file() and not (root / name).is_symlink()]
+
+
+def learner_readme(root: Path, source: str) -> str:
+    """A learner README from docs/release/, its stage table and troubleshooting refreshed from their sources."""
+    text = (root / source).read_text(encoding="utf-8")
+    text = _refresh(text, STAGES_BLOCK, catalogue.markdown_table()) if source.endswith("/README.md") else text
+    return _refresh(text, TROUBLE_BLOCK, troubleshooting(root))
+
+
+def troubleshooting(root: Path) -> str | None:
+    """The kit README's troubleshooting table: its one home (None when the README has no such section)."""
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"^## Troubleshooting\n+(.*?)\n*(?=^## |\Z)", readme, re.S | re.M)
+    return found.group(1).strip() if found else None
+
+
+def _refresh(text: str, markers: tuple[str, str], body: str | None) -> str:
+    begin, end = markers
+    if body is None or begin not in text:
+        return text
+    head, rest = text.split(begin, 1)
+    opening, _, rest = rest.partition("\n")
+    _, _, tail = rest.partition(end)
+    return f"{head}{begin}{opening}\n{body}\n{end}{tail}"
+
+
+def learner_makefile(kit_makefile: str) -> str:
+    """The kit's Makefile with the instructor's targets (INSTRUCTOR_TARGETS) replaced: every target works in a release.
+
+    Blocks are separated by blank lines; a block that defines `test:` or `bench:` goes; `make test` grades the
+    learner's project instead (as `make check` does)."""
+    blocks = kit_makefile.strip("\n").split("\n\n")
+    kept = []
+    for block in blocks:
+        defines = {line.split(":", 1)[0] for line in block.splitlines()
+                   if re.match(r"^[A-Za-z][\w-]*\s*:(?!=)", line)}
+        if defines & set(INSTRUCTOR_TARGETS):
+            continue
+        if block.startswith("#") and block is blocks[0]:   # the header speaks of the kit's own tests
+            block = "\n".join(line for line in block.splitlines() if not line.startswith("#"))
+            block = LEARNER_MAKEFILE_HEADER + block
+        block = re.sub(r"^\.PHONY:.*$", lambda m: ".PHONY: " + " ".join(
+            name for name in m.group(0).split()[1:] if name != "bench"), block, flags=re.M)
+        kept.append(block)
+    kept.append(LEARNER_TEST_TARGET)
+    return "\n\n".join(kept) + "\n"
+
+
+LEARNER_MAKEFILE_HEADER = """\
+# Channels Kit, the learner's copy. `make lab` opens the course (`make lab-bn` in Bengali);
+# `make check` (or `make test`) grades your project/. Both create .venv on first use.
+"""
+LEARNER_TEST_TARGET = """\
+# In the learner's copy, `make test` grades your project/: the same as `make check`.
+test: check"""
 
 
 def _starter_files(root: Path, release: Release) -> dict[str, bytes]:
-    """project/ at git HEAD (relative path -> bytes); the working tree when the kit is not a git checkout."""
-    if (root / ".git").exists():
-        archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", "HEAD", "project"],
-                                 capture_output=True, timeout=60)
-        if archive.returncode == 0:
-            files = {}
-            with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-                for member in tar.getmembers():
-                    if member.isfile():
-                        files[member.name.removeprefix("project/")] = tar.extractfile(member).read()
-            edited = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "project"],
-                                    capture_output=True, text=True, timeout=60).stdout.strip()
-            if edited:
-                release.warnings.append("project/ has changes not committed; the release holds the committed "
-                                        "starter:\n" + edited)
-            return _checked_starter(files)
-    files = {path.relative_to(root / "project").as_posix(): path.read_bytes()
-             for path in (root / "project").rglob("*")
-             if path.is_file() and not _excluded(path.relative_to(root).as_posix(), set())}
+    """project/ at git HEAD (relative path -> bytes): the starter `kit reset` knows too."""
+    archive = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", "HEAD", "project"],
+                             capture_output=True, timeout=60)
+    if archive.returncode != 0:
+        raise ReleaseError(NOT_A_CHECKOUT.format(root=root))
+    files = {}
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        for member in tar.getmembers():
+            if member.isfile():
+                files[member.name.removeprefix("project/")] = tar.extractfile(member).read()
+    edited = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "project"],
+                            capture_output=True, text=True, timeout=60).stdout.strip()
+    if edited:
+        release.warnings.append("project/ has changes not committed; the release holds the committed "
+                                "starter:\n" + edited)
     return _checked_starter(files)
 
 

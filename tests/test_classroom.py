@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,7 +44,8 @@ def test_workflow_has_classroom_names_and_a_step_per_stage_with_its_points():
     assert flow["name"] == "Autograding Tests"
     assert list(flow["jobs"]) == ["run-autograding-tests"]
     steps = flow["jobs"]["run-autograding-tests"]["steps"]
-    assert steps[0]["uses"].startswith("actions/checkout@")
+    assert steps[0]["name"] == "Check that the grader is pinned" and "uses" not in steps[0]
+    assert steps[1]["uses"].startswith("actions/checkout@")
     assert any("make setup" in step.get("run", "") for step in steps), "the workflow must run the kit's set-up"
     graded = [step for step in steps if "--format classroom" in step.get("run", "")]
     assert [step["id"] for step in graded] == [s.id for s in catalogue.STAGES]
@@ -88,28 +90,54 @@ def test_workflow_step_hands_the_reporter_a_result_it_can_decode(solved_tree, st
     assert failed["tests"][0]["message"], "a failed stage must tell the learner why"
 
 
-def test_workflow_grades_solutions_in_the_kits_own_repository(tmp_path):
-    steps = workflow()["jobs"]["run-autograding-tests"]["steps"]
-    choose = next(s for s in steps if s.get("name") == "Choose the tree to grade")
-    own = {"LEARNER_REPOSITORY": "teacher/channels-kit", "KIT_REPOSITORY": "teacher/channels-kit"}
-    assert run_step(choose["run"], own, tmp_path)["KIT_PROJECT"] == str(KIT_ROOT / "solutions")
+def run_step_failing(script: str, env: dict, tmp_path) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("KIT_", "HIDDEN_CHECKS_"))}
+    full.update(env, GITHUB_OUTPUT=str(tmp_path / "output"), GITHUB_ENV=str(tmp_path / "env"))
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=tmp_path,
+                          env=full, capture_output=True, text=True, timeout=60)
 
 
-def test_workflow_grades_only_the_learners_project_with_the_instructors_kit(tmp_path):
-    """A learner's repository is graded by the instructor's pinned kit; a solutions/ it adds changes nothing."""
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_workflow_refuses_to_grade_with_no_pinned_grader_in_one_sentence(tmp_path):
+    """Unset KIT_REF once fell back to the learner's own commit, which does not exist in the kit."""
+    steps = workflow()["jobs"]["run-autograding-tests"]["steps"]
+    pin = steps[0]
+    assert pin["env"]["KIT_REF"] == "${{ vars.KIT_REF }}"
+    release = "teacher/channels-kit-student"
+    cases = [({"KIT_REPOSITORY": "", "KIT_REF": SHA}, classroom.NO_KIT_REPOSITORY),
+             ({"KIT_REPOSITORY": release, "KIT_REF": ""}, classroom.NO_KIT_REF),
+             ({"KIT_REPOSITORY": release, "KIT_REF": "main"}, classroom.NO_KIT_REF),   # a branch moves: not a pin
+             ({"KIT_REPOSITORY": release, "KIT_REF": SHA, "HIDDEN_CHECKS_REPOSITORY": "teacher/hidden",
+               "HIDDEN_CHECKS_REF": ""}, classroom.NO_HIDDEN_REF)]
+    for env, sentence in cases:
+        done = run_step_failing(pin["run"], env, tmp_path)
+        assert done.returncode == 1, env
+        assert done.stdout.strip() == f"::error::{sentence}", done.stdout
+        assert sentence.count(". ") == 0 and sentence.endswith(".")
+    for env in ({"KIT_REPOSITORY": release, "KIT_REF": SHA},
+                {"KIT_REPOSITORY": release, "KIT_REF": SHA, "HIDDEN_CHECKS_REPOSITORY": "t/h", "HIDDEN_CHECKS_REF": SHA}):
+        done = run_step_failing(pin["run"], env, tmp_path)
+        assert done.returncode == 0 and done.stdout == "", done.stdout + done.stderr
+
+
+def test_workflow_grades_only_the_learners_project_with_the_pinned_release(tmp_path):
+    """The grader is the release at KIT_REF, read without a token; a solutions/ the learner adds changes nothing."""
     steps = workflow()["jobs"]["run-autograding-tests"]["steps"]
     choose = next(s for s in steps if s.get("name") == "Choose the tree to grade")
-    for env in ({"LEARNER_REPOSITORY": "student/chat", "KIT_REPOSITORY": "teacher/channels-kit"},
-                {"LEARNER_REPOSITORY": "student/chat", "KIT_REPOSITORY": ""}):
-        chosen = run_step(choose["run"], {**env, "GITHUB_WORKSPACE": str(tmp_path)}, tmp_path)["KIT_PROJECT"]
-        assert chosen == str(tmp_path / "submission" / "project"), chosen
+    (tmp_path / "submission" / "solutions").mkdir(parents=True)
+    chosen = run_step(choose["run"], {"GITHUB_WORKSPACE": str(tmp_path)}, tmp_path)["KIT_PROJECT"]
+    assert chosen == str(tmp_path / "submission" / "project"), chosen
     checkouts = [s for s in steps if s.get("uses", "").startswith("actions/checkout@")]
-    learner, kit = checkouts[0], checkouts[1]
+    learner, kit, hidden = checkouts
     assert learner["with"]["path"] == "submission" and learner["with"]["persist-credentials"] is False
-    assert kit["with"]["repository"] == "${{ vars.KIT_REPOSITORY || github.repository }}"
-    assert kit["with"]["ref"] == "${{ vars.KIT_REF || github.sha }}" and kit["with"]["persist-credentials"] is False
+    assert kit["with"] == {"repository": "${{ vars.KIT_REPOSITORY }}", "ref": "${{ vars.KIT_REF }}",
+                           "path": "grader", "persist-credentials": False}, "no fallback, no token"
+    assert hidden["with"]["ref"] == "${{ vars.HIDDEN_CHECKS_REF }}"
+    assert not re.search(r"\$\{\{[^}]*\|\|", WORKFLOW.read_text()), "no variable falls back to the learner's commit"
     graded = [s for s in steps if "--format classroom" in s.get("run", "")]
-    assert all(s["working-directory"] == "grader" for s in graded), "grading runs the instructor's kit"
+    assert all(s["working-directory"] == "grader" for s in graded), "grading runs the instructor's release"
     job = workflow()["jobs"]["run-autograding-tests"]
     assert job["env"]["KIT_REQUIRE_SANDBOX"] == "1"
 

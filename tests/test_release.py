@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 
 from pathlib import Path
 
@@ -18,6 +20,25 @@ from kit import catalogue, classroom
 from kit.project import RUN_LEFTOVERS
 
 SECRET = "hidden-check-marker-7f3a"
+
+
+def git(where, *args):
+    return subprocess.run(["git", "-C", str(where), "-c", "user.name=Kit Test", "-c", "user.email=kit@example.invalid",
+                           "-c", "commit.gpgsign=false", *args], check=True, capture_output=True, text=True)
+
+
+def checkout_copy(dest: Path) -> Path:
+    """A git checkout of the kit as its authors see it: its tracked and new (not ignored) files, all committed."""
+    listed = subprocess.run(["git", "-C", str(KIT_ROOT), "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        if (KIT_ROOT / name).is_file() and not (KIT_ROOT / name).is_symlink():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(KIT_ROOT / name, dest / name)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(dest)], check=True)
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "the kit")
+    return dest
 
 
 def run_release_kit(release, *args, timeout=900):
@@ -208,16 +229,13 @@ def test_release_refuses_a_folder_that_is_not_empty(tmp_path):
 
 
 def test_hidden_checks_are_graded_by_the_kit_and_left_out_of_its_release(tmp_path):
-    """A copy of the kit (no git) with exercises/hidden/: `kit check` scores the check, the release drops it."""
-    kit_copy = tmp_path / "kit-copy"
-    for top in ("kit", "exercises", "project", "solutions", "notebooks", "scripts"):
-        if (KIT_ROOT / top).exists():
-            shutil.copytree(KIT_ROOT / top, kit_copy / top, ignore=shutil.ignore_patterns("__pycache__", "hidden"))
-    for name in ("pyproject.toml", "environment.yml", "Makefile", "README.md", ".gitignore"):
-        shutil.copy(KIT_ROOT / name, kit_copy / name)
+    """A copy of the kit with exercises/hidden/ (untracked): `kit check` scores the check, the release drops it."""
+    kit_copy = checkout_copy(tmp_path / "kit-copy")
     (kit_copy / "exercises" / "hidden").mkdir()
     (kit_copy / "exercises" / "hidden" / "test_settings_secret.py").write_text(
         f'def test_secret(project):\n    assert (project / "SECRET.txt").is_file(), "{SECRET}: no SECRET.txt"\n')
+    git(kit_copy, "add", "exercises/hidden")   # tracked, so it is the release's rule that leaves it out
+    git(kit_copy, "commit", "-q", "-m", "hidden checks")
     graded = run_release_kit(kit_copy, "check", "settings", "--project", str(kit_copy / "solutions"), "--json", "-")
     settings = json.loads(graded.stdout)["stages"][0]
     assert not settings["passed"] and SECRET in settings["failures"][0]["message"], "the hidden check must run"
@@ -230,3 +248,154 @@ def test_hidden_checks_are_graded_by_the_kit_and_left_out_of_its_release(tmp_pat
     assert (out / "project" / "manage.py").is_file() and (out / ".kit/starter/manage.py").is_file()
     graded = run_release_kit(out, "check", "settings", "--project", str(kit_copy / "solutions"), "--json", "-")
     assert json.loads(graded.stdout)["stages"][0]["passed"], "without the hidden check the stage passes"
+
+
+# -- what a release holds: git's list, nothing untracked (issue 25, point 1) ---------------------------
+def test_a_class_graded_inside_the_checkout_stays_out_of_the_release(tmp_path):
+    """`kit grade-all submissions/ --out grades/` in the kit's checkout once shipped every learner's grades."""
+    kit_copy = checkout_copy(tmp_path / "kit")
+    tracked = set(git(kit_copy, "ls-files").stdout.splitlines())
+    planted = {
+        "grades/grades.csv": "learner,total\nleo,140\n",
+        "grades/report.html": "<p>leo 140/140</p>",
+        "submissions/leo/repo/project/manage.py": "print('leo')\n",
+        "submissions/leo/repo/project/myapp/consumers.py": "# leo's consumer\n",
+        "notebooks/my-notes.ipynb": "{}",         # untracked inside a folder the release ships
+        "exercises/test_draft_check.py": "def test_draft():\n    assert False\n",
+        "venv/lib/site.py": "",                    # an environment git ignores under no rule
+    }
+    for rel, text in planted.items():
+        (kit_copy / rel).parent.mkdir(parents=True, exist_ok=True)
+        (kit_copy / rel).write_text(text)
+    out = tmp_path / "student"
+    built = run_release_kit(kit_copy, "release", str(out))
+    assert built.returncode == 0, built.stdout + built.stderr
+    for gone in ("grades", "submissions", "venv", "notebooks/my-notes.ipynb", "exercises/test_draft_check.py"):
+        assert not (out / gone).exists(), f"{gone} is not tracked by the kit's git and must not be released"
+    made = {".github/workflows/classroom.yml", "README.md", "README.bn.md", "Makefile"}   # written by the release
+    for path in files_of(out):
+        rel = path.relative_to(out).as_posix()
+        assert rel in tracked or rel in made or rel.startswith(".kit/starter/"), f"{rel} is not the kit's"
+
+
+def test_release_refuses_a_kit_that_is_not_a_git_checkout(tmp_path):
+    kit_copy = checkout_copy(tmp_path / "kit")
+    shutil.rmtree(kit_copy / ".git")
+    done = run_release_kit(kit_copy, "release", str(tmp_path / "student"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = " ".join(done.stderr.split())
+    assert "not a git checkout" in said and "git clone" in said and said.count(". ") == 0, said
+    assert not (tmp_path / "student").exists()
+
+
+# -- a release's README and Makefile are the learner's, and every command in them works (point 7) -------
+INSTRUCTOR_ONLY = ("solutions/", "test_forgery", "make bench", "benchmarks", "grade-all", "instructors.md")
+
+
+def bash_commands(markdown: str) -> list[str]:
+    """Every command of the ```bash blocks, comments off."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", markdown, re.S):
+        commands += [line.split(" #")[0].strip() for line in block.splitlines() if line.strip()]
+    return commands
+
+
+# How the test runs each command of the learner README: for real when it is fast; `make -n` for a make
+# target (it shows what make would run: the set-up, then JupyterLab or `kit check`); a server by --help.
+KIT = ".venv/bin/kit"
+RUN_HERE = {f"{KIT} check consumer", f"{KIT} status", f"{KIT} hint", f"{KIT} hint consumer", f"{KIT} reset consumer",
+       "git add -A", 'git commit -m "stage consumer passes"'}
+DRY = {"make lab", "make lab-bn", "make check"}
+ELSEWHERE = {f"{KIT} check": "test_release_kit_grades_the_starter_to_zero_and_a_solved_tree_to_full_marks",
+             f"{KIT} serve": "--help here; tests/test_cli.py serves a project",
+             "git push": "no remote here"}
+
+
+@pytest.fixture
+def learner_copy(release, tmp_path):
+    """The release as a learner holds it after `make lab`: a .venv whose python and kit are the release's own."""
+    copy = tmp_path / "learner"
+    shutil.copytree(release, copy)
+    bin_dir = copy / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").symlink_to(sys.executable)
+    (bin_dir / "kit").write_text(f'#!/bin/sh\nPYTHONPATH="{copy}" exec "{sys.executable}" -m kit "$@"\n')
+    (bin_dir / "kit").chmod(0o755)
+    stamp = copy / ".venv" / ".kit-installed"
+    stamp.touch()
+    os.utime(stamp, (time.time() + 60, time.time() + 60))   # newer than pyproject.toml: no reinstall
+    return copy
+
+
+def test_release_readme_and_makefile_are_the_learners(release):
+    for name in ("README.md", "README.bn.md"):
+        text = (release / name).read_text(encoding="utf-8")
+        assert not [word for word in INSTRUCTOR_ONLY if word in text], f"{name} speaks to the instructor"
+    assert (release / "README.md").read_text() != (KIT_ROOT / "README.md").read_text()
+    assert catalogue.markdown_table() in (release / "README.md").read_text()
+    bengali = (release / "README.bn.md").read_text(encoding="utf-8")
+    for st in catalogue.STAGES:
+        assert f"| `{st.id}` |" in bengali and f"notebooks/bn/{st.notebook}" in bengali, st.id
+    assert sorted(set(bash_commands(bengali))) == sorted(set(bash_commands((release / "README.md").read_text()))), \
+        "the Bengali README gives the same commands as the English one"
+    makefile = (release / "Makefile").read_text()
+    assert "bench" not in makefile and "pytest" not in makefile and "benchmarks" not in makefile
+
+
+def test_docs_release_sources_are_current():
+    """docs/release/README.md shows the stage table and the troubleshooting table as the release writes them."""
+    from kit import release as rel
+
+    source = (KIT_ROOT / "docs/release/README.md").read_text(encoding="utf-8")
+    assert rel.learner_readme(KIT_ROOT, "docs/release/README.md") == source, \
+        "docs/release/README.md is stale: paste `kit stages --markdown` and README.md's troubleshooting table"
+
+
+def test_every_command_of_the_learner_readme_works_in_a_release(learner_copy):
+    readme = (learner_copy / "README.md").read_text(encoding="utf-8")
+    commands = bash_commands(readme)
+    unknown = [c for c in commands if c not in RUN_HERE | DRY | set(ELSEWHERE)]
+    assert not unknown, f"new README commands: say in this test how each is run: {unknown}"
+    env = {k: v for k, v in os.environ.items() if k not in ("KIT_PROJECT", "KIT_HIDDEN_CHECKS", "MAKEFLAGS")}
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=learner_copy, check=True)
+    git_env = {**env, "GIT_AUTHOR_NAME": "Leo", "GIT_AUTHOR_EMAIL": "leo@example.invalid",
+               "GIT_COMMITTER_NAME": "Leo", "GIT_COMMITTER_EMAIL": "leo@example.invalid"}
+    for command in commands:
+        if command in DRY:
+            done = subprocess.run(["make", "-n", *command.split()[1:]], cwd=learner_copy, env=env,
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, f"{command}: {done.stderr}"
+            assert "pip install" not in done.stdout, f"{command} would reinstall: {done.stdout}"
+            assert ("jupyter lab" in done.stdout) if "lab" in command else (".venv/bin/kit check" in done.stdout)
+        elif command in RUN_HERE:
+            done = subprocess.run(command, shell=True, cwd=learner_copy, env=git_env, capture_output=True,
+                                  text=True, timeout=600)
+            # kit check/status/hint exit 1 while stages fail (the starter fails them all); 2 would be misuse
+            assert done.returncode in ((0,) if command.startswith("git") else (0, 1)), \
+                f"{command}: {done.returncode}\n{done.stdout[-1500:]}\n{done.stderr[-1500:]}"
+            assert "Traceback" not in done.stdout + done.stderr, command
+    done = subprocess.run([KIT, "serve", "--help"], cwd=learner_copy, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    committed = set(subprocess.run(["git", "ls-files"], cwd=learner_copy, capture_output=True, text=True,
+                                   check=True).stdout.splitlines())
+    assert "project/manage.py" in committed and ".kit/starter/manage.py" in committed
+    assert not [name for name in committed if name.startswith(".venv/")], "the README's git add must not commit .venv"
+    test = subprocess.run(["make", "-n", "test"], cwd=learner_copy, env=env, capture_output=True, text=True)
+    assert test.returncode == 0 and ".venv/bin/kit check" in test.stdout, "make test grades the learner's project"
+    bench = subprocess.run(["make", "-n", "bench"], cwd=learner_copy, env=env, capture_output=True, text=True)
+    assert bench.returncode != 0, "a release has no benchmarks, so no make bench"
+
+
+# -- kit solve on a stage with no files of its own (point 10) ------------------------------------------
+def test_solving_every_stage_in_a_loop_goes_on_past_a_stage_with_no_files(tmp_path):
+    tree = copy_tree(KIT_ROOT / "project", tmp_path / "leo")
+    empty = [st.id for st in catalogue.STAGES if not st.files]
+    assert "daphne" in empty
+    order = [st.id for st in catalogue.STAGES]
+    for stage_id in order[:order.index("daphne") + 2]:   # as a script builds a class: settings ... redis
+        done = run_kit("solve", stage_id, "--project", str(tree))
+        assert done.returncode == 0, f"kit solve {stage_id}: {done.stdout}{done.stderr}"
+    said = run_kit("solve", "daphne", "--project", str(tree))
+    assert said.returncode == 0 and "no files of its own" in " ".join(said.stdout.split())
+    assert run_kit("reset", "daphne", "--project", str(tree)).returncode == 0
+    assert run_kit("solve", "daphne", "--project", str(tmp_path / "nowhere")).returncode == 2
