@@ -395,13 +395,27 @@ def cmd_hint(args) -> int:
 def cmd_solve(args) -> int:
     from .files import solve
 
+    if not catalogue.get(args.stage).files:
+        return _nothing_to_write(args)
     return solve(catalogue.get(args.stage), chosen_project(args), force=args.force)
 
 
 def cmd_reset(args) -> int:
     from .files import reset
 
+    if not catalogue.get(args.stage).files:
+        return _nothing_to_write(args)
     return reset(catalogue.get(args.stage), chosen_project(args), force=args.force)
+
+
+def _nothing_to_write(args) -> int:
+    """A stage with no files of its own (daphne) is said and exits 0: a script solving stages in a loop goes on."""
+    stage = catalogue.get(args.stage)
+    chosen_project(args)   # a wrong --project is still a usage error
+    Console().print(T("Stage {id} has no files of its own: it checks the earlier stages' files. "
+                      "Solve or reset those stages instead.", id=stage.id).translate())
+    return 0
+
 
 
 if __name__ == "__main__":
