@@ -399,3 +399,20 @@ def test_solving_every_stage_in_a_loop_goes_on_past_a_stage_with_no_files(tmp_pa
     assert said.returncode == 0 and "no files of its own" in " ".join(said.stdout.split())
     assert run_kit("reset", "daphne", "--project", str(tree)).returncode == 0
     assert run_kit("solve", "daphne", "--project", str(tmp_path / "nowhere")).returncode == 2
+
+
+# -- the instructor guide matches the kit (point 10) -----------------------------------------------------
+def test_instructor_guide_steps_are_in_order_and_its_figures_are_the_kits():
+    from kit.scratch import LIMITS
+
+    guide = (KIT_ROOT / "docs" / "instructors.md").read_text(encoding="utf-8")
+    steps = [int(n) for n in re.findall(r"^### (\d+)\. ", guide, re.M)]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 8, steps
+    total = sum(st.points for st in catalogue.STAGES)
+    assert f"{total} points" in guide and f"/{total}" in guide
+    assert not re.search(r"\b\d+/100\b", guide), "examples are out of the course's total"
+    flat = " ".join(guide.split())
+    for needed in ("bubblewrap", "Linux", "Chromium", "font", "--resume", "--force", "tmux", "nohup", "KIT_REF",
+                   "public", " ".join(LIMITS.split()), "45 to 63 s"):
+        assert needed in flat, f"the guide should say {needed!r}"
+    assert "20 to 30 s" not in flat
