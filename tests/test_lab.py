@@ -86,6 +86,8 @@ def lab(request, tmp_path):
     env["HOME"] = str(home)
     for name in ("KIT_PROJECT", "KIT_LANG"):
         env.pop(name, None)
+    if "lesson_tree" in request.fixturenames:  # a test that runs a lesson names the tree its kernels grade
+        env["KIT_PROJECT"] = str(request.getfixturevalue("lesson_tree"))
     # Our options go first: the recipe ends with the notebook to open, a positional argument.
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--ServerApp.port={port}",
            "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
@@ -254,5 +256,25 @@ def test_the_lab_opens_html_in_the_editor_and_asks_no_news(lab):
     assert viewers.get("html") == "Editor", viewers
     _, notes = get(f"{lab.base}/lab/api/settings/@jupyterlab/apputils-extension:notification", lab.token)
     assert notes["schema"]["properties"]["fetchNews"]["default"] == "false", notes["schema"]["properties"]
+    # Lessons open unmodified: the lab's python3 kernel reports the lesson's own language_info (kit/kernel.py).
+    _, specs = get(f"{lab.base}/api/kernelspecs", lab.token)
+    python3 = specs["kernelspecs"]["python3"]["spec"]
+    assert "--IPKernelApp.kernel_class=kit.kernel.LessonKernel" in python3["argv"], python3
+    assert python3["display_name"] == "Python 3 (ipykernel)", "the lessons' kernelspec names this display name"
     _, page = get(f"{lab.base}/lab", lab.token)
     assert '"news": {"disabled": true}' in page or '"news":{"disabled":true}' in page
+
+
+def test_a_lessons_kernel_reports_the_lessons_own_language_info(tmp_path):
+    import nbformat
+
+    from kit.kernel import lesson_language_info
+
+    for lesson in (catalogue.NOTEBOOKS_DIR / "04_routing.ipynb", catalogue.NOTEBOOKS_DIR / "bn" / "04_routing.ipynb"):
+        stored = nbformat.read(lesson, as_version=4).metadata.language_info
+        assert lesson_language_info(str(lesson)) == stored and "version" not in stored
+        assert lesson_language_info(lesson.name, cwd=lesson.parent) == stored   # a path relative to the kernel's folder
+    elsewhere = tmp_path / "mine.ipynb"
+    elsewhere.write_text((catalogue.NOTEBOOKS_DIR / "04_routing.ipynb").read_text())
+    assert lesson_language_info(str(elsewhere)) is None, "a learner's own notebook gets IPython's language_info"
+    assert lesson_language_info("") is None

@@ -12,6 +12,10 @@ kit lies and which Python runs the lab, so the file holds no machine's paths.
   alone: a lesson's language comes from its folder (kit/i18n.py).
 - Settings (kit/lab/settings/overrides.json): the lessons' links to .html files open the editor, not
   the rendered HTML viewer; no news pop-up.
+- Kernels: `python3` is IPython's kernel with one change (kit/kernel.py): in a lesson it reports the
+  language_info the lesson carries, without the Python version JupyterLab would copy into the lesson,
+  so opening a lesson does not mark it modified. Its name and display name are IPython's, as the
+  lessons' kernelspec says, so nothing else in the lesson changes either.
 - Workspaces: each language's lab keeps its own (in .kit/lab-workspaces/<lang>/, which git ignores),
   so `make lab-bn` does not reopen the tabs `make lab` left open, nor start their kernels.
 """
@@ -31,6 +35,10 @@ if bash:
     env = [f"KIT_BIN={Path(sys.executable).parent}", *([f"KIT_LANG={LANG}"] if LANG != "en" else [])]
     c.ServerApp.terminado_settings = {"shell_command": ["env", *env, bash, "--rcfile", str(HERE / "bashrc"), "-i"]}
 
+# Jupyter looks for kernels in JUPYTER_PATH's folders first (KernelSpecManager.kernel_dirs cannot be configured):
+# kit/lab/kernels/python3 then comes before IPython's own python3. Kernels inherit the variable; it names
+# only Jupyter data folders.
+os.environ["JUPYTER_PATH"] = os.pathsep.join([str(HERE), *filter(None, [os.environ.get("JUPYTER_PATH")])])
 c.LabApp.app_settings_dir = str(HERE / "settings")
 c.LabApp.workspaces_dir = str(KIT_ROOT / ".kit" / "lab-workspaces" / LANG)
 c.LabApp.news_url = None
