@@ -415,24 +415,69 @@ def test_live_flood_does_not_silence_others(server):
 
 
 def test_html_in_a_message_is_shown_as_text(server):
+    """What the page shows is text: a message holding HTML, and the error frame that refuses a message of its own."""
     from kit import browser
 
     browser.require()
+    _, rate = limits()
     payload = '<img src=x onerror="window.__kitXss=1">'
+    refusals = []   # the error frames the page's own socket received, as the browser itself reports them
     with browser.chromium() as chromium:
         page = chromium.new_page()
         page.set_default_timeout(WAIT * 4 * 1000)
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: refusals.append(error_of(frame))))
         page.goto(server.url + "/chat/xssroom/")
         send_when_page_listens(server, "xssroom", page, [payload, "after the html"])
         page.wait_for_function(f"() => ({SHOWN_JS})().includes('after the html')")
         shown = page.evaluate(SHOWN_JS)
         injected = page.evaluate("() => document.querySelectorAll('img[src=\"x\"]').length")
         ran = page.evaluate("() => window.__kitXss || 0")
-    assert not injected and not ran, T(
-        "A message holding HTML became part of the page (an <img> whose onerror runs code): show messages "
-        "as text, with textContent or a textarea's value, never innerHTML.")
-    assert payload in shown, T(
-        "A message holding HTML was not shown as typed: the page shows {shown}.", shown=repr(shown[-120:]))
+        assert not injected and not ran, T(
+            "A message holding HTML became part of the page (an <img> whose onerror runs code): show messages "
+            "as text, with textContent or a textarea's value, never innerHTML.")
+        assert payload in shown, T(
+            "A message holding HTML was not shown as typed: the page shows {shown}.", shown=repr(shown[-120:]))
+        page_shows_its_refusal(page, rate, refusals)
+
+
+def error_of(frame) -> str | None:
+    """The text of an error frame ({"error": "..."}), else None."""
+    try:
+        data = json.loads(frame)
+    except (TypeError, ValueError):
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, str) and error.strip() else None
+
+
+# How many times the page's rendered text (never its scripts, never a textarea's value) holds a string.
+COUNT_SHOWN_JS = "(text) => document.body.innerText.split(text).length - 1"
+
+
+def page_shows_its_refusal(page, rate: int, refusals: list) -> None:
+    """The person typing sends more than CHAT_RATE_LIMIT messages at once; the server refuses one with an
+    error frame (a visitor who may not post is refused at the first), and the page must show its text."""
+    shown_before = page.evaluate("() => document.body.innerText")
+    # Typed and sent in one go: Playwright's own typing is slower than the bucket refills.
+    page.evaluate("""(count) => {
+        const input = document.querySelector('#chat-message-input');
+        const send = document.querySelector('#chat-message-submit');
+        for (let number = 0; number < count; number++) { input.value = 'one of many ' + number; send.click(); }
+    }""", rate + 3)
+    deadline = time.monotonic() + WAIT
+    while not any(refusals) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    error = next((e for e in refusals if e), None)
+    if error is None:
+        fail(T("Your page sent {count} messages at once and its socket never got an error frame back: the server "
+               "must refuse messages beyond CHAT_RATE_LIMIT with {{\"error\": \"...\"}}.", count=rate + 3))
+    before = shown_before.count(error)
+    try:
+        page.wait_for_function(f"(text) => ({COUNT_SHOWN_JS})(text) > {before}", arg=error, timeout=WAIT * 1000)
+    except Exception:
+        fail(T("Your server refused a message from your page with an error frame ({error}), but the page never "
+               "showed it: in chatSocket.onmessage, when data.error is set, put it in an element of its own with "
+               "textContent, such as <p id=\"chat-error\">, and leave it out of the chat log.", error=repr(error)))
 
 
 # The text of the page's chat log, whatever element the learner made it.

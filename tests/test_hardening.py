@@ -89,6 +89,10 @@ MUTANTS = {
           'chatLog.value += author + data.message + "\\n";\n'
           '                    document.body.insertAdjacentHTML("beforeend", "<p>" + data.message + "</p>");')],
         "html", {"test_html_in_a_message_is_shown_as_text"}),
+    # Lesson 08's room.html code: an error frame is shown to the person whose message it refuses.
+    "error-not-shown": (
+        [("myapp/templates/myapp/room.html", 'document.querySelector("#chat-error").textContent = data.error;', "")],
+        "html", {"test_html_in_a_message_is_shown_as_text"}),
 }
 
 
@@ -99,7 +103,7 @@ def test_removing_one_fix_fails_its_checks(solved_tree, name):
         mutate(solved_tree, relpath, old, new)
     results = outcomes(solved_tree, select=select)
     assert results, f"-k {select} selected nothing"
-    if name == "html-preview":
+    if name in ("html-preview", "error-not-shown"):
         from kit import browser
         if browser.why_unavailable() and not browser.required():
             pytest.skip(browser.why_unavailable())
