@@ -122,6 +122,7 @@ def use_project(project=None) -> Path:
     sys.dont_write_bytecode = True  # leave no __pycache__ in the learner's tree, as the grader does
     import django
 
+    _forget_failed_setup(root)
     try:
         django.setup()
     except Exception as exc:
@@ -130,6 +131,34 @@ def use_project(project=None) -> Path:
     _django_tree = root
     print(f"Django is set up for {root} (settings module myproject.settings)")
     return root
+
+
+def _forget_failed_setup(root: Path) -> None:
+    """Undo what a failed django.setup() left behind, so the next try starts afresh, without a restart.
+
+    A setup that raised (a typo in INSTALLED_APPS, an error in settings.py) leaves Django's app
+    registry "loading" (every later setup() says "populate() isn't reentrant") and the broken
+    settings module imported; both are reset, and the tree's own modules are imported again."""
+    from django.apps import apps
+    from django.conf import settings
+
+    if not (apps.loading or apps.app_configs) or apps.ready:
+        return
+    from django.utils.functional import empty
+
+    labels = [config.label for config in apps.app_configs.values()]
+    apps.loading = False
+    apps.app_configs = {}
+    apps.apps_ready = apps.models_ready = apps.ready = False
+    apps.clear_cache()
+    settings._wrapped = empty
+    for name, module in list(sys.modules.items()):
+        where = getattr(module, "__file__", None) or ""
+        if where and Path(where).resolve().is_relative_to(root):
+            del sys.modules[name]              # the tree's modules (settings among them) load from disk again
+            for label in labels:
+                if name == f"{label}.models" or name.startswith(f"{label}.models."):
+                    apps.all_models.pop(label, None)
 
 
 def load(module: str):
