@@ -57,3 +57,38 @@ def test_a_checkpoint_cell_shows_one_table_that_wraps(lang, starter_tree):
 
     printed = "".join(o.get("text", "") for o in nb.cells[1].outputs)
     assert "zombies: []" in printed, f"grading left zombies under the kernel: {printed}"
+
+
+RECOVER = '''
+import sys
+from pathlib import Path
+from kit.notebook import LessonError, load, use_project
+tree = Path(sys.argv[1])
+settings = tree / "myproject" / "settings.py"
+good = settings.read_text()
+settings.write_text(good.replace('"channels"', '"channel"', 1))
+for attempt in range(2):
+    try:
+        use_project(tree)
+    except LessonError as exc:
+        print("error:", exc)
+settings.write_text(good)
+use_project(tree)
+from django.conf import settings as django_settings
+print("set up:", "channels" in django_settings.INSTALLED_APPS, load("myapp.consumers").ChatConsumer.__name__)
+'''
+
+
+def test_use_project_recovers_from_a_typo_in_settings_without_a_restart(solved_tree):
+    """A typo in INSTALLED_APPS, then the fix: the same kernel sets Django up (it once said
+    "populate() isn't reentrant" until the kernel was restarted)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", RECOVER, str(solved_tree)], capture_output=True, text=True,
+                          timeout=120, cwd=KIT_ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    errors = [line for line in done.stdout.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and all("No module named 'channel'" in line for line in errors), done.stdout
+    assert "reentrant" not in done.stdout
+    assert "set up: True ChatConsumer" in done.stdout, done.stdout
