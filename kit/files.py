@@ -208,4 +208,8 @@ def _replace(stage: Stage, project: Path, source, label: str, action: str, force
     if wrote:
         out.print(_("daphne does not reload code: restart `kit serve` or the notebook's server to use it."),
                   soft_wrap=True)
+        # JupyterLab's editor keeps the text it opened, and saving it there would undo this run.
+        out.print("[bold]" + _("If one of these files is open in JupyterLab's editor, reload it there first "
+                               "(File menu: Reload … from Disk): saving the editor's old text would undo this.")
+                  + "[/]", soft_wrap=True)
     return 1 if refused else 0

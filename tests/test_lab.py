@@ -208,6 +208,7 @@ def test_the_labs_terminal_finds_kit_and_speaks_the_labs_language(lab, starter_t
     assert found and "kit: command not found" not in output, f"`kit` is not on the terminal's PATH:\n{output}"
     assert found[0] == str(Path(sys.executable).parent / "kit"), f"the terminal found another kit: {found[0]}"
     assert ("lang=bn." if bengali else "lang=.") in output, output
+    assert re.search(r"✘ settings +0/10", output), f"`kit check` showed no progress line per stage:\n{output[-2000:]}"
     said = gettext_in("bn" if bengali else "en", "fail")
     assert said in output, f"`kit check` in the {lab.target} terminal did not say {said!r}:\n{output[-2000:]}"
     get(f"{lab.base}/api/terminals/{terminal['name']}", lab.token, method="DELETE")
@@ -278,3 +279,18 @@ def test_a_lessons_kernel_reports_the_lessons_own_language_info(tmp_path):
     elsewhere.write_text((catalogue.NOTEBOOKS_DIR / "04_routing.ipynb").read_text())
     assert lesson_language_info(str(elsewhere)) is None, "a learner's own notebook gets IPython's language_info"
     assert lesson_language_info("") is None
+
+
+def test_solve_and_reset_say_to_reload_a_file_open_in_the_editor(starter_tree):
+    """JupyterLab's editor keeps the text it opened; saving it there after `kit solve` would undo the solve."""
+    from kit.i18n import gettext_in
+
+    sentence = ("If one of these files is open in JupyterLab's editor, reload it there first (File menu: "
+                "Reload … from Disk): saving the editor's old text would undo this.")
+    for lang in ("en", "bn"):
+        for command in ("solve", "reset"):
+            done = subprocess.run([str(Path(sys.executable).parent / "kit"), command, "settings", "--project",
+                                   str(starter_tree)], capture_output=True, text=True, timeout=120,
+                                  env=dict(os.environ, KIT_LANG=lang, COLUMNS="400"))
+            assert done.returncode == 0, done.stderr
+            assert gettext_in(lang, sentence) in done.stdout, done.stdout
