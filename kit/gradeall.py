@@ -1,177 +1,274 @@
-"""`kit grade-all DIR`: grade every learner's project tree under DIR, then write the class's grades.
+"""`kit grade-all DIR`: grade every learner's project tree under DIR, then write the class's gradebook.
 
-DIR holds one folder per learner. A learner's tree is that folder itself or
-one folder below it (e.g. a cloned repository's project/): a folder holding
-manage.py, myproject/ and myapp/. Trees are graded one after another with the
-real grader (each stage in its own process, as `kit check` does); whatever a
-submission holds (a syntax error, an infinite loop, no tree at all), it gets
-its row and the batch goes on.
+DIR holds one folder (or archive) per learner; kit/classfolder.py finds each
+learner's tree in the layouts a release and `gh classroom clone` produce.
+Trees are graded one after another with the real grader (each stage in its own
+process, as `kit check` does); whatever a submission holds (a syntax error, an
+infinite loop, no tree at all, a tree too big), it gets its row with the
+reason, and the batch goes on.
 
-Writes grades.csv (learner, points per stage, total), grades.json (every
-report in full) and report.html (self-contained: tables and a chart as an
-embedded PNG), and prints a summary: pass rate per stage, score distribution.
+Before it starts, grade-all checks that this machine can grade every stage
+asked for: the sandbox, and a browser for the stages that drive one. Without
+one it refuses, unless told to go on without it (`--allow-missing
+browser,sandbox`): then the stages it cannot grade are "not graded" in every
+report, never 0, and points without a sandbox are marked advisory.
+
+The gradebook (kit/gradebook.py) is written after every learner, atomically;
+SIGINT, SIGTERM or SIGHUP (a dropped SSH session) stop the batch and leave it
+marked partial, and `--resume` grades only the learners it lacks. A second run
+into the same --out refuses without --force or --resume.
 """
 from __future__ import annotations
 
-import base64
-import csv
-import html
-import io
-import json
-import statistics
+import shutil
+import signal
+import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import catalogue
-from .grader import Report, grade
-from .i18n import N_, T, _, language, translated
+from .classfolder import (GRADED, HELP_EPILOG, REFUSED, REQUIREMENTS, GradeAllError,  # noqa: F401 (API)
+                          Submission, find_submissions, looks_like_tree)
+from .gradebook import (BAND_LABELS, FEEDBACK, FILES, NOT_GRADED, Meta, distribution, is_not_graded, kit_commit,
+                        learner_max, load, max_score, not_graded_result, now, reasons, short, stage_summary,
+                        write_all)
+from .gradebook import write_csv as _write_csv
+from .i18n import N_, T, _
 from .project import NotAProjectTree
 
-SKIPPED_NAMES = ("__MACOSX",)     # what unzipping an archive made on a Mac leaves behind
-
-
-class GradeAllError(ValueError):
-    """DIR cannot be graded as a class: missing, empty, or a single tree."""
-
-
-@dataclass
-class Submission:
-    learner: str
-    folder: Path                   # the learner's folder under DIR
-    tree: Path | None              # the project tree inside it, None when there is none
-    report: Report | None = None
-    error: str = ""
-    seconds: float = 0.0
-
-    def points(self, stage_id: str) -> int:
-        if self.report is None:
-            return 0
-        return next((s.points for s in self.report.stages if s.id == stage_id), 0)
-
-    @property
-    def total(self) -> int:
-        return self.report.score if self.report else 0
-
-
-def looks_like_tree(folder: Path) -> bool:
-    return (folder / "manage.py").is_file() and (folder / "myproject").is_dir() and (folder / "myapp").is_dir()
-
-
-def find_submissions(directory: str | Path, *, skip: Path | None = None) -> list[Submission]:
-    root = Path(directory).expanduser().resolve()
-    if not root.exists():
-        raise GradeAllError(T("{root} does not exist.", root=str(root)))
-    if not root.is_dir():
-        raise GradeAllError(T("{root} is a file; give the folder that holds one folder per learner.", root=str(root)))
-    if looks_like_tree(root):
-        raise GradeAllError(T("{root} is itself one project tree: grade it with `kit check --project {root}`, or "
-                              "give grade-all the folder that holds one folder per learner.", root=str(root)))
-    folders = sorted((d for d in root.iterdir()
-                      if d.is_dir() and not d.name.startswith(".") and d.name not in SKIPPED_NAMES
-                      and (skip is None or d.resolve() != skip)), key=lambda d: d.name.lower())
-    if not folders:
-        raise GradeAllError(T("{root} holds no learner folders. Put each learner's work in a folder of its own "
-                              "(DIR/<learner>/manage.py or DIR/<learner>/<repo>/manage.py) and run again.",
-                              root=str(root)))
-    submissions = []
-    for folder in folders:
-        trees = [folder] if looks_like_tree(folder) else sorted(
-            child for child in folder.iterdir() if child.is_dir() and looks_like_tree(child))
-        if not trees:
-            submissions.append(Submission(folder.name, folder, None,
-                                          error=T("No project tree found: no folder here holds manage.py, "
-                                                  "myproject/ and myapp/.")))
-        for tree in trees:
-            name = folder.name if len(trees) == 1 else f"{folder.name}/{tree.name}"
-            submissions.append(Submission(name, folder, tree))
-    return submissions
-
-
-def grade_all(submissions: list[Submission], stage_ids: list[str], console: Console) -> None:
-    """Grade each submission in turn, with a progress bar; no submission can stop the batch."""
-    stage_count = len(stage_ids)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task(_("grading"), total=len(submissions) * stage_count)
-        for number, sub in enumerate(submissions, 1):
-            progress.update(task, description=f"{number}/{len(submissions)} {sub.learner}")
-            begun = time.monotonic()
-            if sub.tree is not None:
-                try:
-                    sub.report = grade(sub.tree, stage_ids, on_stage_done=lambda _: progress.advance(task))
-                except NotAProjectTree as exc:
-                    sub.error = exc.args[0] if exc.args and isinstance(exc.args[0], T) else str(exc)
-                except Exception as exc:  # a batch must survive anything one submission does
-                    sub.error = T("Grading failed: {error}", error=f"{type(exc).__name__}: {exc}")
-            sub.seconds = time.monotonic() - begun
-            progress.update(task, completed=number * stage_count)
-            verdict = f"{sub.total}/{max_score(stage_ids)}" + (f"  [red]{escape(translated(sub.error))}[/]"
-                                                               if sub.error else "")
-            progress.console.print(f"  {sub.learner}: {verdict}  [dim]({sub.seconds:.1f} s)[/]")
-
-
-def max_score(stage_ids: list[str]) -> int:
-    return sum(catalogue.get(s).points for s in stage_ids)
-
-
-# -- the class's numbers ----------------------------------------------------------------
-def stage_summary(submissions: list[Submission], stage_ids: list[str]) -> list[dict]:
-    rows = []
-    for stage_id in stage_ids:
-        stage = catalogue.get(stage_id)
-        passed = sum(1 for s in submissions if s.points(stage_id) == stage.points)
-        rows.append({"stage": stage_id, "title": stage.title, "points": stage.points, "passed": passed,
-                     "learners": len(submissions), "rate": passed / len(submissions)})
-    return rows
-
-
-def distribution(submissions: list[Submission], stage_ids: list[str]) -> dict:
-    totals = [s.total for s in submissions]
-    top = max_score(stage_ids)
-    bands = [0] * 5   # 0-19 %, 20-39 %, ..., 80-100 %
-    for total in totals:
-        bands[min(4, int(5 * total / top)) if top else 0] += 1
-    return {"learners": len(totals), "max_score": top, "mean": statistics.fmean(totals),
-            "median": statistics.median(totals), "min": min(totals), "max": max(totals),
-            "full_marks": sum(1 for t in totals if t == top), "bands": bands}
-
-
-BAND_LABELS = ("0-19 %", "20-39 %", "40-59 %", "60-79 %", "80-100 %")
 PASS_RATE = N_("Pass rate per stage")
+NO_BROWSER = T("no browser on the grading machine")
+SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
-# -- outputs ----------------------------------------------------------------------------------
+class Interrupted(KeyboardInterrupt):
+    """A signal stopped the batch; args[0] names it."""
+
+
 def write_csv(path: Path, submissions: list[Submission], stage_ids: list[str]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        out = csv.writer(handle)
-        out.writerow(["learner", *stage_ids, "total", "max_score", "note"])
-        for sub in submissions:
-            out.writerow([sub.learner, *(sub.points(s) for s in stage_ids), sub.total, max_score(stage_ids),
-                          sub.error])
+    _write_csv(path, submissions, stage_ids)
 
 
-def write_json(path: Path, directory: Path, submissions: list[Submission], stage_ids: list[str]) -> None:
-    data = {"directory": str(directory), "stages": stage_ids, "max_score": max_score(stage_ids),
-            "learners": [{"learner": s.learner, "tree": str(s.tree) if s.tree else None, "total": s.total,
-                          "error": s.error, "report": s.report.to_dict() if s.report else None}
-                         for s in submissions]}
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+# -- what this machine can grade -----------------------------------------------------------------------
+def browser_stages(stage_ids: list[str]) -> list[str]:
+    """The stages whose checks drive a browser (their checkpoint calls browser.require())."""
+    return [s for s in stage_ids if "browser.require()" in catalogue.get(s).checkpoint.read_text(encoding="utf-8")]
+
+
+def preflight(stage_ids: list[str], allow_missing: set[str]):
+    """(the isolation, {stage: why it cannot be graded here}); GradeAllError when something needed is missing."""
+    from . import browser, sandbox
+
+    isolation = sandbox.detect()
+    missing, not_graded, machine_why = [], {}, ""
+    if not isolation.sandboxed and "sandbox" not in allow_missing:
+        missing.append(("sandbox", T("no sandbox ({detail})", detail=isolation.detail)))
+    needing = browser_stages(stage_ids)
+    why = browser.why_unavailable() if needing else None
+    if why:
+        if "browser" in allow_missing:
+            not_graded = {stage_id: NO_BROWSER for stage_id in needing}
+            machine_why = why
+        else:
+            missing.append(("browser", T("no browser for stage(s) {stages} ({why})", stages=", ".join(needing),
+                                         why=why)))
+    if missing:
+        raise GradeAllError(T("This machine cannot grade every stage asked for: {missing}. Install what is missing, "
+                              "or run again with --allow-missing {names} to grade without it (those stages are "
+                              "then 'not graded', and points without a sandbox are advisory).",
+                              missing="; ".join(str(m) for _, m in missing),
+                              names=",".join(name for name, _ in missing)))
+    return isolation, not_graded, machine_why
+
+
+# -- grading -----------------------------------------------------------------------------------------------
+def grade_one(sub: Submission, stage_ids: list[str], machine_not_graded: dict, on_stage_done=None) -> None:
+    from .grader import Report, grade
+
+    begun = time.monotonic()
+    run = [s for s in stage_ids if s not in machine_not_graded]
+    try:
+        report = grade(sub.tree, run, on_stage_done=on_stage_done) if run else Report(str(sub.tree), [], "")
+    except NotAProjectTree as exc:
+        sub.error, sub.status = (exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)), REFUSED
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # a batch must survive anything one submission does
+        sub.error, sub.status = T("Grading failed: {error}", error=f"{type(exc).__name__}: {exc}"), REFUSED
+    else:
+        by_id = {r.id: r for r in report.stages}
+        report.stages = [by_id.get(s) or not_graded_result(s, machine_not_graded[s]) for s in stage_ids]
+        sub.report = report
+    sub.seconds = time.monotonic() - begun
+    sub.done = True
+
+
+class Say:
+    """The console, until it is gone (a dropped SSH session): then printing stops, grading does not."""
+
+    def __init__(self, console: Console):
+        self.console, self.alive = console, True
+
+    def __call__(self, *things, **options) -> None:
+        if not self.alive:
+            return
+        try:
+            self.console.print(*things, **options)
+        except (OSError, ValueError):
+            self.alive = False
+
+
+def learner_line(sub: Submission, stage_ids: list[str]) -> str:
+    verdict = f"{sub.total}/{learner_max(sub, stage_ids)}"
+    found = reasons(sub, stage_ids, None) if (sub.error or sub.total < learner_max(sub, stage_ids)
+                                              or any(is_not_graded(sub.result(s)) for s in stage_ids)) else []
+    why = ""
+    if found:
+        stage, text = found[0]
+        more = T(" (+{count} more)", count=len(found) - 1).translate() if len(found) > 1 else ""
+        why = f"  [{'red' if sub.counted else 'yellow'}]{escape(short((stage + ': ' if stage else '') + text, 160))}" \
+              f"{escape(more)}[/]"
+    took = f"  [dim]({sub.seconds:.1f} s)[/]" if sub.seconds else ""
+    return f"  {escape(sub.learner)}: {verdict}{why}{took}"
+
+
+def _signal_name(exc: KeyboardInterrupt) -> str:
+    said = exc.args[0] if exc.args else ""
+    return said if said in SIGNALS else "SIGINT"
+
+
+def _catch_signals():
+    """SIGINT, SIGTERM and SIGHUP stop the batch the way Ctrl-C does; a SIGHUP ignored (nohup) stays ignored."""
+    previous = {}
+
+    def stop(signum, frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    for name in SIGNALS:
+        number = getattr(signal, name, None)
+        if number is None or (name == "SIGHUP" and signal.getsignal(number) == signal.SIG_IGN):
+            continue
+        previous[number] = signal.signal(number, stop)
+    return previous
+
+
+def run(directory: str | Path, stage_ids: list[str], out_dir: str | Path | None, console: Console, *,
+        resume: bool = False, force: bool = False, allow_missing: set[str] | None = None) -> int:
+    """The whole command: check, find, grade (writing the gradebook after each learner); the exit code."""
+    allow_missing = set(allow_missing or ())
+    root = Path(directory).expanduser().absolute()
+    out = Path(out_dir).expanduser().resolve() if out_dir else Path.cwd().resolve() / f"{root.name}-grades"
+    waiting = [s for s in stage_ids if not catalogue.get(s).available]
+    if waiting:
+        raise GradeAllError(T("stage(s) {stages} have no checkpoint in this kit yet, so cannot be graded.",
+                              stages=", ".join(waiting)))
+    stage_ids = stage_ids or [s.id for s in catalogue.STAGES if s.available]
+    if resume and force:
+        raise GradeAllError(T("choose --resume (continue the gradebook in {out}) or --force (replace it), not both.",
+                              out=str(out)))
+    kept = [out / name for name in (*FILES, FEEDBACK) if (out / name).exists()]
+    if kept and not (resume or force):
+        raise GradeAllError(T("{out} already holds a gradebook. Run with --resume to finish it, --force to replace "
+                              "it, or choose another --out.", out=str(out)))
+    if resume and not (out / "grades.json").is_file():
+        raise GradeAllError(T("--resume: {out} holds no gradebook (grades.json) to continue.", out=str(out)))
+    previous = load(out / "grades.json") if resume else None
+    if previous and previous[0].get("stages") != stage_ids:
+        raise GradeAllError(T("--resume: the gradebook in {out} graded stages {theirs}; resume it with the same "
+                              "stages.", out=str(out), theirs=", ".join(previous[0].get("stages", []))))
+    say = Say(console)
+    isolation, machine_not_graded, machine_why = preflight(stage_ids, allow_missing)
+    from . import hidden
+
+    orphans = [path.name for path in hidden.orphans()]
+    with tempfile.TemporaryDirectory(prefix="kit-unpacked-") as unpacked:
+        submissions = find_submissions(root, skip=(out,), unpack_into=Path(unpacked))
+        if not any(s.tree is not None or s.status == REFUSED or s.folder.is_file() for s in submissions):
+            raise GradeAllError(T("{root} is not a class folder: none of its folders holds a project tree "
+                                  "(manage.py, myproject/, myapp/) up to two levels down. Give grade-all the folder "
+                                  "that holds one folder per learner.", root=str(root.resolve())))
+        meta = Meta(directory=str(root.resolve()), stages=stage_ids, isolation=isolation.describe(),
+                    kit_commit=kit_commit(), started=now(),
+                    machine_not_graded={s: f"{why} {machine_why}".strip() for s, why in machine_not_graded.items()},
+                    hidden_orphans=orphans)
+        if previous:
+            data, done = previous
+            meta.started = data.get("started") or meta.started
+            submissions = [done.get(s.learner, s) if s.status == GRADED else s for s in submissions]
+            names = {s.learner for s in submissions}
+            submissions += [s for name, s in done.items() if name not in names]
+            submissions.sort(key=lambda s: s.learner.lower())
+        if force:
+            for name in FILES:
+                (out / name).unlink(missing_ok=True)
+            shutil.rmtree(out / FEEDBACK, ignore_errors=True)
+        return _batch(submissions, stage_ids, out, meta, say, machine_not_graded)
+
+
+def _batch(submissions: list[Submission], stage_ids: list[str], out: Path, meta: Meta, say: Say,
+           machine_not_graded: dict) -> int:
+    todo = [s for s in submissions if not s.done]
+    say(T("Grading {count} submission(s) in {root}: stages {stages}", count=len(todo), root=meta.directory,
+          stages=", ".join(stage_ids)).translate(), soft_wrap=True)
+    resumed = sum(1 for s in submissions if s.done and s.status in (GRADED, REFUSED) and s.report is not None)
+    if resumed:
+        say(T("Resuming: {count} learner(s) were graded before and are kept.", count=resumed).translate())
+    say(T("Isolation: {isolation}", isolation=meta.isolation).translate(), soft_wrap=True)
+    if not meta.isolation.startswith("bubblewrap"):
+        say("[bold yellow]" + escape(_("Graded without a sandbox: these points are advisory.")) + "[/]")
+    for stage_id, why in meta.machine_not_graded.items():
+        say("[yellow]" + escape(T("Stage {stage} will not be graded on this machine: {why}", stage=stage_id,
+                                  why=why).translate()) + "[/]", soft_wrap=True)
+    for orphan in meta.hidden_orphans:
+        say("[yellow]" + escape(T("The hidden check {check} names no stage (name it test_<stage>_<what>.py); it "
+                                  "will not be run.", check=orphan).translate()) + "[/]", soft_wrap=True)
+    previous = _catch_signals()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        write_all(out, meta, submissions, chart=False)
+        for sub in submissions:   # refused and tree-less rows are said once, before the grading
+            if sub.done and sub.report is None and sub.error:
+                say(learner_line(sub, stage_ids), soft_wrap=True)
+        for number, sub in enumerate(todo, 1):
+            say(f"[dim]{number}/{len(todo)}[/] {escape(sub.learner)} ...", soft_wrap=True)
+            grade_one(sub, stage_ids, machine_not_graded)
+            write_all(out, meta, submissions, chart=False)
+            say(learner_line(sub, stage_ids), soft_wrap=True)
+        meta.status = "complete"
+        write_all(out, meta, submissions)
+    except KeyboardInterrupt as exc:
+        meta.status, meta.interrupted = "partial", _signal_name(exc)
+        write_all(out, meta, submissions)
+        left = sum(1 for s in submissions if not s.done)
+        say("[yellow]" + escape(T("Interrupted by {signal}: the gradebook in {out} is partial ({left} learner(s) not "
+                                  "graded). Run the same command with --resume to finish it.",
+                                  signal=meta.interrupted, out=str(out), left=left).translate()) + "[/]",
+            soft_wrap=True)
+        return 128 + getattr(signal, meta.interrupted, signal.SIGINT)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    for grid in summary_tables(submissions, stage_ids):
+        say(grid)
+    say(T("Wrote {csv}, {html}, {json} and one feedback file per learner in {feedback}", csv=str(out / "grades.csv"),
+          html=str(out / "report.html"), json=str(out / "grades.json"), feedback=str(out / FEEDBACK)).translate(),
+        soft_wrap=True)
+    return 0
 
 
 def summary_tables(submissions: list[Submission], stage_ids: list[str]) -> tuple[Table, Table]:
     stages = Table(title=_(PASS_RATE))
     for name, justify in (("#", "right"), (N_("stage"), "left"), (N_("points"), "right"), (N_("passed"), "right"),
-                          (N_("rate"), "right")):
+                          (N_("rate"), "right"), (NOT_GRADED, "right")):
         stages.add_column(_(name) if name != "#" else name, justify=justify)
     for row in stage_summary(submissions, stage_ids):
         stages.add_row(str(catalogue.get(row["stage"]).number), row["stage"], str(row["points"]),
-                       f"{row['passed']}/{row['learners']}", f"{row['rate']:.0%}")
+                       f"{row['passed']}/{row['learners']}", f"{row['rate']:.0%}" if row["learners"] else "-",
+                       str(row["not_graded"] or ""))
     dist = distribution(submissions, stage_ids)
     scores = Table(title=T("Scores out of {max_score}: {learners} learner(s)", max_score=dist["max_score"],
                            learners=dist["learners"]).translate(), min_width=60)
@@ -179,106 +276,10 @@ def summary_tables(submissions: list[Submission], stage_ids: list[str]) -> tuple
     scores.add_column(_("learners"), justify="right")
     for label, count in zip(BAND_LABELS, dist["bands"]):
         scores.add_row(label, str(count))
-    scores.caption = T("mean {mean:.1f}, median {median:g}, min {min}, max {max}, full marks {full_marks}",
-                       mean=dist["mean"], median=dist["median"], min=dist["min"], max=dist["max"],
-                       full_marks=dist["full_marks"]).translate()
+    caption = T("mean {mean:.1f}, median {median:g}, min {min}, max {max}, full marks {full_marks}",
+                mean=dist["mean"], median=dist["median"], min=dist["min"], max=dist["max"],
+                full_marks=dist["full_marks"]).translate()
+    if dist["no_tree"]:
+        caption += "; " + T("{count} folder(s) with no project tree left out", count=dist["no_tree"]).translate()
+    scores.caption = caption
     return stages, scores
-
-
-def chart_png(submissions: list[Submission], stage_ids: list[str]) -> bytes:
-    """Pass rate per stage beside the score histogram, as PNG bytes (no display needed)."""
-    from matplotlib.figure import Figure
-
-    rows = stage_summary(submissions, stage_ids)
-    dist = distribution(submissions, stage_ids)
-    figure = Figure(figsize=(10, 3.8), dpi=100, layout="constrained")
-    rates, scores = figure.subplots(1, 2)
-    rates.bar([r["stage"] for r in rows], [100 * r["rate"] for r in rows], color="#2a9d8f")
-    rates.set_ylim(0, 100)
-    rates.set_ylabel("learners passing (%)")
-    rates.set_title("Pass rate per stage")
-    rates.tick_params(axis="x", labelrotation=30)
-    scores.bar(BAND_LABELS, dist["bands"], color="#e76f51")
-    scores.set_ylabel("learners")
-    scores.set_title(f"Score distribution (out of {dist['max_score']})")
-    scores.yaxis.get_major_locator().set_params(integer=True)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def write_html(path: Path, directory: Path, submissions: list[Submission], stage_ids: list[str]) -> None:
-    esc = html.escape   # learner folder names and messages are untrusted text
-    dist = distribution(submissions, stage_ids)
-    chart = base64.b64encode(chart_png(submissions, stage_ids)).decode("ascii")
-    stage_rows = "".join(
-        f"<tr><td>{esc(r['stage'])}</td><td>{esc(_(r['title']))}</td><td>{r['points']}</td>"
-        f"<td>{r['passed']}/{r['learners']}</td><td>{r['rate']:.0%}</td></tr>"
-        for r in stage_summary(submissions, stage_ids))
-    head = "".join(f"<th>{esc(s)}</th>" for s in stage_ids)
-    learner_rows = []
-    for sub in submissions:
-        cells = []
-        for stage_id in stage_ids:
-            result = next((s for s in sub.report.stages if s.id == stage_id), None) if sub.report else None
-            ok = result is not None and result.passed
-            why = result.failures[0].message if result is not None and result.failures else sub.error
-            why = translated(why) if why else why
-            cells.append(f'<td class="{"pass" if ok else "fail"}" title="{esc(why)}">{sub.points(stage_id)}</td>')
-        learner_rows.append(f"<tr><td>{esc(sub.learner)}</td>{''.join(cells)}<td><b>{sub.total}</b></td>"
-                            f"<td>{esc(translated(sub.error) if sub.error else '')}</td></tr>")
-    title = esc(_("Channels Kit: class report"))
-    graded = T("{directory}: {learners} learner(s), graded {when}. Mean {mean:.1f}, median {median:g} of "
-               "{max_score}; {full_marks} with full marks.", directory=str(directory), learners=dist["learners"],
-               when=time.strftime("%Y-%m-%d %H:%M"), mean=dist["mean"], median=dist["median"],
-               max_score=dist["max_score"], full_marks=dist["full_marks"]).translate()
-    heads = {name: esc(_(name)) for name in (N_("stage"), N_("title"), N_("points"), N_("passed"), N_("rate"),
-                                             N_("learner"), N_("note"), N_("total"))}
-    chart_alt, learners = esc(_("Pass rate per stage and score distribution")), esc(_("Learners"))
-    hover = esc(_("Hover a cell for the first failing check."))
-    page = f"""<!doctype html>
-<html lang="{language()}"><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; margin: 1em 0; }}
-th, td {{ border: 1px solid #ccc; padding: .3em .6em; text-align: left; }}
-td.pass {{ background: #d8f3dc; }} td.fail {{ background: #ffe5e0; }}
-img {{ max-width: 100%; }}
-</style></head><body>
-<h1>{title}</h1>
-<p>{esc(graded)}</p>
-<img alt="{chart_alt}" src="data:image/png;base64,{chart}">
-<h2>{esc(_(PASS_RATE))}</h2>
-<table><tr><th>{heads["stage"]}</th><th>{heads["title"]}</th><th>{heads["points"]}</th><th>{heads["passed"]}</th>\
-<th>{heads["rate"]}</th></tr>{stage_rows}</table>
-<h2>{learners}</h2>
-<p>{hover}</p>
-<table><tr><th>{heads["learner"]}</th>{head}<th>{heads["total"]} / {dist['max_score']}</th><th>{heads["note"]}</th></tr>\
-{''.join(learner_rows)}</table>
-</body></html>
-"""
-    path.write_text(page, encoding="utf-8")
-
-
-def run(directory: str | Path, stage_ids: list[str], out_dir: str | Path | None, console: Console) -> Path:
-    """The whole command: find, grade, write; returns the folder the reports went to."""
-    root = Path(directory).expanduser().resolve()
-    out = Path(out_dir).expanduser().resolve() if out_dir else Path.cwd().resolve() / f"{root.name}-grades"
-    submissions = find_submissions(root, skip=out)
-    waiting = [s for s in stage_ids if not catalogue.get(s).available]
-    if waiting:
-        raise GradeAllError(T("stage(s) {stages} have no checkpoint in this kit yet, so cannot be graded.",
-                              stages=", ".join(waiting)))
-    stage_ids = stage_ids or [s.id for s in catalogue.STAGES if s.available]
-    console.print(T("Grading {count} submission(s) in {root}: stages {stages}", count=len(submissions),
-                    root=str(root), stages=", ".join(stage_ids)).translate())
-    grade_all(submissions, stage_ids, console)
-    out.mkdir(parents=True, exist_ok=True)
-    write_csv(out / "grades.csv", submissions, stage_ids)
-    write_json(out / "grades.json", root, submissions, stage_ids)
-    write_html(out / "report.html", root, submissions, stage_ids)
-    for grid in summary_tables(submissions, stage_ids):
-        console.print(grid)
-    console.print(T("Wrote {csv}, {html} and {json}", csv=str(out / "grades.csv"), html=str(out / "report.html"),
-                    json=str(out / "grades.json")).translate())
-    return out

@@ -15,8 +15,28 @@ RUN_LEFTOVERS = frozenset({"__pycache__", "db.sqlite3", "db.sqlite3-journal", "d
 # tree carries them (the kit's tests, the benchmarks).
 LEFTOVERS = RUN_LEFTOVERS | {".kit-backups"}
 # Grading's scratch copy (kit/scratch.py) leaves out a learner's repository, environment and packages too:
-# large, and none of them the project. It keeps .kit/ (what solve wrote, the hints climbed).
-NOT_GRADED = LEFTOVERS | {".git", ".venv", "node_modules"}
+# large, and none of them the project. It keeps .kit/ (what solve wrote, the hints climbed). Also left out:
+# any virtual environment, whatever its name (is_virtualenv), tools' caches, and build output (build/ and
+# dist/ at the top of the tree, *.egg-info anywhere). `kit grade-all --help` and docs/instructors.md say so.
+NOT_GRADED = LEFTOVERS | {".git", ".venv", "node_modules", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox",
+                          ".ipynb_checkpoints"}
+NOT_GRADED_ENDINGS = (".egg-info",)
+NOT_GRADED_AT_TOP = frozenset({"build", "dist"})
+
+
+def is_virtualenv(folder: Path) -> bool:
+    """A Python virtual environment under any name: pyvenv.cfg, or an activate script beside site-packages."""
+    if (folder / "pyvenv.cfg").is_file():
+        return True
+    if (folder / "bin" / "activate").is_file() and any((folder / "lib").glob("python*/site-packages")):
+        return True
+    return (folder / "Scripts" / "activate").is_file() and (folder / "Lib" / "site-packages").is_dir()
+
+
+def not_graded(folder: Path, name: str, *, at_top: bool) -> bool:
+    """Is the folder `name` inside `folder` (the tree's top when at_top) left out of what is graded?"""
+    return (name in NOT_GRADED or name.endswith(NOT_GRADED_ENDINGS) or (at_top and name in NOT_GRADED_AT_TOP)
+            or is_virtualenv(folder / name))
 # The release (kit/release.py) walks the kit's own folder: it drops what Jupyter, pytest and packaging
 # leave there as well (a folder or file named so, or a name with one of these endings).
 NOT_RELEASED = LEFTOVERS | {".ipynb_checkpoints", ".pytest_cache"}

@@ -1,86 +1,311 @@
-"""`kit grade-all`: a class of real trees, a broken one among them, graded in one batch."""
+"""`kit grade-all`: a class built from the starter and `kit solve`, one learner per state an instructor meets.
+
+Graded on two fast stages (settings, asgi) so the whole class takes seconds a learner: the layouts a
+release and `gh classroom clone` produce, an archive, a folder with two trees, a link, a committed
+virtual environment, a 2 GB file, a syntax error, no tree at all; then the batch itself: a real
+SIGHUP to a real grade-all, --resume, a second run into the same --out, a machine without a browser
+or a sandbox.
+"""
 from __future__ import annotations
 
-import base64
 import csv
+import io
 import json
+import os
 import re
-import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from pathlib import Path
 
 import pytest
 
-from conftest import SOLUTIONS, STARTER, copy_tree, mutate, run_kit
-from kit import catalogue
+from conftest import KIT_ROOT, STARTER, copy_tree, mutate, run_kit, solved_through
+from kit import catalogue, classfolder, scratch
 
-AVAILABLE = [s for s in catalogue.STAGES if s.available]
-FULL = sum(s.points for s in AVAILABLE)
-ODD_NAME = "erin <script>"   # folder names are untrusted text in the HTML report
+STAGES = ["settings", "asgi"]
+FULL = sum(catalogue.get(s).points for s in STAGES)
+SETTINGS = catalogue.get("settings").points
+ODD_NAME = "erin <b>"     # folder names are untrusted text in the HTML report
+BENGALI = re.compile(r"[\u0980-\u09FF]")
+
+
+def solved(stage_id: str, dest: Path) -> Path:
+    return solved_through(catalogue.get(stage_id), dest)
+
+
+def executed_bengali_notebook(repo: Path) -> None:
+    """What a learner who worked through the Bengali lessons leaves in their repository."""
+    folder = repo / "notebooks" / "bn"
+    folder.mkdir(parents=True)
+    cell = {"cell_type": "code", "execution_count": 3, "metadata": {}, "outputs": [], "source": "check()"}
+    (folder / "01_settings.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4,
+                                                          "nbformat_minor": 5}))
+
+
+def make_zip(path: Path, files: dict[str, bytes], links: dict[str, str] = {}) -> None:
+    with zipfile.ZipFile(path, "w") as packed:
+        for name, data in files.items():
+            packed.writestr(name, data)
+        for name, target in links.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o120777 << 16)
+            packed.writestr(info, target)
+
+
+def zip_tree(tree: Path, archive: Path, prefix: str) -> None:
+    make_zip(archive, {f"{prefix}/{p.relative_to(tree)}": p.read_bytes() for p in tree.rglob("*") if p.is_file()})
+
+
+def build_class(root: Path) -> Path:
+    """One learner per state (the comment says what each should get)."""
+    solved("asgi", root / "ana" / "chat-ana" / "project")                 # release clone: repo/project/: full
+    solved("settings", root / "ben" / "project")                          # learner/project: settings only
+    solved("asgi", root / "josé-ñ")                                       # learner/manage.py: full
+    dipa = root / "দীপা" / "chat-dipa"
+    copy_tree(STARTER, dipa / "project")                                  # the starter: 0, feedback in Bengali
+    executed_bengali_notebook(dipa)
+    carl = solved("asgi", root / "carl" / "repo")                         # learner/<repo>/: a syntax error
+    mutate(carl, "myproject/settings.py", "INSTALLED_APPS = [", "INSTALLED_APPS = [[")
+    venvy = solved("asgi", root / "venvy")                                # a committed venv (any name): full
+    env = venvy / "env"
+    (env / "bin").mkdir(parents=True)
+    (env / "bin" / "activate").write_text("# activate\n")
+    site = env / "lib" / "python3.11" / "site-packages" / "pkg"
+    site.mkdir(parents=True)
+    for number in range(6000):
+        (site / f"m{number}.py").write_text("x = 1\n")
+    for cache in ("__pycache__", ".pytest_cache", ".mypy_cache", "build", "dist", "chat.egg-info"):
+        (venvy / cache).mkdir(exist_ok=True)
+        (venvy / cache / "junk.bin").write_bytes(b"\0" * 1024)
+    big = solved("asgi", root / "big")                                    # a 2 GB file: refused, says why
+    with open(big / "dump.sql", "wb") as handle:
+        handle.truncate(2 * 2**30)                                        # sparse: no disk is used
+    copy_tree(STARTER, root / "two" / "a")                                # two trees: refused
+    copy_tree(STARTER, root / "two" / "b")
+    (root / ODD_NAME).mkdir()                                             # no tree: a row, out of the mean
+    (root / ODD_NAME / "notes.txt").write_text("I could not finish\n")
+    os.symlink(root / "ana", root / "linky")                              # a link: refused, never followed
+    (root / "__MACOSX").mkdir()                                           # what unzipping on a Mac leaves
+    leo = solved("settings", root.parent / "leo-src")                     # an archive: unpacked and graded
+    zip_tree(leo, root / "leo.zip", "leo-main/project")
+    make_zip(root / "mal.zip", {"../../escape.txt": b"out"})              # a way out: refused, says why
+    return root
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory):
-    """alice finished, bob's starter one level down, carol with settings done, dave with a syntax error,
-    erin with no tree at all; plus what unzipping leaves behind."""
-    root = tmp_path_factory.mktemp("class") / "submissions"
-    copy_tree(SOLUTIONS, root / "alice")
-    copy_tree(STARTER, root / "bob" / "chat-repo")
-    (root / "bob" / "README.md").write_text("bob's repository\n")
-    carol = copy_tree(STARTER, root / "carol")
-    shutil.copy(SOLUTIONS / "myproject" / "settings.py", carol / "myproject" / "settings.py")
-    dave = copy_tree(SOLUTIONS, root / "dave")
-    mutate(dave, "myapp/consumers.py", "async def connect(self):", "async def connect(self)")
-    (root / ODD_NAME).mkdir()
-    (root / ODD_NAME / "notes.txt").write_text("I could not finish\n")
-    (root / "__MACOSX").mkdir()
-    (root / "submissions.zip").write_bytes(b"PK")
+def hidden_orphan(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hidden")
+    (folder / "test_nostage.py").write_text("def test_x():\n    assert True\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory, hidden_orphan):
+    root = build_class(tmp_path_factory.mktemp("class") / "submissions")
     out = root.parent / "grades"
-    done = run_kit("grade-all", str(root), "--out", str(out), env={"COLUMNS": "160"}, timeout=1800)
+    begun = time.monotonic()
+    done = run_kit("grade-all", str(root), *STAGES, "--out", str(out),
+                   env={"COLUMNS": "200", "KIT_HIDDEN_CHECKS": str(hidden_orphan)}, timeout=900)
+    print(f"class of {len(rows(out)) if out.exists() else '?'} graded in {time.monotonic() - begun:.0f} s")
     return root, out, done
 
 
-def rows(out):
-    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
-        return {row["learner"]: row for row in csv.DictReader(handle)}
+def rows(out: Path) -> dict[str, dict]:
+    with open(out / "grades.csv", newline="", encoding="utf-8-sig") as handle:
+        return {row["learner"]: row for row in csv.DictReader(handle) if row["learner"] and
+                not row["learner"].startswith("(")}
 
 
-def test_every_learner_gets_a_row_and_a_broken_submission_never_stops_the_batch(batch):
-    _, out, done = batch
+def test_every_folder_and_archive_gets_a_row_with_its_reason(batch):
+    root, out, done = batch
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     table = rows(out)
-    assert sorted(table) == sorted(["alice", "bob", "carol", "dave", ODD_NAME])
-    assert int(table["alice"]["total"]) == FULL
-    assert int(table["bob"]["total"]) == 0
-    assert int(table["carol"]["total"]) == catalogue.get("settings").points
-    assert int(table["dave"]["consumer"]) == 0 and int(table["dave"]["settings"]) == catalogue.get("settings").points
-    assert int(table[ODD_NAME]["total"]) == 0 and "No project tree" in table[ODD_NAME]["note"]
-
-
-def test_csv_json_and_summary_show_the_same_numbers(batch):
-    _, out, done = batch
-    table = rows(out)
-    data = json.loads((out / "grades.json").read_text())
-    for entry in data["learners"]:
-        row = table[entry["learner"]]
-        assert int(row["total"]) == entry["total"] == sum(int(row[s.id]) for s in AVAILABLE)
-        assert int(row["max_score"]) == FULL
-        if entry["report"]:
-            assert entry["report"]["score"] == entry["total"]
+    assert sorted(table) == sorted(["ana", "ben", "josé-ñ", "দীপা", "carl", "venvy", "big", "two", ODD_NAME,
+                                    "linky", "leo", "mal"])
+    expect = {"ana": FULL, "ben": SETTINGS, "josé-ñ": FULL, "দীপা": 0, "carl": 0, "venvy": FULL, "big": 0,
+              "two": 0, ODD_NAME: 0, "linky": 0, "leo": SETTINGS, "mal": 0}
+    assert {name: int(row["total"]) for name, row in table.items()} == expect
+    for name, row in table.items():     # every row short of full marks says why, in the note
+        if int(row["total"]) < int(row["max_score"]):
+            assert row["note"].strip(), name
+    assert "syntax error in myproject/settings.py" in table["carl"]["note"]
+    assert "too big to grade" in table["big"]["note"] and "dump.sql" in table["big"]["note"]
+    assert "2 project trees" in table["two"]["note"]
+    assert "symbolic link" in table["linky"]["note"]
+    assert "No project tree" in table[ODD_NAME]["note"]
+    assert "outside itself" in table["mal"]["note"] and not (root.parent.parent / "escape.txt").exists()
+    assert table["ben"]["note"].startswith("asgi: ")
     printed = " ".join(done.stdout.split())
-    assert "Pass rate per stage" in printed
-    # settings passes for alice, carol and dave: 3 of 5
-    assert re.search(r"settings\s*│\s*10\s*│\s*3/5\s*│\s*60%", done.stdout), done.stdout[-3000:]
-    mean = sum(int(r["total"]) for r in table.values()) / len(table)
-    assert f"mean {mean:.1f}" in printed
+    for reason in ("too big to grade", "2 project trees", "symbolic link", "syntax error"):
+        assert reason in printed        # the console says it too
+    assert "test_nostage.py names no stage" in printed
 
 
-def test_html_report_is_self_contained_with_a_chart_and_escapes_names(batch):
+def test_the_csv_opens_right_in_a_spreadsheet(batch):
+    _, out, _ = batch
+    raw = (out / "grades.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    lines = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert lines[0] == ["learner", *STAGES, "total", "max_score", "note"]
+    assert lines[1][:4] == ["(maximum)", str(SETTINGS), str(catalogue.get("asgi").points), str(FULL)]
+    facts = {line[0]: line[1] for line in lines if len(line) == 2}
+    assert re.fullmatch(r"[0-9a-f]{7,}(-dirty)?|unknown", facts["(kit commit)"])
+    assert facts["(isolation)"].startswith("bubblewrap") and facts["(status)"] == "complete"
+    assert re.search(r"\d{4}-\d\d-\d\d", facts["(graded)"])
+
+
+def test_json_and_console_agree_and_folders_without_a_tree_are_out_of_the_mean(batch):
+    _, out, done = batch
+    data = json.loads((out / "grades.json").read_text())
+    table = rows(out)
+    assert data["status"] == "complete" and data["stage_points"] == {s: catalogue.get(s).points for s in STAGES}
+    assert data["hidden_orphans"] == ["test_nostage.py"]
+    for entry in data["learners"]:
+        if entry["status"] != "duplicate":
+            assert int(table[entry["learner"]]["total"]) == entry["total"]
+    counted = [e["total"] for e in data["learners"] if e["status"] in ("graded", "refused")]
+    assert len(counted) == 11            # all but the folder with no tree
+    printed = " ".join(done.stdout.split())
+    assert f"mean {sum(counted) / len(counted):.1f}" in printed and "1 folder(s) with no project tree left out" in printed
+    assert re.search(r"settings\s*│\s*10\s*│\s*5/11\s*│\s*45%", done.stdout), done.stdout[-3000:]
+
+
+def test_the_html_report_shows_reasons_sorts_filters_and_fits_800_px(batch):
     _, out, _ = batch
     page = (out / "report.html").read_text(encoding="utf-8")
-    chart = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert chart and base64.b64decode(chart.group(1)).startswith(b"\x89PNG\r\n\x1a\n")
-    assert "<script>" not in page and "erin &lt;script&gt;" in page
-    for learner in ("alice", "bob", "carol", "dave"):
-        assert f"<td>{learner}</td>" in page
+    assert "max-width: 800px" in page and 'id="filter"' in page and "addEventListener('click'" in page
+    assert "erin &lt;b&gt;" in page and "erin <b>" not in page
+    assert "http" not in page.split("<script>")[1]          # no CDN, nothing fetched
+    assert "too big to grade" in page and "2 project trees" in page and "syntax error" in page
+    assert "myproject.asgi.application is an ASGIHandler" in page          # the most common asgi failure
+    assert "test_nostage.py names no stage" in page and "bubblewrap" in page
+    assert 'class="uncounted"' in page
+
+
+def test_one_feedback_file_per_learner_in_their_language(batch):
+    _, out, _ = batch
+    feedback = out / "feedback"
+    names = {p.stem for p in feedback.glob("*.md")}
+    assert {"ana", "ben", "দীপা", "carl", "big", "erin _b_"} <= names
+    ben = (feedback / "ben.md").read_text(encoding="utf-8")
+    assert "What passed" in ben and "settings" in ben and "What to fix next" in ben and "asgi" in ben
+    dipa = (feedback / "দীপা.md").read_text(encoding="utf-8")
+    assert BENGALI.search(dipa.replace("দীপা", "")) and "settings" in dipa
+    big = (feedback / "big.md").read_text(encoding="utf-8")
+    assert "too big to grade" in big
+
+
+def test_a_second_run_into_the_same_out_refuses(batch):
+    root, out, _ = batch
+    again = run_kit("grade-all", str(root), *STAGES, "--out", str(out))
+    assert again.returncode == 2 and "already holds a gradebook" in " ".join(again.stderr.split())
+    both = run_kit("grade-all", str(root), *STAGES, "--out", str(out), "--resume", "--force")
+    assert both.returncode == 2
+
+
+# -- the batch survives a dropped connection -----------------------------------------------------------
+def grades(out: Path) -> dict:
+    try:
+        return json.loads((out / "grades.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def test_sighup_leaves_a_partial_gradebook_and_resume_finishes_it(tmp_path):
+    root = tmp_path / "class"
+    for number in range(6):
+        solved("settings", root / f"learner{number}" / "project")
+    out = tmp_path / "grades"
+    env = {k: v for k, v in os.environ.items() if k != "KIT_PROJECT"}
+    proc = subprocess.Popen([sys.executable, "-m", "kit", "grade-all", str(root), *STAGES, "--out", str(out)],
+                            cwd=KIT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if sum(1 for e in grades(out).get("learners", []) if e["done"]) >= 2:
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.communicate()[0][-2000:]
+    proc.send_signal(signal.SIGHUP)
+    said, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGHUP, said[-2000:]
+    data = grades(out)
+    finished = [e["learner"] for e in data["learners"] if e["done"]]
+    assert data["status"] == "partial" and data["interrupted"] == "SIGHUP"
+    assert 2 <= len(finished) < 6, finished
+    table = rows(out)
+    assert len(table) == 6 and "Not graded yet" in table["learner5"]["note"]
+    assert "partial: interrupted by SIGHUP" in (out / "grades.csv").read_text(encoding="utf-8-sig")
+    assert "Partial gradebook" in (out / "report.html").read_text(encoding="utf-8")
+    assert "--resume" in said
+    seconds = {e["learner"]: e["seconds"] for e in data["learners"] if e["done"]}
+
+    resumed = run_kit("grade-all", str(root), *STAGES, "--out", str(out), "--resume", timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    data = grades(out)
+    assert data["status"] == "complete" and all(e["done"] for e in data["learners"])
+    assert {e["learner"]: e["seconds"] for e in data["learners"] if e["learner"] in seconds} == seconds  # kept
+    assert all(int(row["total"]) == SETTINGS for row in rows(out).values())
+    assert f"Grading {6 - len(seconds)} submission(s)" in " ".join(resumed.stdout.split())
+
+
+# -- what the machine lacks --------------------------------------------------------------------------------
+@pytest.fixture
+def no_browser(tmp_path):
+    """PATH with the sandbox but no Chromium, and no Playwright browsers."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bwrap", "git"):
+        found = subprocess.run(["which", tool], capture_output=True, text=True).stdout.strip()
+        if found:
+            os.symlink(found, bin_dir / tool)
+    return {"PATH": f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}", "PLAYWRIGHT_BROWSERS_PATH": "/nonexistent",
+            "KIT_BROWSER": ""}
+
+
+def test_no_browser_refuses_to_start_unless_allowed_then_the_stage_is_not_graded(tmp_path, no_browser):
+    root = tmp_path / "class"
+    solved("settings", root / "ana")
+    refused = run_kit("grade-all", str(root), "settings", "frontend", "--out", str(tmp_path / "g1"), env=no_browser)
+    assert refused.returncode == 2 and "--allow-missing browser" in " ".join(refused.stderr.split())
+    assert not (tmp_path / "g1").exists()
+    done = run_kit("grade-all", str(root), "settings", "frontend", "--out", str(tmp_path / "g2"),
+                   "--allow-missing", "browser", env=no_browser)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    row = rows(tmp_path / "g2")["ana"]
+    assert row["frontend"] == "not graded" and row["total"] == str(SETTINGS) and row["max_score"] == str(SETTINGS)
+    assert "frontend: not graded: no browser" in row["note"]
+    assert "will not be graded on this machine" in " ".join(done.stdout.split())
+    data = json.loads((tmp_path / "g2" / "grades.json").read_text())
+    assert data["learners"][0]["not_graded"] == ["frontend"]
+    assert data["learners"][0]["report"]["stages"][1]["verdict"] == "not graded"
+    page = (tmp_path / "g2" / "report.html").read_text(encoding="utf-8")
+    assert 'class="ng n"' in page and "was not graded on this machine" in page
+
+
+def test_no_sandbox_refuses_to_start_unless_allowed(tmp_path):
+    root = tmp_path / "class"
+    solved("settings", root / "ana")
+    refused = run_kit("grade-all", str(root), "settings", "--out", str(tmp_path / "g"), env={"KIT_SANDBOX": "off"})
+    assert refused.returncode == 2 and "--allow-missing sandbox" in " ".join(refused.stderr.split())
+    done = run_kit("grade-all", str(root), "settings", "--out", str(tmp_path / "g"), "--allow-missing", "sandbox",
+                   env={"KIT_SANDBOX": "off"})
+    assert done.returncode == 0 and "advisory" in done.stdout
+    assert '(isolation),"process:' in (tmp_path / "g" / "grades.csv").read_text(encoding="utf-8-sig")
+
+
+# -- usage errors ----------------------------------------------------------------------------------------
+def test_a_kit_checkout_or_a_folder_without_trees_is_a_usage_error(tmp_path):
+    checkout = run_kit("grade-all", str(KIT_ROOT), "--out", str(tmp_path / "out"))
+    assert checkout.returncode == 2 and "is not a class folder" in " ".join(checkout.stderr.split())
+    for name in ("docs", "notes"):
+        (tmp_path / "nothing" / name).mkdir(parents=True)
+    none = run_kit("grade-all", str(tmp_path / "nothing"), "--out", str(tmp_path / "out"))
+    assert none.returncode == 2 and "none of its folders holds a project tree" in " ".join(none.stderr.split())
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_empty_folder_is_a_clear_usage_error(tmp_path):
@@ -96,3 +321,55 @@ def test_a_missing_folder_or_a_single_tree_is_a_clear_usage_error(tmp_path, solv
     assert missing.returncode == 2 and "does not exist" in " ".join(missing.stderr.split())
     single = run_kit("grade-all", str(solved_tree), "--out", str(tmp_path / "out"))
     assert single.returncode == 2 and "is itself one project tree" in " ".join(single.stderr.split())
+
+
+def test_help_states_the_limits_and_the_layouts():
+    done = run_kit("grade-all", "--help")
+    said = " ".join(done.stdout.split())
+    assert scratch.LIMITS in said and "DIR/<learner>/<repo>/project/" in said and "--resume" in said
+    assert "--allow-missing" in said
+
+
+# -- the pieces, in process ------------------------------------------------------------------------------
+@pytest.mark.parametrize("layout", ["", "project", "repo", "repo/project"])
+def test_a_tree_is_found_in_every_layout(tmp_path, layout):
+    copy_tree(STARTER, tmp_path / "learner" / layout if layout else tmp_path / "learner")
+    sub = classfolder.submission("learner", tmp_path / "learner")
+    assert sub.tree == (tmp_path / "learner" / layout if layout else tmp_path / "learner") and not sub.error
+
+
+def test_virtual_environments_caches_and_build_output_are_not_graded(tmp_path):
+    tree = copy_tree(STARTER, tmp_path / "tree")
+    before = scratch.measure(tree)
+    for venv in ("venv", "whatever"):
+        (tree / venv).mkdir()
+        (tree / venv / "pyvenv.cfg").write_text("home = /usr\n")
+        (tree / venv / "big.bin").write_bytes(b"\0" * (scratch.MAX_BYTES + 1))
+    for cache in ("__pycache__", ".ruff_cache", "dist", "x.egg-info"):
+        (tree / "myapp" / cache if cache == "__pycache__" else tree / cache).mkdir()
+    (tree / "dist" / "w.whl").write_bytes(b"\0" * 100)
+    assert scratch.measure(tree) == before
+    copied = scratch.scratch_copy(tree, tmp_path / "copy")
+    assert not (copied / "venv").exists() and not (copied / "dist").exists() and (copied / "manage.py").is_file()
+    (tree / "myapp" / "dist").mkdir()                       # below the top, dist/ is the learner's own
+    (tree / "myapp" / "dist" / "app.js").write_text("1")
+    assert scratch.measure(tree)[1] == before[1] + 1
+
+
+def test_archives_are_unpacked_without_links_or_ways_out_and_bounded(tmp_path, monkeypatch):
+    good = tmp_path / "good.zip"
+    make_zip(good, {"r/a.txt": b"a", "__MACOSX/r/._a.txt": b"x"}, links={"r/link": "/etc/passwd"})
+    place = classfolder.unpack(good, tmp_path / "u1")
+    assert (place / "r" / "a.txt").read_bytes() == b"a" and not (place / "r" / "link").exists()
+    assert not (place / "__MACOSX").exists()
+    bad = tmp_path / "bad.tar.gz"
+    with tarfile.open(bad, "w:gz") as packed:
+        info = tarfile.TarInfo("/abs.txt")
+        info.size = 1
+        packed.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(classfolder.UnsafeArchive, match="outside itself"):
+        classfolder.unpack(bad, tmp_path / "u2")
+    monkeypatch.setattr(classfolder, "ARCHIVE_MAX_BYTES", 10)
+    make_zip(tmp_path / "huge.zip", {"r/a.txt": b"x" * 100})
+    with pytest.raises(classfolder.UnsafeArchive, match="more than"):
+        classfolder.unpack(tmp_path / "huge.zip", tmp_path / "u3")

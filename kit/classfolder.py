@@ -1,0 +1,292 @@
+"""What a class folder holds: one submission per learner, found in every layout a class is collected in.
+
+A learner's project tree (a folder holding manage.py, myproject/ and myapp/) is
+looked for in the learner's folder and up to two levels below it, which covers
+what `kit release` and `gh classroom clone` produce:
+
+    DIR/<learner>/manage.py                  DIR/<learner>/project/manage.py
+    DIR/<learner>/<repo>/manage.py           DIR/<learner>/<repo>/project/manage.py
+
+A folder with two trees is refused for that learner (never graded twice). An
+archive in DIR (leo.zip, leo.tar.gz) is unpacked safely into a scratch folder
+(no links, no path out of it, bounded in size) and graded as learner "leo", or
+gets a row saying what to do. A linked submission is refused, never followed.
+Every folder and archive gets a row; a folder with no tree is kept out of the
+class's mean and median.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .i18n import T
+from .project import NOT_GRADED, is_virtualenv
+from .scratch import LIMITS, TreeTooBig, measure
+
+SKIPPED_NAMES = ("__MACOSX",)     # what unzipping an archive made on a Mac leaves behind
+ARCHIVE_ENDINGS = (".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar")
+ARCHIVE_MAX_BYTES = 500 * 1024 * 1024     # what one archive may unpack to, in all
+ARCHIVE_MAX_MEMBERS = 50_000
+# What a kit checkout or a repository has at its top, and a class folder has not.
+NOT_A_CLASS = ("pyproject.toml", "kit", ".git", "setup.py")
+
+# Each submission's state: graded (or waiting to be), refused (counted as 0 with its reason), or no part of the
+# class's numbers (no tree, an archive beside its own folder).
+GRADED, REFUSED, NO_TREE, DUPLICATE = "graded", "refused", "no tree", "duplicate"
+COUNTED = (GRADED, REFUSED)
+# What grade-all needs from the machine, each of which --allow-missing may waive.
+REQUIREMENTS = ("browser", "sandbox")
+HELP_EPILOG = (
+    "Layouts: a learner's tree is found in DIR/<learner>/, DIR/<learner>/project/, DIR/<learner>/<repo>/ or "
+    "DIR/<learner>/<repo>/project/; a folder holding two trees is refused; an archive (leo.zip, leo.tar.gz) is "
+    "unpacked into a scratch folder (no links, no paths out, bounded) and graded as 'leo'; links are never "
+    "followed. Limits: " + LIMITS + " The gradebook (grades.csv, grades.json, report.html, feedback/) is written "
+    "after every learner; an interrupted run (Ctrl-C, SIGTERM, SIGHUP) leaves it marked partial: run the same "
+    "command with --resume to finish it. To keep a long run alive after you log out, run it under nohup, tmux or "
+    "screen.")
+
+
+class GradeAllError(ValueError):
+    """DIR cannot be graded as a class: missing, empty, a single tree, a kit checkout."""
+
+
+@dataclass
+class Submission:
+    learner: str
+    folder: Path                   # the learner's folder (or archive) under DIR
+    tree: Path | None              # the project tree inside it, None when there is none
+    report: object | None = None   # kit.grader.Report once graded
+    error: str = ""
+    seconds: float = 0.0
+    status: str = GRADED
+    not_graded: dict = field(default_factory=dict)   # stage id -> why this machine could not grade it
+    done: bool = False             # graded (or refused) in this run or a resumed one
+
+    def result(self, stage_id: str):
+        return next((s for s in self.report.stages if s.id == stage_id), None) if self.report else None
+
+    def points(self, stage_id: str) -> int:
+        result = self.result(stage_id)
+        return result.points if result is not None else 0
+
+    @property
+    def total(self) -> int:
+        return self.report.score if self.report else 0
+
+    @property
+    def counted(self) -> bool:
+        return self.status in COUNTED
+
+
+def looks_like_tree(folder: Path) -> bool:
+    return (folder / "manage.py").is_file() and (folder / "myproject").is_dir() and (folder / "myapp").is_dir()
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        entries = sorted(folder.iterdir(), key=lambda p: p.name.lower())
+    except OSError:
+        return []
+    return [p for p in entries if not p.name.startswith(".") and p.name not in NOT_GRADED
+            and p.name not in SKIPPED_NAMES and (p.is_symlink() or (p.is_dir() and not is_virtualenv(p)))]
+
+
+def find_trees(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(the trees in folder, at most two levels down; the links met on the way that lead to a tree)."""
+    if looks_like_tree(folder):
+        return [folder], []
+    trees, links = [], []
+    for child in _children(folder):
+        if child.is_symlink():
+            links += [child] if looks_like_tree(child) or child.is_dir() else []
+            continue
+        if looks_like_tree(child):
+            trees.append(child)
+            continue
+        for grandchild in _children(child):
+            if grandchild.is_symlink():
+                links += [grandchild] if looks_like_tree(grandchild) else []
+            elif looks_like_tree(grandchild):
+                trees.append(grandchild)
+    return trees, links
+
+
+def archive_stem(name: str) -> str | None:
+    lowered = name.lower()
+    for ending in ARCHIVE_ENDINGS:
+        if lowered.endswith(ending) and len(name) > len(ending):
+            return name[: -len(ending)]
+    return None
+
+
+def check_class_folder(root: Path) -> None:
+    if not root.exists():
+        raise GradeAllError(T("{root} does not exist.", root=str(root)))
+    if not root.is_dir():
+        raise GradeAllError(T("{root} is a file; give the folder that holds one folder per learner.", root=str(root)))
+    if looks_like_tree(root):
+        raise GradeAllError(T("{root} is itself one project tree: grade it with `kit check --project {root}`, or "
+                              "give grade-all the folder that holds one folder per learner.", root=str(root)))
+    marks = [name for name in NOT_A_CLASS if (root / name).exists()]
+    if marks:
+        raise GradeAllError(T("{root} is not a class folder: it has {marks} at its top, as a kit checkout or a "
+                              "repository has. Give grade-all the folder that holds one folder per learner "
+                              "(for example submissions/).", root=str(root), marks=", ".join(marks)))
+
+
+def find_submissions(directory: str | Path, *, skip: tuple[Path, ...] | Path | None = None,
+                     unpack_into: Path | None = None) -> list[Submission]:
+    """One submission per learner folder or archive in directory; unpack_into=None leaves archives packed."""
+    root = Path(directory).expanduser().absolute()
+    check_class_folder(root)
+    root = root.resolve()
+    skips = tuple(p.resolve() for p in ((skip,) if isinstance(skip, Path) else (skip or ())))
+    entries = sorted((p for p in root.iterdir() if not p.name.startswith(".") and p.name not in SKIPPED_NAMES
+                      and p.absolute() not in skips and not (p / "grades.json").is_file()),
+                     key=lambda p: p.name.lower())
+    folders = [p for p in entries if p.is_dir() or (p.is_symlink() and not archive_stem(p.name))]
+    archives = [p for p in entries if archive_stem(p.name) and (p.is_file() or p.is_symlink())]
+    if not folders and not archives:
+        raise GradeAllError(T("{root} holds no learner folders. Put each learner's work in a folder of its own "
+                              "(DIR/<learner>/manage.py or DIR/<learner>/<repo>/manage.py) and run again.",
+                              root=str(root)))
+    submissions = [submission(p.name, p) for p in folders]
+    names = {p.name for p in folders}
+    for archive in archives:
+        stem = archive_stem(archive.name)
+        if archive.is_symlink():
+            submissions.append(refused(archive.name, archive, linked(archive.name)))
+        elif stem in names:
+            submissions.append(Submission(archive.name, archive, None, status=DUPLICATE, done=True,
+                                          error=T("Not unpacked: the folder {folder}/ is here too and is graded "
+                                                  "as that learner. Remove the archive or the folder.",
+                                                  folder=stem)))
+        elif unpack_into is None:
+            submissions.append(Submission(stem, archive, None, status=NO_TREE, done=True,
+                                          error=T("{archive} is an archive: unpack it into a folder of its own "
+                                                  "here and grade again.", archive=archive.name)))
+        else:
+            try:
+                place = unpack(archive, unpack_into / stem)
+            except UnsafeArchive as exc:
+                submissions.append(refused(stem, archive, exc.args[0]))
+            else:
+                sub = submission(stem, place)
+                sub.folder = archive
+                submissions.append(sub)
+    return sorted(submissions, key=lambda s: s.learner.lower())
+
+
+def linked(name: str) -> str:
+    return T("Refused: {name} is a symbolic link, and grading never follows links. Copy the learner's work in "
+             "as a folder and grade again.", name=name)
+
+
+def refused(learner: str, folder: Path, why: str) -> Submission:
+    return Submission(learner, folder, None, error=why, status=REFUSED, done=True)
+
+
+def submission(learner: str, folder: Path) -> Submission:
+    """The learner's row: the one tree in folder, measured, or the reason there is none to grade."""
+    if folder.is_symlink():
+        return refused(learner, folder, linked(folder.name))
+    trees, links = find_trees(folder)
+    if len(trees) > 1:
+        return refused(learner, folder, T("Refused: this folder holds {count} project trees ({trees}); keep the "
+                                          "one to grade and grade again.", count=len(trees),
+                                          trees=", ".join(str(t.relative_to(folder)) for t in trees)))
+    if not trees and links:
+        return refused(learner, folder, linked(str(links[0].relative_to(folder))))
+    if not trees:
+        return Submission(learner, folder, None, status=NO_TREE, done=True,
+                          error=T("No project tree found: no folder here holds manage.py, myproject/ and myapp/."))
+    try:
+        measure(trees[0])
+    except TreeTooBig as exc:
+        return Submission(learner, folder, trees[0], error=exc.args[0], status=REFUSED, done=True)
+    return Submission(learner, folder, trees[0])
+
+
+# -- archives ------------------------------------------------------------------------------------------
+class UnsafeArchive(ValueError):
+    """An archive that cannot be unpacked safely; args[0] says why and what to do, in one sentence."""
+
+
+def _safe_name(name: str, archive: Path) -> Path | None:
+    """The member's relative path, None for one to pass over (a Mac's __MACOSX); UnsafeArchive for a way out."""
+    parts = Path(name.replace("\\", "/")).parts
+    if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+        raise UnsafeArchive(T("Refused: {archive} holds a path outside itself ({name}). Unpack it yourself, check "
+                              "it, and grade again.", archive=archive.name, name=name))
+    if not parts or parts[0] in SKIPPED_NAMES:
+        return None
+    return Path(*parts)
+
+
+def _too_big(archive: Path) -> UnsafeArchive:
+    return UnsafeArchive(T("Refused: {archive} unpacks to more than {limit} MB or {members} files. Unpack it "
+                           "yourself, remove what is not the project, and grade again.", archive=archive.name,
+                           limit=ARCHIVE_MAX_BYTES // 2**20, members=ARCHIVE_MAX_MEMBERS))
+
+
+def unpack(archive: Path, dest: Path) -> Path:
+    """Unpack regular files and folders only (links and devices are passed over), bounded; returns dest."""
+    dest.mkdir(parents=True, exist_ok=False)
+    total = 0
+    try:
+        if archive.name.lower().endswith(".zip"):
+            with zipfile.ZipFile(archive) as packed:
+                members = packed.infolist()
+                if len(members) > ARCHIVE_MAX_MEMBERS:
+                    raise _too_big(archive)
+                for info in members:
+                    relative = _safe_name(info.filename, archive)
+                    mode = info.external_attr >> 16
+                    if relative is None or stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):   # a link, a device
+                        continue
+                    if info.is_dir():
+                        (dest / relative).mkdir(parents=True, exist_ok=True)
+                        continue
+                    with packed.open(info) as source:
+                        total = _write(source, dest / relative, total, archive)
+        else:
+            with tarfile.open(archive) as packed:
+                count = 0
+                for info in packed:
+                    count += 1
+                    if count > ARCHIVE_MAX_MEMBERS:
+                        raise _too_big(archive)
+                    relative = _safe_name(info.name, archive)
+                    if relative is None or not (info.isreg() or info.isdir()):
+                        continue
+                    if info.isdir():
+                        (dest / relative).mkdir(parents=True, exist_ok=True)
+                        continue
+                    source = packed.extractfile(info)
+                    if source is not None:
+                        total = _write(source, dest / relative, total, archive)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, RuntimeError, ValueError) as exc:
+        if isinstance(exc, UnsafeArchive):
+            raise
+        raise UnsafeArchive(T("Refused: {archive} could not be unpacked ({error}). Unpack it yourself into a "
+                              "folder of its own and grade again.", archive=archive.name,
+                              error=f"{type(exc).__name__}: {exc}")) from None
+    return dest
+
+
+def _write(source, target: Path, total: int, archive: Path) -> int:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.parent.is_symlink() or target.is_symlink():
+        raise _too_big(archive)
+    with open(target, "wb") as out:
+        while chunk := source.read(1 << 20):
+            total += len(chunk)
+            if total > ARCHIVE_MAX_BYTES:
+                raise _too_big(archive)
+            out.write(chunk)
+    os.chmod(target, 0o644)
+    return total

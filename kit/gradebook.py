@@ -1,0 +1,495 @@
+"""A class's gradebook on disk: grades.json (the state, every report in full), grades.csv, report.html and
+one feedback file per learner; each written atomically, after every learner, so an interrupted batch
+leaves a gradebook (marked partial) that `kit grade-all --resume` continues.
+
+grades.csv is for a spreadsheet: UTF-8 with a byte-order mark (so Excel reads josé-ñ and Bengali names
+right), a row with each stage's maximum under the header, and the kit's commit, the date, the isolation
+and whether the gradebook is complete at the bottom. A stage this machine could not grade (no browser,
+no Redis) is "not graded", never 0, and does not count in the learner's maximum. Every row that is not
+full marks says why in its note.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import os
+import re
+import statistics
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import catalogue
+from .catalogue import KIT_ROOT
+from .classfolder import COUNTED, DUPLICATE, NO_TREE, Submission
+from .grader import Failure, Report, StageResult
+from .i18n import N_, SOURCE, T, _, language, message_data, recall, revive, translated
+
+NOT_GRADED = N_("not graded")
+FILES = ("grades.json", "grades.csv", "report.html")
+FEEDBACK = "feedback"
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+NOTE_LENGTH = 240                 # characters of one stage's reason in the CSV's note
+
+
+def clean(text: str) -> str:
+    """Learner-derived text as data: no control characters (a newline becomes a space)."""
+    return CONTROL.sub("", str(text).replace("\r\n", " ").replace("\n", " ").replace("\t", " "))
+
+
+def short(text: str, limit: int = NOTE_LENGTH) -> str:
+    text = clean(text).strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+@dataclass
+class Meta:
+    directory: str
+    stages: list[str]
+    isolation: str
+    kit_commit: str = ""
+    started: str = ""
+    updated: str = ""
+    status: str = "running"               # running, partial (stopped before the end), complete
+    interrupted: str = ""                 # the signal that stopped it
+    machine_not_graded: dict = field(default_factory=dict)   # stage id -> why this machine cannot grade it
+    hidden_orphans: list = field(default_factory=list)       # hidden checks that name no stage (never run)
+
+
+def kit_commit() -> str:
+    """The kit's commit, as `git describe --always --dirty` says it; 'unknown' outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "-C", str(KIT_ROOT), "describe", "--always", "--dirty", "--abbrev=12"],
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown"
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+# -- a stage's state -------------------------------------------------------------------------------
+def is_not_graded(result: StageResult | None) -> bool:
+    """A stage whose checks were skipped (the machine lacked a browser, Redis): not graded, never failed."""
+    return bool(result is not None and result.skipped and all(f.test == "stage" for f in result.failures))
+
+
+def not_graded_result(stage_id: str, why: str) -> StageResult:
+    stage = catalogue.get(stage_id)
+    return StageResult(id=stage.id, title=stage.title, passed=False, points=0, max_points=stage.points,
+                       skipped=[why], failures=[Failure("stage", T("Not graded: {skipped}", skipped=why),
+                                                        stage.hints[0])])
+
+
+def cell(sub: Submission, stage_id: str) -> str:
+    result = sub.result(stage_id)
+    if is_not_graded(result):
+        return NOT_GRADED
+    return str(result.points if result is not None else 0)
+
+
+def learner_max(sub: Submission, stage_ids: list[str]) -> int:
+    return sum(catalogue.get(s).points for s in stage_ids if not is_not_graded(sub.result(s)))
+
+
+def reasons(sub: Submission, stage_ids: list[str], lang: str = SOURCE) -> list[tuple[str, str]]:
+    """(stage id or "", why) for everything that cost this learner points, in lang; [] for full marks."""
+    if sub.error:
+        return [("", translated(sub.error, lang))]
+    if sub.report is None:
+        return [("", translated(T("Not graded yet: the batch stopped before this learner."), lang))]
+    found = []
+    for stage_id in stage_ids:
+        result = sub.result(stage_id)
+        if result is None or result.passed or not result.failures:
+            continue
+        message = translated(_revived(result.failures[0]), lang)
+        if is_not_graded(result):
+            message = translated(T("not graded: {why}", why=recall(result.skipped[0])), lang)
+        found.append((stage_id, message))
+    return found
+
+
+def _revived(failure: Failure) -> str:
+    return revive(failure.message, failure.template) if failure.template else failure.message
+
+
+def note(sub: Submission, stage_ids: list[str], lang: str = SOURCE) -> str:
+    """The reasons in one cell: stages that failed for the same reason share it ("settings, asgi: ...")."""
+    grouped: dict[str, list[str]] = {}
+    for stage, why in reasons(sub, stage_ids, lang):
+        grouped.setdefault(why, []).append(stage)
+    return " | ".join(short(f"{', '.join(stages)}: {why}" if any(stages) else why) for why, stages in grouped.items())
+
+
+# -- the class's numbers: only learners with a tree (or refused for theirs) count --------------------------
+def stage_summary(submissions: list[Submission], stage_ids: list[str]) -> list[dict]:
+    counted = [s for s in submissions if s.counted and (s.report is not None or s.error)]
+    rows = []
+    for stage_id in stage_ids:
+        stage = catalogue.get(stage_id)
+        graded = [s for s in counted if not is_not_graded(s.result(stage_id))]
+        passed = sum(1 for s in graded if s.points(stage_id) == stage.points)
+        failures = Counter(short(_revived(s.result(stage_id).failures[0]), 120) for s in graded
+                           if s.result(stage_id) is not None and s.result(stage_id).failures)
+        common = failures.most_common(1)[0] if failures else None
+        rows.append({"stage": stage_id, "title": stage.title, "points": stage.points, "passed": passed,
+                     "learners": len(graded), "not_graded": len(counted) - len(graded),
+                     "rate": passed / len(graded) if graded else 0.0,
+                     "common_failure": common[0] if common else "", "common_count": common[1] if common else 0})
+    return rows
+
+
+def max_score(stage_ids: list[str]) -> int:
+    return sum(catalogue.get(s).points for s in stage_ids)
+
+
+BAND_LABELS = ("0-19 %", "20-39 %", "40-59 %", "60-79 %", "80-100 %")
+
+
+def distribution(submissions: list[Submission], stage_ids: list[str]) -> dict:
+    counted = [s for s in submissions if s.counted and (s.report is not None or s.error)]
+    totals = [s.total for s in counted]
+    bands = [0] * 5   # 0-19 %, 20-39 %, ..., 80-100 %
+    for sub in counted:
+        top = learner_max(sub, stage_ids)
+        bands[min(4, int(5 * sub.total / top)) if top else 0] += 1
+    return {"learners": len(totals), "folders": len(submissions), "max_score": max_score(stage_ids),
+            "mean": statistics.fmean(totals) if totals else 0.0,
+            "median": statistics.median(totals) if totals else 0, "min": min(totals, default=0),
+            "max": max(totals, default=0),
+            "full_marks": sum(1 for s in counted if s.total == learner_max(s, stage_ids) and s.report is not None),
+            "no_tree": sum(1 for s in submissions if s.status == NO_TREE), "bands": bands}
+
+
+# -- writing, atomically ---------------------------------------------------------------------------
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_all(out: Path, meta: Meta, submissions: list[Submission], *, chart: bool = True) -> None:
+    """Every file of the gradebook, the JSON first (it is what --resume reads)."""
+    meta.updated = now()
+    write_json(out / "grades.json", meta, submissions)
+    write_csv(out / "grades.csv", submissions, meta.stages, meta)
+    write_html(out / "report.html", meta, submissions, chart=chart)
+    for sub in submissions:
+        if sub.done and sub.status != DUPLICATE:
+            write_feedback(out / FEEDBACK, sub, meta)
+
+
+def write_csv(path: Path, submissions: list[Submission], stage_ids: list[str], meta: Meta | None = None) -> None:
+    buffer = io.StringIO(newline="")
+    out = csv.writer(buffer)
+    out.writerow(["learner", *stage_ids, "total", "max_score", "note"])
+    out.writerow(["(maximum)", *(catalogue.get(s).points for s in stage_ids), max_score(stage_ids),
+                  max_score(stage_ids), "each stage's maximum; a stage the grading machine could not grade says "
+                                        "'not graded' and is left out of that learner's max_score"])
+    for sub in submissions:
+        out.writerow([clean(sub.learner), *(cell(sub, s) for s in stage_ids), sub.total, learner_max(sub, stage_ids),
+                      note(sub, stage_ids)])
+    if meta is not None:
+        out.writerow([])
+        for key, value in (("(kit commit)", meta.kit_commit), ("(graded)", f"{meta.started} .. {meta.updated}"),
+                           ("(isolation)", meta.isolation), ("(status)", status_line(meta)),
+                           ("(class folder)", meta.directory)):
+            out.writerow([key, value])
+    atomic_write(path, buffer.getvalue().encode("utf-8-sig"))
+
+
+def status_line(meta: Meta) -> str:
+    if meta.status == "complete":
+        return "complete"
+    if meta.interrupted:
+        return f"partial: interrupted by {meta.interrupted}; run again with --resume to finish"
+    return "partial: still running, or stopped; run again with --resume to finish"
+
+
+def _report_dict(report: Report) -> dict:
+    data = report.to_dict()
+    for stage, result in zip(data["stages"], report.stages):
+        stage["verdict"] = NOT_GRADED if is_not_graded(result) else ("pass" if result.passed else "fail")
+        for entry, failure in zip(stage["failures"], result.failures):
+            entry["i18n"] = failure.template or message_data(failure.message)
+    return data
+
+
+def write_json(path: Path, meta: Meta, submissions: list[Submission]) -> None:
+    data = {"directory": meta.directory, "stages": meta.stages, "max_score": max_score(meta.stages),
+            "stage_points": {s: catalogue.get(s).points for s in meta.stages}, "kit_commit": meta.kit_commit,
+            "started": meta.started, "updated": meta.updated, "status": meta.status,
+            "interrupted": meta.interrupted, "isolation": meta.isolation,
+            "machine_not_graded": meta.machine_not_graded, "hidden_orphans": meta.hidden_orphans,
+            "learners": [{"learner": s.learner, "source": str(s.folder), "tree": str(s.tree) if s.tree else None,
+                          "status": s.status, "done": s.done, "total": s.total,
+                          "max_score": learner_max(s, meta.stages),
+                          "not_graded": [st for st in meta.stages if is_not_graded(s.result(st))],
+                          "error": str.__str__(s.error) if s.error else "", "error_i18n": message_data(s.error),
+                          "note": note(s, meta.stages), "seconds": round(s.seconds, 1),
+                          "report": _report_dict(s.report) if s.report else None}
+                         for s in submissions]}
+    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8"))
+
+
+def load(path: Path) -> tuple[dict, dict[str, Submission]]:
+    """A gradebook written earlier: (its data, the learners it finished, by name)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    done = {}
+    for entry in data.get("learners", []):
+        if not entry.get("done"):
+            continue
+        sub = Submission(entry["learner"], Path(entry["source"]), Path(entry["tree"]) if entry["tree"] else None,
+                         status=entry["status"], done=True, seconds=entry.get("seconds", 0.0))
+        sub.error = revive(entry["error"], entry.get("error_i18n")) if entry.get("error_i18n") else entry["error"]
+        if entry.get("report"):
+            sub.report = _report_from(entry["report"])
+        done[sub.learner] = sub
+    return data, done
+
+
+def _report_from(data: dict) -> Report:
+    stages = []
+    for entry in data["stages"]:
+        failures = [Failure(f["test"], f["message"], f["hint"], translation=f.get("translation"),
+                            template=f.get("i18n")) for f in entry.get("failures", [])]
+        stages.append(StageResult(id=entry["id"], title=entry["title"], passed=entry["passed"],
+                                  points=entry["points"], max_points=entry["max_points"],
+                                  available=entry.get("available", True), skipped=entry.get("skipped", []),
+                                  failures=failures, passed_checks=entry.get("passed_checks", []),
+                                  seconds=entry.get("seconds", 0.0)))
+    return Report(project=data["project"], stages=stages, isolation=data.get("isolation", ""))
+
+
+# -- feedback for each learner ------------------------------------------------------------------------
+SAFE_NAME = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+
+
+def feedback_name(learner: str) -> str:
+    return SAFE_NAME.sub("_", learner).lstrip(".") or "_"
+
+
+def learner_language(sub: Submission) -> str:
+    """The language the learner worked in, when their repository shows it: the lessons they ran (a notebook
+    under notebooks/<lang>/ with outputs) in a language other than English; English otherwise."""
+    if sub.tree is None:
+        return SOURCE
+    from .i18n import LANGUAGES
+
+    for base in (sub.tree, sub.tree.parent):
+        for lang in (lang for lang in LANGUAGES if lang != SOURCE):
+            folder = base / "notebooks" / lang
+            if folder.is_dir() and not folder.is_symlink():
+                for notebook in sorted(folder.glob("*.ipynb"))[:40]:
+                    try:
+                        if notebook.is_symlink() or notebook.stat().st_size > 20 * 2**20:
+                            continue
+                        cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+                    except (OSError, ValueError, AttributeError):
+                        continue
+                    if any(isinstance(c, dict) and c.get("execution_count") for c in cells):
+                        return lang
+    return SOURCE
+
+
+def feedback_text(sub: Submission, meta: Meta, lang: str) -> str:
+    from .i18n import translation
+
+    say = translation(lang).gettext
+    stage_ids = meta.stages
+    heading = say(N_("Channels Kit: feedback for {learner}")).format(learner=clean(sub.learner))
+    lines = ["# " + heading, ""]
+    score = say(N_("Score: {score} of {max_score}. Graded {when} with kit {commit}."))
+    lines += [score.format(score=sub.total, max_score=learner_max(sub, stage_ids), when=meta.updated or now(),
+                           commit=meta.kit_commit), ""]
+    if sub.error or sub.report is None:
+        lines += ["## " + say(N_("What to do next")), "", clean(reasons(sub, stage_ids, lang)[0][1]), ""]
+        return "\n".join(lines)
+    results = [r for r in (sub.result(s) for s in stage_ids) if r is not None]
+    passed = [r for r in results if r.passed]
+    failing = [r for r in results if not r.passed and not is_not_graded(r)]
+    skipped = [r for r in results if is_not_graded(r)]
+    lines += ["## " + say(N_("What passed")), ""]
+    lines += [f"- {r.id} ({say(r.title)}): {r.points}/{r.max_points}" for r in passed] or ["- " + say(N_("Nothing yet."))]
+    lines.append("")
+    if failing:
+        from .render import said
+
+        first = failing[0]
+        message, hint = said(first.failures[0], lang) if first.failures else ("", "")
+        stage = catalogue.get(first.id)
+        where = say(N_("Stage {number} {id} ({title}), notebooks/{notebook}:"))
+        lines += ["## " + say(N_("What to fix next")), "",
+                  where.format(number=stage.number, id=stage.id, title=say(stage.title), notebook=stage.notebook), "",
+                  "- " + clean(message), "- " + say(N_("hint: {hint}")).format(hint=clean(hint)), ""]
+        if len(failing) > 1:
+            lines += ["## " + say(N_("Not passed yet")), ""]
+            lines += [f"- {r.id} ({say(r.title)}): 0/{r.max_points}" for r in failing[1:]]
+            lines.append("")
+    else:
+        lines += [say(N_("Every stage that was graded passes. Well done!")), ""]
+    if skipped:
+        lines += ["## " + say(N_("Not graded")), "",
+                  say(N_("The grading machine could not grade these stages; they do not count against you.")), ""]
+        lines += [f"- {r.id}: {clean(translated(recall(r.skipped[0]), lang))}" for r in skipped]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_feedback(folder: Path, sub: Submission, meta: Meta) -> Path:
+    path = folder / f"{feedback_name(sub.learner)}.md"
+    atomic_write(path, feedback_text(sub, meta, learner_language(sub)).encode("utf-8"))
+    return path
+
+
+# -- the HTML page ----------------------------------------------------------------------------------
+def chart_png(submissions: list[Submission], stage_ids: list[str]) -> bytes:
+    """Pass rate per stage above the score histogram, 800 px wide, as PNG bytes (no display needed)."""
+    from matplotlib.figure import Figure
+
+    rows = stage_summary(submissions, stage_ids)
+    dist = distribution(submissions, stage_ids)
+    figure = Figure(figsize=(8, 5.6), dpi=100, layout="constrained")
+    rates, scores = figure.subplots(2, 1)
+    rates.bar(range(len(rows)), [100 * r["rate"] for r in rows], color="#2a9d8f")
+    rates.set_xticks(range(len(rows)), [r["stage"] for r in rows], rotation=40, ha="right", fontsize=9)
+    for number, row in enumerate(rows):
+        if not row["learners"]:
+            rates.text(number, 4, "not graded", rotation=90, ha="center", va="bottom", fontsize=8, color="#555")
+    rates.set_ylim(0, 100)
+    rates.set_ylabel("learners passing (%)")
+    rates.set_title("Pass rate per stage (of the learners it was graded for)")
+    scores.bar(range(len(BAND_LABELS)), dist["bands"], color="#e76f51")
+    scores.set_xticks(range(len(BAND_LABELS)), BAND_LABELS, fontsize=9)
+    scores.set_ylabel("learners")
+    scores.set_title(f"Score distribution ({dist['learners']} learner(s) with a tree)")
+    scores.yaxis.get_major_locator().set_params(integer=True)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+SCRIPT = """
+const table = document.getElementById('learners');
+const rows = () => Array.from(table.tBodies[0].rows);
+document.getElementById('filter').addEventListener('input', e => {
+  const want = e.target.value.toLowerCase();
+  rows().forEach(r => { r.hidden = want && !r.textContent.toLowerCase().includes(want); });
+});
+table.tHead.querySelectorAll('th').forEach((th, i) => th.addEventListener('click', () => {
+  const down = th.dataset.dir !== 'down'; th.dataset.dir = down ? 'down' : 'up';
+  const key = r => { const t = r.cells[i].dataset.v ?? r.cells[i].textContent; const n = parseFloat(t);
+                     return isNaN(n) ? t.toLowerCase() : n; };
+  rows().sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * (down ? -1 : 1))
+        .forEach(r => table.tBodies[0].appendChild(r));
+}));
+"""
+
+
+def write_html(path: Path, meta: Meta, submissions: list[Submission], *, chart: bool = True) -> None:
+    esc = html.escape   # learner folder names and messages are untrusted text
+    stage_ids = meta.stages
+    dist = distribution(submissions, stage_ids)
+    heads = {name: esc(_(name)) for name in (N_("stage"), N_("title"), N_("points"), N_("passed"), N_("rate"),
+                                             N_("learner"), N_("why"), N_("total"), N_("most common failure"))}
+    stage_rows = "".join(
+        f"<tr><td>{catalogue.get(r['stage']).number}</td><td>{esc(r['stage'])}</td><td>{esc(_(r['title']))}</td>"
+        f"<td>{r['points']}</td><td>{r['passed']}/{r['learners']}"
+        + (" <small>(" + esc(_("{count} not graded").format(count=r["not_graded"])) + ")</small>" if r["not_graded"] else "")
+        + f"</td><td>{format(r['rate'], '.0%') if r['learners'] else '-'}</td><td>{esc(r['common_failure'])}"
+        + (f" <small>(×{r['common_count']})</small>" if r["common_count"] else "") + "</td></tr>"
+        for r in stage_summary(submissions, stage_ids))
+    learner_rows = []
+    for sub in submissions:
+        cells = []
+        for stage_id in stage_ids:
+            shown = cell(sub, stage_id)
+            result = sub.result(stage_id)
+            kind = ("ng" if shown == NOT_GRADED else "pass" if result is not None and result.passed else "fail")
+            cells.append(f'<td class="{kind} n" data-v="{-1 if kind == "ng" else esc(shown)}">'
+                         f'{esc(_(NOT_GRADED) if kind == "ng" else shown)}</td>')
+        why = "".join(f"<li>{('<b>' + esc(stage) + '</b>: ') if stage else ''}{esc(short(text, 400))}</li>"
+                      for stage, text in reasons(sub, stage_ids, language()))
+        counted = "" if sub.counted else ' class="uncounted"'
+        learner_rows.append(f'<tr{counted}><td class="text">{esc(clean(sub.learner))}</td>{"".join(cells)}'
+                            f'<td class="n" data-v="{sub.total}"><b>{sub.total}</b>/{learner_max(sub, stage_ids)}</td>'
+                            f'<td class="text"><ul>{why}</ul></td></tr>')
+    title = esc(_("Channels Kit: class report"))
+    summary = T("{directory}: {learners} learner(s) with a tree (of {folders} folder(s)); mean {mean:.1f}, median "
+                "{median:g} of {max_score}; {full_marks} with full marks.", directory=meta.directory,
+                learners=dist["learners"], folders=dist["folders"], mean=dist["mean"], median=dist["median"],
+                max_score=dist["max_score"], full_marks=dist["full_marks"]).translate()
+    facts = T("Kit {commit}; graded {started} to {updated}; isolation: {isolation}.", commit=meta.kit_commit,
+              started=meta.started, updated=meta.updated, isolation=meta.isolation).translate()
+    warnings = []
+    if meta.status != "complete":
+        warnings.append(T("Partial gradebook: {status}", status=status_line(meta)).translate())
+    for stage_id, why in meta.machine_not_graded.items():
+        warnings.append(T("Stage {stage} was not graded on this machine: {why}", stage=stage_id, why=why).translate())
+    for orphan in meta.hidden_orphans:
+        warnings.append(T("The hidden check {check} names no stage (name it test_<stage>_<what>.py); it was not "
+                          "run.", check=orphan).translate())
+    if not meta.isolation.startswith("bubblewrap"):
+        warnings.append(_("Graded without a sandbox: these points are advisory."))
+    warned = "".join(f'<p class="warn">{esc(w)}</p>' for w in warnings)
+    image = ""
+    if chart and any(s.counted for s in submissions):
+        png = base64.b64encode(chart_png(submissions, stage_ids)).decode("ascii")
+        alt = esc(_("Pass rate per stage and score distribution"))
+        image = f'<img alt="{alt}" src="data:image/png;base64,{png}">'
+    stage_heads = "".join(f'<th title="{esc(s)}">{catalogue.get(s).number}</th>' for s in stage_ids)
+    words = {"rates": esc(_("Pass rate per stage")), "learners": esc(_("Learners")),
+             "filter": esc(_("Filter learners (name, stage, reason)")),
+             "sort": esc(_("Stages by number, as in the table above. Click a column's head to sort by it. Grey rows "
+                           "(no project tree) are left out of the mean and median."))}
+    page = f"""<!doctype html>
+<html lang="{language()}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1em auto; max-width: 800px; padding: 0 8px; color: #222;
+        font-size: 14px; }}
+table {{ border-collapse: collapse; margin: .6em 0; width: 100%; }}
+th, td {{ border: 1px solid #ccc; padding: .2em .35em; text-align: left; vertical-align: top; }}
+td.text {{ overflow-wrap: anywhere; }} td.n {{ white-space: nowrap; }}
+#learners th {{ cursor: pointer; font-size: 12px; }} #learners td {{ font-size: 12px; }}
+#learners ul {{ margin: 0; padding-left: 1.1em; }}
+td.pass {{ background: #d8f3dc; }} td.fail {{ background: #ffe5e0; }} td.ng {{ background: #eee; color: #555; }}
+tr.uncounted td {{ color: #777; }} .warn {{ background: #fff3cd; padding: .4em; }}
+img {{ width: 100%; height: auto; }} input {{ width: 100%; padding: .3em; box-sizing: border-box; }}
+</style></head><body>
+<h1>{title}</h1>
+<p>{esc(summary)}</p>
+<p><small>{esc(facts)}</small></p>
+{warned}
+{image}
+<h2>{words["rates"]}</h2>
+<table><thead><tr><th>#</th><th>{heads["stage"]}</th><th>{heads["title"]}</th><th>{heads["points"]}</th>\
+<th>{heads["passed"]}</th><th>{heads["rate"]}</th><th>{heads["most common failure"]}</th></tr></thead>
+<tbody>{stage_rows}</tbody></table>
+<h2>{words["learners"]}</h2>
+<p><input id="filter" type="search" placeholder="{words["filter"]}"></p>
+<p><small>{words["sort"]}</small></p>
+<table id="learners"><thead><tr><th>{heads["learner"]}</th>{stage_heads}<th>{heads["total"]}</th>\
+<th>{heads["why"]}</th></tr></thead>
+<tbody>{''.join(learner_rows)}</tbody></table>
+<script>{SCRIPT}</script>
+</body></html>
+"""
+    atomic_write(path, page.encode("utf-8"))
