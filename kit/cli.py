@@ -178,12 +178,16 @@ def run_grader(project: Path, stage_ids: list[str]):
     recheck = bool(stage_ids)  # `kit check users` also grades the earlier stages users can break
     if not err.is_terminal:
         return grade(project, stages, recheck=recheck)
-    with err.status(_("grading {count} stage(s) of {project} ...").format(count=len(stages), project=project)) as spinner:
-        done = []
+    grading = _("grading {count} stage(s) of {project} ...").format(count=len(stages), project=project)
+    with err.status(grading) as spinner:
+        done = []   # one line per graded stage, under the spinner; all of it makes way for the table
 
         def progress(result):
-            done.append(result.id)
-            spinner.update(_("graded {stages} ...").format(stages=", ".join(done)))
+            from rich.markup import escape
+
+            mark = {"pass": "[green]✔[/]", "fail": "[red]✘[/]"}.get(result.verdict, "[dim]·[/]")
+            done.append(f"{mark} {escape(result.id)}  {result.points}/{result.max_points}  [dim]({result.seconds:.1f} s)[/]")
+            spinner.update("\n".join([grading, *done]))
 
         return grade(project, stages, on_stage_done=progress, recheck=recheck)
 
