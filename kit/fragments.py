@@ -1,6 +1,6 @@
 """Code the learner writes: one source (the solutions); the lessons show it, a test pastes it.
 
-notebooks/fragments.toml lists each block a lesson tells the learner to write (id, stage, file,
+kit/fragments.toml lists each block a lesson tells the learner to write (id, stage, file,
 start/end anchors, paste mode); the lesson shows it as a fenced block right below the line
 `<!-- fragment: ID -->`. docs/writing-lessons.md ("Code the learner writes") is the reference.
 
@@ -21,7 +21,7 @@ import nbformat
 
 from . import catalogue, files
 
-DATA = catalogue.NOTEBOOKS_DIR / "fragments.toml"
+DATA = catalogue.KIT_ROOT / "kit" / "fragments.toml"     # notebooks/ holds only the lessons
 _MARK = re.compile(r"^<!-- fragment: (\S+) -->$")      # the line right above the block's fence
 _FENCE = re.compile(r"^(`{3,}|~{3,})[\w+-]*$")
 _DEF = r"^[ \t]*(?:@.*\n[ \t]*)?(?:(?:async\s+)?def\s+{0}\b|class\s+{0}\b|{0}\s*=|(?:async\s+)?function\s+{0}\b|(?:const|let|var)\s+{0}\b)"

@@ -1,6 +1,6 @@
 """The code a lesson tells the learner to write works when pasted as the lesson says, in every language.
 
-Each lesson's blocks come from the solutions (notebooks/fragments.toml, kit/fragments.py). Here
+Each lesson's blocks come from the solutions (kit/fragments.toml, kit/fragments.py). Here
 they are taken from the notebooks as a learner reads them, English and Bengali, pasted in lesson
 order into the tree a learner holds as the stage starts, and graded by the real grader.
 """
