@@ -6,7 +6,8 @@ Chromium (kit/browser.py finds it) opens the lesson and:
 - the notebook is not dirty once its kernel is up (JupyterLab used to mark every lesson modified
   as soon as the kernel filled in its metadata);
 - Run All runs every cell, with no error dialog;
-- the checkpoint cell's output area holds one table (it once held three).
+- the checkpoint cell's output area holds one table (it once held three);
+- a template (room.html) opens in the editor, where the learner can paste, not in the HTML viewer.
 The lesson file on disk is never written: autosave is off in this lab's (throw-away) user settings,
 and the test checks the file is unchanged.
 """
@@ -91,5 +92,12 @@ def test_a_lesson_in_jupyterlab_in_chromium(lab, lesson_tree):
             checkpoint.screenshot(path=os.environ["KIT_LAB_SCREENSHOT"])
         assert "passed" in checkpoint.inner_text()
         assert not dialogs, dialogs
+
+        # A lesson's link to a template the learner edits opens the editor, not the rendered HTML viewer.
+        # (A page of its own: leaving the notebook's page would ask about its unsaved outputs.)
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{lab.base}/lab/tree/project/myapp/templates/myapp/room.html?token={lab.token}", timeout=60_000)
+        expect(page.locator("#jp-main-dock-panel .jp-FileEditor").first).to_be_visible(timeout=30_000)
+        assert page.locator("#jp-main-dock-panel iframe").count() == 0, "room.html opened in the HTML viewer"
     assert time.monotonic() - started < BUDGET * 1.5, f"the browser part took {time.monotonic() - started:.0f} s"
     assert digest(KIT_ROOT / lesson) == before, f"{lesson} was written while the test ran"
