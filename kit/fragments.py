@@ -169,6 +169,9 @@ def paste(lines: list[str], block: list[str], fragment: Fragment) -> list[str]:
     if mode == "replace-def":
         first, last = _definition(lines, arg, fragment.stage)
         return lines[:first] + block + lines[last:]
+    if mode == "replace":   # the one line containing TEXT becomes the block (a line the stage rewrites)
+        at = _find(lines, arg, 0, f"{fragment.id}: replace")
+        return lines[:at] + block + lines[at + 1:]
     if mode in ("after", "before"):
         at = _find(lines, arg, 0, f"{fragment.id}: {mode}") + (mode == "after")
         return lines[:at] + _spaced(lines[:at], block) + lines[at:]

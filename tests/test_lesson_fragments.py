@@ -42,6 +42,10 @@ def test_pasting_follows_the_paste_modes(tmp_path):
     for block in (["f() {", "}"], ["g();"]):
         lines = fragments.paste(lines, block, before)
     assert lines == ["a();", "", "f() {", "}", "g();", "focus();"]
+    replace = fragments.Fragment("t/e", "routing", "f.js", "replace log.value += data.message")
+    lines = ["{", "    log.value += data.message;", "}"]
+    assert fragments.paste(lines, ["    const a = 1;", "    log.value += a;"], replace) == \
+        ["{", "    const a = 1;", "    log.value += a;", "}"]
     imports = fragments.Fragment("t/d", "routing", "f.py", "imports")
     lines = ['"""Doc."""', "from a import b", "", "class C:", "    pass"]
     assert fragments.paste(lines, ["import json", "from a import b"], imports)[:3] == \
