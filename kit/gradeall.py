@@ -236,13 +236,15 @@ def _batch(submissions: list[Submission], stage_ids: list[str], out: Path, meta:
         for number, sub in enumerate(todo, 1):
             say(f"[dim]{number}/{len(todo)}[/] {escape(sub.learner)} ...", soft_wrap=True)
             grade_one(sub, stage_ids, machine_not_graded)
-            write_all(out, meta, submissions, chart=False)
+            write_all(out, meta, submissions, chart=False, feedback=[sub])
             say(learner_line(sub, stage_ids), soft_wrap=True)
         meta.status = "complete"
-        write_all(out, meta, submissions)
+        write_all(out, meta, submissions, feedback=[])
     except KeyboardInterrupt as exc:
+        for number in previous:    # a second signal must not cut the last write short
+            signal.signal(number, signal.SIG_IGN)
         meta.status, meta.interrupted = "partial", _signal_name(exc)
-        write_all(out, meta, submissions)
+        write_all(out, meta, submissions, feedback=[])
         left = sum(1 for s in submissions if not s.done)
         say("[yellow]" + escape(T("Interrupted by {signal}: the gradebook in {out} is partial ({left} learner(s) not "
                                   "graded). Run the same command with --resume to finish it.",

@@ -185,13 +185,15 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def write_all(out: Path, meta: Meta, submissions: list[Submission], *, chart: bool = True) -> None:
-    """Every file of the gradebook, the JSON first (it is what --resume reads)."""
+def write_all(out: Path, meta: Meta, submissions: list[Submission], *, chart: bool = True,
+              feedback: list[Submission] | None = None) -> None:
+    """Every file of the gradebook, the JSON first (it is what --resume reads); the feedback files of the
+    learners named (all that are done when None): after each learner, only that learner's is new."""
     meta.updated = now()
     write_json(out / "grades.json", meta, submissions)
     write_csv(out / "grades.csv", submissions, meta.stages, meta)
     write_html(out / "report.html", meta, submissions, chart=chart)
-    for sub in submissions:
+    for sub in submissions if feedback is None else feedback:
         if sub.done and sub.status != DUPLICATE:
             write_feedback(out / FEEDBACK, sub, meta)
 
