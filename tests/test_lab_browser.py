@@ -5,7 +5,7 @@ a free port, a token, throw-away Jupyter folders), with the lesson's tree set to
 Chromium (kit/browser.py finds it) opens the lesson and:
 - the notebook is not dirty once its kernel is up (JupyterLab used to mark every lesson modified
   as soon as the kernel filled in its metadata);
-- Run All runs every cell, with no error dialog;
+- Run All runs every cell, with no error dialog and no notification (JupyterLab's news question);
 - the checkpoint cell's output area holds one table (it once held three);
 - a template (room.html) opens in the editor, where the learner can paste, not in the HTML viewer.
 The lesson file on disk is never written: autosave is off in this lab's (throw-away) user settings,
@@ -92,6 +92,8 @@ def test_a_lesson_in_jupyterlab_in_chromium(lab, lesson_tree):
             checkpoint.screenshot(path=os.environ["KIT_LAB_SCREENSHOT"])
         assert "passed" in checkpoint.inner_text()
         assert not dialogs, dialogs
+        toasts = page.locator(".Toastify__toast").all_inner_texts()
+        assert not toasts, f"JupyterLab showed a notification (the news pop-up is off in kit/lab/): {toasts}"
 
         # A lesson's link to a template the learner edits opens the editor, not the rendered HTML viewer.
         # (A page of its own: leaving the notebook's page would ask about its unsaved outputs.)
