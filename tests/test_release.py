@@ -339,6 +339,9 @@ def test_release_readme_and_makefile_are_the_learners(release):
         assert f"| `{st.id}` |" in bengali and f"notebooks/bn/{st.notebook}" in bengali, st.id
     assert sorted(set(bash_commands(bengali))) == sorted(set(bash_commands((release / "README.md").read_text()))), \
         "the Bengali README gives the same commands as the English one"
+    for name in ("README.md", "README.bn.md"):
+        links = re.findall(r"\]\(([^)#\s]+)\)", (release / name).read_text(encoding="utf-8"))
+        assert links and not [link for link in links if not (release / link).exists()], f"{name}: broken links"
     makefile = (release / "Makefile").read_text()
     assert "bench" not in makefile and "pytest" not in makefile and "benchmarks" not in makefile
 
