@@ -5,12 +5,15 @@ fixed host or port (ws://127.0.0.1:8000) cannot connect. Pages in one room must
 see each other's messages in #chat-log; a page in another room must not.
 Every wait is for a condition in the page, never a fixed sleep.
 """
+import functools
 import json
 
 import pytest
 
-from kit.i18n import T
-from support import LEARNER, WAIT, fail, login, server_clue
+from kit.i18n import T, recall
+from support import LEARNER, PROJECT, WAIT, fail, login, server_clue
+
+ROOM_TEMPLATE = ("room.html", PROJECT / "myapp" / "templates" / "myapp" / "room.html")
 
 # A browser on a busy machine is slower than a socket: wait longer for the page's
 # conditions than for a bare client (a correct page still meets them at once).
@@ -65,11 +68,34 @@ def chromium():
 
 @pytest.fixture
 def context(chromium):
+    from kit.browser import PageErrors
+
     ctx = chromium.new_context()
     ctx.add_init_script(TRACK_SOCKETS)
     ctx.set_default_timeout(PAGE_WAIT * 1000)
+    # The pages' own errors, seen by the browser (Playwright's events), never asked of the page.
+    ctx.kit_errors = PageErrors(template=ROOM_TEMPLATE)
     yield ctx
     ctx.close()
+
+
+def reports_page_errors(check):
+    """When a check fails and a page's script threw, the failure leads with that error: it is the
+    learner's real mistake, and the check's own advice would repeat code they already wrote."""
+    @functools.wraps(check)
+    def checked(*args, **kwargs):
+        try:
+            return check(*args, **kwargs)
+        except Exception as exc:  # an assert, a plain failure, or Playwright giving up on the page
+            errors = getattr(kwargs.get("context"), "kit_errors", None)
+            lead = errors.lead() if errors is not None else None
+            if not lead:
+                raise
+            said = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+            said = recall(said.split("\nassert ")[0].strip())
+            fail(T("{error} Fix it first (the rest of that script never ran); the check then saw: {failure}",
+                   error=lead, failure=said))
+    return checked
 
 
 class ChatPage:
@@ -78,6 +104,9 @@ class ChatPage:
     def __init__(self, context, server, room, *, host=None, user=LEARNER):
         self.server, self.room = server, room
         self.page = context.new_page()
+        self.errors = getattr(context, "kit_errors", None)
+        if self.errors is not None:
+            self.errors.watch(self.page)
         origin = f"http://{host}:{server.port}" if host else server.url
         self.url = f"{origin}/chat/{room}/"
         session = login(user, required=False) if user else None
@@ -92,19 +121,39 @@ class ChatPage:
                 fail(T("GET {url} answered {status}. The page's host must be in ALLOWED_HOSTS: keep '127.0.0.1' and "
                        "'localhost' there. {clue}", url=self.url, status=status, clue=server_clue(self.server)))
             fail(T("GET {url} answered {status}. {clue}", url=self.url, status=status, clue=server_clue(self.server)))
+        if self.errors is not None:
+            try:
+                self.errors.remember_source(self.page.url, response.text())
+            except Exception:  # noqa: BLE001 - lines are then said as the page's own
+                pass
         for element in ("#chat-log", "#chat-message-input", "#chat-message-submit"):
             if self.page.query_selector(element) is None:
                 fail(T("The room page has no {element} element: keep the ids of the given room.html.", element=element))
         self.wait_connected()
         return self
 
-    def wait_connected(self):
+    def wait_for(self, condition, arg=None) -> bool:
+        """Wait up to PAGE_WAIT for a condition in the page; give up sooner (after WAIT) once the page's
+        script has thrown, since what it was to do may never run: the failure then leads with that error."""
+        import time
+
         from playwright.sync_api import Error
 
-        try:
-            self.page.wait_for_function(OPEN_OR_ELSEWHERE, timeout=PAGE_WAIT * 1000)
-        except Error:
-            pass  # explained below, from what the page tried
+        started = time.monotonic()
+        deadline = started + PAGE_WAIT
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                self.page.wait_for_function(condition, arg=arg, timeout=max(1, min(left, 1.0)) * 1000)
+                return True
+            except Error:
+                pass
+            thrown = self.errors is not None and self.errors.stopped_for() > 0
+            if left <= 1.0 or (thrown and time.monotonic() - started > WAIT):
+                return False
+
+    def wait_connected(self):
+        self.wait_for(OPEN_OR_ELSEWHERE)  # when it never comes, explained below from what the page tried
         state = self.page.evaluate("""() => ({
             tried: window.__kit.tried, open: window.__kit.sockets.some(s => s.readyState === 1),
             host: location.host, protocol: location.protocol})""")
@@ -137,28 +186,20 @@ class ChatPage:
         return self.page.evaluate("() => window.__kit.sent")
 
     def wait_for_a_send(self):
-        from playwright.sync_api import Error
-
-        try:
-            self.page.wait_for_function("() => window.__kit.sent.length > 0", timeout=PAGE_WAIT * 1000)
-        except Error:
-            return False
-        return True
+        return self.wait_for("() => window.__kit.sent.length > 0")
 
     def log_lines(self):
         return self.page.evaluate(LOG_LINES)
 
     def wait_for_line(self, text, who):
-        from playwright.sync_api import Error
-
-        try:
-            self.page.wait_for_function(LOG_HAS, arg=[text], timeout=PAGE_WAIT * 1000)
-        except Error:
+        if not self.wait_for(LOG_HAS, [text]):
             fail(T("{who} never showed {text} as a line of #chat-log in {wait:.0f} s (its log: {log}). {why}",
                    who=who, text=repr(text), wait=PAGE_WAIT, log=repr(self.log_lines()), why=self.diagnose(text)))
 
     def diagnose(self, text):
         """Why a message did not show: name the page's mistake when the frames tell it."""
+        if self.errors is not None and self.errors.first() is not None:
+            return T("The page's script threw an error (see above), so what came after it never ran.")
         sent = self.sent
         if not sent:
             return T("The page sent nothing over its WebSocket.")
@@ -181,6 +222,7 @@ def open_page(context, server, room, **kwargs):
     return ChatPage(context, server, room, **kwargs).open()
 
 
+@reports_page_errors
 def test_socket_follows_the_page_address(context, server):
     # Served as 127.0.0.1 and as localhost: the socket must follow whichever the page came from.
     for host in ("127.0.0.1", "localhost"):
@@ -188,6 +230,7 @@ def test_socket_follows_the_page_address(context, server):
         page.close()
 
 
+@reports_page_errors
 def test_https_page_uses_wss(context, server):
     import urllib.request
 
@@ -197,6 +240,8 @@ def test_https_page_uses_wss(context, server):
         body = response.read()
     secure = f"https://127.0.0.1:{server.port}/chat/frontend_tls/"
     page = context.new_page()
+    context.kit_errors.watch(page)
+    context.kit_errors.remember_source(secure, body.decode("utf-8", "replace"))
     page.route(secure, lambda route: route.fulfill(status=200, body=body, content_type="text/html"))
     page.goto(secure)
     try:
@@ -210,6 +255,7 @@ def test_https_page_uses_wss(context, server):
     page.close()
 
 
+@reports_page_errors
 def test_send_button_sends_json(context, server):
     page = open_page(context, server, "frontend_json")
     page.send_by_click("hello as json")
@@ -226,6 +272,7 @@ def test_send_button_sends_json(context, server):
         "Clicking Send sent {frame}; the server expects {{\"message\": \"hello as json\"}}.", frame=repr(frame))
 
 
+@reports_page_errors
 def test_room_sees_messages_and_other_rooms_do_not(context, server):
     alice = open_page(context, server, "frontend_lobby")
     bob = open_page(context, server, "frontend_lobby")
@@ -243,16 +290,16 @@ def test_room_sees_messages_and_other_rooms_do_not(context, server):
         "reached it. Each page must join only its own room.", log=repr(carol.log_lines()))
 
 
+@reports_page_errors
 def test_enter_sends(context, server):
     page = open_page(context, server, "frontend_enter")
     page.send_by_enter("sent with enter")
-    try:
-        page.page.wait_for_function(LOG_HAS, arg=["sent with enter"], timeout=PAGE_WAIT * 1000)
-    except Exception:
+    if not page.wait_for(LOG_HAS, ["sent with enter"]):
         fail(T("Pressing Enter in #chat-message-input did not put the message in #chat-log: listen for the "
                "Enter key on the input and send, as the Send button does. {why}", why=page.diagnose('sent with enter')))
 
 
+@reports_page_errors
 def test_input_is_cleared_after_sending(context, server):
     page = open_page(context, server, "frontend_clear")
     page.send_by_click("clear me")
@@ -262,6 +309,7 @@ def test_input_is_cleared_after_sending(context, server):
                          left=repr(left))
 
 
+@reports_page_errors
 def test_messages_are_kept_one_per_line(context, server):
     page = open_page(context, server, "frontend_lines")
     for text in ("first line", "second line", "third line"):

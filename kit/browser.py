@@ -138,3 +138,143 @@ def chromium(*, slow_mo: float = 0):
             yield browser
         finally:
             browser.close()
+
+
+# -- what a page's own scripts did wrong -------------------------------------------------
+# Observed through the browser (Playwright's pageerror and console events, which come
+# from Chromium over CDP), never asked of the page: a page cannot write these.
+import re  # noqa: E402
+import time  # noqa: E402
+
+STACK_PLACE = re.compile(r"((?:https?|file)://[^\s()]+?):(\d+):(\d+)\)?\s*$", re.M)
+MAX_ERRORS = 20        # a page that throws in a loop is bounded (DESIGN.md, "Bounded")
+MAX_TEXT = 300         # characters kept of one error's text
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+IGNORED_CONSOLE = ("Failed to load resource", "WebSocket connection to")  # explained by the checks themselves
+
+
+def _clean(text: str) -> str:
+    text = CONTROL.sub(" ", str(text or "")).strip()
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1] + "…"
+
+
+class PageErrors:
+    """Every uncaught exception and console error of the pages it watches, with where it happened.
+
+        errors = PageErrors(template=("room.html", path_of_the_template))
+        errors.watch(page)                       # before page.goto(...)
+        errors.remember_source(url, html)        # the document as served: maps its lines to the template
+        errors.lead()                            # None, or "Your page's script stopped at room.html line 27: ..."
+
+    A line of the page is the line of the served document (what the browser knows).
+    When the template renders line for line (or the line's text occurs once in it),
+    the place is said as the template's file and line; otherwise as the page's line.
+    """
+
+    def __init__(self, template: tuple[str, os.PathLike] | None = None):
+        self.template = template
+        self.errors: list[dict] = []
+        self.sources: dict[str, str] = {}
+
+    def watch(self, page) -> None:
+        page.on("pageerror", self._uncaught)
+        page.on("console", self._console)
+
+    def remember_source(self, url: str, text: str) -> None:
+        self.sources[url.split("#")[0]] = text
+
+    def _add(self, entry: dict) -> None:
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(entry)
+
+    def _uncaught(self, error) -> None:
+        name = _clean(getattr(error, "name", "") or "Error")
+        message = _clean(getattr(error, "message", "") or str(error))
+        url, line = "", None
+        for match in STACK_PLACE.finditer(getattr(error, "stack", "") or ""):
+            url, line = match.group(1), int(match.group(2))
+            break
+        self._add({"kind": "uncaught", "name": name, "text": message, "url": url, "line": line,
+                   "at": time.monotonic()})
+
+    def _console(self, message) -> None:
+        try:
+            if message.type != "error":
+                return
+            text = _clean(message.text)
+            location = message.location or {}
+        except Exception:  # noqa: BLE001 - a closed page: nothing more to learn
+            return
+        if not text or text.startswith(IGNORED_CONSOLE):
+            return
+        line = location.get("lineNumber")
+        self._add({"kind": "console", "name": "", "text": text, "url": location.get("url") or "",
+                   "line": line + 1 if isinstance(line, int) and line >= 0 else None})
+
+    # -- saying where --------------------------------------------------------------
+    def template_line(self, url: str, line: int) -> int | None:
+        """The template's line for line `line` of the document served at url, when that is plain."""
+        source = self.sources.get(url.split("#")[0])
+        if source is None or not self.template:
+            return None
+        try:
+            lines = Path(self.template[1]).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return None
+        served = source.splitlines()
+        if not 0 < line <= len(served):
+            return None
+        wanted = served[line - 1].strip()
+        if not wanted:
+            return None
+        if line <= len(lines) and lines[line - 1].strip() == wanted:
+            return line
+        same = [n for n, text in enumerate(lines, 1) if text.strip() == wanted]
+        return min(same, key=lambda n: abs(n - line)) if same else None
+
+    def place(self, entry: dict) -> str:
+        from .i18n import T
+
+        url, line = entry["url"], entry["line"]
+        if not line:
+            return T("the room page") if url in self.sources or not url else _clean(url)
+        if url in self.sources or url.split("#")[0] in self.sources:
+            found = self.template_line(url, line)
+            if found:
+                return T("{file} line {line}", file=self.template[0], line=found)
+            return T("line {line} of the page as served", line=line)
+        path = re.sub(r"^[a-z]+://[^/]+", "", url) or url
+        return T("{file} line {line}", file=_clean(path), line=line)
+
+    def stopped_for(self) -> float:
+        """Seconds since the pages' first uncaught exception; 0 when none happened."""
+        uncaught = [e for e in self.errors if e["kind"] == "uncaught"]
+        return time.monotonic() - uncaught[0]["at"] if uncaught else 0.0
+
+    def first(self) -> dict | None:
+        """The error to lead with: the first uncaught exception, else the first console error."""
+        uncaught = [e for e in self.errors if e["kind"] == "uncaught"]
+        return (uncaught or self.errors or [None])[0]
+
+    def lead(self) -> str | None:
+        """One sentence about the page's own first error, or None when it had none."""
+        from .i18n import T
+
+        entry = self.first()
+        if entry is None:
+            return None
+        place = self.place(entry)
+        if entry["kind"] == "console":
+            return T("Your page's script logged an error at {place}: {error}.", place=place,
+                     error=entry["text"].rstrip("."))
+        error = f"{entry['name']}: {entry['text']}".rstrip(".")
+        advice = {
+            "ReferenceError": T("A name used on that line is not defined where the line runs: a const made inside "
+                                "a function, or only in a comment, is not seen outside it. Define it once near the "
+                                "top of the script, before anything uses it."),
+            "TypeError": T("A value on that line is not what the code expects (often null: a querySelector that "
+                           "found no element, or a name used before it was given a value)."),
+            "SyntaxError": T("The browser could not read the script at all: look for a bracket, quote or brace "
+                             "left open near that line."),
+        }.get(entry["name"], T("The browser stops a script at its first uncaught error: nothing after it ran."))
+        return T("Your page's script stopped at {place}: {error}. {advice}", place=place, error=error, advice=advice)

@@ -247,16 +247,17 @@ def get(stage_id: str) -> Stage:
                              known=known)) from None
 
 
-def hint_ladder(stage_id: str, test_name: str) -> tuple[str, ...]:
+def hint_ladder(stage_id: str, test_name: str, template: dict | None = None) -> tuple[str, ...]:
     """A check's hints, nudge first, near the answer last; the stage's own hints when it has none.
 
     test_name is the check's name as reports give it: a parametrize suffix
-    ('test_bad_frame_is_refused[not-json]') shares its function's ladder.
+    ('test_bad_frame_is_refused[not-json]') shares its function's ladder. template is the failure's
+    message data (kit/i18n.py): a failure that names its own cause has its own ladder (kit/hints.py).
     """
-    from .hints import LADDERS, check_name
+    from .hints import ladder_for
 
     stage = get(stage_id)
-    return LADDERS.get(stage.id, {}).get(check_name(test_name)) or stage.hints
+    return ladder_for(stage.id, test_name, template) or stage.hints
 
 
 def hint_for(stage_id: str, test_name: str, level: int = 0) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from . import catalogue, render
-from .i18n import LANGUAGES, N_, T, _, translated
+from .i18n import LANGUAGES, N_, T, _, numeral, translated
 from .project import NotAProjectTree, active_project, validate
 from .sandbox import SandboxUnavailable
 
@@ -315,7 +315,8 @@ def cmd_status(args) -> int:
         return 0
     stage = catalogue.get(upcoming.id)
     out.print(_("Next: stage {number} [bold]{id}[/] ({title}): notebooks/{notebook}, files {files}").format(
-        number=stage.number, id=stage.id, title=_(stage.title), notebook=stage.notebook, files=", ".join(stage.files)))
+        number=numeral(stage.number), id=stage.id, title=_(stage.title), notebook=stage.notebook,
+        files=", ".join(stage.files)))
     if upcoming.failures:
         message, hint = render.said(upcoming.failures[0], render.language())
         out.print(f"  {escape(message)}\n  [dim]{escape(_(HINT).format(hint=hint))}[/]", soft_wrap=True)
@@ -393,12 +394,14 @@ def cmd_hint(args) -> int:
     stage = catalogue.get(failing.id)
     failure = failing.failures[0] if failing.failures else None
     check = failure.test if failure else "stage"
-    ladder = catalogue.hint_ladder(stage.id, check)
-    rung = hints.next_rung(project, stage.id, check, ladder)
+    template = failure.template if failure else None
+    ladder = catalogue.hint_ladder(stage.id, check, template)
+    rung = hints.next_rung(project, stage.id, check, ladder,
+                           failure=hints.failure_key(failure.message, template) if failure else None)
     # Plain prints: a hint is read whole, never wrapped mid-fragment.
     lang = render.language()
     print(_("Stage {number} {id}, check {check}: {message}").format(
-        number=stage.number, id=stage.id, check=hints.check_name(check),
+        number=numeral(stage.number), id=stage.id, check=hints.check_name(check),
         message=render.said(failure, lang)[0] if failure else _("not passed yet.")))
     print(_("Hint {rung} of {rungs}: {hint}").format(rung=rung + 1, rungs=len(ladder), hint=translated(ladder[rung])))
     if rung + 1 < len(ladder):
@@ -433,7 +436,6 @@ def _nothing_to_write(args) -> int:
     Console().print(T("Stage {id} has no files of its own: it checks the earlier stages' files. "
                       "Solve or reset those stages instead.", id=stage.id).translate())
     return 0
-
 
 
 if __name__ == "__main__":

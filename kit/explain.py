@@ -51,6 +51,8 @@ class Places:
         self.root = Path(root).resolve()
 
     def contains(self, filename: str) -> bool:
+        if not filename or str(filename).startswith("<"):  # <frozen importlib._bootstrap>, <string>: no file
+            return False
         try:
             Path(filename).resolve().relative_to(self.root)
             return True
@@ -93,11 +95,36 @@ class Places:
         detail = f"{type(exc).__name__}: {exc}".strip().rstrip(":").rstrip(".")
         place = self.where(exc)
         cause = likely_cause(str(exc))
+        missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+        unhandled = re.search(r"No handler for message type (\S+)", str(exc))
+        if not place and unhandled:  # the event's type has no method: the line that sends that type
+            place = self.naming(unhandled.group(1), module=False)
+        if not place and missing:  # an app or module named in a setting (INSTALLED_APPS): the line naming it
+            place = self.naming(missing)
+            if place:
+                cause = T("that line names the module '{name}', which Python cannot find: check its spelling "
+                          "(the apps are 'daphne', 'channels' and 'myapp').", name=missing.split(".")[0])
         if place:
             return (T("{doing}: {error} at {place}. Likely cause: {cause}", doing=doing, error=detail, place=place,
                       cause=cause) if cause else T("{doing}: {error} at {place}.", doing=doing, error=detail, place=place))
         return (T("{doing}: {error}. Likely cause: {cause}", doing=doing, error=detail, cause=cause) if cause
                 else T("{doing}: {error}.", doing=doing, error=detail))
+
+    def naming(self, name: str, *, module: bool = True) -> str:
+        """Where a file of the tree has the name as a string: a module ("channel", 'channel.apps.X'), else the
+        exact text ("chat_mesage"); 'file, line n'. Read as text, never imported; settings first."""
+        tail = r"""(\.[\w.]*)?""" if module else ""
+        quoted = re.compile(r"""(["'])""" + re.escape(name.split(".")[0] if module else name) + tail + r"""\1""")
+        ordered = sorted((p for p in PROJECT_FILES if p.endswith(".py")), key=lambda p: not p.endswith("settings.py"))
+        for relpath in ordered:
+            try:
+                lines = (self.root / relpath).read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            for number, line in enumerate(lines, 1):
+                if quoted.search(line.split("#")[0]):
+                    return self.relative(str(self.root / relpath), number)
+        return ""
 
     def server_clue(self, log: str) -> str:
         """The first error in a daphne log, in one line with its place in the tree, or nothing."""
@@ -120,7 +147,57 @@ class Places:
                           cause=cause) if cause else T("daphne's log says: {error} ({place}).", error=error, place=place))
             return (T("daphne's log says: {error}. Likely cause: {cause}", error=error, cause=cause) if cause
                     else T("daphne's log says: {error}.", error=error))
+        warned = NEVER_AWAITED_LOG.search(log)
+        if warned:  # no traceback, only Python's warning (and its tracemalloc advice, which is not for learners)
+            return self.never_awaited(warned.group(0), warned.group(1), int(warned.group(2)))
         return ""
+
+    def never_awaited(self, text: str, filename: str | None = None, lineno: int | None = None) -> str:
+        """A 'coroutine ... was never awaited' warning, said as the fix: `await` in an async method,
+        async_to_sync(...) in a sync one (the warning's tracemalloc advice is for Python's authors, not ours)."""
+        named = re.search(r"coroutine '([^']+)'", text)
+        name = named.group(1).split(".")[-1] if named else "a coroutine"
+        frames = [(f, int(n), where) for f, n, where in FRAME.findall(text)]
+        if not frames and filename and lineno:
+            frames = [(filename, int(lineno), "?")]
+        inside = [f for f in frames if self.contains(f[0])]
+        if not inside:
+            return T("{name}() was called without await: put `await` before that call.", name=name)
+        file, line, function = inside[-1]
+        found = enclosing_function(file, line)
+        if found:
+            function = found[0]
+        place = T("{place} (in {function})", place=self.relative(file, line), function=function)
+        if found and not found[1]:
+            call = f"self.channel_layer.{name}" if name in LAYER_CALLS else name
+            return T("{place}: coroutine {name}() was never awaited. {function}() is a sync method (def), where "
+                     "await cannot be used: call it as async_to_sync({call})(...), with "
+                     "from asgiref.sync import async_to_sync.", place=place, name=name, function=function, call=call)
+        return T("{place}: {name}() is a coroutine, called without await: put `await` before that call.",
+                 place=place, name=name)
+
+
+FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+NEVER_AWAITED_LOG = re.compile(r"^(\S+\.py):(\d+): RuntimeWarning: coroutine '[^']+' was never awaited", re.M)
+LAYER_CALLS = {"group_send", "group_add", "group_discard", "send", "receive", "new_channel", "flush"}
+DEF = re.compile(r"^(\s*)(async\s+)?def\s+(\w+)")
+
+
+def enclosing_function(filename: str, lineno: int) -> tuple[str, bool] | None:
+    """(name, is_async) of the function a line of a file is in, read as text (never imported)."""
+    try:
+        lines = Path(filename).read_text(encoding="utf-8", errors="replace").splitlines()[:lineno]
+    except OSError:
+        return None
+    if not lines:
+        return None
+    target = lines[-1]
+    indent = len(target) - len(target.lstrip())
+    for text in reversed(lines[:-1]):
+        found = DEF.match(text)
+        if found and len(found.group(1)) < indent:
+            return found.group(3), bool(found.group(2))
+    return None
 
 
 EXIT_CALL = re.compile(r"^[^#]*\b(sys\.exit|os\._exit|os\.abort|exit|quit)\s*\(")

@@ -10,8 +10,10 @@ starts: the previous stages' solution where one touched the file, else the
 starter.
 
 Stages share files (settings.py grows in the settings, redis and hardening
-stages). A file the learner has edited that also belongs to another stage is
-left alone unless --force. A file that holds one of the kit's own versions
+stages). A file the learner has edited that also holds their work for another
+stage (an earlier stage's part, or names a later stage's solution brings:
+stages_with_work_in) is left alone unless --force; the starter's TODOs for later
+stages are not the learner's work. A file that holds one of the kit's own versions
 (the starter, a stage's solution, or what an earlier solve/reset wrote, listed
 in <project>/.kit/written.json) is not the learner's work. Every run that
 replaces a file first copies it to a folder of its own under
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import tempfile
 import time
@@ -121,6 +124,50 @@ def is_learners_work(project: Path, relpath: str, text: str) -> bool:
     return text not in kit_versions(relpath) and _digest(text) not in _written(project).get(relpath, [])
 
 
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _names(text: str | None) -> set[str]:
+    """The names of a text that say what code does: with an inner underscore or capital, or all capitals
+    (group_send, RateLimit, HISTORY_LENGTH, chatSocket); plain words of prose are left out."""
+    return {w for w in IDENTIFIER.findall(text or "")
+            if "_" in w.strip("_") or any(c.isupper() for c in w[1:])}
+
+
+COMMENTS = {
+    ".py": re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|#[^\n]*'),
+    ".html": re.compile(r"<!--[\s\S]*?-->|\{#[\s\S]*?#\}|/\*[\s\S]*?\*/|(?<![:\\])//[^\n]*"),
+}
+
+
+def _code(relpath: str, text: str | None) -> str:
+    """The text without its comments and docstrings, where the starter's TODOs live."""
+    pattern = COMMENTS.get(Path(relpath).suffix)
+    return pattern.sub(" ", text or "") if pattern else text or ""
+
+
+def stages_with_work_in(relpath: str, stage: Stage, current: str) -> list[str]:
+    """The other stages whose part of the file the learner's text holds work for.
+
+    An earlier stage's part is the learner's as soon as they edited the file. A later stage's part is
+    theirs only when their text brings names that stage's own solution brings to the file (REDIS_URL,
+    is_authenticated, database_sync_to_async ...) and that neither this stage's starting text nor its
+    solution has: the starter's TODOs for later stages, still in the file, are not the learner's work."""
+    index = catalogue.STAGES.index(stage)
+    mine = (_names(_code(relpath, current)) - _names(_code(relpath, before_text(relpath, stage)))
+            - _names(solution_text(relpath, stage)))
+    found = []
+    for other in stages_for_file(relpath):
+        position = catalogue.STAGES.index(other)
+        if position < index:
+            found.append(other.id)
+        elif position > index:
+            theirs = _names(solution_text(relpath, other)) - _names(before_text(relpath, other))
+            if mine & theirs:
+                found.append(other.id)
+    return found
+
+
 def solve(stage: Stage, project: Path, *, force: bool = False) -> int:
     if not SOLUTIONS.is_dir():
         out.print("[yellow]" + _("This copy of the kit has no solutions: ask your instructor, or read the hints "
@@ -172,9 +219,10 @@ def _replace(stage: Stage, project: Path, source, label: str, action: str, force
         if current == wanted:
             out.print("  " + T("{file}: already {label}", file=relpath, label=label).translate())
             continue
-        others = [s.id for s in stages_for_file(relpath) if s.id != stage.id]
-        if others and current is not None and is_learners_work(project, relpath, current) and not force:
-            refused.append((relpath, others))
+        if current is not None and not force and is_learners_work(project, relpath, current):
+            others = stages_with_work_in(relpath, stage, current)
+            if others:
+                refused.append((relpath, others))
         todo.append((relpath, wanted, target, current))
     # A stage's files work together (the hardened consumer reads settings only hardening adds):
     # half a solution would break stages that pass now, so one refusal leaves every file alone.

@@ -246,9 +246,9 @@ def run_checks(root: Path, stages: list[Stage], isolation: sandbox.Isolation | N
 
 def _hint(stage: Stage, entry: dict) -> str:
     """The first rung of the failing check's own ladder (kit/hints.py), else its marker, else the stage's."""
-    from .hints import LADDERS, check_name
+    from .hints import ladder_for
 
-    ladder = LADDERS.get(stage.id, {}).get(check_name(entry["test"]))
+    ladder = ladder_for(stage.id, entry["test"], entry.get("i18n"))
     return (ladder[0] if ladder else "") or entry.get("hint") or stage.hints[0]
 
 

@@ -13,9 +13,12 @@ where they left off and a new failing check starts at its first rung.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
+
+from .i18n import N_, message_data
 
 LADDERS: dict[str, dict[str, tuple[str, ...]]] = {
     "settings": {
@@ -478,7 +481,100 @@ LADDERS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
+# Ladders for a failure that names its own cause, whichever check it happens in, keyed by its message's
+# template (kit/i18n.py T): there the check's usual fix would repeat code the learner already has.
+PAGE_ERROR = "{error} Fix it first (the rest of that script never ran); the check then saw: {failure}"
+SYNTAX_ERROR = "{doing}: syntax error in {place}: {error}"
+SYNTAX_ERROR_WITH_CODE = "{doing}: syntax error in {place}: {error}\n    {code}"
+ROUTE_KEYWORD = "the route must capture a keyword argument named room_name."
+FIXED_REDIS = ("With REDIS_URL={url}, the layer's CONFIG is {config}: "
+               "its hosts must come from REDIS_URL, not a fixed address.")
+SYNC_NEVER_AWAITED = ("{place}: coroutine {name}() was never awaited. {function}() is a sync method (def), where "
+                      "await cannot be used: call it as async_to_sync({call})(...), with "
+                      "from asgiref.sync import async_to_sync.")
+_SYNTAX = (
+    N_("Python could not read the file the message names: the mistake is on that line or just before it, and "
+       "nothing else in the file can run until it is fixed."),
+    N_("Look for a missing colon at the end of a def, if or for line, a bracket or quote left open, or a line "
+       "indented differently from its neighbours."),
+    N_("Run `python -m py_compile` on that file from the folder holding manage.py: fix the first error it "
+       "prints, save, and check again."),
+)
+FAILURE_LADDERS: dict[str, tuple[str, ...]] = {
+    SYNTAX_ERROR: _SYNTAX,
+    SYNTAX_ERROR_WITH_CODE: _SYNTAX,
+    ROUTE_KEYWORD: (
+        N_("The socket found your consumer and crashed in it: the route matched, but gave the room to the consumer "
+           "under another name."),
+        N_("The name inside (?P<...>) (or <str:...>) becomes the key of self.scope[\"url_route\"][\"kwargs\"], "
+           "and the consumer reads the key room_name."),
+        N_("re_path(r\"^ws/chat/(?P<room_name>[^/]+)/$\", consumers.ChatConsumer.as_asgi()), or "
+           "path(\"ws/chat/<str:room_name>/\", consumers.ChatConsumer.as_asgi())."),
+    ),
+    FIXED_REDIS: (
+        N_("Your settings do choose Redis, but always at the same address: the address to use comes in REDIS_URL, "
+           "from the kit here and from the server in production."),
+        N_("Read REDIS_URL = os.environ.get(\"REDIS_URL\") in settings.py and put that URL in the layer's "
+           "CONFIG hosts, instead of a fixed host and port."),
+        N_("if REDIS_URL: CHANNEL_LAYERS = {\"default\": {\"BACKEND\": "
+           "\"channels_redis.pubsub.RedisPubSubChannelLayer\", \"CONFIG\": {\"hosts\": [REDIS_URL]}}}"),
+    ),
+    SYNC_NEVER_AWAITED: (
+        N_("A coroutine was made and never run: in a sync consumer (def methods) a channel layer call does nothing "
+           "by itself."),
+        N_("In a WebsocketConsumer, every self.channel_layer call goes through asgiref.sync.async_to_sync, which "
+           "runs it to the end."),
+        N_("async_to_sync(self.channel_layer.group_send)(self.group, {\"type\": \"chat.message\", \"message\": "
+           "message}); the same for group_add and group_discard."),
+    ),
+    PAGE_ERROR: (
+        N_("The browser stopped your page's script at the line the message names: whatever comes after it in "
+           "that script (or in that handler) never ran, so the check could not see it work."),
+        N_("'... is not defined' means the name is not visible where that line runs: a const made inside a "
+           "function, or written only in a comment, does not exist outside it. Define the name once near the top "
+           "of the <script>, before the code that uses it."),
+        N_("Open the room page with your browser's developer tools (F12, Console): the same error is there with "
+           "its line. Fix it, reload the page until the Console stays clean, then check again."),
+    ),
+}
+
 STATE_FILE = Path(".kit") / "hints.json"
+
+
+def ladder_for(stage_id: str, test_name: str, template: dict | None = None) -> tuple[str, ...] | None:
+    """The failure's own ladder when its message has one (FAILURE_LADDERS), else the check's, else None."""
+    return _own_ladder(template) or LADDERS.get(stage_id, {}).get(check_name(test_name))
+
+
+def _own_ladder(data) -> tuple[str, ...] | None:
+    """The ladder of the first template in the message (itself, then its values, in order) that has one."""
+    if not isinstance(data, dict):
+        return None
+    if "join" in data:
+        parts = [p["t"] for p in data.get("parts", []) if isinstance(p, dict) and "t" in p]
+    else:
+        if data.get("template") in FAILURE_LADDERS:
+            return FAILURE_LADDERS[data["template"]]
+        parts = [v["t"] for v in (data.get("params") or {}).values() if isinstance(v, dict) and "t" in v]
+    return next((found for found in map(_own_ladder, parts) if found), None)
+
+
+def _shape(data) -> str:
+    """A message's identity: its template and values, numbers left out (a port, a wait, a line that moved)."""
+    if isinstance(data, dict) and "join" in data:
+        return " ".join(_shape(p["t"]) if isinstance(p, dict) and "t" in p else _shape(p) for p in data["parts"])
+    if isinstance(data, dict) and "template" in data:
+        values = [f"{k}={_shape(v['t']) if isinstance(v, dict) and 't' in v else _shape(v)}"
+                  for k, v in sorted((data.get("params") or {}).items())]
+        return data["template"] + "|" + ",".join(values)
+    return re.sub(r"\d+", "#", str(data))[:300]
+
+
+def failure_key(message: str | None, template: dict | None = None) -> str:
+    """The failure's identity, the same in every language: the ladder starts again when it changes."""
+    data = template if isinstance(template, dict) else message_data(message)
+    shape = _shape(data) if data else _shape(message or "")
+    return hashlib.sha256(shape.encode("utf-8")).hexdigest()[:16]
 
 
 def check_name(test_name: str) -> str:
@@ -495,13 +591,21 @@ def _load(project: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def next_rung(project: Path, stage_id: str, test_name: str, ladder: tuple[str, ...]) -> int:
-    """The rung to show now (0-based), recorded so the next call shows the one after; the last repeats."""
+def next_rung(project: Path, stage_id: str, test_name: str, ladder: tuple[str, ...],
+              failure: str | None = None) -> int:
+    """The rung to show now (0-based), recorded so the next call shows the one after; the last repeats.
+
+    failure is the failure's identity (failure_key): a different failure of the same check starts
+    again at the first rung."""
     state = _load(project)
     check = check_name(test_name)
-    climbed = state.get(stage_id, {}).get(check, 0)
+    kept = state.get(stage_id, {}).get(check, 0)
+    if isinstance(kept, dict):
+        climbed = kept.get("rung", 0) if kept.get("failure") == failure else 0
+    else:  # the old record (a bare number) knew no failure
+        climbed = kept if failure is None else 0
     rung = min(climbed if isinstance(climbed, int) and climbed >= 0 else 0, len(ladder) - 1)
-    state.setdefault(stage_id, {})[check] = rung + 1
+    state.setdefault(stage_id, {})[check] = {"rung": rung + 1, "failure": failure}
     path = project / STATE_FILE
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -136,13 +136,7 @@ class Host:
         text = str(message)
         if "was never awaited" not in text:
             return
-        named = re.search(r"coroutine '([^']+)'", text)
-        name = named.group(1).split(".")[-1] if named else "a coroutine"
-        frames = [(f, int(n), where) for f, n, where in FRAME.findall(text)] or [(filename, lineno, "?")]
-        place = self.places.frame_place(frames)
-        said = (T("{place}: {name}() is a coroutine, called without await: put `await` before that call.",
-                  place=place, name=name)
-                if place else T("{name}() was called without await: put `await` before that call.", name=name))
+        said = self.places.never_awaited(text, filename, lineno)
         if said not in self.clues:
             self.clues.append(said)
 

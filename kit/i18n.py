@@ -45,6 +45,17 @@ def notebook_language(cwd: str | os.PathLike | None = None) -> str | None:
     return None
 
 
+DIGITS = {"bn": "০১২৩৪৫৬৭৮৯"}
+
+
+def numeral(number: int, lang: str | None = None) -> str:
+    """A number said in prose ("stage 10"), in the language's own digits (locale/bn/glossary.md: ধাপ ১০).
+    A value the kit prints as code (a port, a score, a line) keeps Latin digits."""
+    digits = DIGITS.get(language(lang))
+    text = str(number)
+    return text.translate(str.maketrans("0123456789", digits)) if digits else text
+
+
 def language(explicit: str | None = None) -> str:
     for value in (explicit, os.environ.get("KIT_LANG")):
         if normalise(value):

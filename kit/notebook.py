@@ -74,7 +74,8 @@ def lesson(stage_id: str | None = None) -> Path:
     else:
         work = _("No file to edit in this stage: it checks that what you built works together.")
     display(Markdown(_("**Stage {number}: {title}** ({points} points; checkpoint {checkpoint})").format(
-        number=stage.number, title=_(stage.title), points=stage.points, checkpoint=checkpoint) + "\n\n" + work))
+        number=i18n.numeral(stage.number), title=_(stage.title), points=stage.points,
+        checkpoint=checkpoint) + "\n\n" + work))
     return root
 
 
@@ -397,15 +398,35 @@ async def open_client(server, room: str):
     from websockets.exceptions import InvalidStatus
 
     try:
-        return await connect(server.ws_url(room), origin=server.origin, open_timeout=10)
+        ws = await connect(server.ws_url(room), origin=server.origin, open_timeout=10)
     except InvalidStatus as exc:
-        clue = _last_error(server.log_text())
-        raise LessonError(f"daphne refused the socket for room {room!r} with HTTP {exc.response.status_code}."
-                          + (f" Its log says: {clue}." if clue else "")
-                          + " Stages 1 to 4 should pass first: check('settings', 'asgi', 'consumer', 'routing')."
-                          ) from None
+        clue = _server_clue(server)
+        raise LessonError(T("daphne refused the socket for room {room} with HTTP {status}. {clue}Stages 1 to 4 "
+                            "should pass first: check('settings', 'asgi', 'consumer', 'routing').",
+                            room=repr(room), status=exc.response.status_code,
+                            clue=clue + " " if clue else "").translate()) from None
     except (OSError, asyncio.TimeoutError, TimeoutError) as exc:
         raise LessonError(f"Could not reach daphne at {server.url}: {exc}. Is it running? Run serve() again.") from None
+    _client_servers[id(ws)] = server   # inbox() then explains a crash from this server's log
+    return ws
+
+
+_client_servers: dict[int, object] = {}
+
+
+def _server_clue(server) -> str:
+    """daphne's first error, said as the checkpoints say it (kit/explain.py): place in the tree, likely cause."""
+    from .explain import Places
+
+    try:
+        log = server.log_text()
+        clue = Places(server.project).server_clue(log)
+    except Exception:  # noqa: BLE001 - a clue is a help, never a second failure
+        return ""
+    if clue:
+        return clue.translate() if isinstance(clue, T) else clue
+    last = _last_error(log)
+    return T("daphne's log says: {error}.", error=last).translate() if last else ""
 
 
 def _last_error(log: str) -> str:
@@ -432,7 +453,13 @@ async def inbox(ws, *, quiet: float = 0.5, limit: float = 10.0) -> list[str]:
         except (asyncio.TimeoutError, TimeoutError):
             break
         except ConnectionClosed as exc:
-            got.append(_("(closed by the server, code {code})").format(code=exc.rcvd.code if exc.rcvd else 'none'))
+            code = exc.rcvd.code if exc.rcvd else None
+            got.append(_("(closed by the server, code {code})").format(code=code if code is not None else 'none'))
+            server = _client_servers.get(id(ws))
+            if code == 1011 and server is not None:  # 1011: the consumer crashed; say why, as a checkpoint does
+                clue = _server_clue(server)
+                if clue:
+                    got.append(clue)
             break
         got.append(_message_of(frame))
     return got
@@ -461,6 +488,87 @@ def show_received(received: dict[str, list[str]], rooms: dict[str, str] | None =
         shown = "\n".join(messages) if messages else "[dim]" + _("(nothing)") + "[/dim]"
         grid.add_row(name, *([rooms.get(name, "")] if rooms else []), shown)
     Console().print(grid)
+
+
+# -- a mistake in the learner's code, in an experiment cell -------------------------
+def explain_error(exc: BaseException, project=None) -> str | None:
+    """Two lines for an exception an experiment cell raised, as a checkpoint would say it (kit/explain.py):
+    what went wrong, where in the learner's tree, the likely cause; then what to do. None when the
+    exception has nothing to do with the learner's files (a typo in the cell itself keeps Python's own
+    traceback)."""
+    from .explain import Places, likely_cause
+
+    if isinstance(exc, (LessonError, KeyboardInterrupt)):
+        return None
+    try:
+        places = Places(_active_tree(project))
+    except LessonError:
+        return None
+    if isinstance(exc, SyntaxError):
+        ours = bool(exc.filename) and places.contains(exc.filename)
+    else:
+        ours = bool(places.where(exc)) or bool(likely_cause(str(exc)))
+    if not ours:
+        return None
+    said = places.explain(exc, T("Your code stopped this experiment"))
+    said = said.translate() if isinstance(said, T) else said
+    return said + "\n" + _("Fix it in the file, save it and run this cell again (`%tb` shows Python's whole "
+                           "traceback).")
+
+
+def _explain_in_cell(shell, etype, value, tb, tb_offset=None):
+    """IPython's handler for exceptions in cells: a learner's mistake in two lines, anything else as usual."""
+    try:
+        said = explain_error(value)
+    except Exception:  # noqa: BLE001 - never worse than Python's own traceback
+        said = None
+    if said is None:
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)   # a SyntaxError shown as one, too
+        return None
+    sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb   # what %tb shows
+    first, _sep, rest = said.partition("\n")
+    shell._showtraceback(etype, value, [f"\x1b[1;31m{first}\x1b[0m", rest])
+    return None
+
+
+def _explain_task_error(loop, context) -> None:
+    """The kernel loop's handler for a task that died unwatched (a consumer crashing under a
+    WebsocketCommunicator): 'Task exception was never retrieved' and its traceback become two lines."""
+    exc = context.get("exception")
+    try:
+        said = explain_error(exc) if isinstance(exc, Exception) else None
+    except Exception:  # noqa: BLE001 - never worse than asyncio's own report
+        said = None
+    if said is None:
+        loop.default_exception_handler(context)
+    else:
+        print(said, file=sys.stderr)
+
+
+def _explain_errors_in_cells() -> None:
+    """Lesson cells that run the learner's code explain its mistakes like checkpoints do: an exception
+    in the cell, and one in a task of the kernel's loop that nobody awaited."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    if not shell.custom_exceptions:
+        shell.set_custom_exc((Exception,), _explain_in_cell)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        try:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            return
+    if loop.get_exception_handler() is None:
+        loop.set_exception_handler(_explain_task_error)
+
+
+_explain_errors_in_cells()
 
 
 # -- progress strip ---------------------------------------------------------------
@@ -510,7 +618,7 @@ def _progress_html(report: dict) -> str:
     else:
         stage = catalogue.get(upcoming["id"])
         after = _("Next: stage {number} {title} in {notebook} (files: {files})").format(
-            number=stage.number, title=f"<b>{_escape(_(stage.title))}</b>",
+            number=i18n.numeral(stage.number), title=f"<b>{_escape(_(stage.title))}</b>",
             notebook=f'<a href="{_escape(stage.notebook)}">{_escape(stage.notebook)}</a>',
             files=_escape(", ".join(stage.files)))
     score = _("Score {score}/{max_score}.").format(score=report["score"], max_score=report["max_score"])

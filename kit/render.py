@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -27,6 +26,18 @@ def measured_right(text: str) -> bool:
     return all(cell_len(line) == wcswidth(line) for line in text.splitlines())
 
 
+def terminal_width(text: str) -> int:
+    """The cells a terminal gives text (wcwidth), never less than rich's own count; one per character
+    without wcwidth."""
+    from rich.cells import cell_len
+
+    try:
+        from wcwidth import wcswidth
+    except ImportError:
+        return max(len(text), cell_len(text))
+    return max(max(wcswidth(line), cell_len(line)) for line in text.splitlines() or [""])
+
+
 def said(failure: Failure, lang: str) -> tuple[str, str]:
     """A failure's message and hint in lang (the English ones for English or no translation)."""
     if lang == SOURCE:
@@ -38,20 +49,20 @@ def said(failure: Failure, lang: str) -> tuple[str, str]:
 
 def table(report: Report, lang: str | None = None):
     """The report as a table; where rich mis-measures the chosen language (Bengali), that language's
-    sentences are printed below the table and its borders are only horizontal, so nothing slips."""
-    from rich.console import Group
+    sentences are printed below the table and it has no vertical borders, so nothing slips (_aligned)."""
     from rich.markup import escape
-    from rich.text import Text
 
     lang = language(lang)
     heads = [_("stage"), _("points"), _("verdict"), _("what to fix next")]
     advice = {r.id: said(r.failures[0], lang) for r in report.stages if r.failures}
     below = lang != SOURCE and not all(measured_right(t) for t in [*heads, *(x for a in advice.values() for x in a)])
     isolation = report.isolation.split(":")[0] or "unknown"
-    grid = Table(title=_("Channels Kit: {project}").format(project=report.project),
-                 caption=_("score {score} / {max_score}   (isolation: {isolation})").format(
-                     score=report.score, max_score=report.max_score, isolation=isolation), show_lines=False,
-                 **({"box": box.SIMPLE_HEAD} if below else {}))
+    title = _("Channels Kit: {project}").format(project=report.project)
+    caption = _("score {score} / {max_score}   (isolation: {isolation})").format(
+        score=report.score, max_score=report.max_score, isolation=isolation)
+    if below:
+        return _aligned(report, lang, heads, advice, title, caption)
+    grid = Table(title=title, caption=caption, show_lines=False)
     grid.add_column("#", justify="right")
     grid.add_column(_("stage"))
     grid.add_column(_("points"), justify="right")
@@ -59,7 +70,6 @@ def table(report: Report, lang: str | None = None):
     grid.add_column(_("what to fix next"), overflow="fold", ratio=1)
     from .catalogue import get
 
-    notes = []
     for result in report.stages:
         shown = ""
         if result.failures:
@@ -67,23 +77,59 @@ def table(report: Report, lang: str | None = None):
             if lang == SOURCE:   # English exactly as before
                 first = result.failures[0]
                 shown = f"{first.message}\n[dim]hint: {first.hint}[/dim]" if first.hint else first.message
-            elif below:
-                shown = "↓"
-                notes.append((get(result.id).number, result.id, message, hint))
             else:
                 shown = escape(message) + (f"\n[dim]{escape(_('hint: {hint}').format(hint=hint))}[/dim]" if hint else "")
         verdict = result.verdict if lang == SOURCE else _(VERDICTS[result.verdict])
         grid.add_row(str(get(result.id).number), result.id,
                      f"{result.points}/{result.max_points}" if result.available else "-",
                      f"[{VERDICT_STYLE[result.verdict]}]{verdict}[/]", shown)
-    if not notes:
-        return grid
-    lines = []
+    return grid
+
+
+def _aligned(report: Report, lang: str, heads: list[str], advice: dict, title: str, caption: str):
+    """The table for a language rich mis-measures (Bengali): columns padded by the width a terminal
+    gives each text (wcwidth), so headings end above their rule and columns stay in line; no vertical
+    borders; each failing stage's sentences below, whole."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from .catalogue import get
+
+    rows, notes = [], []
+    for result in report.stages:
+        verdict = _(VERDICTS[result.verdict])
+        points = f"{result.points}/{result.max_points}" if result.available else "-"
+        rows.append(([str(get(result.id).number), result.id, points, verdict, "↓" if result.failures else ""],
+                     VERDICT_STYLE[result.verdict]))
+        if result.failures:
+            notes.append((get(result.id).number, result.id, *advice[result.id]))
+    cells = [["#", *heads], *(cells for cells, _style in rows)]
+    widths = [max(terminal_width(row[n]) for row in cells) for n in range(len(cells[0]))]
+    right = {0, 2}   # numbers line up on the right
+
+    def line(values, verdict_style=None) -> Text:
+        text = Text(" ")
+        for n, (value, width) in enumerate(zip(values, widths)):
+            pad = " " * (width - terminal_width(value))
+            text.append(" ")
+            if n in right:
+                text.append(pad)
+            text.append(value, style=verdict_style if n == 3 and verdict_style else ("bold" if verdict_style is None
+                                                                                      else ""))
+            if n not in right:
+                text.append(pad)
+            text.append(" ")
+        return text
+
+    total = sum(widths) + 2 * len(widths) + 1
+    out = [Text(title, style="italic"), line(["#", *heads]), Text(" " + "─" * (total - 1))]
+    out += [line(values, style) for values, style in rows]
+    out.append(Text(caption, style="dim italic"))
     for number, stage_id, message, hint in notes:
-        lines.append(Text(f"{number} {stage_id}: {message}"))
+        out.append(Text(f"{number} {stage_id}: {message}"))
         if hint:
-            lines.append(Text("   " + _("hint: {hint}").format(hint=hint), style="dim"))
-    return Group(grid, *lines)
+            out.append(Text("   " + _("hint: {hint}").format(hint=hint), style="dim"))
+    return Group(*out)
 
 
 def print_table(report: Report, console: Console | None = None) -> None:

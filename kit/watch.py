@@ -17,7 +17,7 @@ from rich.console import Console
 
 from . import catalogue
 from .grader import Report, StageResult, grade_stage
-from .i18n import _
+from .i18n import _, numeral
 from .project import NOT_WATCHED, NOT_WATCHED_ENDINGS
 from .sandbox import detect
 from .render import table
@@ -85,7 +85,7 @@ class Watcher:
         else:
             stage = self.order[self.current]
             self.console.print(_("Stage in hand: {number} [bold]{id}[/] ({title}), files {files}").format(
-                number=stage.number, id=stage.id, title=_(stage.title), files=", ".join(stage.files)))
+                number=numeral(stage.number), id=stage.id, title=_(stage.title), files=", ".join(stage.files)))
         self.console.print("[dim]" + _("Watching for saved files; Ctrl-C stops.") + "[/]")
 
     def run(self, poll: float = POLL_SECONDS) -> int:

@@ -119,7 +119,7 @@ def test_solve_never_overwrites_edited_shared_file_without_force(kit_project):
 
     env, tree = kit_project
     settings = tree / "myproject/settings.py"
-    settings.write_text(settings.read_text() + "\n# my own work for another stage\n")
+    settings.write_text(settings.read_text() + "\nREDIS_URL = None  # my own work for another stage\n")
     done = run_kit("solve", "settings", env=env)
     assert done.returncode == 1
     assert "left alone" in done.stdout and "--force" in done.stdout

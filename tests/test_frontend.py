@@ -157,3 +157,18 @@ def test_solution_page_reconnects_after_a_restart(solved_tree):
         page.press("#chat-message-input", "Enter")
         page.wait_for_function("() => document.querySelector('#chat-log').value.includes('back after the restart')")
     assert not server.running
+
+
+def test_the_pages_own_error_leads_the_failure(solved_tree):
+    """A script that uses a name it never defined (lesson 05 once taught `input` outside the function that
+    made it): the failure names the error and its line in room.html, and the hint is about that error,
+    not the code the learner already wrote."""
+    mutate(solved_tree, ROOM_HTML, "        messageInput.focus();", "        input.focus();")
+    line = 1 + (solved_tree / ROOM_HTML).read_text(encoding="utf-8").splitlines().index("        input.focus();")
+    report = grade_json(solved_tree, "frontend")
+    result = stage(report, "frontend")
+    assert not result["passed"]
+    failure = result["failures"][0]
+    assert failure["message"].startswith(
+        f"Your page's script stopped at room.html line {line}: ReferenceError: input is not defined."), failure
+    assert "new WebSocket" not in failure["hint"] and "script" in failure["hint"], failure["hint"]

@@ -357,3 +357,31 @@ def test_the_host_takes_the_checks_templates_as_they_come():
         assert not isinstance(i18n.unpack(dict(request))["doing"], T)
     finally:
         i18n._known = saved
+
+
+# -- Bengali details seen in JupyterLab (issue 24) ------------------------------------------------------
+def test_bengali_headings_end_above_their_rule(reports, monkeypatch):
+    """rich measures 'এরপর কী ঠিক করবেন' three cells short: its column is as wide as a terminal shows it."""
+    from wcwidth import wcswidth
+
+    lines = _shown(_report(reports[1]), "bn", monkeypatch).splitlines()
+    head = next(n for n, line in enumerate(lines) if "এরপর কী ঠিক করবেন" in line)
+    rule = lines[head + 1]
+    assert set(rule.strip()) <= set("━─═ "), rule
+    assert wcswidth(lines[head].rstrip()) <= wcswidth(rule.rstrip()), (lines[head], rule)
+
+
+def test_stage_numbers_in_bengali_prose_use_bengali_digits():
+    """One numeral style: the lessons say ধাপ ১০, and so does the kit (locale/bn/glossary.md)."""
+    assert i18n.numeral(10, "bn") == "১০" and i18n.numeral(10, "en") == "10"
+    said = i18n.gettext_in("bn", "Stage {number} {id}, check {check}: {message}").format(
+        number=i18n.numeral(10, "bn"), id="users", check="test_x", message="...")
+    assert "১০" in said and not re.search(r"ধাপ [0-9]", said), said
+
+
+def test_a_described_consumer_is_never_glued_to_a_case_ending():
+    """The testing stage's {described} is a whole Bengali clause ending in a verb ('... শোনে'): a case
+    ending glued to it ('শোনে-এ') garbles the sentence, so it stands apart."""
+    catalogue_bn = polib.pofile(str(i18n.LOCALE_DIR / "bn" / "LC_MESSAGES" / "kit.po"))
+    glued = [e.msgid for e in catalogue_bn if "{described}" in e.msgid and re.search(r"\{described\}-", e.msgstr)]
+    assert not glued, glued

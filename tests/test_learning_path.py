@@ -131,6 +131,40 @@ def test_solve_keeps_earlier_stages_written_in_another_style(tmp_path):
     assert passed(report) == {"settings", "asgi", "consumer", "routing", "daphne"}, report
 
 
+def test_solve_and_reset_leave_the_starters_later_todos_to_the_kit(tmp_path):
+    """Issue 24, point 6: the TODOs the starter holds for later stages are not the learner's work; the
+    learner's own code for a later stage still is."""
+    tree = copy_tree(STARTER, tmp_path / "tree")
+    for stage_id in ("settings", "asgi"):
+        assert run_kit("solve", stage_id, "--project", str(tree)).returncode == 0
+    consumer = tree / "myapp/consumers.py"
+    mine = files.starter_text("myapp/consumers.py").replace('    """TODO(consumer): make this a chat room.', (
+        "    def connect(self):\n"
+        "        self.group = \"room.\" + self.scope[\"url_route\"][\"kwargs\"][\"room_name\"]\n"
+        "        async_to_sync(self.channel_layer.group_add)(self.group, self.channel_name)\n"
+        "        self.accept()\n\n"
+        '    """TODO(consumer): make this a chat room.'))
+    assert "TODO(users)" in mine and "TODO(history)" in mine
+    # Work for a later stage (users), in the learner's own words: that would be lost, so it is refused.
+    consumer.write_text(mine.replace("        self.accept()\n", "        if self.scope[\"user\"].is_authenticated:\n"
+                                                               "            self.accept()\n"))
+    done = run_kit("solve", "consumer", "--project", str(tree))
+    assert done.returncode == 1 and "left alone" in done.stdout and "users" in done.stdout, done.stdout
+    assert "hardening" not in done.stdout and "history" not in done.stdout, done.stdout
+    # Only this stage's work, in another style, beside the starter's later TODOs: solved.
+    consumer.write_text(mine)
+    done = run_kit("solve", "consumer", "--project", str(tree))
+    assert done.returncode == 0, done.stdout
+    assert consumer.read_text() == files.solution_text("myapp/consumers.py", catalogue.get("consumer"))
+    assert [p.read_text() for p in (tree / ".kit-backups").rglob("consumers.py")] == [mine]
+    # The learner's own settings (a stage-1 edit) go back to the starter on reset.
+    settings = tree / "myproject/settings.py"
+    settings.write_text(settings.read_text().replace('"daphne",  # first', '"daphne",  # my note: first'))
+    done = run_kit("reset", "settings", "--project", str(tree))
+    assert done.returncode == 0, done.stdout
+    assert settings.read_text() == files.starter_text("myproject/settings.py")
+
+
 # -- reset and backups --------------------------------------------------------------------
 def test_reset_after_solve_does_not_refuse(tmp_path):
     tree = copy_tree(STARTER, tmp_path / "tree")
@@ -249,6 +283,28 @@ def test_every_rung_of_every_ladder_is_reached_by_asking_again(tmp_path):
         for name, ladder in hints.LADDERS.get(stage.id, {}).items():
             shown = [hints.next_rung(tmp_path, stage.id, f"{name}[x]", ladder) for _ in range(len(ladder) + 1)]
             assert shown == [*range(len(ladder)), len(ladder) - 1], f"{stage.id}.{name}: {shown}"
+
+
+def test_the_ladder_starts_again_when_the_failure_changes_not_when_the_language_does(tmp_path):
+    """Issue 24, point 7: a new mistake in the same check starts at the first rung; the same mistake
+    asked about again (in English or Bengali, on another port) climbs on."""
+    from kit.i18n import T
+
+    ladder = hints.LADDERS["consumer"]["test_sender_gets_own_message"]
+    check = "test_sender_gets_own_message"
+    typo = T("A socket in room '{room}' waited {wait:.0f} s for {what} and got nothing.", room="lobby", wait=5,
+             what="its own message back")
+    crash = T("{doing}: {error} at {place}.", doing="Sending a message", error="KeyError: 'message'",
+              place="myapp/consumers.py, line 20 (in receive)")
+    key = hints.failure_key
+    assert key(typo) == key(str.__str__(typo), typo.data()) == key(T(typo.template, **dict(typo.params, wait=15)))
+    assert [hints.next_rung(tmp_path, "consumer", check, ladder, key(typo)) for _ in range(3)] == [0, 1, 2]
+    assert hints.next_rung(tmp_path, "consumer", check, ladder, key(crash)) == 0   # a new mistake: from the start
+    assert hints.next_rung(tmp_path, "consumer", check, ladder, key(crash)) == 1
+    other = T(crash.template, **dict(crash.params, error="NameError: name 'json' is not defined"))
+    assert hints.next_rung(tmp_path, "consumer", check, ladder, key(other)) == 0   # same template, other error
+    assert catalogue.hint_ladder("frontend", "test_enter_sends", {"template": hints.PAGE_ERROR, "params": {}}) \
+        == hints.FAILURE_LADDERS[hints.PAGE_ERROR]
 
 
 def hint_lines(done) -> tuple[str, str]:

@@ -174,3 +174,40 @@ def test_classic_tree_passes_stages_one_to_six(solved_tree):
     """The tutorial's own code (no origin check, \\w+ rooms) is a correct answer up to the daphne stage."""
     report = grade_json(classic(solved_tree), "settings", "asgi", "consumer", "routing", "daphne")
     assert report["score"] == report["max_score"], report
+
+
+# Issue 24, point 9: each mistake gets the explanation (message and hint) of what really happened.
+# (name, stage, file, old text or APPEND, new text, words of the message, words of the hint, words the hint must not hold)
+EXPLAINED = [
+    ("wrong keyword in the route", "routing", ROUTING, "(?P<room_name>", "(?P<room>",
+     "named room_name", "crashed in it", "find no consumer"),
+    ("syntax error in receive()", "consumer", CONSUMER, "async def receive(self, text_data):",
+     "async def receive(self, text_data)", "syntax error in myapp/consumers.py, line 16", "Python could not read",
+     "connect()"),
+    ("Redis at a fixed host", "redis", SETTINGS, APPEND,
+     'CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",'
+     ' "CONFIG": {"hosts": [("127.0.0.1", 6379)]}}}', "not a fixed address", "always at the same address",
+     "must choose a Redis channel layer"),
+    ("typo in INSTALLED_APPS", "settings", SETTINGS, '"channels",', '"channel",',
+     "No module named 'channel' at myproject/settings.py, line", "names the line", "frozen"),
+    ("sync consumer without async_to_sync", "consumer", CONSUMER, "SYNC",
+     "self.channel_layer.group_send(self.group,", "was never awaited. receive() is a sync method",
+     "in a sync consumer", "tracemalloc"),
+]
+
+
+@pytest.mark.parametrize("name,stage_id,relpath,old,new,said,hinted,not_hinted", EXPLAINED,
+                         ids=[m[0] for m in EXPLAINED])
+def test_mistake_gets_its_own_explanation(solved_tree, name, stage_id, relpath, old, new, said, hinted, not_hinted):
+    tree = classic(solved_tree)
+    if old is APPEND:
+        with open(tree / relpath, "a", encoding="utf-8") as handle:
+            handle.write("\n" + new + "\n")
+    elif old == "SYNC":
+        (tree / relpath).write_text(SYNC_CONSUMER.replace("async_to_sync(self.channel_layer.group_send)(self.group,",
+                                                          new), encoding="utf-8")
+    else:
+        mutate(tree, relpath, old, new)
+    failure = stage(grade_json(tree, stage_id), stage_id)["failures"][0]
+    assert said in failure["message"], failure
+    assert hinted in failure["hint"] and not_hinted not in failure["hint"] + failure["message"], failure
