@@ -128,6 +128,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_message(self, event):
         """Handles events of type 'chat.message' from the group."""
+        # An announcement from send_to_room() (stage 9) has no author: event["author"] would crash on it.
         await self.send_json_frame({"message": event["message"], "author": event.get("author", "")})
 
     async def send_json_frame(self, data: dict):
