@@ -214,6 +214,10 @@ def write_csv(path: Path, submissions: list[Submission], stage_ids: list[str], m
                            ("(isolation)", meta.isolation), ("(status)", status_line(meta)),
                            ("(class folder)", meta.directory)):
             out.writerow([key, value])
+        for stage_id, why in meta.machine_not_graded.items():
+            out.writerow(["(not graded here)", f"{stage_id}: {why}"])
+        for orphan in meta.hidden_orphans:
+            out.writerow(["(hidden check not run)", f"{orphan} names no stage (name it test_<stage>_<what>.py)"])
     atomic_write(path, buffer.getvalue().encode("utf-8-sig"))
 
 

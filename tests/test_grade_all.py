@@ -156,6 +156,7 @@ def test_the_csv_opens_right_in_a_spreadsheet(batch):
     assert re.fullmatch(r"[0-9a-f]{7,}(-dirty)?|unknown", facts["(kit commit)"])
     assert facts["(isolation)"].startswith("bubblewrap") and facts["(status)"] == "complete"
     assert re.search(r"\d{4}-\d\d-\d\d", facts["(graded)"])
+    assert facts["(hidden check not run)"].startswith("test_nostage.py names no stage")
 
 
 def test_json_and_console_agree_and_folders_without_a_tree_are_out_of_the_mean(batch):
