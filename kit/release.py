@@ -196,8 +196,9 @@ def learner_makefile(kit_makefile: str) -> str:
         if block.startswith("#") and block is blocks[0]:   # the header speaks of the kit's own tests
             block = "\n".join(line for line in block.splitlines() if not line.startswith("#"))
             block = LEARNER_MAKEFILE_HEADER + block
-        block = re.sub(r"^\.PHONY:.*$", lambda m: ".PHONY: " + " ".join(
-            name for name in m.group(0).split()[1:] if name != "bench"), block, flags=re.M)
+        block = re.sub(r"^\.PHONY:.*$", lambda m: ".PHONY: " + " ".join(   # `test` comes back, as make check
+            name for name in m.group(0).split()[1:] if name == "test" or name not in INSTRUCTOR_TARGETS),
+            block, flags=re.M)
         kept.append(block)
     kept.append(LEARNER_TEST_TARGET)
     return "\n\n".join(kept) + "\n"
