@@ -221,15 +221,8 @@ def test_sighup_leaves_a_partial_gradebook_and_resume_finishes_it(tmp_path):
     for number in range(6):
         solved("settings", root / f"learner{number}" / "project")
     out = tmp_path / "grades"
-    env = {k: v for k, v in os.environ.items() if k != "KIT_PROJECT"}
-    proc = subprocess.Popen([sys.executable, "-m", "kit", "grade-all", str(root), *STAGES, "--out", str(out)],
-                            cwd=KIT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if sum(1 for e in grades(out).get("learners", []) if e["done"]) >= 2:
-            break
-        time.sleep(0.1)
-    assert proc.poll() is None, proc.communicate()[0][-2000:]
+    proc = start_grade_all(root, out)
+    wait_for_learners(proc, out, 2)
     proc.send_signal(signal.SIGHUP)
     said, _ = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGHUP, said[-2000:]
@@ -374,3 +367,47 @@ def test_archives_are_unpacked_without_links_or_ways_out_and_bounded(tmp_path, m
     make_zip(tmp_path / "huge.zip", {"r/a.txt": b"x" * 100})
     with pytest.raises(classfolder.UnsafeArchive, match="more than"):
         classfolder.unpack(tmp_path / "huge.zip", tmp_path / "u3")
+
+
+def start_grade_all(root: Path, out: Path, **popen) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "KIT_PROJECT"}
+    return subprocess.Popen([sys.executable, "-m", "kit", "grade-all", str(root), *STAGES, "--out", str(out)],
+                            cwd=KIT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def wait_for_learners(proc: subprocess.Popen, out: Path, count: int) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if sum(1 for e in grades(out).get("learners", []) if e["done"]) >= count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"grade-all ended or stalled before {count} learner(s): {proc.communicate()[0][-2000:]}")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_and_sigint_leave_a_partial_gradebook_too(tmp_path, signum):
+    root = tmp_path / "class"
+    for number in range(4):
+        solved("settings", root / f"learner{number}")
+    out = tmp_path / "grades"
+    proc = start_grade_all(root, out)
+    wait_for_learners(proc, out, 1)
+    proc.send_signal(signum)
+    said, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signum, said[-2000:]
+    data = grades(out)
+    assert data["status"] == "partial" and data["interrupted"] == signal.Signals(signum).name
+    assert "Traceback" not in said
+
+
+def test_under_nohup_a_hangup_does_not_stop_the_batch(tmp_path):
+    root = tmp_path / "class"
+    for number in range(3):
+        solved("settings", root / f"learner{number}")
+    out = tmp_path / "grades"
+    proc = start_grade_all(root, out, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    wait_for_learners(proc, out, 1)
+    proc.send_signal(signal.SIGHUP)
+    said, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, said[-2000:]
+    assert grades(out)["status"] == "complete"
