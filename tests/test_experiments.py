@@ -65,3 +65,23 @@ def test_a_misspelled_event_type_is_explained_in_two_lines(tmp_path):
     assert "Traceback" not in mistake and "never retrieved" not in mistake, output
     # A mistake in the cell itself is Python's own, shown as usual.
     assert "NameError" in cell_typo and "Traceback" in cell_typo, output
+
+
+def test_daphnes_never_awaited_warning_is_said_as_the_fix(tmp_path):
+    """daphne's log holds only Python's warning (and its tracemalloc advice) for a sync consumer that calls the
+    layer without async_to_sync: the clue says what to write, never the tracemalloc line."""
+    from kit.explain import Places
+
+    tree = classic_tree(tmp_path / "classic")
+    consumer = tree / "myapp/consumers.py"
+    consumer.write_text("from channels.generic.websocket import WebsocketConsumer\n\n\n"
+                        "class ChatConsumer(WebsocketConsumer):\n"
+                        "    def receive(self, text_data=None, bytes_data=None):\n"
+                        "        self.channel_layer.group_send('g', {'type': 'chat.message'})\n", encoding="utf-8")
+    log = (f"{consumer}:6: RuntimeWarning: coroutine 'InMemoryChannelLayer.group_send' was never awaited\n"
+           "  self.channel_layer.group_send('g', {'type': 'chat.message'})\n"
+           "RuntimeWarning: Enable tracemalloc to get the object allocation traceback\n")
+    clue = Places(tree).server_clue(log)
+    assert clue.startswith("myapp/consumers.py, line 6 (in receive): coroutine group_send() was never awaited"), clue
+    assert "async_to_sync(self.channel_layer.group_send)(...)" in clue and "tracemalloc" not in clue, clue
+    assert not Places(tree).contains("<frozen importlib._bootstrap>")

@@ -172,3 +172,26 @@ def test_the_pages_own_error_leads_the_failure(solved_tree):
     assert failure["message"].startswith(
         f"Your page's script stopped at room.html line {line}: ReferenceError: input is not defined."), failure
     assert "new WebSocket" not in failure["hint"] and "script" in failure["hint"], failure["hint"]
+
+
+def test_a_page_line_is_said_as_the_templates_line(tmp_path):
+    """The browser knows the served page's lines; a line a template tag moved is found by its text, and
+    said in Bengali too."""
+    from types import SimpleNamespace
+
+    from kit.browser import PageErrors
+
+    template = tmp_path / "room.html"
+    template.write_text("<p>\n{% if user %}Hi {{ user }}.\n{% else %}Log in{% endif %}\n</p>\n<script>\n"
+                        "  input.focus();\n</script>\n", encoding="utf-8")
+    served = "<p>\nLog in\n</p>\n<script>\n  input.focus();\n</script>\n"   # the if-branch's line is gone
+    errors = PageErrors(template=("room.html", template))
+    errors.remember_source("http://127.0.0.1:8000/chat/lobby/", served)
+    errors._uncaught(SimpleNamespace(name="ReferenceError", message="input is not defined",
+                                     stack="ReferenceError: input is not defined\n"
+                                           "    at http://127.0.0.1:8000/chat/lobby/:5:3"))
+    lead = errors.lead()
+    assert lead.startswith("Your page's script stopped at room.html line 6: ReferenceError: input is not defined.")
+    assert "রুম" not in lead and "room.html" in lead.translate("bn") and "থেমে গেছে" in lead.translate("bn")
+    errors.remember_source("http://127.0.0.1:8000/chat/lobby/", served.replace("  input.focus();", "  input.x();"))
+    assert "line 5 of the page as served" in errors.lead()
