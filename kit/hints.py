@@ -8,8 +8,15 @@ hint never sends the learner down a path the lesson did not take. A check with
 no ladder falls back to its stage's own hints (kit/catalogue.py).
 
 `kit hint` and `kit.notebook.hint()` climb one rung per call; the rung reached
-is kept per stage and check in <project>/.kit/hints.json, so a learner picks up
-where they left off and a new failing check starts at its first rung.
+is kept per stage and check in <project>/.kit/hints.json, with the identity of
+the failure it was climbed for (failure_key: the message's template and values,
+whatever the language), so a learner picks up where they left off, and a new
+failing check, or a new mistake in the same check, starts at its first rung.
+
+A failure whose message names its own cause (a page's script that threw, a
+syntax error, a route's wrong keyword ...) gets that cause's ladder
+(FAILURE_LADDERS) instead of the check's: the check's usual fix would repeat
+code the learner already has.
 """
 from __future__ import annotations
 
