@@ -193,14 +193,16 @@ def run(directory: str | Path, stage_ids: list[str], out_dir: str | Path | None,
                                   "that holds one folder per learner.", root=str(root.resolve())))
         meta = Meta(directory=str(root.resolve()), stages=stage_ids, isolation=isolation.describe(),
                     kit_commit=kit_commit(), started=now(),
-                    machine_not_graded={s: f"{why} {machine_why}".strip() for s, why in machine_not_graded.items()},
+                    machine_not_graded={s: machine_why or why for s, why in machine_not_graded.items()},
                     hidden_orphans=orphans)
         if previous:
             data, done = previous
             meta.started = data.get("started") or meta.started
-            submissions = [done.get(s.learner, s) if s.status == GRADED else s for s in submissions]
+            # Graded learners are kept; a row refused before (too big, two trees) is looked at afresh.
+            graded = {name: sub for name, sub in done.items() if sub.report is not None}
+            submissions = [graded.get(s.learner, s) if s.status == GRADED else s for s in submissions]
             names = {s.learner for s in submissions}
-            submissions += [s for name, s in done.items() if name not in names]
+            submissions += [s for name, s in graded.items() if name not in names]
             submissions.sort(key=lambda s: s.learner.lower())
         if force:
             for name in FILES:
