@@ -243,6 +243,11 @@ def test_each_language_has_a_workspace_of_its_own_and_no_news(monkeypatch):
     english, bengali = lab_config("en", monkeypatch), lab_config("bn", monkeypatch)
     en_dir, bn_dir = Path(english.LabApp.workspaces_dir), Path(bengali.LabApp.workspaces_dir)
     assert en_dir != bn_dir and en_dir.is_relative_to(KIT_ROOT / ".kit"), (en_dir, bn_dir)
+    # A learner's release commits .kit/starter/ (`git add -A`), never the lab's workspaces.
+    from kit.release import _gitignore_keeping_snapshot
+
+    released = _gitignore_keeping_snapshot(KIT_ROOT / ".gitignore").splitlines()
+    assert en_dir.parent.relative_to(KIT_ROOT).as_posix() + "/" in released, released
     assert english.LabApp.news_url is None
     assert "KIT_LANG=bn" in bengali.ServerApp.terminado_settings["shell_command"]
     assert not any(a.startswith("KIT_LANG") for a in english.ServerApp.terminado_settings["shell_command"])
