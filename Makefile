@@ -7,12 +7,13 @@ STAMP  := $(VENV)/.kit-installed
 
 .PHONY: lab lab-bn test check bench setup
 
+# pip shows setuptools' notes; the one about editable installs is not for learners (PYTHONWARNINGS).
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "Channels Kit needs Python 3.11 or newer; '$(PYTHON)' is older. Try: make lab PYTHON=python3.12"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --progress-bar on -e .
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --progress-bar on -e .
 	@touch $@
 
 # .venv/bin goes first on PATH so `kit ...` works in `!kit` cells. kit/lab/jupyter_lab_config.py does the rest
