@@ -29,7 +29,7 @@ from . import catalogue
 from .catalogue import KIT_ROOT
 from .classfolder import COUNTED, DUPLICATE, NO_TREE, Submission
 from .grader import Failure, Report, StageResult
-from .i18n import N_, SOURCE, T, _, language, message_data, recall, revive, translated
+from .i18n import N_, SOURCE, T, _, language, message_data, numeral, recall, revive, translated
 
 NOT_GRADED = N_("not graded")
 FILES = ("grades.json", "grades.csv", "report.html")
@@ -343,7 +343,8 @@ def feedback_text(sub: Submission, meta: Meta, lang: str) -> str:
         stage = catalogue.get(first.id)
         where = say(N_("Stage {number} {id} ({title}), notebooks/{notebook}:"))
         lines += ["## " + say(N_("What to fix next")), "",
-                  where.format(number=stage.number, id=stage.id, title=say(stage.title), notebook=stage.notebook), "",
+                  where.format(number=numeral(stage.number, lang), id=stage.id, title=say(stage.title),
+                               notebook=stage.notebook if lang == SOURCE else f"{lang}/{stage.notebook}"), "",
                   "- " + clean(message), "- " + say(N_("hint: {hint}")).format(hint=clean(hint)), ""]
         if len(failing) > 1:
             lines += ["## " + say(N_("Not passed yet")), ""]
