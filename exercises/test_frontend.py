@@ -93,6 +93,8 @@ def reports_page_errors(check):
                 raise
             said = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
             said = recall(said.split("\nassert ")[0].strip())
+            if not isinstance(said, T):  # Playwright's own error: its first line, not its call log
+                said = (said.splitlines() or [""])[0][:300]
             fail(T("{error} Fix it first (the rest of that script never ran); the check then saw: {failure}",
                    error=lead, failure=said))
     return checked
