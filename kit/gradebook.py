@@ -43,6 +43,12 @@ def clean(text: str) -> str:
     return CONTROL.sub("", str(text).replace("\r\n", " ").replace("\n", " ").replace("\t", " "))
 
 
+def spreadsheet_text(text: str) -> str:
+    """A learner-derived CSV cell a spreadsheet shows as text, never runs as a formula (=, +, -, @)."""
+    text = clean(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
 def short(text: str, limit: int = NOTE_LENGTH) -> str:
     text = clean(text).strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
@@ -206,8 +212,8 @@ def write_csv(path: Path, submissions: list[Submission], stage_ids: list[str], m
                   max_score(stage_ids), "each stage's maximum; a stage the grading machine could not grade says "
                                         "'not graded' and is left out of that learner's max_score"])
     for sub in submissions:
-        out.writerow([clean(sub.learner), *(cell(sub, s) for s in stage_ids), sub.total, learner_max(sub, stage_ids),
-                      note(sub, stage_ids)])
+        out.writerow([spreadsheet_text(sub.learner), *(cell(sub, s) for s in stage_ids), sub.total,
+                      learner_max(sub, stage_ids), spreadsheet_text(note(sub, stage_ids))])
     if meta is not None:
         out.writerow([])
         for key, value in (("(kit commit)", meta.kit_commit), ("(graded)", f"{meta.started} .. {meta.updated}"),

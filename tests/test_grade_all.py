@@ -411,3 +411,15 @@ def test_under_nohup_a_hangup_does_not_stop_the_batch(tmp_path):
     said, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, said[-2000:]
     assert grades(out)["status"] == "complete"
+
+
+def test_a_learner_name_never_runs_as_a_spreadsheet_formula(tmp_path):
+    from kit import gradebook
+
+    subs = [classfolder.Submission(name, tmp_path, None, status=classfolder.NO_TREE, done=True, error=error)
+            for name, error in (("=HYPERLINK(\"http://x\")", "-2+3"), ("@sum", ""), ("plain", ""))]
+    gradebook.write_csv(tmp_path / "grades.csv", subs, STAGES)
+    with open(tmp_path / "grades.csv", newline="", encoding="utf-8-sig") as handle:
+        table = [row for row in csv.reader(handle)][2:]
+    assert [row[0] for row in table] == ["'=HYPERLINK(\"http://x\")", "'@sum", "plain"]
+    assert table[0][-1] == "'-2+3"
