@@ -42,9 +42,13 @@ LEFT_OUT = {".git", ".venv", ".ci", ".kit", "solutions", "tests", "benchmarks", 
 WORKFLOW = ".github/workflows/classroom.yml"
 # The learner's README and its Bengali edition replace the kit's (which is the instructor's).
 LEARNER_DOCS = {"README.md": "docs/release/README.md", "README.bn.md": "docs/release/README.bn.md"}
-# Blocks of the learner README refreshed from their one source at release time (tests keep the sources equal).
-STAGES_BLOCK = ("<!-- stages:begin", "<!-- stages:end -->")
-TROUBLE_BLOCK = ("<!-- troubleshooting:begin", "<!-- troubleshooting:end -->")
+# Blocks of the learner READMEs refreshed at release time from their one source (tests keep the copies equal):
+# `<!-- NAME:begin ... -->` to `<!-- NAME:end -->`; "stages" is the catalogue's table, the others a section
+# (its heading, in a file of the kit) that the kit's README shares with learners.
+STAGES = "stages"
+SECTIONS = {"troubleshooting": ("README.md", "Troubleshooting"),
+            "update": ("README.md", "Taking a course update"),
+            "update-bn": ("README.bn.md", "কোর্সের আপডেট নেওয়া")}
 # Makefile targets that need what a release leaves out (tests/, benchmarks/): the release's Makefile has
 # `make test` grade the learner's project instead, and no `make bench`.
 INSTRUCTOR_TARGETS = ("test", "bench")
@@ -158,21 +162,22 @@ def _kit_files(root: Path, release: Release) -> list[str]:
 
 
 def learner_readme(root: Path, source: str) -> str:
-    """A learner README from docs/release/, its stage table and troubleshooting refreshed from their sources."""
-    text = (root / source).read_text(encoding="utf-8")
-    text = _refresh(text, STAGES_BLOCK, catalogue.markdown_table()) if source.endswith("/README.md") else text
-    return _refresh(text, TROUBLE_BLOCK, troubleshooting(root))
+    """A learner README from docs/release/, its shared blocks (SECTIONS, the stage table) refreshed from their source."""
+    text = _refresh((root / source).read_text(encoding="utf-8"), STAGES, catalogue.markdown_table())
+    for name, (where, heading) in SECTIONS.items():
+        text = _refresh(text, name, section(root / where, heading))
+    return text
 
 
-def troubleshooting(root: Path) -> str | None:
-    """The kit README's troubleshooting table: its one home (None when the README has no such section)."""
-    readme = (root / "README.md").read_text(encoding="utf-8")
-    found = re.search(r"^## Troubleshooting\n+(.*?)\n*(?=^## |\Z)", readme, re.S | re.M)
+def section(path: Path, heading: str) -> str | None:
+    """The body of a `## heading` section of a Markdown file (None when it has none)."""
+    found = re.search(rf"^## {re.escape(heading)}\n+(.*?)\n*(?=^## |\Z)", path.read_text(encoding="utf-8"),
+                      re.S | re.M)
     return found.group(1).strip() if found else None
 
 
-def _refresh(text: str, markers: tuple[str, str], body: str | None) -> str:
-    begin, end = markers
+def _refresh(text: str, name: str, body: str | None) -> str:
+    begin, end = f"<!-- {name}:begin", f"<!-- {name}:end -->"
     if body is None or begin not in text:
         return text
     head, rest = text.split(begin, 1)

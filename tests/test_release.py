@@ -305,11 +305,12 @@ def bash_commands(markdown: str) -> list[str]:
 # target (it shows what make would run: the set-up, then JupyterLab or `kit check`); a server by --help.
 KIT = ".venv/bin/kit"
 RUN_HERE = {f"{KIT} check consumer", f"{KIT} status", f"{KIT} hint", f"{KIT} hint consumer", f"{KIT} reset consumer",
-       "git add -A", 'git commit -m "stage consumer passes"'}
+            "git add -A", 'git commit -m "stage consumer passes"', 'git add project && git commit -m "my work"',
+            "git restore notebooks"}
 DRY = {"make lab", "make lab-bn", "make check"}
 ELSEWHERE = {f"{KIT} check": "test_release_kit_grades_the_starter_to_zero_and_a_solved_tree_to_full_marks",
              f"{KIT} serve": "--help here; tests/test_cli.py serves a project",
-             "git push": "no remote here"}
+             "git push": "no remote here", "git pull": "no remote here"}
 
 
 @pytest.fixture
@@ -347,12 +348,15 @@ def test_release_readme_and_makefile_are_the_learners(release):
 
 
 def test_docs_release_sources_are_current():
-    """docs/release/README.md shows the stage table and the troubleshooting table as the release writes them."""
+    """docs/release/ shows the stage table and the sections shared with the kit's READMEs as the release writes them."""
     from kit import release as rel
 
-    source = (KIT_ROOT / "docs/release/README.md").read_text(encoding="utf-8")
-    assert rel.learner_readme(KIT_ROOT, "docs/release/README.md") == source, \
-        "docs/release/README.md is stale: paste `kit stages --markdown` and README.md's troubleshooting table"
+    for name in rel.LEARNER_DOCS.values():
+        source = (KIT_ROOT / name).read_text(encoding="utf-8")
+        assert rel.learner_readme(KIT_ROOT, name) == source, \
+            f"{name} is stale: paste `kit stages --markdown` and the sections kit/release.py SECTIONS names"
+    both = " ".join((KIT_ROOT / name).read_text(encoding="utf-8") for name in rel.LEARNER_DOCS.values())
+    assert all(f"<!-- {name}:begin" in both for name in rel.SECTIONS), "every shared section has its place"
 
 
 def test_every_command_of_the_learner_readme_works_in_a_release(learner_copy):
@@ -372,6 +376,9 @@ def test_every_command_of_the_learner_readme_works_in_a_release(learner_copy):
             assert "pip install" not in done.stdout, f"{command} would reinstall: {done.stdout}"
             assert ("jupyter lab" in done.stdout) if "lab" in command else (".venv/bin/kit check" in done.stdout)
         elif command in RUN_HERE:
+            if "git commit" in command:   # the learner's work since the last commit
+                with open(learner_copy / "project" / "myapp" / "views.py", "a") as views:
+                    views.write(f"# {command}\n")
             done = subprocess.run(command, shell=True, cwd=learner_copy, env=git_env, capture_output=True,
                                   text=True, timeout=600)
             # kit check/status/hint exit 1 while stages fail (the starter fails them all); 2 would be misuse
