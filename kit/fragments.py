@@ -194,16 +194,28 @@ def _spaced(above: list[str], block: list[str]) -> list[str]:
     return ([""] if needs else []) + block
 
 
+_CLOSERS = {"<!--": "-->", "{% comment %}": "{% endcomment %}", "{#": "#}"}
+
+
 def _todo(lines: list[str], stage: str, containing: str) -> tuple[int, int]:
+    """The TODO(stage) comment block: `#`/`//` lines up to a blank line or another TODO, or one
+    `<!-- -->`, `{# #}` or `{% comment %}` comment whole. A TODO in a docstring or a string is no block."""
     for first, line in enumerate(lines):
         if f"TODO({stage})" not in line:
             continue
-        last = first + 1
-        while last < len(lines) and lines[last].strip().startswith(("#", "//")) and "TODO(" not in lines[last]:
-            last += 1
+        opener = next((o for o in _CLOSERS if line.lstrip().startswith(o)), None)
+        if opener:
+            last = next(n for n in range(first, len(lines)) if _CLOSERS[opener] in lines[n]) + 1
+        elif line.lstrip().startswith(("#", "//")):
+            last = first + 1
+            while last < len(lines) and lines[last].strip().startswith(("#", "//")) and "TODO(" not in lines[last]:
+                last += 1
+        else:
+            continue                                # in a docstring or a string: not a block to replace
         if containing in "\n".join(lines[first:last]):
             return first, last
-    raise LookupError(f"no TODO({stage}) comment block containing {containing!r}")
+    raise LookupError(f"no TODO({stage}) comment block containing {containing!r} (a TODO in a docstring or "
+                      "a string is none: paste with replace-def, after, before or end)")
 
 
 def _definition(lines: list[str], name: str, stage: str) -> tuple[int, int]:
