@@ -21,6 +21,10 @@ them.
 
 The starter is `project/` as committed at the kit's git HEAD, the same
 definition `kit reset` uses, so an author's experiments in project/ never ship.
+
+The learner READMEs live in docs/release/; the blocks they share with the kit
+(the stage table, troubleshooting, taking an update) are refreshed at release
+time, and `python -m kit.release` refreshes them in docs/release/ too.
 """
 from __future__ import annotations
 
@@ -279,3 +283,18 @@ def _refuse_leaks(out: Path, root: Path, starter: dict[str, bytes]) -> None:
             shutil.rmtree(out)
             raise ReleaseError(f"{path.relative_to(out)} is a copy of a finished solution file; "
                                "no release was written.")
+
+
+def refresh_sources(root: Path = KIT_ROOT) -> list[str]:
+    """Bring docs/release/'s shared blocks up to date (`python -m kit.release`); the names of the files changed."""
+    changed = []
+    for source in LEARNER_DOCS.values():
+        fresh = learner_readme(root, source)
+        if fresh != (root / source).read_text(encoding="utf-8"):
+            (root / source).write_text(fresh, encoding="utf-8")
+            changed.append(source)
+    return changed
+
+
+if __name__ == "__main__":
+    print("\n".join(refresh_sources()) or "docs/release/ is up to date.")

@@ -354,7 +354,7 @@ def test_docs_release_sources_are_current():
     for name in rel.LEARNER_DOCS.values():
         source = (KIT_ROOT / name).read_text(encoding="utf-8")
         assert rel.learner_readme(KIT_ROOT, name) == source, \
-            f"{name} is stale: paste `kit stages --markdown` and the sections kit/release.py SECTIONS names"
+            f"{name} is stale: run `python -m kit.release` (it refreshes the blocks the kit shares with learners)"
     both = " ".join((KIT_ROOT / name).read_text(encoding="utf-8") for name in rel.LEARNER_DOCS.values())
     assert all(f"<!-- {name}:begin" in both for name in rel.SECTIONS), "every shared section has its place"
 
