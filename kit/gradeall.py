@@ -33,9 +33,9 @@ from rich.table import Table
 from . import catalogue
 from .classfolder import (GRADED, HELP_EPILOG, REFUSED, REQUIREMENTS, GradeAllError,  # noqa: F401 (API)
                           Submission, find_submissions, looks_like_tree)
-from .gradebook import (BAND_LABELS, FEEDBACK, FILES, NOT_GRADED, Meta, distribution, is_not_graded, kit_commit,
-                        learner_max, load, max_score, not_graded_result, now, reasons, short, stage_summary,
-                        write_all)
+from .gradebook import (BAND_LABELS, FEEDBACK, FILES, NOT_GRADED, Meta, clean, distribution, is_not_graded,
+                        kit_commit, learner_max, load, max_score, not_graded_result, now, reasons, short,
+                        stage_summary, write_all)
 from .gradebook import write_csv as _write_csv
 from .i18n import N_, T, _
 from .project import NotAProjectTree
@@ -133,7 +133,7 @@ def learner_line(sub: Submission, stage_ids: list[str]) -> str:
         why = f"  [{'red' if sub.counted else 'yellow'}]{escape(short((stage + ': ' if stage else '') + text, 160))}" \
               f"{escape(more)}[/]"
     took = f"  [dim]({sub.seconds:.1f} s)[/]" if sub.seconds else ""
-    return f"  {escape(sub.learner)}: {verdict}{why}{took}"
+    return f"  {escape(clean(sub.learner))}: {verdict}{why}{took}"
 
 
 def _signal_name(exc: KeyboardInterrupt) -> str:
@@ -236,7 +236,7 @@ def _batch(submissions: list[Submission], stage_ids: list[str], out: Path, meta:
             if sub.done and sub.report is None and sub.error:
                 say(learner_line(sub, stage_ids), soft_wrap=True)
         for number, sub in enumerate(todo, 1):
-            say(f"[dim]{number}/{len(todo)}[/] {escape(sub.learner)} ...", soft_wrap=True)
+            say(f"[dim]{number}/{len(todo)}[/] {escape(clean(sub.learner))} ...", soft_wrap=True)
             grade_one(sub, stage_ids, machine_not_graded)
             write_all(out, meta, submissions, chart=False, feedback=[sub])
             say(learner_line(sub, stage_ids), soft_wrap=True)

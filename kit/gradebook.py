@@ -339,7 +339,8 @@ def feedback_text(sub: Submission, meta: Meta, lang: str) -> str:
     failing = [r for r in results if not r.passed and not is_not_graded(r)]
     skipped = [r for r in results if is_not_graded(r)]
     lines += ["## " + say(N_("What passed")), ""]
-    lines += [f"- {r.id} ({say(r.title)}): {r.points}/{r.max_points}" for r in passed] or ["- " + say(N_("Nothing yet."))]
+    nothing = ["- " + say(N_("Nothing yet."))]
+    lines += [f"- {r.id} ({say(r.title)}): {r.points}/{r.max_points}" for r in passed] or nothing
     lines.append("")
     if failing:
         from .render import said
@@ -425,7 +426,8 @@ def write_html(path: Path, meta: Meta, submissions: list[Submission], *, chart: 
     stage_rows = "".join(
         f"<tr><td>{catalogue.get(r['stage']).number}</td><td>{esc(r['stage'])}</td><td>{esc(_(r['title']))}</td>"
         f"<td>{r['points']}</td><td>{r['passed']}/{r['learners']}"
-        + (" <small>(" + esc(_("{count} not graded").format(count=r["not_graded"])) + ")</small>" if r["not_graded"] else "")
+        + (" <small>(" + esc(_("{count} not graded").format(count=r["not_graded"])) + ")</small>"
+           if r["not_graded"] else "")
         + f"</td><td>{format(r['rate'], '.0%') if r['learners'] else '-'}</td><td>{esc(r['common_failure'])}"
         + (f" <small>(×{r['common_count']})</small>" if r["common_count"] else "") + "</td></tr>"
         for r in stage_summary(submissions, stage_ids))

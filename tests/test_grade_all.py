@@ -171,7 +171,8 @@ def test_json_and_console_agree_and_folders_without_a_tree_are_out_of_the_mean(b
     counted = [e["total"] for e in data["learners"] if e["status"] in ("graded", "refused")]
     assert len(counted) == 11            # all but the folder with no tree
     printed = " ".join(done.stdout.split())
-    assert f"mean {sum(counted) / len(counted):.1f}" in printed and "1 folder(s) with no project tree left out" in printed
+    assert f"mean {sum(counted) / len(counted):.1f}" in printed
+    assert "1 folder(s) with no project tree left out" in printed
     assert re.search(r"settings\s*│\s*10\s*│\s*5/11\s*│\s*45%", done.stdout), done.stdout[-3000:]
 
 
@@ -423,3 +424,12 @@ def test_a_learner_name_never_runs_as_a_spreadsheet_formula(tmp_path):
         table = [row for row in csv.reader(handle)][2:]
     assert [row[0] for row in table] == ["'=HYPERLINK(\"http://x\")", "'@sum", "plain"]
     assert table[0][-1] == "'-2+3"
+
+
+def test_a_learner_name_cannot_drive_the_terminal(tmp_path):
+    from kit import gradeall
+
+    sub = classfolder.Submission("eve\x1b[2J[bold]x", tmp_path, None, status=classfolder.NO_TREE, done=True,
+                                 error="No project tree\x07 found")
+    line = gradeall.learner_line(sub, STAGES)
+    assert "\x1b" not in line and "\x07" not in line and "\\[bold]" in line
