@@ -1,4 +1,5 @@
-"""A real JupyterLab in Chromium, as a learner meets the course: one short lesson, Run All.
+"""A real JupyterLab in Chromium, as a learner meets the course: one short lesson, Run All
+(`make lab` on the English lesson, `make lab-bn` on the Bengali one).
 
 The lab is started as `make lab` starts it (tests/test_lab.py's fixture: the recipe's own command,
 a free port, a token, throw-away Jupyter folders), with the lesson's tree set to a finished copy.
@@ -23,6 +24,7 @@ from conftest import KIT_ROOT, copy_tree, SOLUTIONS
 from test_lab import get, lab  # noqa: F401 - `lab` is the fixture: JupyterLab as `make lab` starts it
 
 from kit import browser
+from kit.i18n import gettext_in
 
 LESSONS = {"lab": "notebooks/04_routing.ipynb", "lab-bn": "notebooks/bn/04_routing.ipynb"}
 BUDGET = 90  # seconds for the browser part; the suite's time budget
@@ -38,7 +40,7 @@ def digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("lab", ["lab"], indirect=True)
+@pytest.mark.parametrize("lab", ["lab", "lab-bn"], indirect=True)
 def test_a_lesson_in_jupyterlab_in_chromium(lab, lesson_tree):
     browser.require()
     from playwright.sync_api import expect
@@ -90,7 +92,8 @@ def test_a_lesson_in_jupyterlab_in_chromium(lab, lesson_tree):
         assert table.bounding_box()["width"] <= area.bounding_box()["width"] + 1, "the table runs past the cell"
         if os.environ.get("KIT_LAB_SCREENSHOT"):  # a picture of the checkpoint cell, for a person to look at
             checkpoint.screenshot(path=os.environ["KIT_LAB_SCREENSHOT"])
-        assert "passed" in checkpoint.inner_text()
+        passed = gettext_in("bn" if lab.target == "lab-bn" else "en", "pass")
+        assert passed in table.inner_text(), f"the checkpoint did not say {passed!r}: {table.inner_text()}"
         assert not dialogs, dialogs
         toasts = page.locator(".Toastify__toast").all_inner_texts()
         assert not toasts, f"JupyterLab showed a notification (the news pop-up is off in kit/lab/): {toasts}"
