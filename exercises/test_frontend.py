@@ -95,8 +95,10 @@ def reports_page_errors(check):
             said = recall(said.split("\nassert ")[0].strip())
             if not isinstance(said, T):  # Playwright's own error: its first line, not its call log
                 said = (said.splitlines() or [""])[0][:300]
-            fail(T("{error} Fix it first (the rest of that script never ran); the check then saw: {failure}",
-                   error=lead, failure=said))
+            if errors.first()["kind"] == "uncaught":
+                fail(T("{error} Fix it first (the rest of that script never ran); the check then saw: {failure}",
+                       error=lead, failure=said))
+            fail(T("{error} It may be why the check failed; the check saw: {failure}", error=lead, failure=said))
     return checked
 
 

@@ -195,3 +195,9 @@ def test_a_page_line_is_said_as_the_templates_line(tmp_path):
     assert "রুম" not in lead and "room.html" in lead.translate("bn") and "থেমে গেছে" in lead.translate("bn")
     errors.remember_source("http://127.0.0.1:8000/chat/lobby/", served.replace("  input.focus();", "  input.x();"))
     assert "line 5 of the page as served" in errors.lead()
+    quiet = PageErrors(template=("room.html", template))   # a console error alone: the script went on
+    quiet.remember_source("http://127.0.0.1:8000/chat/lobby/", served)
+    for text in ("Failed to load resource: 404 (favicon.ico)", "boom"):
+        quiet._console(SimpleNamespace(type="error", text=text,
+                                       location={"url": "http://127.0.0.1:8000/chat/lobby/", "lineNumber": 4}))
+    assert quiet.lead() == "Your page's script logged an error at room.html line 6: boom." and not quiet.stopped_for()
