@@ -242,7 +242,8 @@ def _extent(lines: list[str], first: int) -> int:
     while last < len(lines):
         line, deeper = lines[last], last + 1 < len(lines) and _indent(lines[last + 1]) > indent
         if depth > 0 or (line.strip() and (_indent(line) > indent or
-                                           (line.strip()[0] in ")]}" and _indent(line) == indent))):
+                                           (line.strip()[0] in ")]}" and _indent(line) == indent) or
+                                           (_indent(line) == indent and _CLAUSE.match(line.strip())))):
             depth += _balance(line)
             last += 1
         elif not line.strip() and deeper and depth == 0:
@@ -250,6 +251,10 @@ def _extent(lines: list[str], first: int) -> int:
         else:
             break
     return last
+
+
+# The clauses that continue a Python statement at its own indent: an if's else, a try's except.
+_CLAUSE = re.compile(r"(else|elif\b.*|except\b.*|finally)\s*:")
 
 
 def _indent(line: str) -> int:

@@ -46,6 +46,8 @@ def test_pasting_follows_the_paste_modes(tmp_path):
     lines = ["{", "    log.value += data.message;", "}"]
     assert fragments.paste(lines, ["    const a = 1;", "    log.value += a;"], replace) == \
         ["{", "    const a = 1;", "    log.value += a;", "}"]
+    lines = ["A = 1", "if A:", "    B = 2", "else:", "    B = 3", "C = 4"]   # a statement's else belongs to it
+    assert lines[1:fragments._extent(lines, 1)] == ["if A:", "    B = 2", "else:", "    B = 3"]
     imports = fragments.Fragment("t/d", "routing", "f.py", "imports")
     lines = ['"""Doc."""', "from a import b", "", "class C:", "    pass"]
     assert fragments.paste(lines, ["import json", "from a import b"], imports)[:3] == \
