@@ -95,6 +95,9 @@ def _prose(text: str) -> list[Piece]:
         if i % 2:                                   # a run of blank lines
             out.append(Piece(part, False))
             continue
+        if not part.strip():                        # only whitespace (between two fences): one piece
+            out.append(Piece(part, False))
+            continue
         lead = part[:len(part) - len(part.lstrip())]
         trail = part[len(part.rstrip()):]
         core = part.strip()

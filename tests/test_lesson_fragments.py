@@ -80,3 +80,11 @@ def test_pasting_a_lesson_as_taught_passes_its_stage(taught, tmp_path):
         verdict = stage(report, graded)
         assert verdict["passed"], (f"{graded} fails after pasting lesson {taught.notebook}: "
                                    f"{[f['message'] for f in verdict['failures']]}")
+
+
+def test_two_fragment_blocks_in_a_row_rebuild_their_cell_exactly():
+    """Blocks separated by a blank line only: the translated notebook keeps the cell as it was."""
+    source = ("Paste both:\n\n<!-- fragment: a/one -->\n```python\nx = 1\n```\n\n"
+              "<!-- fragment: a/two -->\n```python\ny = 2\n```")
+    assert "".join(p.text for p in i18n_notebooks.pieces(source)) == source
+    assert [fid for fid, _, _ in fragments._scan(source)] == ["a/one", "a/two"]
