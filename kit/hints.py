@@ -475,8 +475,9 @@ LADDERS: dict[str, dict[str, tuple[str, ...]]] = {
             "style, so a test may rely on what a consumer does, never on how it is written.",
             "Reach the consumer only through sockets: WebsocketCommunicator(URLRouter(websocket_urlpatterns), "
             "'/ws/chat/lobby/'); import nothing else from myapp/consumers.py.",
-            "Run each test's scenario with asyncio.run(...) in a plain test function, set socket.scope['user'] = "
-            "User(username='alice') before connect(), and give receive_from() a timeout.",
+            "Run each test's scenario with asyncio.run(...) in a plain test function, set socket.scope['user'] to a "
+            "saved user (await database_sync_to_async(User.objects.get_or_create)(username='alice')) before "
+            "connect(), and give receive_from() a timeout.",
         ),
         "test_your_tests_catch_a_broken_consumer": (
             "The failure names a broken consumer on which every one of your tests passed.",
