@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from . import catalogue, render
-from .i18n import LANGUAGES, N_, T, _, numeral, translated
+from .i18n import LANGUAGES, N_, SOURCE, T, _, numeral, translated
 from .project import NotAProjectTree, active_project, validate
 from .sandbox import SandboxUnavailable
 
@@ -178,7 +178,7 @@ def run_grader(project: Path, stage_ids: list[str]):
     recheck = bool(stage_ids)  # `kit check users` also grades the earlier stages users can break
     if not err.is_terminal:
         return grade(project, stages, recheck=recheck)
-    grading = _("grading {count} stage(s) of {project} ...").format(count=len(stages), project=project)
+    grading = _("grading {count} stage(s) of {project} ...").format(count=numeral(len(stages)), project=project)
     with err.status(grading) as spinner:
         done = []   # one line per graded stage, under the spinner; all of it makes way for the table
 
@@ -295,7 +295,7 @@ def cmd_grade_all(args) -> int:
                            unknown=", ".join(unknown)))
     try:
         return run(args.directory, known_stages(args.stages), args.out, Console(), resume=args.resume,
-                   force=args.force, allow_missing=allowed)
+                   force=args.force, allow_missing=allowed, language=args.lang)
     except GradeAllError as exc:
         raise UsageError(exc.args[0] if exc.args else str(exc)) from None
 
@@ -314,8 +314,10 @@ def cmd_status(args) -> int:
         out.print("[bold green]" + _("Every available stage passes. Well done!") + "[/]")
         return 0
     stage = catalogue.get(upcoming.id)
+    lang = render.language()   # a translated lesson lives under notebooks/<lang>/ (as the feedback files say)
     out.print(_("Next: stage {number} [bold]{id}[/] ({title}): notebooks/{notebook}, files {files}").format(
-        number=numeral(stage.number), id=stage.id, title=_(stage.title), notebook=stage.notebook,
+        number=numeral(stage.number), id=stage.id, title=_(stage.title),
+        notebook=stage.notebook if lang == SOURCE else f"{lang}/{stage.notebook}",
         files=", ".join(stage.files)))
     if upcoming.failures:
         message, hint = render.said(upcoming.failures[0], render.language())
@@ -403,7 +405,7 @@ def cmd_hint(args) -> int:
     print(_("Stage {number} {id}, check {check}: {message}").format(
         number=numeral(stage.number), id=stage.id, check=hints.check_name(check),
         message=render.said(failure, lang)[0] if failure else _("not passed yet.")))
-    print(_("Hint {rung} of {rungs}: {hint}").format(rung=rung + 1, rungs=len(ladder), hint=translated(ladder[rung])))
+    print(_("Hint {rung} of {rungs}: {hint}").format(rung=numeral(rung + 1), rungs=numeral(len(ladder)), hint=translated(ladder[rung])))
     if rung + 1 < len(ladder):
         print(_("Run `kit hint {id}` again for a stronger hint.").format(id=stage.id))
     else:

@@ -37,7 +37,7 @@ from .gradebook import (BAND_LABELS, FEEDBACK, FILES, NOT_GRADED, Meta, clean, d
                         kit_commit, learner_max, load, max_score, not_graded_result, now, reasons, short,
                         stage_summary, write_all)
 from .gradebook import write_csv as _write_csv
-from .i18n import N_, T, _
+from .i18n import N_, T, _, numeral
 from .project import NotAProjectTree
 
 PASS_RATE = N_("Pass rate per stage")
@@ -129,7 +129,7 @@ def learner_line(sub: Submission, stage_ids: list[str]) -> str:
     why = ""
     if found:
         stage, text = found[0]
-        more = T(" (+{count} more)", count=len(found) - 1).translate() if len(found) > 1 else ""
+        more = T(" (+{count} more)", count=numeral(len(found) - 1)).translate() if len(found) > 1 else ""
         why = f"  [{'red' if sub.counted else 'yellow'}]{escape(short((stage + ': ' if stage else '') + text, 160))}" \
               f"{escape(more)}[/]"
     took = f"  [dim]({sub.seconds:.1f} s)[/]" if sub.seconds else ""
@@ -157,7 +157,8 @@ def _catch_signals():
 
 
 def run(directory: str | Path, stage_ids: list[str], out_dir: str | Path | None, console: Console, *,
-        resume: bool = False, force: bool = False, allow_missing: set[str] | None = None) -> int:
+        resume: bool = False, force: bool = False, allow_missing: set[str] | None = None,
+        language: str | None = None) -> int:
     """The whole command: check, find, grade (writing the gradebook after each learner); the exit code."""
     allow_missing = set(allow_missing or ())
     root = Path(directory).expanduser().absolute()
@@ -194,7 +195,7 @@ def run(directory: str | Path, stage_ids: list[str], out_dir: str | Path | None,
         meta = Meta(directory=str(root.resolve()), stages=stage_ids, isolation=isolation.describe(),
                     kit_commit=kit_commit(), started=now(),
                     machine_not_graded={s: machine_why or why for s, why in machine_not_graded.items()},
-                    hidden_orphans=orphans)
+                    hidden_orphans=orphans, language=language or "")
         if previous:
             data, done = previous
             meta.started = data.get("started") or meta.started
@@ -214,11 +215,11 @@ def run(directory: str | Path, stage_ids: list[str], out_dir: str | Path | None,
 def _batch(submissions: list[Submission], stage_ids: list[str], out: Path, meta: Meta, say: Say,
            machine_not_graded: dict) -> int:
     todo = [s for s in submissions if not s.done]
-    say(T("Grading {count} submission(s) in {root}: stages {stages}", count=len(todo), root=meta.directory,
-          stages=", ".join(stage_ids)).translate(), soft_wrap=True)
+    say(T("Grading {count} submission(s) in {root}: stages {stages}", count=numeral(len(todo)),
+          root=meta.directory, stages=", ".join(stage_ids)).translate(), soft_wrap=True)
     resumed = sum(1 for s in submissions if s.done and s.status in (GRADED, REFUSED) and s.report is not None)
     if resumed:
-        say(T("Resuming: {count} learner(s) were graded before and are kept.", count=resumed).translate())
+        say(T("Resuming: {count} learner(s) were graded before and are kept.", count=numeral(resumed)).translate())
     say(T("Isolation: {isolation}", isolation=meta.isolation).translate(), soft_wrap=True)
     if not meta.isolation.startswith("bubblewrap"):
         say("[bold yellow]" + escape(_("Graded without a sandbox: these points are advisory.")) + "[/]")
@@ -236,7 +237,7 @@ def _batch(submissions: list[Submission], stage_ids: list[str], out: Path, meta:
             if sub.done and sub.report is None and sub.error:
                 say(learner_line(sub, stage_ids), soft_wrap=True)
         for number, sub in enumerate(todo, 1):
-            say(f"[dim]{number}/{len(todo)}[/] {escape(clean(sub.learner))} ...", soft_wrap=True)
+            say(f"[dim]{numeral(number)}/{numeral(len(todo))}[/] {escape(clean(sub.learner))} ...", soft_wrap=True)
             grade_one(sub, stage_ids, machine_not_graded)
             write_all(out, meta, submissions, chart=False, feedback=[sub])
             say(learner_line(sub, stage_ids), soft_wrap=True)
@@ -284,6 +285,7 @@ def summary_tables(submissions: list[Submission], stage_ids: list[str]) -> tuple
                 mean=dist["mean"], median=dist["median"], min=dist["min"], max=dist["max"],
                 full_marks=dist["full_marks"]).translate()
     if dist["no_tree"]:
-        caption += "; " + T("{count} folder(s) with no project tree left out", count=dist["no_tree"]).translate()
+        caption += "; " + T("{count} folder(s) with no project tree left out",
+                            count=numeral(dist["no_tree"])).translate()
     scores.caption = caption
     return stages, scores

@@ -66,6 +66,7 @@ class Meta:
     interrupted: str = ""                 # the signal that stopped it
     machine_not_graded: dict = field(default_factory=dict)   # stage id -> why this machine cannot grade it
     hidden_orphans: list = field(default_factory=list)       # hidden checks that name no stage (never run)
+    language: str = ""                    # `grade-all --lang`: every feedback file in it (else each learner's guess)
 
 
 def kit_commit() -> str:
@@ -329,7 +330,8 @@ def feedback_text(sub: Submission, meta: Meta, lang: str) -> str:
     heading = say(N_("Channels Kit: feedback for {learner}")).format(learner=clean(sub.learner))
     lines = ["# " + heading, ""]
     score = say(N_("Score: {score} of {max_score}. Graded {when} with kit {commit}."))
-    lines += [score.format(score=sub.total, max_score=learner_max(sub, stage_ids), when=meta.updated or now(),
+    lines += [score.format(score=numeral(sub.total, lang), max_score=numeral(learner_max(sub, stage_ids), lang),
+                           when=meta.updated or now(),
                            commit=meta.kit_commit), ""]
     if sub.error or sub.report is None:
         lines += ["## " + say(N_("What to do next")), "", clean(reasons(sub, stage_ids, lang)[0][1]), ""]
@@ -369,7 +371,8 @@ def feedback_text(sub: Submission, meta: Meta, lang: str) -> str:
 
 def write_feedback(folder: Path, sub: Submission, meta: Meta) -> Path:
     path = folder / f"{feedback_name(sub.learner)}.md"
-    atomic_write(path, feedback_text(sub, meta, learner_language(sub)).encode("utf-8"))
+    lang = meta.language or learner_language(sub)
+    atomic_write(path, feedback_text(sub, meta, lang).encode("utf-8"))
     return path
 
 
@@ -426,7 +429,7 @@ def write_html(path: Path, meta: Meta, submissions: list[Submission], *, chart: 
     stage_rows = "".join(
         f"<tr><td>{catalogue.get(r['stage']).number}</td><td>{esc(r['stage'])}</td><td>{esc(_(r['title']))}</td>"
         f"<td>{r['points']}</td><td>{r['passed']}/{r['learners']}"
-        + (" <small>(" + esc(_("{count} not graded").format(count=r["not_graded"])) + ")</small>"
+        + (" <small>(" + esc(_("{count} not graded").format(count=numeral(r["not_graded"]))) + ")</small>"
            if r["not_graded"] else "")
         + f"</td><td>{format(r['rate'], '.0%') if r['learners'] else '-'}</td><td>{esc(r['common_failure'])}"
         + (f" <small>(×{r['common_count']})</small>" if r["common_count"] else "") + "</td></tr>"

@@ -201,6 +201,34 @@ def test_one_feedback_file_per_learner_in_their_language(batch):
     assert "too big to grade" in big
 
 
+def test_grade_all_lang_writes_every_feedback_file_in_that_language(tmp_path):
+    """`grade-all --lang bn` (Meta.language): Bengali feedback for a learner who handed in only project/ (nothing
+    to guess the language from); without --lang that learner's feedback stays English. No grading needed."""
+    from kit.gradebook import Meta, write_feedback
+    from kit.grader import Failure, Report, StageResult
+
+    tree = tmp_path / "দীপা" / "project"
+    tree.mkdir(parents=True)
+    settings, asgi = catalogue.get("settings"), catalogue.get("asgi")
+    report = Report(project=str(tree), stages=[
+        StageResult(id="settings", title=settings.title, passed=True, points=settings.points,
+                    max_points=settings.points),
+        StageResult(id="asgi", title=asgi.title, passed=False, points=0, max_points=asgi.points,
+                    failures=[Failure("test_asgi", "not passed", "read the lesson")])])
+    sub = classfolder.Submission("দীপা", tmp_path / "দীপা", tree, report=report, done=True)
+    bengali = write_feedback(tmp_path / "bn", sub, Meta(str(tmp_path), ["settings", "asgi"], "none",
+                                                         language="bn")).read_text(encoding="utf-8")
+    english = write_feedback(tmp_path / "en", sub, Meta(str(tmp_path), ["settings", "asgi"], "none")
+                             ).read_text(encoding="utf-8")
+    heading = bengali.splitlines()[0]
+    assert heading == "# Channels Kit: ফিডব্যাক (শিক্ষার্থী: দীপা)"          # the name stands alone, no case ending
+    total = settings.points + asgi.points
+    digits = str.maketrans("0123456789", "০১২৩৪৫৬৭৮৯")
+    assert f"স্কোর: {str(settings.points).translate(digits)}/{str(total).translate(digits)}।" in bengali
+    assert f"notebooks/bn/{asgi.notebook}" in bengali
+    assert english.startswith("# Channels Kit: feedback for দীপা") and f"Score: {settings.points} of {total}." in english
+
+
 def test_a_second_run_into_the_same_out_refuses(batch):
     root, out, _ = batch
     again = run_kit("grade-all", str(root), *STAGES, "--out", str(out))
