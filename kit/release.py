@@ -52,7 +52,8 @@ LEARNER_DOCS = {"README.md": "docs/release/README.md", "README.bn.md": "docs/rel
 STAGES = "stages"
 SECTIONS = {"troubleshooting": ("README.md", "Troubleshooting"),
             "update": ("README.md", "Taking a course update"),
-            "update-bn": ("README.bn.md", "কোর্সের আপডেট নেওয়া")}
+            "update-bn": ("README.bn.md", "কোর্সের আপডেট নেওয়া"),
+            "troubleshooting-bn": ("README.bn.md", "সমস্যা হলে")}
 # Makefile targets that need what a release leaves out (tests/, benchmarks/): the release's Makefile has
 # `make test` grade the learner's project instead, and no `make bench`.
 INSTRUCTOR_TARGETS = ("test", "bench")

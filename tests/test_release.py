@@ -359,6 +359,19 @@ def test_docs_release_sources_are_current():
     assert all(f"<!-- {name}:begin" in both for name in rel.SECTIONS), "every shared section has its place"
 
 
+def test_the_bengali_troubleshooting_table_keeps_up_with_the_english():
+    """README.bn.md's সমস্যা হলে (shared with the learner's README.bn.md) has a row for every English row,
+    with the same error text as code."""
+    from kit import release as rel
+
+    english = rel.section(KIT_ROOT / "README.md", "Troubleshooting")
+    bengali = rel.section(KIT_ROOT / "README.bn.md", "সমস্যা হলে")
+    rows = [[line for line in text.splitlines() if line.startswith("| ")] for text in (english, bengali)]
+    assert len(rows[0]) == len(rows[1]) > 2
+    for en, bn in zip(rows[0][1:], rows[1][1:]):
+        assert re.findall(r"`[^`]+`", en.split(" | ")[0]) == re.findall(r"`[^`]+`", bn.split(" | ")[0]), bn
+
+
 def test_every_command_of_the_learner_readme_works_in_a_release(learner_copy):
     readme = (learner_copy / "README.md").read_text(encoding="utf-8")
     commands = bash_commands(readme)
