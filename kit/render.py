@@ -103,32 +103,52 @@ def _aligned(report: Report, lang: str, heads: list[str], advice: dict, title: s
                      VERDICT_STYLE[result.verdict]))
         if result.failures:
             notes.append((get(result.id).number, result.id, *advice[result.id]))
-    cells = [["#", *heads], *(cells for cells, _style in rows)]
-    widths = [max(terminal_width(row[n]) for row in cells) for n in range(len(cells[0]))]
-    right = {0, 2}   # numbers line up on the right
+    out = [Text(title, style="italic"),
+           *padded(["#", *heads], [values for values, _style in rows], right={0, 2},   # numbers on the right
+                   styles=[{3: style} for _values, style in rows])]
+    out.append(Text(caption, style="dim italic"))
+    for number, stage_id, message, hint in notes:
+        out.append(Text(f"{number} {stage_id}: {message}"))
+        if hint:
+            out.append(Text("   " + _("hint: {hint}").format(hint=hint), style="dim"))
+    return Group(*out)
 
-    def line(values, verdict_style=None) -> Text:
+
+def padded(heads: list[str], rows: list[list[str]], right: set[int] = frozenset(), styles: list[dict] | None = None):
+    """A heading line, its rule and one line per row, each column padded by the width a terminal gives its
+    texts (terminal_width), so a Bengali heading or cell ends above its rule (rich mis-measures Bengali: see
+    measured_right); no vertical borders. styles: per row, {column: rich style}."""
+    from rich.text import Text
+
+    widths = [max(terminal_width(row[n]) for row in [heads, *rows]) for n in range(len(heads))]
+
+    def line(values, style=None) -> Text:
         text = Text(" ")
         for n, (value, width) in enumerate(zip(values, widths)):
             pad = " " * (width - terminal_width(value))
             text.append(" ")
             if n in right:
                 text.append(pad)
-            text.append(value, style=verdict_style if n == 3 and verdict_style else ("bold" if verdict_style is None
-                                                                                      else ""))
+            text.append(value, style="bold" if style is None else style.get(n, ""))
             if n not in right:
                 text.append(pad)
             text.append(" ")
         return text
 
     total = sum(widths) + 2 * len(widths) + 1
-    out = [Text(title, style="italic"), line(["#", *heads]), Text(" " + "─" * (total - 1))]
-    out += [line(values, style) for values, style in rows]
-    out.append(Text(caption, style="dim italic"))
-    for number, stage_id, message, hint in notes:
-        out.append(Text(f"{number} {stage_id}: {message}"))
-        if hint:
-            out.append(Text("   " + _("hint: {hint}").format(hint=hint), style="dim"))
+    return [line(heads), Text(" " + "─" * (total - 1)),
+            *(line(values, (styles[n] if styles else {})) for n, values in enumerate(rows))]
+
+
+def aligned_table(title: str, heads: list[str], rows: list[list[str]], right: set[int] = frozenset(),
+                  caption: str = ""):
+    """A plain table (padded) under its title, its caption below: for a language rich mis-measures."""
+    from rich.console import Group
+    from rich.text import Text
+
+    out = [Text(title, style="italic"), *padded(heads, rows, right)]
+    if caption:
+        out.append(Text(caption, style="dim italic"))
     return Group(*out)
 
 
