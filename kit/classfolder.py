@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .i18n import T
 from .project import NOT_GRADED, is_virtualenv
-from .scratch import LIMITS, TreeTooBig, measure
+from .scratch import LIMITS, MAX_DEPTH, TreeTooBig, measure
 
 SKIPPED_NAMES = ("__MACOSX",)     # what unzipping an archive made on a Mac leaves behind
 ARCHIVE_ENDINGS = (".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar")
@@ -65,6 +65,10 @@ class Submission:
     status: str = GRADED
     not_graded: dict = field(default_factory=dict)   # stage id -> why this machine could not grade it
     done: bool = False             # graded (or refused) in this run or a resumed one
+    home: Path | None = None       # the learner's own folder (an archive's unpacked copy): nothing above it is theirs
+
+    def __post_init__(self):
+        self.learner = plain_name(self.learner)
 
     def result(self, stage_id: str):
         return next((s for s in self.report.stages if s.id == stage_id), None) if self.report else None
@@ -80,6 +84,21 @@ class Submission:
     @property
     def counted(self) -> bool:
         return self.status in COUNTED
+
+
+def plain_name(name) -> str:
+    """A file name as text that any writer can encode: bytes not valid UTF-8 (surrogateescape) become U+FFFD."""
+    if isinstance(name, bytes):
+        return name.decode("utf-8", "replace")
+    try:
+        return os.fsencode(name).decode("utf-8", "replace")
+    except UnicodeError:
+        return plain_text(name)
+
+
+def plain_text(text) -> str:
+    """Learner-derived text (a message, a member's name) with lone surrogates replaced, encodable as UTF-8."""
+    return str(text).encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def looks_like_tree(folder: Path) -> bool:
@@ -145,8 +164,9 @@ def find_submissions(directory: str | Path, *, skip: tuple[Path, ...] | Path | N
     check_class_folder(root)
     root = root.resolve()
     skips = tuple(p.resolve() for p in ((skip,) if isinstance(skip, Path) else (skip or ())))
+    # Only this run's --out (resolved) is passed over: a file a learner writes (grades.json) never hides them.
     entries = sorted((p for p in root.iterdir() if not p.name.startswith(".") and p.name not in SKIPPED_NAMES
-                      and p.absolute() not in skips and not (p / "grades.json").is_file()),
+                      and p.absolute() not in skips),
                      key=lambda p: p.name.lower())
     folders = [p for p in entries if p.is_dir() or (p.is_symlink() and not archive_stem(p.name))]
     archives = [p for p in entries if archive_stem(p.name) and (p.is_file() or p.is_symlink())]
@@ -154,31 +174,56 @@ def find_submissions(directory: str | Path, *, skip: tuple[Path, ...] | Path | N
         raise GradeAllError(T("{root} holds no learner folders. Put each learner's work in a folder of its own "
                               "(DIR/<learner>/manage.py or DIR/<learner>/<repo>/manage.py) and run again.",
                               root=str(root)))
-    submissions = [submission(p.name, p) for p in folders]
+    submissions = [_guarded(plain_name(p.name), p, lambda p=p: submission(plain_name(p.name), p)) for p in folders]
     names = {p.name for p in folders}
-    for archive in archives:
+    taken = {s.learner.lower() for s in submissions}
+    for number, archive in enumerate(archives):
         stem = archive_stem(archive.name)
+        # Two archives of one stem (bob.zip, bob.ZIP, x.tar, x.tar.gz): the first is graded as the stem, the
+        # next under its whole file name; never one learner's work under another's name.
+        learner = plain_name(stem)
+        if learner.lower() in taken and stem not in names:
+            learner = plain_name(archive.name)
+        if learner.lower() in taken and stem not in names:   # a folder named as this archive: numbered
+            learner = f"{plain_name(archive.name)} ({number + 1})"
         if archive.is_symlink():
-            submissions.append(refused(archive.name, archive, linked(archive.name)))
+            submissions.append(refused(plain_name(archive.name), archive, linked(plain_name(archive.name))))
         elif stem in names:
             submissions.append(Submission(archive.name, archive, None, status=DUPLICATE, done=True,
                                           error=T("Not unpacked: the folder {folder}/ is here too and is graded "
                                                   "as that learner. Remove the archive or the folder.",
-                                                  folder=stem)))
+                                                  folder=plain_name(stem))))
         elif unpack_into is None:
-            submissions.append(Submission(stem, archive, None, status=NO_TREE, done=True,
+            submissions.append(Submission(learner, archive, None, status=NO_TREE, done=True,
                                           error=T("{archive} is an archive: unpack it into a folder of its own "
-                                                  "here and grade again.", archive=archive.name)))
+                                                  "here and grade again.", archive=plain_name(archive.name))))
         else:
-            try:
-                place = unpack(archive, unpack_into / stem)
-            except UnsafeArchive as exc:
-                submissions.append(refused(stem, archive, exc.args[0]))
-            else:
-                sub = submission(stem, place)
-                sub.folder = archive
-                submissions.append(sub)
+            submissions.append(_guarded(learner, archive, lambda: _unpacked(learner, archive,
+                                                                             unpack_into / str(number))))
+        taken.add(submissions[-1].learner.lower())
     return sorted(submissions, key=lambda s: s.learner.lower())
+
+
+def _unpacked(learner: str, archive: Path, dest: Path) -> Submission:
+    try:
+        place = unpack(archive, dest)
+    except UnsafeArchive as exc:
+        return refused(learner, archive, exc.args[0])
+    sub = submission(learner, place)
+    sub.folder, sub.home = archive, place
+    return sub
+
+
+def _guarded(learner: str, folder: Path, find) -> Submission:
+    """find() for one submission; whatever it raises is that learner's row (one sentence), never the batch's end."""
+    try:
+        return find()
+    except Exception as exc:  # a class must survive anything one submission holds
+        what = (T("Refused: {archive} could not be unpacked ({error}). Unpack it yourself into a folder of its own "
+                  "and grade again.", archive=plain_name(folder.name), error=plain_text(type(exc).__name__))
+                if archive_stem(folder.name) and not folder.is_dir() else
+                T("Grading failed: {error}", error=plain_text(f"{type(exc).__name__}: {exc}")[:300]))
+        return refused(learner, folder, what)
 
 
 def linked(name: str) -> str:
@@ -208,7 +253,7 @@ def submission(learner: str, folder: Path) -> Submission:
         measure(trees[0])
     except TreeTooBig as exc:
         return Submission(learner, folder, trees[0], error=exc.args[0], status=REFUSED, done=True)
-    return Submission(learner, folder, trees[0])
+    return Submission(learner, folder, trees[0], home=folder)
 
 
 # -- archives ------------------------------------------------------------------------------------------
@@ -221,7 +266,10 @@ def _safe_name(name: str, archive: Path) -> Path | None:
     parts = Path(name.replace("\\", "/")).parts
     if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
         raise UnsafeArchive(T("Refused: {archive} holds a path outside itself ({name}). Unpack it yourself, check "
-                              "it, and grade again.", archive=archive.name, name=name))
+                              "it, and grade again.", archive=plain_name(archive.name), name=plain_name(name)))
+    if len(parts) > MAX_DEPTH + 4:
+        raise UnsafeArchive(T("Refused: {archive} holds folders more than {limit} levels deep. Unpack it yourself, "
+                              "remove them, and grade again.", archive=plain_name(archive.name), limit=MAX_DEPTH))
     if not parts or parts[0] in SKIPPED_NAMES:
         return None
     return Path(*parts)
@@ -229,7 +277,7 @@ def _safe_name(name: str, archive: Path) -> Path | None:
 
 def _too_big(archive: Path) -> UnsafeArchive:
     return UnsafeArchive(T("Refused: {archive} unpacks to more than {limit} MB or {members} files. Unpack it "
-                           "yourself, remove what is not the project, and grade again.", archive=archive.name,
+                           "yourself, remove what is not the project, and grade again.", archive=plain_name(archive.name),
                            limit=ARCHIVE_MAX_BYTES // 2**20, members=ARCHIVE_MAX_MEMBERS))
 
 
@@ -269,12 +317,12 @@ def unpack(archive: Path, dest: Path) -> Path:
                     source = packed.extractfile(info)
                     if source is not None:
                         total = _write(source, dest / relative, total, archive)
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, RuntimeError, ValueError) as exc:
+    except Exception as exc:  # zlib.error, a damaged member, anything: one sentence for this archive
         if isinstance(exc, UnsafeArchive):
             raise
         raise UnsafeArchive(T("Refused: {archive} could not be unpacked ({error}). Unpack it yourself into a "
-                              "folder of its own and grade again.", archive=archive.name,
-                              error=f"{type(exc).__name__}: {exc}")) from None
+                              "folder of its own and grade again.", archive=plain_name(archive.name),
+                              error=plain_text(f"{type(exc).__name__}: {exc}")[:300])) from None
     return dest
 
 

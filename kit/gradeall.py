@@ -32,7 +32,7 @@ from rich.table import Table
 
 from . import catalogue
 from .classfolder import (GRADED, HELP_EPILOG, REFUSED, REQUIREMENTS, GradeAllError,  # noqa: F401 (API)
-                          Submission, find_submissions, looks_like_tree)
+                          Submission, find_submissions, looks_like_tree, plain_text)
 from .gradebook import (BAND_LABELS, FEEDBACK, FILES, NOT_GRADED, Meta, clean, distribution, is_not_graded,
                         kit_commit, learner_max, load, max_score, not_graded_result, now, reasons, short,
                         stage_summary, write_all)
@@ -94,11 +94,12 @@ def grade_one(sub: Submission, stage_ids: list[str], machine_not_graded: dict, o
     try:
         report = grade(sub.tree, run, on_stage_done=on_stage_done) if run else Report(str(sub.tree), [], "")
     except NotAProjectTree as exc:
-        sub.error, sub.status = (exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)), REFUSED
+        sub.error, sub.status = (exc.args[0] if exc.args and isinstance(exc.args[0], str) else plain_text(exc)), REFUSED
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # a batch must survive anything one submission does
-        sub.error, sub.status = T("Grading failed: {error}", error=f"{type(exc).__name__}: {exc}"), REFUSED
+        sub.error, sub.status = T("Grading failed: {error}", error=plain_text(f"{type(exc).__name__}: {exc}")[:500]), \
+            REFUSED
     else:
         by_id = {r.id: r for r in report.stages}
         report.stages = [by_id.get(s) or not_graded_result(s, machine_not_graded[s]) for s in stage_ids]

@@ -17,6 +17,7 @@ import io
 import json
 import os
 import re
+import stat
 import statistics
 import subprocess
 import tempfile
@@ -40,13 +41,14 @@ NOTE_LENGTH = 240                 # characters of one stage's reason in the CSV'
 
 def clean(text: str) -> str:
     """Learner-derived text as data: no control characters (a newline becomes a space)."""
-    return CONTROL.sub("", str(text).replace("\r\n", " ").replace("\n", " ").replace("\t", " "))
+    text = str(text).encode("utf-8", "surrogatepass").decode("utf-8", "replace")   # lone surrogates: U+FFFD
+    return CONTROL.sub("", text.replace("\r\n", " ").replace("\n", " ").replace("\t", " "))
 
 
 def spreadsheet_text(text: str) -> str:
     """A learner-derived CSV cell a spreadsheet shows as text, never runs as a formula (=, +, -, @)."""
     text = clean(text)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return "'" + text if text.lstrip()[:1] in ("=", "+", "-", "@") else text
 
 
 def short(text: str, limit: int = NOTE_LENGTH) -> str:
@@ -200,9 +202,10 @@ def write_all(out: Path, meta: Meta, submissions: list[Submission], *, chart: bo
     write_json(out / "grades.json", meta, submissions)
     write_csv(out / "grades.csv", submissions, meta.stages, meta)
     write_html(out / "report.html", meta, submissions, chart=chart)
+    names = feedback_names(submissions)
     for sub in submissions if feedback is None else feedback:
         if sub.done and sub.status != DUPLICATE:
-            write_feedback(out / FEEDBACK, sub, meta)
+            write_feedback(out / FEEDBACK, sub, meta, name=names.get(id(sub)))
 
 
 def write_csv(path: Path, submissions: list[Submission], stage_ids: list[str], meta: Meta | None = None) -> None:
@@ -225,7 +228,7 @@ def write_csv(path: Path, submissions: list[Submission], stage_ids: list[str], m
             out.writerow(["(not graded here)", f"{stage_id}: {why}"])
         for orphan in meta.hidden_orphans:
             out.writerow(["(hidden check not run)", f"{orphan} names no stage (name it test_<stage>_<what>.py)"])
-    atomic_write(path, buffer.getvalue().encode("utf-8-sig"))
+    atomic_write(path, buffer.getvalue().encode("utf-8-sig", "replace"))
 
 
 def status_line(meta: Meta) -> str:
@@ -259,7 +262,7 @@ def write_json(path: Path, meta: Meta, submissions: list[Submission]) -> None:
                           "note": note(s, meta.stages), "seconds": round(s.seconds, 1),
                           "report": _report_dict(s.report) if s.report else None}
                          for s in submissions]}
-    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8"))
+    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8", "replace"))
 
 
 def load(path: Path) -> tuple[dict, dict[str, Submission]]:
@@ -295,8 +298,78 @@ def _report_from(data: dict) -> Report:
 SAFE_NAME = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
 
 
+NAME_BYTES = 80                   # of a feedback file's name before its hash and .md
+
+
+def _tag(learner: str, length: int = 8) -> str:
+    import hashlib
+
+    return hashlib.sha256(learner.encode("utf-8", "replace")).hexdigest()[:length]
+
+
 def feedback_name(learner: str) -> str:
-    return SAFE_NAME.sub("_", learner).lstrip(".") or "_"
+    """The learner's feedback file name (without .md): safe, at most ~100 bytes; when making it safe or short
+    changed the name, a short hash of the real name keeps two learners (ann_lee, ann|lee) apart."""
+    safe = SAFE_NAME.sub("_", clean(learner)).lstrip(".") or "_"
+    cut = safe
+    while len(cut.encode("utf-8")) > NAME_BYTES:
+        cut = cut[:-1]
+    return cut if cut == learner else f"{cut}-{_tag(learner)}"
+
+
+def feedback_names(submissions: list[Submission]) -> dict[int, str]:
+    """id(submission) -> its feedback file name, unique in the class (ignoring case, as some disks do)."""
+    names = {id(s): feedback_name(s.learner) for s in submissions}
+    for length in (8, 16, 64):
+        seen = Counter(name.lower() for name in names.values())
+        clashing = [s for s in submissions if seen[names[id(s)].lower()] > 1]
+        if not clashing:
+            break
+        for sub in clashing:
+            names[id(sub)] = f"{feedback_name(sub.learner)}-{_tag(sub.learner, length)}"
+    for number, sub in enumerate(submissions):   # same names (a resumed row twice): numbered, last resort
+        if sum(1 for other in names.values() if other.lower() == names[id(sub)].lower()) > 1:
+            names[id(sub)] = f"{names[id(sub)]}-{number}"
+    return names
+
+
+NOTEBOOK_BYTES = 20 * 2**20
+
+
+def _regular_bytes(folder_fd: int, name: str, limit: int) -> bytes | None:
+    """A regular file's bytes (None for a link, a pipe, a device, a folder or one over limit); never blocks."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder_fd)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(limit + 1)[:limit]
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _open_folder(base: Path, parts) -> int | None:
+    """A descriptor of base/parts..., opened one component at a time, no link followed; None otherwise."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    try:
+        fd = os.open(base, flags)
+    except OSError:
+        return None
+    for part in parts:
+        try:
+            inner = os.open(part, flags, dir_fd=fd)
+        except OSError:
+            os.close(fd)
+            return None
+        os.close(fd)
+        fd = inner
+    return fd
 
 
 def learner_language(sub: Submission) -> str:
@@ -306,19 +379,35 @@ def learner_language(sub: Submission) -> str:
         return SOURCE
     from .i18n import LANGUAGES
 
-    for base in (sub.tree, sub.tree.parent):
+    # Only inside the learner's own folder (never the class folder above it), no link followed, regular files
+    # only (a named pipe would block the batch), each read bounded.
+    home = sub.home or (sub.folder if sub.folder.is_dir() else sub.tree)
+    try:
+        inside = sub.tree.relative_to(home).parts
+    except ValueError:
+        return SOURCE
+    for parts in (inside, inside[:-1]) if inside else (inside,):
         for lang in (lang for lang in LANGUAGES if lang != SOURCE):
-            folder = base / "notebooks" / lang
-            if folder.is_dir() and not folder.is_symlink():
-                for notebook in sorted(folder.glob("*.ipynb"))[:40]:
-                    try:
-                        if notebook.is_symlink() or notebook.stat().st_size > 20 * 2**20:
-                            continue
-                        cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
-                    except (OSError, ValueError, AttributeError):
+            fd = _open_folder(home, (*parts, "notebooks", lang))
+            if fd is None:
+                continue
+            try:
+                names = sorted(name for name in os.listdir(fd) if name.endswith(".ipynb"))[:40]
+                for name in names:
+                    data = _regular_bytes(fd, name, NOTEBOOK_BYTES)
+                    if data is None:
                         continue
-                    if any(isinstance(c, dict) and c.get("execution_count") for c in cells):
+                    try:
+                        cells = json.loads(data.decode("utf-8")).get("cells", [])
+                    except (ValueError, AttributeError):
+                        continue
+                    if isinstance(cells, list) and any(isinstance(c, dict) and c.get("execution_count")
+                                                       for c in cells):
                         return lang
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
     return SOURCE
 
 
@@ -369,10 +458,10 @@ def feedback_text(sub: Submission, meta: Meta, lang: str) -> str:
     return "\n".join(lines)
 
 
-def write_feedback(folder: Path, sub: Submission, meta: Meta) -> Path:
-    path = folder / f"{feedback_name(sub.learner)}.md"
+def write_feedback(folder: Path, sub: Submission, meta: Meta, name: str | None = None) -> Path:
+    path = folder / f"{name or feedback_name(sub.learner)}.md"
     lang = meta.language or learner_language(sub)
-    atomic_write(path, feedback_text(sub, meta, lang).encode("utf-8"))
+    atomic_write(path, feedback_text(sub, meta, lang).encode("utf-8", "replace"))
     return path
 
 
@@ -510,4 +599,4 @@ img {{ width: 100%; height: auto; }} input {{ width: 100%; padding: .3em; box-si
 <script>{SCRIPT}</script>
 </body></html>
 """
-    atomic_write(path, page.encode("utf-8"))
+    atomic_write(path, page.encode("utf-8", "replace"))

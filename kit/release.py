@@ -146,12 +146,15 @@ def _excluded(rel: str, left_out: set[str]) -> bool:
 
 
 def _kit_files(root: Path, release: Release) -> list[str]:
-    """The files git tracks in the kit (as they are in the working tree); nothing untracked, ignored or not."""
+    """The files committed in the kit's HEAD (as they are in the working tree); nothing staged only, untracked or
+    ignored."""
     top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True,
                          timeout=60)
     if top.returncode != 0 or Path(top.stdout.strip()).resolve() != root.resolve():
         raise ReleaseError(NOT_A_CHECKOUT.format(root=root))
-    listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached"], capture_output=True, timeout=60)
+    # Committed files only (HEAD's tree): a file staged but never committed (a class's grades) is not released.
+    listed = subprocess.run(["git", "-C", str(root), "ls-tree", "-r", "-z", "--name-only", "--full-tree", "HEAD"],
+                            capture_output=True, timeout=60)
     if listed.returncode != 0:
         raise ReleaseError(NOT_A_CHECKOUT.format(root=root))
     names = sorted({name for name in listed.stdout.decode("utf-8").split("\0") if name})

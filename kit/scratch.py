@@ -26,12 +26,13 @@ from .project import NOT_GRADED, not_graded
 MAX_BYTES = 50 * 1024 * 1024
 MAX_FILES = 5000
 MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_DEPTH = 50                     # folders within folders, counted from the tree's top
 # One sentence for the guide and `kit grade-all --help` (docs/instructors.md quotes it).
 LIMITS = (f"A tree is graded without .git, node_modules, any virtual environment (a folder holding pyvenv.cfg, or "
           f"bin/activate beside lib/python*/site-packages), caches (__pycache__, .pytest_cache, .mypy_cache, "
           f".ruff_cache) and build output (build/ and dist/ at its top, *.egg-info); what remains may hold at most "
           f"{MAX_FILES} files and {MAX_BYTES // 2**20} MB, no file over {MAX_FILE_BYTES // 2**20} MB, "
-          f"or the tree is refused with that reason.")
+          f"no folder more than {MAX_DEPTH} levels deep, or the tree is refused with that reason.")
 
 
 class TreeTooBig(ValueError):
@@ -39,12 +40,25 @@ class TreeTooBig(ValueError):
 
 
 def _files(root: Path):
-    """(source, the file to copy, folder relative to root) for every file that is graded, in walk order."""
+    """(source, the file to copy, folder relative to root) for every file that is graded, in walk order.
+
+    Iterative (no recursion however deep the tree) and bounded: a folder deeper than MAX_DEPTH is TreeTooBig."""
     allowed = (root, (KIT_ROOT / "project").resolve())
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        here = Path(folder)
+    stack = [(root, 0)]
+    while stack:
+        here, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise TreeTooBig(T("The project tree is too deep to grade: it has folders more than {limit} levels "
+                               "deep. Remove them from the submission and grade again.", limit=MAX_DEPTH))
+        try:
+            with os.scandir(here) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError:
+            continue
         at_top = here == root
-        dirs[:] = [d for d in dirs if not (here / d).is_symlink() and not not_graded(here, d, at_top=at_top)]
+        dirs = [e.name for e in entries if e.is_dir(follow_symlinks=False)
+                and not not_graded(here, e.name, at_top=at_top)]
+        files = [e.name for e in entries if not e.is_dir(follow_symlinks=False)]
         relative = here.relative_to(root)
         yield None, None, relative
         for name in files:
@@ -57,6 +71,7 @@ def _files(root: Path):
             if not real.is_file():
                 continue
             yield source, real, relative
+        stack.extend((here / d, depth + 1) for d in reversed(dirs))
 
 
 class _Budget:

@@ -192,7 +192,8 @@ def test_one_feedback_file_per_learner_in_their_language(batch):
     _, out, _ = batch
     feedback = out / "feedback"
     names = {p.stem for p in feedback.glob("*.md")}
-    assert {"ana", "ben", "দীপা", "carl", "big", "erin _b_"} <= names
+    assert {"ana", "ben", "দীপা", "carl", "big"} <= names
+    assert [name for name in names if name.startswith("erin _b_-")]   # made safe: a hash of the real name added
     ben = (feedback / "ben.md").read_text(encoding="utf-8")
     assert "What passed" in ben and "settings" in ben and "What to fix next" in ben and "asgi" in ben
     dipa = (feedback / "দীপা.md").read_text(encoding="utf-8")

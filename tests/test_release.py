@@ -279,6 +279,19 @@ def test_a_class_graded_inside_the_checkout_stays_out_of_the_release(tmp_path):
         assert rel in tracked or rel in made or rel.startswith(".kit/starter/"), f"{rel} is not the kit's"
 
 
+def test_a_file_staged_but_not_committed_stays_out_of_the_release(tmp_path):
+    """A release holds HEAD's files only: `git add staged_grades.csv` once shipped a class's grades."""
+    kit_copy = checkout_copy(tmp_path / "kit")
+    (kit_copy / "staged_grades.csv").write_text("learner,total\nleo,140\n")
+    (kit_copy / "docs" / "staged.md").write_text("staged, never committed\n")
+    git(kit_copy, "add", "staged_grades.csv", "docs/staged.md")
+    out = tmp_path / "student"
+    built = run_release_kit(kit_copy, "release", str(out))
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert not (out / "staged_grades.csv").exists() and not (out / "docs" / "staged.md").exists()
+    assert (out / "README.md").is_file()
+
+
 def test_release_refuses_a_kit_that_is_not_a_git_checkout(tmp_path):
     kit_copy = checkout_copy(tmp_path / "kit")
     shutil.rmtree(kit_copy / ".git")
