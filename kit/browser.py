@@ -211,6 +211,22 @@ class PageErrors:
         self._add({"kind": "console", "name": "", "text": text, "url": location.get("url") or "",
                    "line": line + 1 if isinstance(line, int) and line >= 0 else None})
 
+    def close_name(self, entry: dict) -> tuple[str, str] | None:
+        """For "ReferenceError: mesageInput is not defined": (the undefined name, the closest name the page's
+        own source (as the browser fetched it) holds), when one is close enough to be a likely misspelling."""
+        import difflib
+
+        found = re.match(r"([A-Za-z_$][\w$]*) is not defined", entry.get("text", ""))
+        if not found:
+            return None
+        missing = found.group(1)
+        words = set()
+        for text in self.sources.values():
+            words.update(re.findall(r"[A-Za-z_$][\w$]*", text[:500_000]))
+        words.discard(missing)
+        close = difflib.get_close_matches(missing, sorted(words), n=1, cutoff=0.8)
+        return (missing, close[0]) if close else None
+
     # -- saying where --------------------------------------------------------------
     def template_line(self, url: str, line: int) -> int | None:
         """The template's line for line `line` of the document served at url, when that is plain."""
@@ -258,7 +274,7 @@ class PageErrors:
 
     def lead(self) -> str | None:
         """One sentence about the page's own first error, or None when it had none."""
-        from .i18n import T
+        from .i18n import T, join
 
         entry = self.first()
         if entry is None:
@@ -277,4 +293,8 @@ class PageErrors:
             "SyntaxError": T("The browser could not read the script at all: look for a bracket, quote or brace "
                              "left open near that line."),
         }.get(entry["name"], T("The browser stops a script at its first uncaught error: nothing after it ran."))
+        close = self.close_name(entry) if entry["name"] == "ReferenceError" else None
+        if close:
+            advice = join([T("Is {missing} a misspelling of {defined}, which your script defines?",
+                             missing=close[0], defined=close[1]), advice])
         return T("Your page's script stopped at {place}: {error}. {advice}", place=place, error=error, advice=advice)

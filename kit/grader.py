@@ -89,11 +89,18 @@ class Report:
 
     @property
     def score(self) -> int:
-        return sum(s.points for s in self.stages)
+        """The points of the stages graded for themselves: a re-checked earlier stage (recheck_of) is
+        shown beside a named-stage check, never counted in it (it was counted when it was checked)."""
+        return sum(s.points for s in self.stages if not s.recheck_of)
 
     @property
     def max_score(self) -> int:
-        return sum(s.max_points for s in self.stages if s.available)
+        return sum(s.max_points for s in self.stages if s.available and not s.recheck_of)
+
+    @property
+    def broken(self) -> list[str]:
+        """The re-checked earlier stages that fail now."""
+        return [s.id for s in self.stages if s.recheck_of and s.available and not s.passed]
 
     @property
     def all_passed(self) -> bool:
@@ -109,6 +116,7 @@ class Report:
                 if failure.get("translation") is None:
                     failure.pop("translation", None)
             entry["seconds"] = round(s.seconds, 2)
+            entry["recheck"] = bool(s.recheck_of)   # graded again for recheck_of: not in score/max_score
             stages.append(entry)
         return {"project": self.project, "score": self.score, "max_score": self.max_score,
                 "isolation": self.isolation, "stages": stages}
@@ -153,7 +161,7 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
         for stage in stages:
             result = by_id[stage.id] if stage.id in by_id else futures[stage.id].result()
             if stage.id in rechecked:
-                _broken_by(result, rechecked[stage.id], stage)
+                _broken_by(result, rechecked[stage.id], stage, root)
             if lang != SOURCE:
                 for failure in result.failures:
                     failure.translate(lang)
@@ -173,18 +181,46 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
     return Report(project=str(root), stages=results, isolation=isolation.describe())
 
 
-def _broken_by(result: StageResult, changed: Stage, earlier: Stage) -> None:
-    """An earlier stage graded again for `changed`: if it fails now, its first failure says so first."""
+def _broken_by(result: StageResult, changed: Stage, earlier: Stage, root: Path | None = None) -> None:
+    """An earlier stage graded again for `changed`: if it fails now, its first failure says so first.
+
+    Only what is known: the stage fails now. A shared file is named only when the learner's copy differs
+    from every version the kit knows the earlier stage passes with (its solution, and each later one up to
+    where `changed` starts): a file the learner did not touch is never blamed."""
     result.recheck_of = changed.id
     if result.passed or not result.failures:
         return
     shared = [f for f in changed.files if f in earlier.files or f in earlier.uses]
+    edited = [f for f in shared if root is not None and _differs_from_solved(root, f, earlier, changed)]
     first = result.failures[0]
     said = revive(first.message, first.template) if first.template else recall(first.message)
-    message = join([T("This change broke stage {earlier}: {files} belongs to {changed} and to {earlier}, and "
-                      "{earlier}'s checks fail now.", earlier=earlier.id, changed=changed.id,
-                      files=", ".join(shared)), said])
+    if edited:
+        lead = T("Stage {earlier}, graded again because {changed} can break it, fails now; your {files} "
+                 "differs from the tree stage {earlier} was solved with:", earlier=earlier.id,
+                 changed=changed.id, files=", ".join(edited))
+    else:
+        lead = T("Stage {earlier}, graded again because {changed} can break it, fails now:",
+                 earlier=earlier.id, changed=changed.id)
+    message = join([lead, said])
     result.failures[0] = Failure(first.test, message, first.hint, template=message.data())
+
+
+def _differs_from_solved(root: Path, relpath: str, earlier: Stage, changed: Stage) -> bool:
+    """True when the learner's file matches none of the kit's versions between `earlier`'s solution and the
+    start of `changed` (a link, or a file that cannot be read, counts as differing: it is not the kit's)."""
+    from . import files
+
+    path = root / relpath
+    try:
+        if any(p.is_symlink() for p in [path, *path.parents] if p != root and root in p.parents) \
+                or not path.is_file():
+            return True
+        mine = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return True
+    first, last = catalogue.STAGES.index(earlier), catalogue.STAGES.index(changed)
+    known = {files.solution_text(relpath, stage) for stage in catalogue.STAGES[first:last]}
+    return mine not in known
 
 
 def _sigterm_as_interrupt():

@@ -201,6 +201,12 @@ class CheckResult:
         if self.passed:
             return _("Checkpoint {names}: passed, {score}/{max_score} points.").format(
                 names=names, score=self.score, max_score=self.max_score)
+        broken = self.report.broken if self.report is not None else []
+        if broken:  # the points are the asked stages' alone; a re-checked stage that fails is said here
+            return _("Checkpoint {names}: not passed yet ({score}/{max_score} points), and stage {broken}, "
+                     "graded again, fails now. Fix what the table says, save the file, and run this cell "
+                     "again.").format(names=names, score=self.score, max_score=self.max_score,
+                                      broken=", ".join(broken))
         return _("Checkpoint {names}: not passed yet ({score}/{max_score} points). "
                  "Fix what the table says, save the file, and run this cell again.").format(
             names=names, score=self.score, max_score=self.max_score)
@@ -255,9 +261,13 @@ def _report_html(report) -> str:
                 fix += f'<br><span style="opacity:.7">{_escape(_("hint: {hint}").format(hint=hint))}</span>'
         verdict = result.verdict if lang == i18n.SOURCE else _(VERDICTS[result.verdict])
         points = f"{result.points}/{result.max_points}" if result.available else "-"
+        # A stage graded again for the asked one: below it, dimmer, its points not in the score.
+        again = _("re-checked")
+        again = f'<br><span style="opacity:.7">{_escape(again)}</span>' if result.recheck_of else ""
         rows.append(
-            f'<tr><td style="{cell};text-align:right">{get(result.id).number}</td>'
-            f'<td style="{cell};white-space:nowrap"><code>{_escape(result.id)}</code></td>'
+            f'<tr style="{"opacity:.75" if result.recheck_of else ""}">'
+            f'<td style="{cell};text-align:right">{get(result.id).number}</td>'
+            f'<td style="{cell};white-space:nowrap"><code>{_escape(result.id)}</code>{again}</td>'
             f'<td style="{cell};text-align:right;white-space:nowrap">{points}</td>'
             f'<td style="{cell};white-space:nowrap;font-weight:bold;color:{_VERDICT_COLOUR[result.verdict]}">'
             f'{_escape(verdict)}</td>'

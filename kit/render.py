@@ -80,7 +80,10 @@ def table(report: Report, lang: str | None = None):
             else:
                 shown = escape(message) + (f"\n[dim]{escape(_('hint: {hint}').format(hint=hint))}[/dim]" if hint else "")
         verdict = result.verdict if lang == SOURCE else _(VERDICTS[result.verdict])
-        grid.add_row(str(get(result.id).number), result.id,
+        # A stage graded again for the asked one: shown after it, its points not in the score.
+        again = _("re-checked")
+        stage_cell = f"{result.id}\n[dim]{escape(again)}[/dim]" if result.recheck_of else result.id
+        grid.add_row(str(get(result.id).number), stage_cell,
                      f"{result.points}/{result.max_points}" if result.available else "-",
                      f"[{VERDICT_STYLE[result.verdict]}]{verdict}[/]", shown)
     return grid
@@ -153,7 +156,21 @@ def aligned_table(title: str, heads: list[str], rows: list[list[str]], right: se
 
 
 def print_table(report: Report, console: Console | None = None) -> None:
-    (console or Console()).print(table(report))
+    console = console or Console()
+    console.print(table(report))
+    if report.broken:   # `kit check hardening`: the score is hardening's; a re-checked stage failing is said apart
+        console.print(f"[red]{escape_markup(broken_line(report))}[/]")
+
+
+def broken_line(report: Report) -> str:
+    return _("Graded again, stage {broken} fails now; its points are not in this score.").format(
+        broken=", ".join(report.broken))
+
+
+def escape_markup(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def to_json(report: Report) -> str:
@@ -174,6 +191,9 @@ def to_junit(report: Report) -> str:
         ET.SubElement(props, "property", name="points", value=str(result.points))
         ET.SubElement(props, "property", name="max_points", value=str(result.max_points))
         ET.SubElement(props, "property", name="isolation", value=report.isolation)
+        if result.recheck_of:   # graded again for a named stage: not in the report's score
+            ET.SubElement(props, "property", name="recheck", value="true")
+            ET.SubElement(props, "property", name="recheck_of", value=result.recheck_of)
         for name, failure in cases:
             case = ET.SubElement(suite, "testcase", classname=f"kit.{result.id}", name=name)
             if failure is not None:

@@ -108,8 +108,21 @@ def test_an_author_that_announcements_lack_breaks_push_and_the_users_checkpoint_
     assert graded["users"]["passed"] and graded["hardening"]["passed"], graded
     push = graded["push"]
     assert not push["passed"] and push["recheck_of"] == "users", push
+    assert push["recheck"] and report["max_score"] == graded["users"]["max_points"], report
     assert push["failures"][0]["message"].startswith(
-        "This change broke stage push: myapp/consumers.py belongs to users and to push"), push["failures"][0]
+        "Stage push, graded again because users can break it, fails now; your myapp/consumers.py differs"), \
+        push["failures"][0]
+
+
+def test_a_typo_in_receive_shows_as_itself_not_as_a_chat_outage(tmp_path):
+    """Only the channel-layer call is guarded: self.user.get_usename() raises AttributeError where it is,
+    and the checkpoint says so instead of an "unavailable" error frame and a missing-'message' complaint."""
+    tree = copy_tree(SOLUTIONS, tmp_path / "tree")
+    mutate(tree, CONSUMER, '"author": self.user.get_username()}', '"author": self.user.get_usename()}')
+    outcomes = checkpoint_outcomes(tree, "users")
+    said = " ".join(o["message"] or "" for o in outcomes.values() if o["outcome"] == "failed")
+    assert said and "unavailable" not in said, outcomes
+    assert "get_usename" in said or "AttributeError" in said, said
 
 
 def test_grading_every_stage_rechecks_nothing(tmp_path):

@@ -26,6 +26,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
+from redis.exceptions import RedisError
 
 from .models import Message
 
@@ -115,16 +116,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except DatabaseError as exc:
             # The database is away (or not migrated yet): the chat outlives its memory.
             logger.warning("chat message not saved: %s", exc)
+        # The author is who this socket logged in as; an "author" in the frame is ignored.
+        event = {"type": "chat.message", "message": message, "author": self.user.get_username()}
         # Send to the group, not the socket: every consumer in the room relays it.
+        # Only the channel-layer call sits in the try: a mistake anywhere else must show as itself.
         try:
-            await self.channel_layer.group_send(
-                self.room_group_name,
-                # The author is who this socket logged in as; an "author" in the frame is ignored.
-                {"type": "chat.message", "message": message, "author": self.user.get_username()},
-            )
-        except Exception as exc:
-            # The channel layer (Redis) is unreachable: say so and keep the socket,
-            # rather than crash and drop it; the layer reconnects when Redis is back.
+            await self.channel_layer.group_send(self.room_group_name, event)
+        except (OSError, RedisError) as exc:
+            # The channel layer (Redis) is unreachable (a socket error, or redis' own): say so and
+            # keep the socket, rather than crash and drop it; the layer reconnects when Redis is back.
             logger.warning("chat message not sent, channel layer unavailable: %s", exc)
             await self.refuse("The chat service is unavailable right now: your message was not sent. "
                               "Try again in a moment.")

@@ -15,6 +15,7 @@ import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +82,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
                               "This one was not sent.")
             return
         # Send to the group, not the socket: every consumer in the room relays it.
+        # Only the channel-layer call sits in the try: a mistake anywhere else must show as itself.
         try:
             await self.channel_layer.group_send(
                 self.room_group_name, {"type": "chat.message", "message": message}
             )
-        except Exception as exc:
-            # The channel layer (Redis) is unreachable: say so and keep the socket,
-            # rather than crash and drop it; the layer reconnects when Redis is back.
+        except (OSError, RedisError) as exc:
+            # The channel layer (Redis) is unreachable (a socket error, or redis' own): say so and
+            # keep the socket, rather than crash and drop it; the layer reconnects when Redis is back.
             logger.warning("chat message not sent, channel layer unavailable: %s", exc)
             await self.refuse("The chat service is unavailable right now: your message was not sent. "
                               "Try again in a moment.")

@@ -19,6 +19,7 @@ import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -89,16 +90,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.refuse(f"Too many messages: at most {settings.CHAT_RATE_LIMIT} a second. "
                               "This one was not sent.")
             return
+        # The author is who this socket logged in as; an "author" in the frame is ignored.
+        event = {"type": "chat.message", "message": message, "author": self.user.get_username()}
         # Send to the group, not the socket: every consumer in the room relays it.
+        # Only the channel-layer call sits in the try: a mistake anywhere else must show as itself.
         try:
-            await self.channel_layer.group_send(
-                self.room_group_name,
-                # The author is who this socket logged in as; an "author" in the frame is ignored.
-                {"type": "chat.message", "message": message, "author": self.user.get_username()},
-            )
-        except Exception as exc:
-            # The channel layer (Redis) is unreachable: say so and keep the socket,
-            # rather than crash and drop it; the layer reconnects when Redis is back.
+            await self.channel_layer.group_send(self.room_group_name, event)
+        except (OSError, RedisError) as exc:
+            # The channel layer (Redis) is unreachable (a socket error, or redis' own): say so and
+            # keep the socket, rather than crash and drop it; the layer reconnects when Redis is back.
             logger.warning("chat message not sent, channel layer unavailable: %s", exc)
             await self.refuse("The chat service is unavailable right now: your message was not sent. "
                               "Try again in a moment.")
