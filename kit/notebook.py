@@ -202,6 +202,11 @@ class CheckResult:
             return _("Checkpoint {names}: passed, {score}/{max_score} points.").format(
                 names=names, score=self.score, max_score=self.max_score)
         broken = self.report.broken if self.report is not None else []
+        if len(broken) > 1:
+            return _("Checkpoint {names}: not passed yet ({score}/{max_score} points), and stages {broken}, "
+                     "graded again, fail now. Fix what the table says, save the file, and run this cell "
+                     "again.").format(names=names, score=self.score, max_score=self.max_score,
+                                      broken=", ".join(broken))
         if broken:  # the points are the asked stages' alone; a re-checked stage that fails is said here
             return _("Checkpoint {names}: not passed yet ({score}/{max_score} points), and stage {broken}, "
                      "graded again, fails now. Fix what the table says, save the file, and run this cell "

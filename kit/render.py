@@ -163,6 +163,9 @@ def print_table(report: Report, console: Console | None = None) -> None:
 
 
 def broken_line(report: Report) -> str:
+    if len(report.broken) > 1:
+        return _("Graded again, stages {broken} fail now; their points are not in this score.").format(
+            broken=", ".join(report.broken))
     return _("Graded again, stage {broken} fails now; its points are not in this score.").format(
         broken=", ".join(report.broken))
 

@@ -115,3 +115,16 @@ def test_the_page_error_suggests_the_name_a_misspelling_is_close_to():
     assert "a const made inside" in lead
     errors.errors[0]["text"] = "zzqq is not defined"
     assert "misspelling" not in str(errors.lead())
+
+
+def test_several_broken_stages_are_said_in_the_plural():
+    from kit.notebook import CheckResult
+    from kit.render import broken_line
+
+    report = _hardening_report()
+    report.stages[2].passed = False
+    assert report.broken == ["routing", "asgi"]
+    assert "stages routing, asgi fail now" in broken_line(report)
+    result = CheckResult(report)
+    result.stages = ["hardening"]
+    assert "stages routing, asgi, graded again, fail now" in result.verdict()
