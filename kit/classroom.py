@@ -92,7 +92,10 @@ def _stage_test(result: StageResult) -> dict:
         other = first.translation or {"message": translated(first.message, lang), "hint": translated(first.hint, lang)}
         beside = _said(other["message"], other.get("hint", ""), first.test, lang)
     message = str(message) + (f"\n\n{beside}" if lang != SOURCE and beside != message else "")
-    return {"name": _test_name(stage), "status": status, "score": result.points, "message": message,
+    # A stage graded again for the named one (kit check hardening re-checks routing): shown, never scored
+    # twice; its points belong to its own step.
+    name = _test_name(stage) + (f" (re-check for {result.recheck_of})" if result.recheck_of else "")
+    return {"name": name, "status": status, "score": 0 if result.recheck_of else result.points, "message": message,
             "test_code": f"kit check {stage.id}", "filename": f"exercises/test_{stage.id}.py", "line_no": 0,
             "duration": round(result.seconds * 1000)}
 

@@ -128,3 +128,13 @@ def test_several_broken_stages_are_said_in_the_plural():
     result = CheckResult(report)
     result.stages = ["hardening"]
     assert "stages routing, asgi, graded again, fail now" in result.verdict()
+
+
+def test_classroom_scores_a_rechecked_stage_in_its_own_step_only():
+    from kit.classroom import classroom_result
+
+    report = _hardening_report(routing_fails=False)
+    result = classroom_result(report)
+    assert result["max_score"] == 15
+    assert sum(t["score"] for t in result["tests"]) <= result["max_score"]
+    assert [t["name"].endswith("(re-check for hardening)") for t in result["tests"]] == [False, True, True]
