@@ -48,8 +48,8 @@ SYNC_CONSUMER = textwrap.dedent('''\
 # (name, file, old text, new text, the users check that must catch it)
 MUTANTS = [
     ("author-from-client", CONSUMER,
-     '"author": self.user.get_username()},',
-     '"author": json.loads(text_data).get("author") or self.user.get_username()},',
+     '"author": self.user.get_username()}',
+     '"author": json.loads(text_data).get("author") or self.user.get_username()}',
      "test_client_cannot_choose_the_author"),
     ("author-missing", CONSUMER,
      'await self.send_json_frame({"message": event["message"], "author": event.get("author", "")})',
