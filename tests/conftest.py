@@ -86,3 +86,12 @@ def solved_tree(tmp_path) -> Path:
 @pytest.fixture
 def starter_tree(tmp_path) -> Path:
     return copy_tree(STARTER, tmp_path / "starter")
+
+
+def executed_bengali_notebook(repo: Path) -> None:
+    """What a learner who worked through the Bengali lessons leaves in their repository."""
+    folder = repo / "notebooks" / "bn"
+    folder.mkdir(parents=True)
+    cell = {"cell_type": "code", "execution_count": 3, "metadata": {}, "outputs": [], "source": "check()"}
+    (folder / "01_settings.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4,
+                                                          "nbformat_minor": 5}))

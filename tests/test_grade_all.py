@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import KIT_ROOT, STARTER, copy_tree, mutate, run_kit, solved_through
+from conftest import KIT_ROOT, STARTER, copy_tree, executed_bengali_notebook, mutate, run_kit, solved_through
 from kit import catalogue, classfolder, scratch
 
 STAGES = ["settings", "asgi"]
@@ -35,15 +35,6 @@ BENGALI = re.compile(r"[\u0980-\u09FF]")
 
 def solved(stage_id: str, dest: Path) -> Path:
     return solved_through(catalogue.get(stage_id), dest)
-
-
-def executed_bengali_notebook(repo: Path) -> None:
-    """What a learner who worked through the Bengali lessons leaves in their repository."""
-    folder = repo / "notebooks" / "bn"
-    folder.mkdir(parents=True)
-    cell = {"cell_type": "code", "execution_count": 3, "metadata": {}, "outputs": [], "source": "check()"}
-    (folder / "01_settings.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4,
-                                                          "nbformat_minor": 5}))
 
 
 def make_zip(path: Path, files: dict[str, bytes], links: dict[str, str] = {}) -> None:

@@ -17,21 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import STARTER, copy_tree, run_kit, solved_through
+from conftest import STARTER, copy_tree, executed_bengali_notebook, run_kit, solved_through
 from kit import catalogue, scratch
 
 STAGES = ["settings"]
 SETTINGS = catalogue.get("settings").points
 LONG = "l" * 245
 BENGALI = re.compile(r"[\u0980-\u09FF]")
-
-
-def executed_bengali_notebook(repo: Path) -> None:
-    folder = repo / "notebooks" / "bn"
-    folder.mkdir(parents=True)
-    cell = {"cell_type": "code", "execution_count": 3, "metadata": {}, "outputs": [], "source": "check()"}
-    (folder / "01_settings.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4,
-                                                          "nbformat_minor": 5}))
 
 
 def tree_files(tree: Path, prefix: str) -> dict[str, bytes]:
