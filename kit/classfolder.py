@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .i18n import T
-from .project import NOT_GRADED, is_virtualenv
+from .project import NOT_GRADED, is_virtualenv, links_leaving
 from .scratch import LIMITS, MAX_DEPTH, TreeTooBig, measure
 
 SKIPPED_NAMES = ("__MACOSX",)     # what unzipping an archive made on a Mac leaves behind
@@ -201,6 +201,7 @@ def find_submissions(directory: str | Path, *, skip: tuple[Path, ...] | Path | N
             submissions.append(_guarded(learner, archive, lambda: _unpacked(learner, archive,
                                                                              unpack_into / str(number))))
         taken.add(submissions[-1].learner.lower())
+    one_learner_per_tree(submissions)
     return sorted(submissions, key=lambda s: s.learner.lower())
 
 
@@ -249,11 +250,38 @@ def submission(learner: str, folder: Path) -> Submission:
     if not trees:
         return Submission(learner, folder, None, status=NO_TREE, done=True,
                           error=T("No project tree found: no folder here holds manage.py, myproject/ and myapp/."))
+    leaving = links_leaving(trees[0])
+    if leaving:   # another learner's files, solutions/, a hidden check: never read through a link
+        return refused(learner, folder, T("Refused: {link} in this tree is a symbolic link that leads out of it, "
+                                          "and grading never follows links. Replace it with the file itself and "
+                                          "grade again.", link=str((trees[0] / leaving[0]).relative_to(folder))))
     try:
         measure(trees[0])
     except TreeTooBig as exc:
         return Submission(learner, folder, trees[0], error=exc.args[0], status=REFUSED, done=True)
     return Submission(learner, folder, trees[0], home=folder)
+
+
+def one_learner_per_tree(submissions: list[Submission]) -> None:
+    """A tree reached from two learners' folders (a bind mount, a folder shared some other way) is refused
+    for each of them: one tree is never graded for two learners."""
+    by_tree: dict[tuple[int, int], list[Submission]] = {}
+    for sub in submissions:
+        if sub.tree is None or sub.status != GRADED:
+            continue
+        try:
+            info = os.stat(sub.tree)
+        except OSError:
+            continue
+        by_tree.setdefault((info.st_dev, info.st_ino), []).append(sub)
+    for shared in by_tree.values():
+        if len(shared) < 2:
+            continue
+        for sub in shared:
+            others = ", ".join(other.learner for other in shared if other is not sub)
+            sub.error, sub.status, sub.done = T("Refused: this tree is also the one found for {others}, and one "
+                                                "tree is never graded for two learners. Give each learner their "
+                                                "own copy and grade again.", others=others), REFUSED, True
 
 
 # -- archives ------------------------------------------------------------------------------------------

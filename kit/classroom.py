@@ -21,7 +21,7 @@ import json
 import yaml
 
 from . import catalogue
-from .grader import Report, StageResult
+from .grader import ADVISORY, Report, StageResult
 from .i18n import N_, SOURCE, T, gettext_in, language, translated
 
 REPORTER_ACTION = "classroom-resources/autograding-grading-reporter@v1"
@@ -36,13 +36,13 @@ def points_line(report: Report) -> str:
 
 def classroom_result(report: Report) -> dict:
     """The reporter's result object for the graded stages of one report."""
-    tests = [_stage_test(result) for result in report.stages]
+    tests = [_stage_test(result, report.advisory) for result in report.stages]
     if any(not r.available for r in report.stages):
         status = "error"   # a stage with no checkpoint cannot be graded: say so rather than pass it
     else:
         status = "pass" if report.all_passed else "fail"
     return {"version": 1, "status": status, "max_score": report.max_score, "tests": tests,
-            "isolation": report.isolation}
+            "isolation": report.isolation, "advisory": report.advisory}
 
 
 def error_result(message: str, stage_ids: list[str]) -> dict:
@@ -75,7 +75,7 @@ def _said(message: str, hint: str = "", test: str = "", lang: str = SOURCE) -> s
     return (f"{test}: " if test else "") + message + ("\n" + gettext_in(lang, HINT).format(hint=hint) if hint else "")
 
 
-def _stage_test(result: StageResult) -> dict:
+def _stage_test(result: StageResult, advisory: bool = False) -> dict:
     """One stage as the reporter's test; the message in English, and in the chosen language below it."""
     stage = catalogue.get(result.id)
     lang = language()
@@ -92,6 +92,8 @@ def _stage_test(result: StageResult) -> dict:
         other = first.translation or {"message": translated(first.message, lang), "hint": translated(first.hint, lang)}
         beside = _said(other["message"], other.get("hint", ""), first.test, lang)
     message = str(message) + (f"\n\n{beside}" if lang != SOURCE and beside != message else "")
+    if advisory:   # no sandbox: said on every stage, in English and the chosen language
+        message += "\n" + ADVISORY + ("\n" + gettext_in(lang, ADVISORY) if lang != SOURCE else "")
     # A stage graded again for the named one (kit check hardening re-checks routing): shown, never scored
     # twice; its points belong to its own step.
     name = _test_name(stage) + (f" (re-check for {result.recheck_of})" if result.recheck_of else "")
@@ -104,20 +106,23 @@ def _stage_test(result: StageResult) -> dict:
 WORKFLOW_HEADER = """\
 # GitHub Classroom autograding: one step per stage, then Classroom's reporter.
 # Generated from kit/catalogue.py by `python -m kit.classroom`; edit the catalogue, not this file.
+# FAST FEEDBACK, NOT MARKS: Classroom runs this file from the learner's own repository, so a learner can
+# change what it reports. Marks come from grading the collected repositories centrally with `kit grade-all`,
+# sandboxed (docs/instructors.md, "GitHub Classroom: feedback, not marks").
 # The grader is the student release (`kit release`, a repository learners may read: it holds no solutions),
 # checked out without a token and pinned by the organisation variables KIT_REPOSITORY and KIT_REF (a full
-# commit SHA); hidden checks, if any, are pinned the same way (HIDDEN_CHECKS_REPOSITORY, HIDDEN_CHECKS_REF).
-# Unset, the run fails at once with one sentence. Only the learner's project/ is taken from their repository.
+# commit SHA); unset, the run fails at once with one sentence. Only the learner's project/ is taken from
+# their repository, and a project/ that is a link is refused. Hidden checks never run here: any token that
+# could read them would be the learner's to read; they run in central grading only.
 # KIT_REQUIRE_BROWSER=1, KIT_REQUIRE_SANDBOX=1: browser checks and the sandbox must work, never skip.
-# See docs/instructors.md (GitHub Classroom).
 """
 # One sentence each, in the run's log and its annotations (`::error::`), when the grader is not pinned.
 NO_KIT_REPOSITORY = ("The organisation variable KIT_REPOSITORY is not set: it names the student release that "
                      "grades this work (docs/instructors.md, GitHub Classroom).")
 NO_KIT_REF = ("The organisation variable KIT_REF is not a full commit SHA of KIT_REPOSITORY, so there is no "
               "pinned grader to grade with (docs/instructors.md, GitHub Classroom).")
-NO_HIDDEN_REF = ("HIDDEN_CHECKS_REPOSITORY is set but HIDDEN_CHECKS_REF is not a full commit SHA of it: hidden "
-                 "checks are pinned by commit, as the kit is (docs/instructors.md, Hidden checks).")
+LINKED_PROJECT = ("The repository's project folder (or the folder holding it) is a symbolic link, and grading "
+                  "never follows links: commit project/ as a real folder.")
 PINNED = r"^[0-9a-f]{40}$"
 
 
@@ -128,9 +133,6 @@ def _pin_check() -> str:
             'fi\n'
             'if ! [[ "$KIT_REF" =~ $sha ]]; then\n'
             f'  echo "::error::{NO_KIT_REF}"; exit 1\n'
-            'fi\n'
-            'if [ -n "$HIDDEN_CHECKS_REPOSITORY" ] && ! [[ "$HIDDEN_CHECKS_REF" =~ $sha ]]; then\n'
-            f'  echo "::error::{NO_HIDDEN_REF}"; exit 1\n'
             'fi\n')
 
 
@@ -151,9 +153,7 @@ def workflow() -> dict:
                 "with": {"runners": ",".join(stage.id for stage in catalogue.STAGES)}}
     setup = [
         {"name": "Check that the grader is pinned",
-         "env": {"KIT_REPOSITORY": "${{ vars.KIT_REPOSITORY }}", "KIT_REF": "${{ vars.KIT_REF }}",
-                 "HIDDEN_CHECKS_REPOSITORY": "${{ vars.HIDDEN_CHECKS_REPOSITORY }}",
-                 "HIDDEN_CHECKS_REF": "${{ vars.HIDDEN_CHECKS_REF }}"},
+         "env": {"KIT_REPOSITORY": "${{ vars.KIT_REPOSITORY }}", "KIT_REF": "${{ vars.KIT_REF }}"},
          "run": _pin_check()},
         {"name": "Check out the learner's repository", "uses": "actions/checkout@v4",
          "with": {"path": "submission", "persist-credentials": False}},
@@ -161,22 +161,19 @@ def workflow() -> dict:
         {"name": "Check out the grader: the student release (pinned)", "uses": "actions/checkout@v4",
          "with": {"repository": "${{ vars.KIT_REPOSITORY }}", "ref": "${{ vars.KIT_REF }}", "path": "grader",
                   "persist-credentials": False}},
-        {"name": "Check out the hidden checks (pinned)", "if": "${{ vars.HIDDEN_CHECKS_REPOSITORY != '' }}",
-         "uses": "actions/checkout@v4",
-         "with": {"repository": "${{ vars.HIDDEN_CHECKS_REPOSITORY }}", "ref": "${{ vars.HIDDEN_CHECKS_REF }}",
-                  "token": "${{ secrets.HIDDEN_CHECKS_TOKEN }}", "path": "hidden-checks",
-                  "persist-credentials": False}},
         {"name": "Set up Python", "uses": "actions/setup-python@v5",
          "with": {"python-version": "3.12", "cache": "pip", "cache-dependency-path": "grader/pyproject.toml"}},
         {"name": "Set up the kit (make setup)", "working-directory": "grader",
          # Ubuntu's runners forbid unprivileged user namespaces, which bubblewrap needs.
          "run": "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 || true\n"
                 "bash scripts/ensure-browser.sh\nbash scripts/ensure-sandbox.sh\nmake setup\n"},
+        # A linked project/ is refused here in one sentence (and by `kit check`, which also refuses a link
+        # inside it that leads out of it).
         {"name": "Choose the tree to grade", "working-directory": "grader",
-         "run": 'echo "KIT_PROJECT=$GITHUB_WORKSPACE/submission/project" >> "$GITHUB_ENV"\n'
-                'if [ -d "$GITHUB_WORKSPACE/hidden-checks" ]; then\n'
-                '  echo "KIT_HIDDEN_CHECKS=$GITHUB_WORKSPACE/hidden-checks" >> "$GITHUB_ENV"\n'
-                'fi\n'},
+         "run": 'if [ -L "$GITHUB_WORKSPACE/submission" ] || [ -L "$GITHUB_WORKSPACE/submission/project" ]; then\n'
+                f'  echo "::error::{LINKED_PROJECT}"; exit 1\n'
+                'fi\n'
+                'echo "KIT_PROJECT=$GITHUB_WORKSPACE/submission/project" >> "$GITHUB_ENV"\n'},
     ]
     job = {"runs-on": "ubuntu-latest",
            "if": "github.actor != 'github-classroom[bot]'",

@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="what goes to stdout: the table (default), the JSON report, the table then a "
                             "'Points N/M' line, or GitHub Classroom's base64 result")
     check.add_argument("--points", action="store_true", help="same as --format points")
+    check.add_argument("--allow-unsandboxed", action="store_true",
+                       help="with --format classroom: award points even without a sandbox (they are marked "
+                            "advisory); without this, classroom grading refuses to run unsandboxed")
     check.add_argument("--watch", action="store_true",
                        help="re-grade the first failing stage (or the named ones) each time a project file is saved")
     add_lang(check)
@@ -117,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade_all.add_argument("--resume", action="store_true",
                            help="continue the gradebook in --out: grade only the learners it lacks")
     grade_all.add_argument("--force", action="store_true", help="replace the gradebook already in --out")
+    grade_all.add_argument("--allow-unsandboxed", action="store_true",
+                           help="grade even though no sandbox works here: every report marks the points advisory "
+                                "(same as --allow-missing sandbox)")
     grade_all.add_argument("--allow-missing", metavar="WHAT", default="",
                            help=f"grade even though this machine lacks {' or '.join(REQUIREMENTS)} (comma-separated): "
                                 "the stages it cannot grade are 'not graded', points without a sandbox advisory")
@@ -224,6 +230,11 @@ def cmd_check(args) -> int:
         if isinstance(exc, hidden.HiddenChecksError):
             raise UsageError(str(exc)) from None
         raise
+    if fmt == "classroom":   # points for a gradebook: a sandbox, and no link leading out of the tree
+        refusal = classroom_refusal(project, args.allow_unsandboxed)
+        if refusal:
+            print(classroom.encode(classroom.error_result(refusal, stage_ids)))
+            raise UsageError(refusal)
     if args.watch:
         from .watch import watch
 
@@ -276,6 +287,28 @@ def cmd_release(args) -> int:
     return 0
 
 
+NO_SANDBOX = T("No sandbox works on this machine, so points cannot be awarded: install bubblewrap "
+               "(apt-get install bubblewrap) or pass --allow-unsandboxed to mark them advisory.")
+
+
+def classroom_refusal(project: Path, allow_unsandboxed: bool) -> str:
+    """Why --format classroom will not grade this tree on this machine (one sentence), or ""."""
+    from .project import links_leaving
+    from .sandbox import detect
+
+    leaving = links_leaving(project)
+    if leaving:
+        return T("{project} holds a symbolic link that leads out of it ({link}), and grading never follows "
+                 "links: replace it with the file itself.", project=str(project), link=leaving[0])
+    try:
+        sandboxed = detect().sandboxed
+    except SandboxUnavailable as exc:   # KIT_REQUIRE_SANDBOX=1: its own sentence
+        return str(exc)
+    if not sandboxed and not allow_unsandboxed:
+        return NO_SANDBOX
+    return ""
+
+
 def warn_unsandboxed(isolation: str) -> None:
     """Grading for points without a sandbox: the learner's code could read or change what this user can."""
     if not isolation.startswith("bubblewrap"):
@@ -290,6 +323,8 @@ def cmd_grade_all(args) -> int:
 
     allowed = {name.strip() for name in args.allow_missing.split(",") if name.strip()}
     unknown = sorted(allowed - set(REQUIREMENTS))
+    if args.allow_unsandboxed:
+        allowed.add("sandbox")
     if unknown:
         raise UsageError(T("--allow-missing takes {known}, not {unknown}.", known=", ".join(REQUIREMENTS),
                            unknown=", ".join(unknown)))

@@ -76,6 +76,11 @@ def preflight(stage_ids: list[str], allow_missing: set[str]):
         else:
             missing.append(("browser", T("no browser for stage(s) {stages} ({why})", stages=", ".join(needing),
                                          why=why)))
+    if [name for name, _ in missing] == ["sandbox"]:
+        raise GradeAllError(T("No sandbox works on this machine ({detail}), so grade-all will not award points: "
+                              "install bubblewrap (apt-get install bubblewrap), or run again with "
+                              "--allow-unsandboxed (the same as --allow-missing sandbox) to mark every point "
+                              "advisory.", detail=isolation.detail))
     if missing:
         raise GradeAllError(T("This machine cannot grade every stage asked for: {missing}. Install what is missing, "
                               "or run again with --allow-missing {names} to grade without it (those stages are "
@@ -87,12 +92,14 @@ def preflight(stage_ids: list[str], allow_missing: set[str]):
 
 # -- grading -----------------------------------------------------------------------------------------------
 def grade_one(sub: Submission, stage_ids: list[str], machine_not_graded: dict, on_stage_done=None) -> None:
+    from . import sandbox
     from .grader import Report, grade
 
     begun = time.monotonic()
     run = [s for s in stage_ids if s not in machine_not_graded]
     try:
-        report = grade(sub.tree, run, on_stage_done=on_stage_done) if run else Report(str(sub.tree), [], "")
+        report = (grade(sub.tree, run, on_stage_done=on_stage_done) if run
+                  else Report(str(sub.tree), [], sandbox.detect().describe()))
     except NotAProjectTree as exc:
         sub.error, sub.status = (exc.args[0] if exc.args and isinstance(exc.args[0], str) else plain_text(exc)), REFUSED
     except KeyboardInterrupt:

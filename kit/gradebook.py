@@ -29,7 +29,7 @@ from pathlib import Path
 from . import catalogue
 from .catalogue import KIT_ROOT
 from .classfolder import COUNTED, DUPLICATE, NO_TREE, Submission
-from .grader import Failure, Report, StageResult
+from .grader import ADVISORY, Failure, Report, StageResult
 from .i18n import N_, SOURCE, T, _, language, message_data, numeral, recall, revive, translated
 
 NOT_GRADED = N_("not graded")
@@ -131,12 +131,19 @@ def _revived(failure: Failure) -> str:
     return revive(failure.message, failure.template) if failure.template else failure.message
 
 
+def advisory(sub: Submission) -> bool:
+    """Graded without a sandbox (kit/grader.py, Report.advisory): the row's points are advice."""
+    return sub.report is not None and sub.report.advisory
+
+
 def note(sub: Submission, stage_ids: list[str], lang: str = SOURCE) -> str:
-    """The reasons in one cell: stages that failed for the same reason share it ("settings, asgi: ...")."""
+    """The reasons in one cell: stages that failed for the same reason share it ("settings, asgi: ..."); an
+    advisory row says so first."""
     grouped: dict[str, list[str]] = {}
     for stage, why in reasons(sub, stage_ids, lang):
         grouped.setdefault(why, []).append(stage)
-    return " | ".join(short(f"{', '.join(stages)}: {why}" if any(stages) else why) for why, stages in grouped.items())
+    said = [short(f"{', '.join(stages)}: {why}" if any(stages) else why) for why, stages in grouped.items()]
+    return " | ".join([ADVISORY, *said] if advisory(sub) else said)
 
 
 # -- the class's numbers: only learners with a tree (or refused for theirs) count --------------------------
@@ -222,6 +229,7 @@ def write_csv(path: Path, submissions: list[Submission], stage_ids: list[str], m
         out.writerow([])
         for key, value in (("(kit commit)", meta.kit_commit), ("(graded)", f"{meta.started} .. {meta.updated}"),
                            ("(isolation)", meta.isolation), ("(status)", status_line(meta)),
+                           *([("(advisory)", ADVISORY)] if not meta.isolation.startswith("bubblewrap") else []),
                            ("(class folder)", meta.directory)):
             out.writerow([key, value])
         for stage_id, why in meta.machine_not_graded.items():
@@ -253,13 +261,14 @@ def write_json(path: Path, meta: Meta, submissions: list[Submission]) -> None:
             "stage_points": {s: catalogue.get(s).points for s in meta.stages}, "kit_commit": meta.kit_commit,
             "started": meta.started, "updated": meta.updated, "status": meta.status,
             "interrupted": meta.interrupted, "isolation": meta.isolation,
+            "advisory": not meta.isolation.startswith("bubblewrap"),
             "machine_not_graded": meta.machine_not_graded, "hidden_orphans": meta.hidden_orphans,
             "learners": [{"learner": s.learner, "source": str(s.folder), "tree": str(s.tree) if s.tree else None,
                           "status": s.status, "done": s.done, "total": s.total,
                           "max_score": learner_max(s, meta.stages),
                           "not_graded": [st for st in meta.stages if is_not_graded(s.result(st))],
                           "error": str.__str__(s.error) if s.error else "", "error_i18n": message_data(s.error),
-                          "note": note(s, meta.stages), "seconds": round(s.seconds, 1),
+                          "note": note(s, meta.stages), "seconds": round(s.seconds, 1), "advisory": advisory(s),
                           "report": _report_dict(s.report) if s.report else None}
                          for s in submissions]}
     atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8", "replace"))
@@ -422,6 +431,8 @@ def feedback_text(sub: Submission, meta: Meta, lang: str) -> str:
     lines += [score.format(score=numeral(sub.total, lang), max_score=numeral(learner_max(sub, stage_ids), lang),
                            when=meta.updated or now(),
                            commit=meta.kit_commit), ""]
+    if advisory(sub):
+        lines += [say(ADVISORY), ""]
     if sub.error or sub.report is None:
         lines += ["## " + say(N_("What to do next")), "", clean(reasons(sub, stage_ids, lang)[0][1]), ""]
         return "\n".join(lines)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,8 +27,8 @@ from pathlib import Path
 from . import catalogue, hidden, procs, sandbox
 from .catalogue import EXERCISES_DIR, Stage
 from .explain import exit_calls
-from .i18n import SOURCE, T, join, language, recall, revive, translated
-from .project import validate
+from .i18n import N_, SOURCE, T, join, language, recall, revive, translated
+from .project import read_inside, validate
 from .scratch import scratch_copy
 
 _running: set[subprocess.Popen] = set()   # checkpoint processes to stop if the grader is interrupted
@@ -43,6 +44,31 @@ TEST_TIME_LIMIT = float(os.environ.get("KIT_TEST_TIME_LIMIT", DEFAULT_TEST_TIME_
 PARALLEL = int(os.environ.get("KIT_PARALLEL", "4"))
 
 
+# -- output is data: what learner code says enters a report here, and only as text ------------------------
+MESSAGE_LIMIT = 4000     # characters of one message or hint kept in a report
+# Said in every report of points awarded without a sandbox (Report.advisory).
+ADVISORY = N_("advisory: graded without a sandbox, so these points are not marks")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def as_data(text, limit: int = MESSAGE_LIMIT) -> str:
+    """Text from learner code as a report keeps it: no control characters (tab and newline kept; ANSI and OSC
+    escapes lose their ESC, so a terminal shows them as text), valid in XML, at most limit characters.
+    Rich markup is escaped where a table is drawn (kit/render.py), so JSON keeps the text as it was said."""
+    text = CONTROL.sub("", str.__str__(text) if isinstance(text, str) else str(text))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _template_as_data(data):
+    """A message's T data with every value as_data too, so the sentence it rebuilds is the cleaned one."""
+    if isinstance(data, dict):
+        return {key: (as_data(value) if isinstance(value, str) and key not in ("template", "join")
+                      else _template_as_data(value)) for key, value in data.items()}
+    if isinstance(data, list):
+        return [as_data(v) if isinstance(v, str) else _template_as_data(v) for v in data]
+    return data
+
+
 @dataclass
 class Failure:
     test: str
@@ -51,6 +77,32 @@ class Failure:
     # {"lang": "bn", "message": ..., "hint": ...} when another language is chosen (grade(lang=...))
     translation: dict | None = None
     template: dict | None = field(default=None, repr=False, compare=False)  # the message's T data (kit/i18n.py)
+
+    def __post_init__(self):
+        """Every failure, wherever it is made, holds its text as data (as_data); a T keeps its template when
+        the cleaned values still say the cleaned sentence."""
+        from .i18n import T as _T, from_data
+
+        template = self.template or (self.message.data() if isinstance(self.message, _T) else None)
+        clean = as_data(self.message)
+        if template is not None:
+            template = _template_as_data(template)
+            try:
+                made = from_data(template)
+            except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+                made = None
+            if made is not None and str.__str__(made) == clean:
+                self.message = made
+                self.template = template if self.template is not None else None
+            else:
+                self.message, self.template = clean, None
+        elif clean != self.message:
+            self.message = clean
+        self.test = as_data(self.test, 200)
+        if not isinstance(self.hint, str) or as_data(self.hint) != self.hint:
+            self.hint = as_data(self.hint)
+        if self.translation:
+            self.translation = {k: as_data(v) if isinstance(v, str) else v for k, v in self.translation.items()}
 
     def translate(self, lang: str) -> None:
         from .i18n import revive
@@ -106,6 +158,12 @@ class Report:
     def all_passed(self) -> bool:
         return all(s.passed for s in self.stages if s.available)
 
+    @property
+    def advisory(self) -> bool:
+        """Graded without a sandbox: learner code could read and write what the grader can, so these points
+        are advice, not marks (every report says so)."""
+        return not self.isolation.startswith("bubblewrap")
+
     def to_dict(self) -> dict:
         stages = []
         for s in self.stages:
@@ -118,8 +176,8 @@ class Report:
             entry["seconds"] = round(s.seconds, 2)
             entry["recheck"] = bool(s.recheck_of)   # graded again for recheck_of: not in score/max_score
             stages.append(entry)
-        return {"project": self.project, "score": self.score, "max_score": self.max_score,
-                "isolation": self.isolation, "stages": stages}
+        return {"project": as_data(self.project, 1000), "score": self.score, "max_score": self.max_score,
+                "isolation": self.isolation, "advisory": self.advisory, "stages": stages}
 
 
 def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
@@ -210,13 +268,12 @@ def _differs_from_solved(root: Path, relpath: str, earlier: Stage, changed: Stag
     start of `changed` (a link, or a file that cannot be read, counts as differing: it is not the kit's)."""
     from . import files
 
-    path = root / relpath
+    data = read_inside(root, relpath)   # no link followed: a planted link is not the kit's file
     try:
-        if any(p.is_symlink() for p in [path, *path.parents] if p != root and root in p.parents) \
-                or not path.is_file():
-            return True
-        mine = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        mine = data.decode("utf-8") if data is not None else None
+    except UnicodeDecodeError:
+        mine = None
+    if mine is None:
         return True
     first, last = catalogue.STAGES.index(earlier), catalogue.STAGES.index(changed)
     known = {files.solution_text(relpath, stage) for stage in catalogue.STAGES[first:last]}
@@ -304,7 +361,7 @@ def _result(stage: Stage, expected: list[dict], entries: list[dict], outcome: st
         elif entry["outcome"] == "passed":
             result.passed_checks.append(entry["test"])
         elif entry["outcome"] == "skipped":
-            result.skipped.append(f"{entry['test']}: {entry['message']}")
+            result.skipped.append(as_data(f"{entry['test']}: {entry['message']}"))
     if running and not result.failures:
         result.failures.append(Failure(running["test"], T("{outcome} It was running the check {test}.",
                                                           outcome=recall(outcome) or T("The check never finished."),
@@ -390,9 +447,18 @@ def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, 
         return T("The checking process {how}: the project ends the process itself, {call}. "
                  "A settings file or module must never call sys.exit() or os._exit(); raise an exception "
                  "instead.", how=how, call=exits[0]), expected, entries
-    tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
+    # The log's last lines, unless an instructor's hidden check ran here: its traceback may be among them.
+    hidden_ran = any(hidden.checks_for(stage) for stage in stages)
+    tail = "" if hidden_ran else as_data(" | ".join(_tail(log).strip().splitlines()[-3:]), 600)
     said = T("The checking process {how} before it could report.", how=how)
     return (join([said, tail]) if tail else said), expected, entries
+
+
+def _tail(log: Path, size: int = 8192) -> str:
+    """The end of the checking process's log, read bounded (a flood of output may be gigabytes)."""
+    with open(log, "rb") as handle:
+        handle.seek(max(0, handle.seek(0, os.SEEK_END) - size))
+        return handle.read(size).decode("utf-8", errors="replace")
 
 
 def _read_results(fd: int, snapshots: list[str]) -> None:

@@ -278,10 +278,10 @@ def _report_html(report) -> str:
             f'{_escape(verdict)}</td>'
             f'<td style="{cell};white-space:pre-wrap;overflow-wrap:anywhere;width:100%">{fix}</td></tr>')
     head = "".join(f'<th style="{cell};font-weight:bold">{_escape(h)}</th>' for h in heads)
-    isolation = report.isolation.split(":")[0] or "unknown"
+    from .render import caption_of
+
     title = _("Channels Kit: {project}").format(project=report.project)
-    caption = _("score {score} / {max_score}   (isolation: {isolation})").format(
-        score=report.score, max_score=report.max_score, isolation=isolation)
+    caption = caption_of(report)
     return (f'<table class="kit-report" style="table-layout:auto;margin:0;width:100%;max-width:100%;'
             f'border-collapse:collapse">'
             f'<caption style="caption-side:top;text-align:left;font-style:italic;padding:2px 8px">'
@@ -603,9 +603,12 @@ def progress(project=None):
 
 
 def _escape(text: str) -> str:
+    """Text for the notebook's HTML: no control characters (kit/grader.py as_data), then HTML-escaped."""
     import html
 
-    return html.escape(text, quote=True)
+    from .grader import as_data
+
+    return html.escape(as_data(text), quote=True)
 
 
 def _progress_html(report: dict) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from .catalogue import CORE_FILES, KIT_ROOT
@@ -56,14 +57,111 @@ class NotAProjectTree(ValueError):
     """The path given is not a project tree the checkpoints can grade."""
 
 
+# -- links: a tree is graded as it lies, never through a link (docs/architecture.md, "Trust") -------------
+def linked_part(path: str | os.PathLike) -> Path | None:
+    """The first folder on the way to path (path itself included) that is a symbolic link, else None.
+
+    Checked on the path as given, before anything resolves it: `project -> ../solutions` must not grade
+    the solutions, nor `submission -> /elsewhere` another tree."""
+    spelled = Path(os.path.abspath(Path(path).expanduser()))
+    return next((part for part in [*reversed(spelled.parents), spelled] if part.is_symlink()), None)
+
+
+def refuse_links(path: str | os.PathLike) -> None:
+    """NotAProjectTree in one sentence when path, or a folder above it, is a symbolic link."""
+    link = linked_part(path)
+    if link is not None:
+        raise NotAProjectTree(T("{path} is a symbolic link, or lies inside one ({link}), and grading never "
+                                "follows links: grade the folder itself.", path=str(path), link=str(link)))
+
+
+def links_leaving(root: Path, limit: int = 20000) -> list[str]:
+    """The links in the graded part of the tree whose target lies outside it (relative paths, sorted).
+
+    Nothing is followed: folders are walked by lstat, a link's target is resolved only to be compared."""
+    root = Path(root)
+    real_root = Path(os.path.realpath(root))
+    found, seen, stack = [], 0, [(root, True)]
+    while stack and seen < limit:
+        here, at_top = stack.pop()
+        try:
+            with os.scandir(here) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            path = Path(entry.path)
+            if entry.is_symlink():
+                if not Path(os.path.realpath(path)).is_relative_to(real_root):
+                    found.append(path.relative_to(root).as_posix())
+            elif entry.is_dir(follow_symlinks=False) and not not_graded(here, entry.name, at_top=at_top):
+                stack.append((path, False))
+    return sorted(found)
+
+
+def read_inside(root: Path, relpath: str, limit: int = 4 * 2**20) -> bytes | None:
+    """A regular file of the tree, opened one folder at a time with no link followed (O_NOFOLLOW), never
+    blocking (a named pipe), at most limit bytes; None for a link, anything not a regular file, or too big.
+
+    Trusted code reads learner files this way only: a planted `consumers.py -> solutions/...` reads as None."""
+    parts = [p for p in Path(relpath).parts if p not in ("", ".")]
+    if not parts or ".." in parts or Path(relpath).is_absolute():
+        return None
+    folder_flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    try:
+        fd = os.open(root, folder_flags)
+    except OSError:
+        return None
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, folder_flags, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        file_fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    except OSError:
+        os.close(fd)
+        return None
+    os.close(fd)
+    try:
+        info = os.fstat(file_fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        with os.fdopen(os.dup(file_fd), "rb") as handle:
+            data = handle.read(limit + 1)
+        return data if len(data) <= limit else None
+    except OSError:
+        return None
+    finally:
+        os.close(file_fd)
+
+
+def read_text_inside(root: Path, relpath: str, limit: int = 4 * 2**20) -> str | None:
+    """read_inside as text (UTF-8, undecodable bytes replaced)."""
+    data = read_inside(root, relpath, limit)
+    return None if data is None else data.decode("utf-8", errors="replace")
+
+
+def linked_inside(root: Path, relpath: str) -> bool:
+    """Is relpath, or a folder between root and it, a symbolic link (lstat, nothing followed)?"""
+    here = Path(root)
+    for part in Path(relpath).parts:
+        here = here / part
+        if here.is_symlink():
+            return True
+    return False
+
+
 def active_project() -> Path:
-    """`KIT_PROJECT` when set, else the kit's own `project/`."""
-    return Path(os.environ.get("KIT_PROJECT") or KIT_ROOT / "project").resolve()
+    """`KIT_PROJECT` when set, else the kit's own `project/`: absolute, links not resolved (validate refuses
+    a linked tree, so it must see the path as it was given)."""
+    return Path(os.path.abspath(Path(os.environ.get("KIT_PROJECT") or KIT_ROOT / "project").expanduser()))
 
 
 def validate(path: str | os.PathLike) -> Path:
-    """Return the tree's absolute path, or raise NotAProjectTree saying what is missing."""
-    root = Path(path).expanduser().resolve()
+    """Return the tree's absolute path, or raise NotAProjectTree saying what is missing (or that it is a link)."""
+    refuse_links(path)
+    root = Path(os.path.abspath(Path(path).expanduser())).resolve()
     if not root.exists():
         raise NotAProjectTree(T("{root} does not exist.", root=str(root)))
     if not root.is_dir():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from .i18n import T, message_data
 TIMEOUT_RE = re.compile(r"Timeout \(?>\s*([\d.]+)s")
 PLACE_RE = re.compile(r"((?:myapp|myproject)/[\w/]+\.py, line \d+(?: \(in \w+\))?)")
 NOT_RUN = "not run: an earlier check of this stage failed"
+MESSAGE_LIMIT = 4000      # characters of one message sent to the grader (kit/grader.py keeps as many)
 
 
 def pytest_addoption(parser):
@@ -92,10 +94,13 @@ class Recorder:
         entry = self._entry(report.nodeid)
         marker = item.get_closest_marker("hint")
         if marker and marker.args:
-            entry["hint"] = marker.args[0]
+            entry["hint"] = str(marker.args[0])
         if report.failed and entry["outcome"] == "passed":
             entry["outcome"] = "failed"
-            entry["message"] = plain_message(call.excinfo, report)
+            if is_hidden(item.path):   # its name and the instructor's hint, nothing it compared
+                entry["message"], entry["hidden"] = hidden_failure(entry["test"], entry["hint"]), True
+            else:
+                entry["message"] = plain_message(call.excinfo, report)
             self._keep_template(entry)
             self.failed_stages.add(entry["stage"])
         elif report.skipped and entry["outcome"] == "passed":
@@ -109,22 +114,73 @@ class Recorder:
             entry["outcome"] = "failed"
             entry["test"] = "collect"
             self.failed_stages.add(entry["stage"])
-            entry["message"] = T("The checkpoint module could not be loaded: {error}",
-                                 error=str(report.longrepr).splitlines()[-1])
+            if is_hidden(getattr(report, "fspath", "") or report.nodeid.split("::")[0]):
+                entry["message"] = T("One of your instructor's checks for this stage could not be loaded; tell "
+                                     "your instructor.")
+            else:
+                entry["message"] = T("The checkpoint module could not be loaded: {error}",
+                                     error=str(report.longrepr).splitlines()[-1][:MESSAGE_LIMIT])
             self._keep_template(entry)
             self.save()
 
     @staticmethod
     def _keep_template(entry: dict) -> None:
-        """The English message stays the message; its template and values ride beside it (kit/i18n.py)."""
+        """The English message stays the message; its template and values ride beside it (kit/i18n.py).
+        A message longer than MESSAGE_LIMIT is cut (and loses its template): a flood of learner output
+        never crosses the pipe whole."""
         data = message_data(entry["message"])
-        if data:
+        text = str.__str__(entry["message"])
+        if data and len(text) <= MESSAGE_LIMIT:
             entry["i18n"] = data
-        entry["message"] = str.__str__(entry["message"])
+        entry["message"] = text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
     def pytest_sessionfinish(self, session):
         self.running = None
         self.save()
+
+
+# -- hidden checks: what they compare stays in the checking process -------------------------------------
+def _hidden_folder() -> Path | None:
+    from . import hidden
+
+    try:
+        return hidden.folder()
+    except hidden.HiddenChecksError:
+        return None
+
+
+def is_hidden(path) -> bool:
+    """Is this module one of the instructor's hidden checks (kit/hidden.py)?"""
+    place = _hidden_folder()
+    if place is None or not path:
+        return False
+    try:
+        return Path(os.path.abspath(str(path))).resolve().is_relative_to(place)
+    except (OSError, ValueError):
+        return False
+
+
+def hidden_failure(test: str, hint: str) -> str:
+    """A failing hidden check as the learner sees it: its name and its instructor-written hint only; never
+    the values it compared, its assertion or its exception (they may hold the expected answer)."""
+    if hint:
+        return T("Your instructor's check {test} does not pass. {hint}", test=test, hint=hint)
+    return T("Your instructor's check {test} does not pass.", test=test)
+
+
+def _no_rewriting_of_hidden_checks() -> None:
+    """pytest's assertion rewriting would put both sides of a hidden check's assert (the expected value
+    among them) into its message: hidden modules are imported as they are written."""
+    import sys
+
+    for finder in sys.meta_path:
+        if type(finder).__name__ == "AssertionRewritingHook" and hasattr(finder, "_should_rewrite"):
+            original = finder._should_rewrite
+
+            def should_rewrite(name, fn, state, original=original):
+                return False if is_hidden(fn) else original(name, fn, state)
+
+            finder._should_rewrite = should_rewrite
 
 
 def plain_message(excinfo, report) -> str:
@@ -165,6 +221,7 @@ def pytest_configure(config):
     if fd is None:
         return
     os.environ.pop("KIT_RESULTS_FD")
+    _no_rewriting_of_hidden_checks()
     os.set_inheritable(int(fd), False)
     procs.adopt_orphans()   # a daemon that escapes its parent is still ours to stop
     procs.keep_private()    # same-user processes cannot reach this one's descriptors

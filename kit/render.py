@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from rich.console import Console
 from rich.table import Table
 
-from .grader import Failure, Report
+from .grader import ADVISORY, Failure, Report, as_data
 from .i18n import N_, SOURCE, _, language
 
 VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "not yet available": "dim"}
@@ -56,13 +56,12 @@ def table(report: Report, lang: str | None = None):
     heads = [_("stage"), _("points"), _("verdict"), _("what to fix next")]
     advice = {r.id: said(r.failures[0], lang) for r in report.stages if r.failures}
     below = lang != SOURCE and not all(measured_right(t) for t in [*heads, *(x for a in advice.values() for x in a)])
-    isolation = report.isolation.split(":")[0] or "unknown"
-    title = _("Channels Kit: {project}").format(project=report.project)
-    caption = _("score {score} / {max_score}   (isolation: {isolation})").format(
-        score=report.score, max_score=report.max_score, isolation=isolation)
+    title = _("Channels Kit: {project}").format(project=as_data(report.project, 1000))
+    caption = caption_of(report)
     if below:
         return _aligned(report, lang, heads, advice, title, caption)
-    grid = Table(title=title, caption=caption, show_lines=False)
+    # Every string here may hold a learner's text (a message, the tree's folder name): escaped for rich.
+    grid = Table(title=escape(title), caption=escape(caption), show_lines=False)
     grid.add_column("#", justify="right")
     grid.add_column(_("stage"))
     grid.add_column(_("points"), justify="right")
@@ -74,19 +73,30 @@ def table(report: Report, lang: str | None = None):
         shown = ""
         if result.failures:
             message, hint = advice[result.id]
-            if lang == SOURCE:   # English exactly as before
+            if lang == SOURCE:   # English as before
                 first = result.failures[0]
-                shown = f"{first.message}\n[dim]hint: {first.hint}[/dim]" if first.hint else first.message
+                shown = (f"{escape(first.message)}\n[dim]hint: {escape(first.hint)}[/dim]" if first.hint
+                         else escape(first.message))
             else:
                 shown = escape(message) + (f"\n[dim]{escape(_('hint: {hint}').format(hint=hint))}[/dim]" if hint else "")
         verdict = result.verdict if lang == SOURCE else _(VERDICTS[result.verdict])
         # A stage graded again for the asked one: shown after it, its points not in the score.
         again = _("re-checked")
-        stage_cell = f"{result.id}\n[dim]{escape(again)}[/dim]" if result.recheck_of else result.id
+        stage_cell = f"{escape(result.id)}\n[dim]{escape(again)}[/dim]" if result.recheck_of else escape(result.id)
         grid.add_row(str(get(result.id).number), stage_cell,
                      f"{result.points}/{result.max_points}" if result.available else "-",
                      f"[{VERDICT_STYLE[result.verdict]}]{verdict}[/]", shown)
     return grid
+
+
+def caption_of(report: Report) -> str:
+    """The table's caption: the score, the isolation, and, without a sandbox, that the points are advisory."""
+    isolation = report.isolation.split(":")[0] or "unknown"
+    caption = _("score {score} / {max_score}   (isolation: {isolation})").format(
+        score=report.score, max_score=report.max_score, isolation=isolation)
+    if report.advisory:
+        caption += "\n" + _(ADVISORY)
+    return caption
 
 
 def _aligned(report: Report, lang: str, heads: list[str], advice: dict, title: str, caption: str):
@@ -190,6 +200,8 @@ def to_junit(report: Report) -> str:
         cases = [(name, None) for name in result.passed_checks] + [(f.test, f) for f in result.failures]
         suite = ET.SubElement(suites, "testsuite", name=result.id, tests=str(len(cases)),
                               failures=str(len(result.failures)), time=f"{result.seconds:.2f}")
+        if report.advisory:   # no sandbox: the points are advice (kit/grader.py, Report.advisory)
+            suite.set("advisory", "true")
         props = ET.SubElement(suite, "properties")
         ET.SubElement(props, "property", name="points", value=str(result.points))
         ET.SubElement(props, "property", name="max_points", value=str(result.max_points))
@@ -198,7 +210,7 @@ def to_junit(report: Report) -> str:
             ET.SubElement(props, "property", name="recheck", value="true")
             ET.SubElement(props, "property", name="recheck_of", value=result.recheck_of)
         for name, failure in cases:
-            case = ET.SubElement(suite, "testcase", classname=f"kit.{result.id}", name=name)
+            case = ET.SubElement(suite, "testcase", classname=f"kit.{result.id}", name=as_data(name, 200))
             if failure is not None:
                 found = ET.SubElement(case, "failure", message=failure.message)
                 found.text = failure.hint
@@ -211,6 +223,8 @@ def to_junit(report: Report) -> str:
                         ET.SubElement(props, "property", name=f"translation.{key}", value=failure.translation[key])
         total += len(cases)
         failed += len(result.failures)
+    if report.advisory:
+        suites.set("advisory", "true")
     suites.set("tests", str(total))
     suites.set("failures", str(failed))
     return ET.tostring(suites, encoding="unicode")

@@ -1,10 +1,12 @@
 """The scratch copy of a learner's tree that grading works on.
 
 Grading never runs the learner's own folder: a check may write files, and the
-learner's code may try to. The copy holds regular files and folders only. A
-symbolic link is copied as the file it points to when that file lies inside
-the tree or the kit's starter project, and left out otherwise: a link to
-`solutions/` or to another learner's tree must not carry their files in.
+learner's code may try to. The copy holds regular files, folders and links.
+Nothing is followed while copying (lstat, O_NOFOLLOW): a symbolic link is
+copied as a link, and kept only when, in the copy, it still leads inside the
+copy (an absolute link into the tree is made relative); a link to `solutions/`,
+to another learner's tree or anywhere else outside is left out, so it can carry
+nothing in, and no trusted reader can be led out of the copy by it.
 
 What is no part of a project is left out before anything is counted (kit/project.py:
 a repository's .git, any virtual environment whatever its name, node_modules,
@@ -17,9 +19,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from pathlib import Path
 
-from .catalogue import KIT_ROOT
 from .i18n import T
 from .project import NOT_GRADED, not_graded
 
@@ -40,10 +42,10 @@ class TreeTooBig(ValueError):
 
 
 def _files(root: Path):
-    """(source, the file to copy, folder relative to root) for every file that is graded, in walk order.
+    """(kind, source, folder relative to root) for every entry that is graded, in walk order; kind is "dir"
+    (source None), "file" (a regular file) or "link". Nothing is followed.
 
     Iterative (no recursion however deep the tree) and bounded: a folder deeper than MAX_DEPTH is TreeTooBig."""
-    allowed = (root, (KIT_ROOT / "project").resolve())
     stack = [(root, 0)]
     while stack:
         here, depth = stack.pop()
@@ -58,19 +60,15 @@ def _files(root: Path):
         at_top = here == root
         dirs = [e.name for e in entries if e.is_dir(follow_symlinks=False)
                 and not not_graded(here, e.name, at_top=at_top)]
-        files = [e.name for e in entries if not e.is_dir(follow_symlinks=False)]
         relative = here.relative_to(root)
-        yield None, None, relative
-        for name in files:
-            if name in NOT_GRADED:
+        yield "dir", None, relative
+        for entry in entries:
+            if entry.name in NOT_GRADED or entry.is_dir(follow_symlinks=False):
                 continue
-            source = here / name
-            real = source.resolve()
-            if source.is_symlink() and not any(real.is_relative_to(place) for place in allowed):
-                continue
-            if not real.is_file():
-                continue
-            yield source, real, relative
+            if entry.is_symlink():
+                yield "link", here / entry.name, relative
+            elif entry.is_file(follow_symlinks=False):   # a pipe, a socket or a device is never copied
+                yield "file", here / entry.name, relative
         stack.extend((here / d, depth + 1) for d in reversed(dirs))
 
 
@@ -78,8 +76,7 @@ class _Budget:
     def __init__(self):
         self.total = self.count = 0
 
-    def add(self, source: Path, real: Path, root: Path) -> None:
-        size = real.stat().st_size
+    def add(self, source: Path, root: Path, size: int) -> None:
         self.total += size
         self.count += 1
         if size > MAX_FILE_BYTES:
@@ -96,14 +93,50 @@ class _Budget:
                                "the project and grade again.", limit=MAX_BYTES // 2**20))
 
 
+def _size(kind: str, source: Path) -> int:
+    try:
+        return source.lstat().st_size if kind == "file" else 0
+    except OSError:
+        return 0
+
+
 def measure(root: Path) -> tuple[int, int]:
     """(bytes, files) that grading would copy; TreeTooBig when the tree is over a limit."""
     root = Path(root).resolve()
     budget = _Budget()
-    for source, real, _ in _files(root):
-        if source is not None:
-            budget.add(source, real, root)
+    for kind, source, _ in _files(root):
+        if kind != "dir":
+            budget.add(source, root, _size(kind, source))
     return budget.total, budget.count
+
+
+def _copy_file(source: Path, target: Path, root: Path, budget: _Budget) -> None:
+    """A regular file, opened without following a link (swapped for one since the walk: left out)."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return
+    with os.fdopen(fd, "rb") as src:
+        info = os.fstat(src.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return
+        budget.add(source, root, info.st_size)
+        with open(target, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+
+
+def _link_target(source: Path, root: Path, dest: Path) -> str | None:
+    """What the copied link points to: its own text, an absolute path into the tree made relative."""
+    try:
+        target = os.readlink(source)
+    except OSError:
+        return None
+    if os.path.isabs(target):
+        inside = Path(os.path.normpath(target))
+        if not inside.is_relative_to(root):
+            return None
+        return os.path.relpath(dest / inside.relative_to(root), dest / source.parent.relative_to(root))
+    return target
 
 
 def scratch_copy(root: Path, dest: Path) -> Path:
@@ -111,11 +144,22 @@ def scratch_copy(root: Path, dest: Path) -> Path:
     root = Path(root).resolve()
     budget = _Budget()
     dest.mkdir(parents=True)
-    for source, real, relative in _files(root):
+    links = []
+    for kind, source, relative in _files(root):
         target_dir = dest / relative
-        if source is None:
+        if kind == "dir":
             target_dir.mkdir(exist_ok=True)
-            continue
-        budget.add(source, real, root)
-        shutil.copyfile(real, target_dir / source.name)
+        elif kind == "file":
+            _copy_file(source, target_dir / source.name, root, budget)
+        else:
+            budget.add(source, root, 0)
+            text = _link_target(source, root, dest)
+            if text is not None:
+                os.symlink(text, target_dir / source.name)
+                links.append(target_dir / source.name)
+    # Only now, with the whole copy in place, can a link (or a chain of them) be judged where it leads.
+    real_dest = Path(os.path.realpath(dest))
+    for link in links:
+        if not Path(os.path.realpath(link)).is_relative_to(real_dest):
+            link.unlink()
     return dest

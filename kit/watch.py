@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from . import catalogue
-from .grader import Report, StageResult, grade_stage
+from .grader import Report, StageResult, as_data, grade_stage
 from .i18n import _, numeral
 from .project import NOT_WATCHED, NOT_WATCHED_ENDINGS
 from .sandbox import detect
@@ -36,7 +37,7 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
                 continue
             path = os.path.join(dirpath, name)
             try:
-                info = os.stat(path)
+                info = os.lstat(path)   # a link is watched as a link, never followed
             except OSError:   # deleted between listing and stat
                 continue
             seen[os.path.relpath(path, root)] = (info.st_mtime_ns, info.st_size)
@@ -60,7 +61,8 @@ class Watcher:
             results = [grade_stage(self.project, stage, detect()) for stage in self.named]
         else:
             results = self._grade_from_current()
-        self.console.print(table(Report(project=str(self.project), stages=results)))
+        self.console.print(table(Report(project=str(self.project), stages=results,
+                                        isolation=detect().describe())))
         self._say_what_next(results)
 
     def _grade_from_current(self) -> list[StageResult]:
@@ -90,7 +92,7 @@ class Watcher:
 
     def run(self, poll: float = POLL_SECONDS) -> int:
         self.console.print(_("Watching {project}: each save re-grades {what}").format(
-            project=self.project, what=", ".join(s.id for s in self.named) if self.named
+            project=escape(as_data(str(self.project), 1000)), what=", ".join(s.id for s in self.named) if self.named
             else _("the first failing stage")))
         try:
             seen = snapshot(self.project)
@@ -109,7 +111,9 @@ class Watcher:
                 files = changed(seen, now)
                 seen = now
                 shown = ", ".join(files[:3]) + (" ..." if len(files) > 3 else "")
-                self.console.rule(_("{files} changed, {time}").format(files=shown, time=time.strftime('%H:%M:%S')))
+                # File names are the learner's: data, never markup or control characters.
+                self.console.rule(escape(_("{files} changed, {time}").format(files=as_data(shown, 300),
+                                                                             time=time.strftime('%H:%M:%S'))))
                 self.grade_round()
         except KeyboardInterrupt:
             self.console.print(_("Stopped watching."))
