@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .catalogue import PROJECT_FILES
 from .i18n import N_, T
+from .project import read_text_inside
 
 KNOWN_CAUSES = (
     ("No handler for message type", N_("the event's 'type' names a method: 'chat.message' calls chat_message(self, event). "
@@ -117,11 +118,10 @@ class Places:
         quoted = re.compile(r"""(["'])""" + re.escape(name.split(".")[0] if module else name) + tail + r"""\1""")
         ordered = sorted((p for p in PROJECT_FILES if p.endswith(".py")), key=lambda p: not p.endswith("settings.py"))
         for relpath in ordered:
-            try:
-                lines = (self.root / relpath).read_text(encoding="utf-8", errors="replace").splitlines()
-            except OSError:
+            text = read_text_inside(self.root, relpath)   # never through a link planted in the tree
+            if text is None:
                 continue
-            for number, line in enumerate(lines, 1):
+            for number, line in enumerate(text.splitlines(), 1):
                 if quoted.search(line.split("#")[0]):
                     return self.relative(str(self.root / relpath), number)
         return ""
@@ -164,7 +164,7 @@ class Places:
         if not inside:
             return T("{name}() was called without await: put `await` before that call.", name=name)
         file, line, function = inside[-1]
-        found = enclosing_function(file, line)
+        found = enclosing_function(file, line, self.root)
         if found:
             function = found[0]
         place = T("{place} (in {function})", place=self.relative(file, line), function=function)
@@ -183,12 +183,20 @@ LAYER_CALLS = {"group_send", "group_add", "group_discard", "send", "receive", "n
 DEF = re.compile(r"^(\s*)(async\s+)?def\s+(\w+)")
 
 
-def enclosing_function(filename: str, lineno: int) -> tuple[str, bool] | None:
-    """(name, is_async) of the function a line of a file is in, read as text (never imported)."""
+def enclosing_function(filename: str, lineno: int, root: Path | None = None) -> tuple[str, bool] | None:
+    """(name, is_async) of the function a line of a file of the tree at root is in, read as text (never
+    imported), no link followed."""
+    path = Path(filename)
+    if root is None:
+        root, path = path.parent, Path(path.name)
     try:
-        lines = Path(filename).read_text(encoding="utf-8", errors="replace").splitlines()[:lineno]
-    except OSError:
+        relpath = path.resolve().relative_to(Path(root).resolve()) if path.is_absolute() else path
+    except (ValueError, OSError):
         return None
+    text = read_text_inside(Path(root), str(relpath))
+    if text is None:
+        return None
+    lines = text.splitlines()[:lineno]
     if not lines:
         return None
     target = lines[-1]
@@ -211,11 +219,10 @@ def exit_calls(root: Path) -> list[str]:
     for relpath in PROJECT_FILES:
         if not relpath.endswith(".py") or relpath == "manage.py":
             continue
-        try:
-            lines = (Path(root) / relpath).read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
+        text = read_text_inside(Path(root), relpath)   # never through a link planted in the tree
+        if text is None:
             continue
-        for number, line in enumerate(lines, 1):
+        for number, line in enumerate(text.splitlines(), 1):
             match = EXIT_CALL.search(line)
             if match:
                 found.append(T("{file}, line {line} calls {call}()", file=relpath, line=number, call=match.group(1)))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import tempfile
@@ -30,15 +31,18 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from . import catalogue
 from .catalogue import KIT_ROOT, Stage, stages_for_file
 from .i18n import T, _
+from .project import linked_inside, read_inside, read_text_inside
 
 SOLUTIONS = KIT_ROOT / "solutions"
 STAGE_SOLUTIONS = SOLUTIONS / "stages"
 STARTER_SNAPSHOT = KIT_ROOT / ".kit" / "starter"   # written by `kit release`
 WRITTEN = Path(".kit") / "written.json"            # in the project: what solve/reset wrote there
+MAX_FILE = 64 * 2**20                              # a project file solve/reset reads, at most
 out = Console()
 
 
@@ -94,8 +98,8 @@ def _digest(text: str) -> str:
 
 def _written(project: Path) -> dict[str, list[str]]:
     try:
-        data = json.loads((project / WRITTEN).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_text_inside(project, str(WRITTEN)) or "")
+    except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -212,10 +216,21 @@ def _replace(stage: Stage, project: Path, source, label: str, action: str, force
         out.print("[red]" + T("No copy of {files} {label} is available.", files=", ".join(missing),
                               label=label).translate() + "[/]")
         return 1
+    # A link planted in the tree is never followed: reading it would copy what it points at (a hidden check,
+    # solutions/) into the backups, writing through it would change a file outside the tree.
+    linked = [relpath for relpath in [*wanted_texts, ".kit-backups", str(WRITTEN)]
+              if linked_inside(project, relpath) or (relpath in wanted_texts and os.path.lexists(project / relpath)
+                                                      and read_inside(project, relpath, MAX_FILE) is None)]
+    if linked:
+        out.print("[red]" + escape(T("Nothing was written: {file} is a symbolic link, or lies inside one, or is not "
+                                     "a regular file, and kit never follows links. Replace it with a regular file "
+                                     "and run again.", file=linked[0]).translate()) + "[/]", soft_wrap=True)
+        return 1
     backup, refused, wrote, todo = _Backup(project, action, stage), [], 0, []
     for relpath, wanted in wanted_texts.items():
         target = project / relpath
-        current = target.read_text(encoding="utf-8") if target.exists() else None
+        data = read_inside(project, relpath, MAX_FILE)
+        current = data.decode("utf-8", errors="replace") if data is not None else None
         if current == wanted:
             out.print("  " + T("{file}: already {label}", file=relpath, label=label).translate())
             continue

@@ -592,9 +592,11 @@ def check_name(test_name: str) -> str:
 
 
 def _load(project: Path) -> dict:
+    from .project import read_text_inside
+
     try:
-        data = json.loads((project / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_text_inside(project, str(STATE_FILE)) or "")   # never through a planted link
+    except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -614,7 +616,11 @@ def next_rung(project: Path, stage_id: str, test_name: str, ladder: tuple[str, .
         climbed = kept if failure is None else 0
     rung = min(climbed if isinstance(climbed, int) and climbed >= 0 else 0, len(ladder) - 1)
     state.setdefault(stage_id, {})[check] = {"rung": rung + 1, "failure": failure}
+    from .project import linked_inside
+
     path = project / STATE_FILE
+    if linked_inside(project, str(STATE_FILE)):
+        return rung   # a planted link is never written through: the hint is shown, the climb not kept
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n", encoding="utf-8")
