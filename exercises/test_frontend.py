@@ -11,7 +11,7 @@ import json
 import pytest
 
 from kit.i18n import T, recall
-from support import LEARNER, PROJECT, WAIT, fail, login, server_clue
+from support import LEARNER, PROJECT, WAIT, LiveSocket, fail, is_history, login, server_clue
 
 ROOM_TEMPLATE = ("room.html", PROJECT / "myapp" / "templates" / "myapp" / "room.html")
 
@@ -19,42 +19,9 @@ ROOM_TEMPLATE = ("room.html", PROJECT / "myapp" / "templates" / "myapp" / "room.
 # conditions than for a bare client (a correct page still meets them at once).
 PAGE_WAIT = 3 * WAIT
 
-# Runs in each page before its own scripts: remembers every WebSocket the page
-# creates (and every URL it tried, even one the browser refused) and every frame
-# it sends, so a check can wait for the page's socket to open and say which URL
-# it dialled and what it sent.
-TRACK_SOCKETS = """
-(() => {
-  const Native = window.WebSocket;
-  const kit = window.__kit = {sockets: [], tried: [], sent: []};
-  window.WebSocket = class extends Native {
-    constructor(url, ...rest) {
-      kit.tried.push(String(url));
-      super(url, ...rest);
-      kit.sockets.push(this);
-    }
-    send(data) {
-      kit.sent.push(typeof data === "string" ? data : "[binary data]");
-      return super.send(data);
-    }
-  };
-})();
-"""
-OPEN_OR_ELSEWHERE = """() => {
-  const kit = window.__kit;
-  return kit.sockets.some(s => s.readyState === WebSocket.OPEN)
-      || kit.tried.some(u => { try { return new URL(u, location.href).host !== location.host; }
-                               catch (e) { return true; } });
-}"""
-# The log's lines: a textarea's value, or any element's rendered text (a <div> per message, a <br> ...).
-# A line may carry more than the message (an author, a time): it counts when it contains the text.
-LOG_LINES = """() => {
-  const log = document.querySelector('#chat-log');
-  if (!log) return [];
-  const text = (log.tagName === 'TEXTAREA' || log.tagName === 'INPUT') ? log.value : log.innerText;
-  return text.split('\\n').map(line => line.trim()).filter(line => line);
-}"""
-LOG_HAS = "([text]) => (" + LOG_LINES + ")().some(line => line.includes(text))"
+# What the checks see of a page comes from the browser itself (kit.browser: Chromium's own report of
+# every WebSocket the page dials and every frame it sends and receives, and the DOM read in Playwright's
+# isolated world), never from an object the page's scripts can write (DESIGN.md, "Trust").
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +38,6 @@ def context(chromium):
     from kit.browser import PageErrors
 
     ctx = chromium.new_context()
-    ctx.add_init_script(TRACK_SOCKETS)
     ctx.set_default_timeout(PAGE_WAIT * 1000)
     # The pages' own errors, seen by the browser (Playwright's events), never asked of the page.
     ctx.kit_errors = PageErrors(template=ROOM_TEMPLATE)
@@ -103,15 +69,18 @@ def reports_page_errors(check):
 
 
 class ChatPage:
-    """One browser tab on a room page, driven like a person would."""
+    """One browser tab on a room page, driven like a person would, watched through the browser."""
 
     def __init__(self, context, server, room, *, host=None, user=LEARNER):
+        from kit.browser import PageSockets, on_host
+
         self.server, self.room = server, room
         self.page = context.new_page()
+        self.sockets = PageSockets(self.page)   # before the page loads: its first socket is seen too
         self.errors = getattr(context, "kit_errors", None)
         if self.errors is not None:
             self.errors.watch(self.page)
-        origin = f"http://{host}:{server.port}" if host else server.url
+        origin = on_host(server.url, host) if host else server.url
         self.url = f"{origin}/chat/{room}/"
         session = login(user, required=False) if user else None
         if session:  # logged in, as people chat from the `users` stage on
@@ -131,46 +100,45 @@ class ChatPage:
             except Exception:  # noqa: BLE001 - lines are then said as the page's own
                 pass
         for element in ("#chat-log", "#chat-message-input", "#chat-message-submit"):
-            if self.page.query_selector(element) is None:
+            if self.page.locator(element).count() == 0:
                 fail(T("The room page has no {element} element: keep the ids of the given room.html.", element=element))
         self.wait_connected()
         return self
 
-    def wait_for(self, condition, arg=None) -> bool:
-        """Wait up to PAGE_WAIT for a condition in the page; give up sooner (after WAIT) once the page's
+    def wait_for(self, condition) -> bool:
+        """Wait up to PAGE_WAIT for a condition the checker judges; give up sooner (after WAIT) once the page's
         script has thrown, since what it was to do may never run: the failure then leads with that error."""
         import time
 
-        from playwright.sync_api import Error
+        from kit.browser import wait_until
 
         started = time.monotonic()
         deadline = started + PAGE_WAIT
         while True:
             left = deadline - time.monotonic()
-            try:
-                self.page.wait_for_function(condition, arg=arg, timeout=max(1, min(left, 1.0)) * 1000)
+            if wait_until(self.page, condition, timeout=max(0.1, min(left, 1.0))):
                 return True
-            except Error:
-                pass
             thrown = self.errors is not None and self.errors.stopped_for() > 0
             if left <= 1.0 or (thrown and time.monotonic() - started > WAIT):
                 return False
 
     def wait_connected(self):
-        self.wait_for(OPEN_OR_ELSEWHERE)  # when it never comes, explained below from what the page tried
-        state = self.page.evaluate("""() => ({
-            tried: window.__kit.tried, open: window.__kit.sockets.some(s => s.readyState === 1),
-            host: location.host, protocol: location.protocol})""")
-        wrong = [u for u in state["tried"] if f"//{state['host']}/" not in u]
+        from kit.browser import host_of
+
+        host = host_of(self.url)
+        elsewhere = lambda: [u for u in self.sockets.urls() if host_of(u) != host]  # noqa: E731
+        self.wait_for(lambda: self.sockets.open() or elsewhere())  # when it never comes, explained below
+        tried = self.sockets.urls()
+        wrong = elsewhere()
         if wrong:
             fail(T("The page was served from {host} but opened a WebSocket to {url}: "
                    "build the socket URL from window.location.host, never a fixed host or port.",
-                   host=state['host'], url=wrong[0]))
-        if not state["tried"]:
+                   host=host, url=wrong[0]))
+        if not tried:
             fail(T("The room page never opened a WebSocket in {wait:.0f} s: "
                    "create one with new WebSocket(url) when the page loads.", wait=PAGE_WAIT))
-        if not state["open"]:
-            fail(T("The page's WebSocket to {url} did not open in {wait:.0f} s. {clue}", url=state['tried'][0],
+        if not self.sockets.open():
+            fail(T("The page's WebSocket to {url} did not open in {wait:.0f} s. {clue}", url=tried[0],
                    wait=PAGE_WAIT, clue=server_clue(self.server) or T('Is the path ws/chat/<room_name>/?')))
 
     def type(self, text):
@@ -186,19 +154,32 @@ class ChatPage:
 
     @property
     def sent(self):
-        """Every frame the page has sent so far."""
-        return self.page.evaluate("() => window.__kit.sent")
+        """Every text frame the page's sockets have sent so far, as the browser reports them."""
+        return self.sockets.sent()
 
     def wait_for_a_send(self):
-        return self.wait_for("() => window.__kit.sent.length > 0")
+        return self.wait_for(lambda: self.sockets.sent())
 
     def log_lines(self):
-        return self.page.evaluate(LOG_LINES)
+        from kit.browser import shown_lines
+
+        return shown_lines(self.page, "#chat-log")
+
+    def shows(self, text) -> bool:
+        """The page shows text as a line of #chat-log, and a frame holding it reached the page's own socket:
+        what a page shows must be what its server sent, not what it typed or was told by another tab."""
+        return any(text in line for line in self.log_lines()) and self.sockets.received_holding(text)
 
     def wait_for_line(self, text, who):
-        if not self.wait_for(LOG_HAS, [text]):
-            fail(T("{who} never showed {text} as a line of #chat-log in {wait:.0f} s (its log: {log}). {why}",
-                   who=who, text=repr(text), wait=PAGE_WAIT, log=repr(self.log_lines()), why=self.diagnose(text)))
+        if not self.wait_for(lambda: self.shows(text)):
+            self.explain_missing_line(text, who)
+
+    def explain_missing_line(self, text, who):
+        if any(text in line for line in self.log_lines()):
+            fail(T("{who} shows {text}, but no frame holding it reached that page's WebSocket: show what the "
+                   "server sends (in the socket's onmessage), not what was typed.", who=who, text=repr(text)))
+        fail(T("{who} never showed {text} as a line of #chat-log in {wait:.0f} s (its log: {log}). {why}",
+               who=who, text=repr(text), wait=PAGE_WAIT, log=repr(self.log_lines()), why=self.diagnose(text)))
 
     def diagnose(self, text):
         """Why a message did not show: name the page's mistake when the frames tell it."""
@@ -222,6 +203,43 @@ class ChatPage:
         self.page.close()
 
 
+class Listener:
+    """The checker's own client in a room of the same daphne. What it receives really reached the server's room:
+    the strongest observation of a page, since nothing in the page can write it."""
+
+    def __init__(self, server, room):
+        from websockets.sync.client import connect
+
+        self.room = room
+        try:
+            self.client = connect(server.ws_url(room), origin=server.origin, open_timeout=WAIT,
+                                  additional_headers=LiveSocket(server, room).headers())
+        except Exception as exc:  # noqa: BLE001 - refused, timed out or nothing listening: said as it is
+            fail(T("A client could not join room '{room}' to talk to the page ({error}). {clue}", room=room,
+                   error=str(exc), clue=server_clue(server)))
+
+    def heard(self, text) -> bool:
+        """Did a frame holding text reach this client within PAGE_WAIT (replayed history passed over)?"""
+        import time
+
+        from kit.browser import holds
+
+        deadline = time.monotonic() + PAGE_WAIT
+        while True:
+            try:
+                frame = self.client.recv(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception:  # noqa: BLE001 - timed out or closed: it never came
+                return False
+            if isinstance(frame, str) and not is_history(frame) and holds(frame, text):
+                return True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.client.close()
+
+
 def open_page(context, server, room, **kwargs):
     return ChatPage(context, server, room, **kwargs).open()
 
@@ -237,25 +255,31 @@ def test_socket_follows_the_page_address(context, server):
 @reports_page_errors
 def test_https_page_uses_wss(context, server):
     import urllib.request
+    from urllib.parse import urlsplit
+
+    from kit.browser import PageSockets, host_of, wait_until
 
     # Serve the real room page as if it came over https (the browser never leaves
     # this machine): its socket URL must then start with wss:.
     with urllib.request.urlopen(f"{server.url}/chat/frontend_tls/", timeout=PAGE_WAIT) as response:
         body = response.read()
-    secure = f"https://127.0.0.1:{server.port}/chat/frontend_tls/"
+    secure = urlsplit(server.url)._replace(scheme="https", path="/chat/frontend_tls/").geturl()
     page = context.new_page()
+    sockets = PageSockets(page)
     context.kit_errors.watch(page)
     context.kit_errors.remember_source(secure, body.decode("utf-8", "replace"))
     page.route(secure, lambda route: route.fulfill(status=200, body=body, content_type="text/html"))
     page.goto(secure)
-    try:
-        page.wait_for_function("() => window.__kit.tried.length > 0", timeout=PAGE_WAIT * 1000)
-    except Exception:
+    if not wait_until(page, sockets.urls, timeout=PAGE_WAIT):
         fail(T("Served over https, the room page opened no WebSocket: build its URL from window.location."))
-    tried = page.evaluate("() => window.__kit.tried[0]")
+    tried = sockets.urls()[0]
     assert tried.startswith("wss://"), T(
         "Served over https, the page dialled {url}: an https page must use wss: "
         "(the browser blocks ws: there). Pick the scheme from location.protocol.", url=tried)
+    if host_of(tried) != host_of(secure):
+        fail(T("The page was served from {host} but opened a WebSocket to {url}: "
+               "build the socket URL from window.location.host, never a fixed host or port.",
+               host=host_of(secure), url=tried))
     page.close()
 
 
@@ -281,15 +305,20 @@ def test_room_sees_messages_and_other_rooms_do_not(context, server):
     alice = open_page(context, server, "frontend_lobby")
     bob = open_page(context, server, "frontend_lobby")
     carol = open_page(context, server, "frontend_kitchen")
-    alice.send_by_click("hi from alice")
-    alice.wait_for_line("hi from alice", T("The sender's page"))
-    bob.wait_for_line("hi from alice", T("Another page in the same room"))
+    with Listener(server, "frontend_lobby") as listener:   # the checker's own client in alice's room
+        alice.send_by_click("hi from alice")
+        alice.wait_for_line("hi from alice", T("The sender's page"))
+        bob.wait_for_line("hi from alice", T("Another page in the same room"))
+        if not listener.heard("hi from alice"):
+            fail(T("A client in room {room} never received {text}, which the page shows: the page's message must "
+                   "reach the server's room over its WebSocket. {why}", room=repr("frontend_lobby"),
+                   text=repr("hi from alice"), why=alice.diagnose("hi from alice")))
     # Carol's page gets frames in order: had the lobby's message leaked into the
     # kitchen, it would be in her log before her own message.
     carol.send_by_click("hi from carol")
     carol.wait_for_line("hi from carol", T("A page in another room"))
     lines = carol.log_lines()
-    assert len(lines) == 1 and "hi from carol" in lines[0], T(
+    assert len(lines) == 1 and "hi from carol" in lines[0] and not carol.sockets.received_holding("hi from alice"), T(
         "A page in room 'frontend_kitchen' shows {log}: a message sent to another room "
         "reached it. Each page must join only its own room.", log=repr(carol.log_lines()))
 
@@ -298,7 +327,7 @@ def test_room_sees_messages_and_other_rooms_do_not(context, server):
 def test_enter_sends(context, server):
     page = open_page(context, server, "frontend_enter")
     page.send_by_enter("sent with enter")
-    if not page.wait_for(LOG_HAS, ["sent with enter"]):
+    if not page.wait_for(lambda: page.shows("sent with enter")):
         fail(T("Pressing Enter in #chat-message-input did not put the message in #chat-log: listen for the "
                "Enter key on the input and send, as the Send button does. {why}", why=page.diagnose('sent with enter')))
 

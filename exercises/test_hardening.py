@@ -16,7 +16,7 @@ grade the consumer alone; live checks use daphne and the learner's whole app.
 import asyncio
 import json
 import time
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import pytest
 
@@ -421,23 +421,25 @@ def test_html_in_a_message_is_shown_as_text(server):
     browser.require()
     _, rate = limits()
     payload = '<img src=x onerror="window.__kitXss=1">'
-    refusals = []   # the error frames the page's own socket received, as the browser itself reports them
+    # What the page's own socket received and what the page fetched, as the browser itself reports them:
+    # an <img src=x> made from a message makes the browser fetch x, whatever the page's scripts say.
+    received, requested = [], []
     with browser.chromium() as chromium:
         page = chromium.new_page()
         page.set_default_timeout(WAIT * 4 * 1000)
-        page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: refusals.append(error_of(frame))))
+        page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: received.append(frame)))
+        page.on("request", lambda request: requested.append(request.url))
         page.goto(server.url + "/chat/xssroom/")
-        send_when_page_listens(server, "xssroom", page, [payload, "after the html"])
-        page.wait_for_function(f"() => ({SHOWN_JS})().includes('after the html')")
-        shown = page.evaluate(SHOWN_JS)
-        injected = page.evaluate("() => document.querySelectorAll('img[src=\"x\"]').length")
-        ran = page.evaluate("() => window.__kitXss || 0")
+        send_when_page_listens(server, "xssroom", page, received, [payload, "after the html"])
+        browser.wait_until(page, lambda: "after the html" in shown(page), timeout=WAIT * 4)
+        injected = page.locator('img[src="x"]').count()
+        ran = any(url == urljoin(page.url, "x") for url in requested)
         assert not injected and not ran, T(
             "A message holding HTML became part of the page (an <img> whose onerror runs code): show messages "
             "as text, with textContent or a textarea's value, never innerHTML.")
-        assert payload in shown, T(
-            "A message holding HTML was not shown as typed: the page shows {shown}.", shown=repr(shown[-120:]))
-        page_shows_its_refusal(page, rate, refusals)
+        assert payload in shown(page), T(
+            "A message holding HTML was not shown as typed: the page shows {shown}.", shown=repr(shown(page)[-120:]))
+        page_shows_its_refusal(page, rate, received)
 
 
 def error_of(frame) -> str | None:
@@ -450,44 +452,56 @@ def error_of(frame) -> str | None:
     return error if isinstance(error, str) and error.strip() else None
 
 
-# How many times the page's rendered text (never its scripts, never a textarea's value) holds a string.
-COUNT_SHOWN_JS = "(text) => document.body.innerText.split(text).length - 1"
+def shown_in_body(page) -> str:
+    """The page's rendered text (never its scripts, never a textarea's value), read in Playwright's own world."""
+    from playwright.sync_api import Error
+
+    try:
+        return page.locator("body").inner_text(timeout=WAIT * 1000)
+    except Error:
+        return ""
 
 
-def page_shows_its_refusal(page, rate: int, refusals: list) -> None:
+def page_shows_its_refusal(page, rate: int, received: list) -> None:
     """The person typing sends more than CHAT_RATE_LIMIT messages at once; the server refuses one with an
-    error frame (a visitor who may not post is refused at the first), and the page must show its text."""
-    shown_before = page.evaluate("() => document.body.innerText")
+    error frame (a visitor who may not post is refused at the first), and the page must show its text.
+    received: the frames the page's socket received, as the browser reports them (filled as they come)."""
+    from kit.browser import wait_until
+
+    def refusals() -> list:
+        return [error_of(frame) for frame in list(received)]
+
+    shown_before = shown_in_body(page)
     # Typed and sent in one go: Playwright's own typing is slower than the bucket refills.
     page.evaluate("""(count) => {
         const input = document.querySelector('#chat-message-input');
         const send = document.querySelector('#chat-message-submit');
         for (let number = 0; number < count; number++) { input.value = 'one of many ' + number; send.click(); }
     }""", rate + 3)
-    deadline = time.monotonic() + WAIT
-    while not any(refusals) and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
-    error = next((e for e in refusals if e), None)
+    wait_until(page, lambda: any(refusals()), timeout=WAIT)
+    error = next((e for e in refusals() if e), None)
     if error is None:
         fail(T("Your page sent {count} messages at once and its socket never got an error frame back: the server "
                "must refuse messages beyond CHAT_RATE_LIMIT with {{\"error\": \"...\"}}.", count=rate + 3))
     before = shown_before.count(error)
-    try:
-        page.wait_for_function(f"(text) => ({COUNT_SHOWN_JS})(text) > {before}", arg=error, timeout=WAIT * 1000)
-    except Exception:
+    if not wait_until(page, lambda: shown_in_body(page).count(error) > before, timeout=WAIT):
         fail(T("Your server refused a message from your page with an error frame ({error}), but the page never "
                "showed it: in chatSocket.onmessage, when data.error is set, put it in an element of its own with "
                "textContent, such as <p id=\"chat-error\">, and leave it out of the chat log.", error=repr(error)))
 
 
-# The text of the page's chat log, whatever element the learner made it.
-SHOWN_JS = ("() => { const log = document.querySelector('#chat-log');"
-            " return log ? (log.value || log.textContent || '') : ''; }")
+def shown(page) -> str:
+    """The text of the page's chat log, whatever element the learner made it, read in Playwright's own world."""
+    from kit.browser import shown_text
+
+    return shown_text(page, "#chat-log") or ""
 
 
-def send_when_page_listens(server, room, page, messages) -> None:
+def send_when_page_listens(server, room, page, received, messages) -> None:
     """Send messages from a `websockets` client once the page's own socket is in the room."""
     from websockets.sync.client import connect
+
+    from kit.browser import holds
 
     try:
         client = connect(server.ws_url(room), origin=server.origin, open_timeout=WAIT,
@@ -496,13 +510,16 @@ def send_when_page_listens(server, room, page, messages) -> None:
         fail(T("A client could not join room '{room}' to talk to the page ({error}). {clue}", room=room,
                error=str(exc), clue=server_clue(server)))
     with client:
-        # The page joins when its script has run; a probe it shows proves it joined.
+        # The page joins when its script has run; a probe that its socket receives and it shows proves it joined.
         deadline = time.monotonic() + 4 * WAIT
+        probes = []
         for attempt in range(1000):
-            probe = f"is the page listening? {attempt}"
-            client.send(json.dumps({"message": probe}))
+            probes.append(f"is the page listening? {attempt}")
+            client.send(json.dumps({"message": probes[-1]}))
             client.recv(WAIT)
-            if probe in page.evaluate(SHOWN_JS):
+            log = shown(page)
+            if any(probe in log and any(holds(frame, probe) for frame in received if isinstance(frame, str))
+                   for probe in probes):
                 break
             if time.monotonic() > deadline:
                 fail(T("The chat page never showed a message sent to its room: finish the frontend stage first. "

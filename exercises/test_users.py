@@ -172,11 +172,14 @@ def chromium():
 
 
 def logged_in_page(chromium, server, name: str, room: str):
-    """A browser context of its own (its own cookies) logged in as name through the login page, on the room."""
+    """A browser context of its own (its own cookies) logged in as name through the login page, on the room.
+    Its sockets are watched through the browser (kit.browser.PageSockets), never through the page."""
+    from kit.browser import PageSockets
+
     context = chromium.new_context()
-    context.add_init_script(TRACK_SOCKETS)
     context.set_default_timeout(PAGE_WAIT * 1000)
     page = context.new_page()
+    page.kit_sockets = PageSockets(page)
     response = page.goto(f"{server.url}/accounts/login/?next=/chat/{room}/")
     if response is None or response.status != 200:
         fail(T("GET /accounts/login/ answered {status} in the browser. {clue}", status=response and response.status,
@@ -195,32 +198,11 @@ def logged_in_page(chromium, server, name: str, room: str):
                name=repr(name), session=session))
     page.goto(f"{server.url}/chat/{room}/")
     try:
-        page.wait_for_function("() => document.querySelector('#chat-message-input') !== null")
+        page.locator("#chat-message-input").first.wait_for(state="attached")
     except Exception:
         fail(T("After logging in, /chat/{room}/ showed no #chat-message-input. {clue}", room=room,
                clue=server_clue(server)))
     return context, page
-
-
-# Runs in each page before its own scripts: remembers the page's sockets, so a check
-# types only once the page can send (a person waits for "connected" too).
-TRACK_SOCKETS = """
-(() => {
-  const Native = window.WebSocket;
-  const sockets = window.__kitSockets = [];
-  window.WebSocket = class extends Native {
-    constructor(...args) { super(...args); sockets.push(this); }
-  };
-})();
-"""
-SOCKET_OPEN = "() => window.__kitSockets.some(s => s.readyState === WebSocket.OPEN)"
-LOG_LINES = """() => {
-  const log = document.querySelector('#chat-log');
-  if (!log) return [];
-  const text = (log.tagName === 'TEXTAREA' || log.tagName === 'INPUT') ? log.value : log.innerText;
-  return text.split('\\n').map(line => line.trim()).filter(line => line);
-}"""
-LINE_HAS_BOTH = "([a, b]) => (" + LOG_LINES + ")().some(line => line.includes(a) && line.includes(b))"
 
 
 def send(page, text: str) -> None:
@@ -229,14 +211,20 @@ def send(page, text: str) -> None:
 
 
 def wait_for_author_line(page, author: str, text: str, who: str, server) -> None:
-    from playwright.sync_api import Error
+    """The page shows a line holding both the author and the text, and a frame holding the text reached the
+    page's own socket (as the browser reports it): shown because the server sent it."""
+    from kit.browser import shown_lines, wait_until
 
-    try:
-        page.wait_for_function(LINE_HAS_BOTH, arg=[author, text], timeout=PAGE_WAIT * 1000)
+    def shown() -> bool:
+        return (any(author in line and text in line for line in shown_lines(page))
+                and page.kit_sockets.received_holding(text))
+
+    if wait_until(page, shown, timeout=PAGE_WAIT):
         return
-    except Error:
-        pass
-    lines = page.evaluate(LOG_LINES)
+    lines = shown_lines(page)
+    if any(text in line for line in lines) and not page.kit_sockets.received_holding(text):
+        fail(T("{who} shows {text}, but no frame holding it reached that page's WebSocket: show what the "
+               "server sends (in the socket's onmessage), not what was typed.", who=who, text=repr(text)))
     if any(text in line for line in lines):
         fail(T("{who} shows {text} without its author {author} (its log: {lines}): put data.author on the "
                "message's line in room.html, e.g. data.author + ': ' + data.message.", who=who, text=repr(text),
@@ -246,14 +234,14 @@ def wait_for_author_line(page, author: str, text: str, who: str, server) -> None
 
 
 def test_two_people_side_by_side_see_each_others_names(chromium, server):
+    from kit.browser import wait_until
+
     people("alice_page", "bob_page")
     alice_context, alice = logged_in_page(chromium, server, "alice_page", "users_page")
     bob_context, bob = logged_in_page(chromium, server, "bob_page", "users_page")
     try:
         for name, page in (("alice_page", alice), ("bob_page", bob)):
-            try:
-                page.wait_for_function(SOCKET_OPEN, timeout=PAGE_WAIT * 1000)
-            except Exception:
+            if not wait_until(page, page.kit_sockets.open, timeout=PAGE_WAIT):
                 fail(T("The room page, logged in as {name}, opened no WebSocket in {wait:.0f} s. {clue}",
                        name=repr(name), wait=PAGE_WAIT, clue=server_clue(server)))
         send(alice, "hi, this is alice")

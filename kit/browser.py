@@ -298,3 +298,139 @@ class PageErrors:
             advice = join([T("Is {missing} a misspelling of {defined}, which your script defines?",
                              missing=close[0], defined=close[1]), advice])
         return T("Your page's script stopped at {place}: {error}. {advice}", place=place, error=error, advice=advice)
+
+
+# -- what a page's sockets did, and what it shows -------------------------------------------
+# Observed through the browser, never asked of the page (DESIGN.md, "Trust"): Chromium reports each
+# WebSocket over CDP (a socket is listed only when the browser really dialled it, open only when a
+# server answered its handshake with 101), and Playwright reads the DOM in its own isolated world,
+# where the page's scripts cannot redefine what it calls. An object the page writes proves nothing.
+from urllib.parse import urlsplit  # noqa: E402
+
+MAX_SOCKETS = 50       # a page that dials in a loop is bounded too
+MAX_FRAMES = 1000      # frames kept per direction of one page
+MAX_FRAME = 20_000     # characters kept of one frame
+
+
+class PageSockets:
+    """Every WebSocket one page dials, as Chromium reports it (CDP Network events).
+
+        sockets = PageSockets(page)      # before page.goto(...)
+        sockets.urls()                   # every URL the browser dialled, in order
+        sockets.open()                   # a socket whose handshake the server answered with 101, not closed
+        sockets.sent(), sockets.received()   # the text frames, in order
+        sockets.received_holding("hi")   # did a frame holding this text reach the page's socket?
+    """
+
+    def __init__(self, page):
+        self.page = page
+        self.sockets: dict[str, dict] = {}
+        self.frames_sent: list[str] = []
+        self.frames_received: list[str] = []
+        session = page.context.new_cdp_session(page)
+        session.on("Network.webSocketCreated", self._created)
+        session.on("Network.webSocketHandshakeResponseReceived", self._answered)
+        session.on("Network.webSocketFrameSent", lambda event: self._frame(event, self.frames_sent))
+        session.on("Network.webSocketFrameReceived", lambda event: self._frame(event, self.frames_received))
+        session.on("Network.webSocketClosed", self._closed)
+        session.on("Network.webSocketFrameError", self._closed)
+        session.send("Network.enable")
+
+    def _created(self, event: dict) -> None:
+        if len(self.sockets) < MAX_SOCKETS:
+            self.sockets[event["requestId"]] = {"url": str(event.get("url", ""))[:2000], "status": None,
+                                                "closed": False}
+
+    def _answered(self, event: dict) -> None:
+        socket = self.sockets.get(event.get("requestId"))
+        if socket is not None:
+            socket["status"] = (event.get("response") or {}).get("status")
+
+    def _closed(self, event: dict) -> None:
+        socket = self.sockets.get(event.get("requestId"))
+        if socket is not None:
+            socket["closed"] = True
+
+    def _frame(self, event: dict, frames: list[str]) -> None:
+        if event.get("requestId") not in self.sockets or len(frames) >= MAX_FRAMES:
+            return
+        response = event.get("response") or {}
+        frames.append(str(response.get("payloadData", ""))[:MAX_FRAME] if response.get("opcode") == 1
+                      else "[binary data]")
+
+    def urls(self) -> list[str]:
+        return [socket["url"] for socket in self.sockets.values()]
+
+    def open(self) -> bool:
+        return any(socket["status"] == 101 and not socket["closed"] for socket in self.sockets.values())
+
+    def sent(self) -> list[str]:
+        return list(self.frames_sent)
+
+    def received(self) -> list[str]:
+        return list(self.frames_received)
+
+    def received_holding(self, text: str) -> bool:
+        return any(holds(frame, text) for frame in self.frames_received)
+
+
+def holds(frame: str, text: str) -> bool:
+    """Does a frame carry text: in its raw form, or in any string of its JSON (where quotes come escaped)?"""
+    import json
+
+    if text in frame:
+        return True
+    try:
+        data = json.loads(frame)
+    except ValueError:
+        return False
+    values = list(data.values()) if isinstance(data, dict) else data if isinstance(data, list) else [data]
+    return any(isinstance(value, str) and text in value for value in values)
+
+
+def host_of(url: str) -> str:
+    """The host:port a URL names (urlsplit's netloc)."""
+    try:
+        return urlsplit(url).netloc
+    except ValueError:
+        return ""
+
+
+def on_host(url: str, host: str) -> str:
+    """The same URL with its host name replaced (its port kept): a page served as localhost as well."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host).geturl()
+
+
+def shown_text(page, selector: str) -> str | None:
+    """What the first element matching a CSS id/class selector shows: a form field's value, else its rendered
+    text. Read by Playwright in its isolated world; None when there is no such element."""
+    from playwright.sync_api import Error
+
+    try:
+        element = page.locator(selector).first
+        if element.count() == 0:
+            return None
+        field = page.locator(f"textarea{selector}, input{selector}").first
+        if field.count():
+            return field.input_value(timeout=5000)
+        return element.inner_text(timeout=5000)
+    except Error:   # the page navigated or closed meanwhile: it shows nothing we can read
+        return None
+
+
+def shown_lines(page, selector: str = "#chat-log") -> list[str]:
+    """The non-empty lines an element shows (a line may carry more than a message: an author, a time)."""
+    return [line.strip() for line in (shown_text(page, selector) or "").split("\n") if line.strip()]
+
+
+def wait_until(page, condition, timeout: float, step: float = 0.1) -> bool:
+    """Poll a condition the checker judges (events, DOM reads) for up to timeout seconds, letting Playwright
+    deliver the browser's events between polls. True as soon as it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        page.wait_for_timeout(step * 1000)
