@@ -1,10 +1,14 @@
 """What every checkpoint shares: the host that runs the learner's code, plain failures, sockets.
 
 The checks never import the learner's tree. The in-process stages talk to a
-host process (kit/host.py) that loads the tree inside the sandbox and answers
-over a socket; the live stages talk to daphne. A checkpoint fails with one
-sentence a learner can act on, naming the file and line of their code where
-it can; never with a wall of traceback.
+host process (kit/host.py) that loads the tree inside the sandbox and serves
+it on a listening socket this process made: the checks' own HTTP and
+WebSocket clients observe it there, as a browser would. What the host says
+over its other socket is a claim: it may explain a failure or answer a fact
+without behaviour (docs/architecture.md lists them), never earn a pass alone.
+The live stages talk to daphne. A checkpoint fails with one sentence a
+learner can act on, naming the file and line of their code where it can;
+never with a wall of traceback.
 """
 from __future__ import annotations
 
@@ -13,11 +17,13 @@ import base64
 import json
 import os
 import socket
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 from kit import procs, sandbox
 from kit.explain import Places, exit_calls
@@ -28,6 +34,7 @@ PLACES = Places(PROJECT)
 PAGE_ORIGIN = "http://127.0.0.1"           # the origin a page served on 127.0.0.1 sends
 WAIT = float(os.environ.get("KIT_WAIT", "5"))  # seconds to wait for something a correct tree does at once
 MARGIN = 3.0                               # the host's own bookkeeping, on top of a wait
+LINE_LIMIT = 1 << 20                       # bytes of one answer from the host, or of one frame or page it serves
 
 
 class LearnerCodeError(AssertionError):
@@ -43,11 +50,11 @@ def server_clue(server) -> str:
     return PLACES.server_clue(server.log_text())
 
 
-def run_in_tree(args: list[str], *, env: dict, timeout: float) -> tuple[int, str, str]:
+def run_in_tree(args: list[str], *, env: dict, timeout: float, binds=()) -> tuple[int, str, str]:
     """Run `python ARGS` on the learner's tree in its own isolated process: (exit code, stdout, stderr)."""
     isolation = sandbox.for_grading() or sandbox.Isolation("process", "")
     proc = sandbox.spawn([sys.executable, *args], PROJECT, env={"PYTHONPATH": str(PROJECT), **env},
-                         isolation=isolation, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         isolation=isolation, binds=binds, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -65,14 +72,22 @@ class Host:
 
     def __init__(self):
         ours, theirs = socket.socketpair()
+        # The socket the host serves on, in a folder of this process that learner code cannot see or
+        # replace: what answers there is the process given the listening end, and nothing else.
+        self.folder = tempfile.mkdtemp(prefix="kit-host-")
+        self.address = os.path.join(self.folder, "app.sock")
+        listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listening.bind(self.address)
+        listening.listen(128)
         self.log = tempfile.TemporaryFile(prefix="kit-host-")
         env = {"KIT_SOURCE_TREE": os.environ.get("KIT_SOURCE_TREE", str(PROJECT))}
-        self.process = sandbox.spawn([sys.executable, "-P", "-m", "kit.host", str(theirs.fileno()), str(PROJECT)],
-                                     PROJECT, env=env, pass_fds=(theirs.fileno(),), stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        fds = (theirs.fileno(), listening.fileno())
+        self.process = sandbox.spawn([sys.executable, "-P", "-m", "kit.host", *map(str, fds), str(PROJECT)],
+                                     PROJECT, env=env, pass_fds=fds, stdout=self.log, stderr=subprocess.STDOUT)
         theirs.close()
+        listening.close()
         self.conn = ours
-        self.reader = ours.makefile("r", encoding="utf-8")
+        self.reader = ours.makefile("rb")
         self.clues: list[str] = []
         self.numbers = iter(range(1, 1 << 30))
         self.dead = ""
@@ -85,16 +100,27 @@ class Host:
     def answer(self, limit: float, doing: str) -> dict:
         self.conn.settimeout(limit + MARGIN)
         try:
-            line = self.reader.readline()
+            line = self.reader.readline(LINE_LIMIT + 1)
         except (TimeoutError, socket.timeout):
             line = None
         except OSError:  # the host died mid-answer (os._exit, a kill): as good as a hang-up
             line = ""
-        if not line:
+        if not line or (len(line) <= LINE_LIMIT and not line.endswith(b"\n")):  # silent, or died mid-answer
             self.dead = self.why_gone(doing, line is None, limit)
             self.stop()
             fail(self.dead)
-        reply = unpack(json.loads(line))   # its sentences again as T (kit/i18n.py), when they came with templates
+        if len(line) > LINE_LIMIT:
+            self.dead = T("The process running your project sent an answer of over {size} MiB while {doing}; the "
+                          "checks read no more than that.", size=LINE_LIMIT >> 20, doing=lower_first(doing))
+            self.stop()
+            fail(self.dead)
+        try:
+            reply = unpack(json.loads(line))   # its sentences again as T (kit/i18n.py), when they came with templates
+        except Exception:  # noqa: BLE001  (anything the learner's code wrote there)
+            self.dead = T("The process running your project answered something that is not the kit's while {doing}.",
+                          doing=lower_first(doing))
+            self.stop()
+            fail(self.dead)
         self.clues += reply.get("clues", [])
         if "blocked" in reply:
             self.dead = self.blocked(doing, reply)
@@ -151,12 +177,22 @@ class Host:
         clues, self.clues = self.clues, []
         return clues
 
+    def why(self, number: int, doing: str) -> str:
+        """The host's account of how socket `number` crashed, or "": a claim, only ever part of a failure."""
+        if not self.alive:
+            return self.dead or self.why_gone(doing, False, WAIT)
+        try:
+            return self.call("why", socket=number, doing=doing, limit=WAIT).get("why") or ""
+        except LearnerCodeError as exc:
+            return str(exc)
+
     def stop(self) -> None:
         try:
             self.conn.close()
         except OSError:
             pass
         procs.stop_tree(self.process, grace=1)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 _host: Host | None = None
@@ -197,19 +233,72 @@ def setting_values(*names: str) -> dict:
 
 
 class App:
-    """An ASGI app inside the host: the whole project, or the learner's consumer behind the kit's router."""
+    """An ASGI app the host serves on its listening socket; the checks' clients name it by X-Kit-App."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, doing: str = T("Loading your project")):
         self.host = host()
-        self.number = self.host.call("app", kind=kind, doing=T("Loading your project"), limit=WAIT * 4)["app"]
+        self.kind = kind
+        self.number = self.host.call("app", kind=kind, doing=doing, limit=WAIT * 4)["app"]
 
 
 def project_app() -> App:
+    """The learner's myproject.asgi.application."""
     return App("project")
 
 
 def consumer_app(any_room: bool = False) -> App:
+    """The learner's ChatConsumer behind a router of the kit's (ws/chat/<room_name>/)."""
     return App("any-room" if any_room else "consumer")
+
+
+def probe_app() -> App:
+    """The learner's application with the kit's probe route (ws/kit-probe/<token>/) first in their routes."""
+    return App("probe", T("Loading myproject/asgi.py"))
+
+
+def default_app() -> App:
+    """The app ASGI_APPLICATION names, loaded as Channels and daphne load it."""
+    return App("default", T("Loading the app ASGI_APPLICATION names"))
+
+
+def layer_app() -> App:
+    """The kit's broadcaster over the default channel layer exactly as the settings make it."""
+    return App("layer", T("Trying the default channel layer"))
+
+
+_numbers = iter(range(1, 1 << 30))   # names each connection to the host (X-Kit-Socket), to ask how it crashed
+
+
+def get_page(app: App, path: str, *, doing: str, headers: dict | None = None) -> tuple[int, str]:
+    """GET path from app over the host's socket, as a browser would: (status, body as text).
+
+    A crash is explained by the host; a body is read up to LINE_LIMIT bytes."""
+    return asyncio.run(_with_limit(lambda: _get(app, path, doing, headers or {}), 4 * WAIT))
+
+
+async def _get(app: App, path: str, doing: str, headers: dict) -> tuple[int, str]:
+    number = next(_numbers)
+    lines = [f"GET {quote(path, safe='/?=&')} HTTP/1.1", "Host: 127.0.0.1", f"X-Kit-App: {app.number}",
+             f"X-Kit-Socket: {number}", "Connection: close", *(f"{k}: {v}" for k, v in headers.items())]
+    data = b""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(app.host.address), WAIT)
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        while len(data) <= LINE_LIMIT and (chunk := await asyncio.wait_for(reader.read(1 << 16), 2 * WAIT)):
+            data += chunk
+        writer.close()
+    except (OSError, asyncio.TimeoutError, TimeoutError):
+        pass
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n", 1)[0].split()
+    if len(status) < 2 or not status[1].isdigit():
+        fail(app.host.why(number, doing) or T("GET {path} got no HTTP answer in {wait:.0f} s.", path=path,
+                                              wait=2 * WAIT))
+    if int(status[1]) >= 500:
+        why = app.host.why(number, doing)
+        if why:
+            fail(why)
+    return int(status[1]), body[:LINE_LIMIT].decode("utf-8", errors="replace")
 
 
 def group_memberships() -> int:
@@ -253,6 +342,11 @@ def run(scenario, *, limit: float = 4 * WAIT):
     try:
         return asyncio.run(_with_limit(scenario, limit))
     except AssertionError as exc:
+        if _host is not None and _host.alive:  # what it noticed meanwhile (a blocked loop, a lost await)
+            try:
+                _host.call("clues", doing=T("Asking what the host noticed"), limit=WAIT)
+            except AssertionError:
+                pass
         clues = _host.take_clues() if _host is not None else []
         message = str(exc)
         if clues and "never returned" not in message:
@@ -282,7 +376,10 @@ def is_history(text) -> bool:
 
 
 class Socket:
-    """A WebsocketCommunicator inside the host, driven from here, explaining failures in the learner's terms."""
+    """A real WebSocket client on the host's listening socket, explaining failures in the learner's terms.
+
+    What it receives is what the learner's app sent: the host only adds, when a
+    socket crashed, where in the learner's code it did (a claim, used only to fail)."""
 
     def __init__(self, app: App, room: str, *, path: str | None = None, origin: str = PAGE_ORIGIN,
                  user: str | None = LEARNER, history: bool = False):
@@ -290,58 +387,94 @@ class Socket:
         self.history = history  # False: skip the room's replayed frames (see is_history)
         self.path = path or f"/ws/chat/{room}/"
         self.host = app.host  # a socket lives in the host its app was made in, and dies with it
-        headers = [["host", "127.0.0.1"], ["origin", origin]]
+        self.origin = origin
+        self.number = next(_numbers)
+        self.headers = {"X-Kit-App": str(app.number), "X-Kit-Socket": str(self.number)}
         if user:
-            headers += cookie_header(login(user, required=False))  # the tree's one database, whichever host
-        self.number = self.host.call("open", app=app.number, path=self.path, headers=headers,
-                                     doing=T("Opening a socket"))["socket"]
+            for name, value in cookie_header(login(user, required=False)):  # the tree's one database
+                self.headers[name.title()] = value
+        self.connection = None
         self.open = False
 
-    def _call(self, op: str, doing: str, limit: float = WAIT, **args) -> dict:
-        return self.host.call(op, socket=self.number, timeout=limit, limit=limit + 1, doing=doing, **args)
+    def crash(self, doing: str) -> str:
+        return self.host.why(self.number, doing)
 
     async def try_connect(self) -> tuple[bool, int | None]:
-        """The handshake's outcome, refusals included; only silence or a crash fails."""
-        reply = self._call("connect", T("Connecting to {path} crashed the consumer", path=self.path))
-        if reply.get("timeout"):
-            fail(T("Connecting to {path} got no answer in {wait:.0f} s: connect() must end with "
-                   "`await self.accept()` (or self.accept() in a sync consumer).", path=self.path, wait=WAIT))
-        self.open = reply["accepted"]
-        return reply["accepted"], reply["code"]
+        """The handshake's outcome: (True, None) accepted, (False, 403) refused; only silence or a crash fails."""
+        from websockets.asyncio.client import unix_connect
+        from websockets.exceptions import InvalidHandshake, InvalidStatus
+
+        doing = T("Connecting to {path} crashed the consumer", path=self.path)
+        try:
+            self.connection = await unix_connect(
+                self.host.address, "ws://127.0.0.1" + quote(self.path, safe="/"), origin=self.origin,
+                additional_headers=self.headers, open_timeout=WAIT, close_timeout=WAIT, max_size=LINE_LIMIT,
+                ping_interval=None, compression=None)
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status == 403:
+                return False, status
+            fail(self.crash(doing) or T("Connecting to {path} was answered with HTTP {status}.", path=self.path,
+                                        status=status))
+        except (asyncio.TimeoutError, TimeoutError):
+            fail(self.crash(doing) or T(
+                "Connecting to {path} got no answer in {wait:.0f} s: connect() must end with `await self.accept()` "
+                "(or self.accept() in a sync consumer).", path=self.path, wait=WAIT))
+        except (OSError, InvalidHandshake) as exc:
+            fail(self.crash(doing) or T("Connecting to {path} failed: {error}.", path=self.path, error=str(exc)))
+        self.open = True
+        return True, None
 
     async def connect(self) -> None:
-        accepted, code = await self.try_connect()
+        accepted, status = await self.try_connect()
         if not accepted:
-            fail(T("The server refused the socket for {path} (close code {code}): "
-                   "connect() must accept the connection.", path=self.path, code=code))
+            fail(T("The server refused the socket for {path} (HTTP {status}): connect() must accept the "
+                   "connection.", path=self.path, status=status))
 
     async def send(self, message: str, **extra) -> None:
         await self.send_text(json.dumps({"message": message, **extra}))
 
     async def send_text(self, text: str) -> None:
-        self._call("send", T("Sending a message crashed the consumer"), text=text)
+        await self._send(text)
 
     async def send_bytes(self, data: bytes) -> None:
-        self._call("send", T("Sending a binary frame crashed the consumer"), data=base64.b64encode(data).decode())
+        await self._send(data)
+
+    async def _send(self, data) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            await self.connection.send(data)
+        except ConnectionClosed:
+            pass  # the server closed it: the next receive says so
 
     async def receive_output(self, what: str = T("a message")) -> dict | None:
         """The next raw output ({'type', 'text', 'code', 'data'}), or None after WAIT seconds of silence."""
+        from websockets.exceptions import ConnectionClosed
+
         while True:
-            reply = self._call("receive", T("While a socket in room '{room}' waited for {what}, the consumer "
-                                            "crashed", room=self.room, what=recall(what)))
-            if reply.get("timeout"):
+            try:
+                data = await asyncio.wait_for(self.connection.recv(), WAIT)
+            except (asyncio.TimeoutError, TimeoutError):
                 return None
-            if self.history or not is_history(reply["output"].get("text")):
-                return reply["output"]
+            except ConnectionClosed as exc:
+                self.open = False
+                code = exc.rcvd.code if exc.rcvd else None
+                if code in (None, 1006, 1011):
+                    why = self.crash(T("While a socket in room '{room}' waited for {what}, the consumer crashed",
+                                       room=self.room, what=recall(what)))
+                    if why:
+                        fail(why)
+                return {"type": "websocket.close", "text": None, "code": code or 1006}
+            if isinstance(data, bytes):
+                return {"type": "websocket.send", "text": None, "code": None,
+                        "data": base64.b64encode(data).decode()}
+            if self.history or not is_history(data):
+                return {"type": "websocket.send", "text": data, "code": None}
 
     async def next_output(self) -> dict | None:
-        """Like receive_output, but silence leaves the consumer running (for floods)."""
-        while True:
-            reply = self._call("next", T("While a socket read a flood's answers, the consumer crashed"))
-            if reply.get("timeout"):
-                return None
-            if self.history or not is_history(reply["output"].get("text")):
-                return reply["output"]
+        """Like receive_output (silence leaves the consumer running either way)."""
+        return await self.receive_output(T("a flood's answers"))
 
     async def receive(self, what: str = T("a message")) -> dict:
         """The next frame as a dict; fails plainly on silence, a close, a crash or non-JSON."""
@@ -359,7 +492,10 @@ class Socket:
         if not self.open:
             return
         self.open = False
-        self._call("disconnect", T("Closing a socket crashed disconnect()"))
+        try:
+            await self.connection.close()
+        except Exception:  # noqa: BLE001  (a server that never answers the close: it is closed on our side)
+            pass
 
 
 def parse_frame(text: str | None, data=None) -> dict:
@@ -480,3 +616,16 @@ class LiveSocket:
 
     def server_clue(self) -> str:
         return server_clue(self.server)
+
+
+# -- the stage's services, as learner processes reach them -----------------------------------
+def sandboxed() -> bool:
+    isolation = sandbox.for_grading()
+    return bool(isolation and isolation.sandboxed)
+
+
+def redis_for_learner(redis) -> tuple[str, list]:
+    """The REDIS_URL learner processes get for the stage's Redis (kit/redis.py, grading=True), and the
+    folder binds that show its socket inside their sandbox."""
+    inside = sandboxed()
+    return redis.learner_url(inside), redis.binds(inside)

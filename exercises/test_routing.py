@@ -1,4 +1,10 @@
-"""Checkpoint `routing`: ws/chat/<room_name>/ reaches ChatConsumer through the whole ASGI app."""
+"""Checkpoint `routing`: ws/chat/<room_name>/ reaches ChatConsumer through the whole ASGI app.
+
+Observed with real WebSocket clients on the host's socket, through the
+learner's own asgi.py: the chat path is accepted and broadcasts, a path
+outside ws/chat/ is refused. The routes' text, asked of the host, only
+explains a failure.
+"""
 from kit.i18n import T
 from support import Socket, close_all, fail, host, project_app, rooms_stay_apart, run
 
@@ -51,6 +57,15 @@ def test_chat_path_is_routed():
             "Another socket in the room got {got}: the route must reach the chat consumer, "
             "which broadcasts to the room.", got=repr(heard['message']))
         await close_all(alice, bob)
+        stray = Socket(app, "lobby", path="/ws/elsewhere/lobby/")
+        try:
+            accepted, _ = await stray.try_connect()
+        except AssertionError:
+            accepted = False  # no route matched: the router refused it
+        if accepted:
+            await stray.close()
+            fail(T("A socket to ws/elsewhere/lobby/ was accepted too: route only ws/chat/<room_name>/ to the chat "
+                   "consumer."))
 
     run(scenario)
 

@@ -1,11 +1,16 @@
 """Checkpoint `settings`: Channels is installed and configured in myproject/settings.py.
 
-The settings are read in the host (the learner's code in its own process) and
-judged here as data; the default channel layer is tried for real, without REDIS_URL.
+What the installed apps hold has no behaviour to observe: the host (the
+learner's code in its own process) is asked, and those checks are named as
+asked in docs/architecture.md. What the other settings do is observed with the
+checks' own clients on the host's socket: the app ASGI_APPLICATION names
+serves a page, and two sockets talk through the default channel layer exactly
+as the settings make it, without REDIS_URL.
 """
+import secrets
 
-from kit.i18n import T
-from support import host, setting_values
+from kit.i18n import T, recall
+from support import LearnerCodeError, Socket, default_app, get_page, host, layer_app, run, setting_values
 
 
 def settings(*names):
@@ -38,6 +43,9 @@ def test_asgi_application_setting():
     assert value, T("settings.py has no ASGI_APPLICATION.")
     assert value == "myproject.asgi.application", \
         T("ASGI_APPLICATION is {value}; it must be 'myproject.asgi.application'.", value=repr(value))
+    status, _ = get_page(default_app(), "/chat/", doing=T("Getting /chat/ from the app ASGI_APPLICATION names"))
+    assert status == 200, T("GET /chat/ from the app ASGI_APPLICATION names answered {status}, not 200.",
+                            status=status)
 
 
 def test_channel_layers_setting():
@@ -50,9 +58,28 @@ def test_channel_layers_setting():
 
 
 def test_default_layer_works_without_redis():
-    reply = host().call("layer_roundtrip", doing=T("Trying the default channel layer"), limit=15)
-    assert reply.get("delivered"), T(
+    """Two sockets of the kit's own broadcaster, joined through the default layer the settings make."""
+    said = f"through the layer {secrets.token_hex(4)}"
+    heard, problem = None, None
+
+    async def scenario():
+        nonlocal heard
+        app = layer_app()
+        alice, bob = (Socket(app, "kit", path="/ws/kit-layer/", user=None) for _ in range(2))
+        await alice.connect()
+        await bob.connect()
+        await alice.send_text(said)
+        output = await bob.receive_output(T("a message through the channel layer"))
+        heard = output and output.get("text")
+        await alice.close()
+        await bob.close()
+
+    try:
+        run(scenario, limit=15)
+    except LearnerCodeError as exc:
+        problem = recall(str(exc))
+    assert heard == said, T(
         "The default channel layer does not work without REDIS_URL: {problem} "
         "A layer that names a Redis nobody started (the tutorial's 127.0.0.1:6379) fails here: keep "
         "channels.layers.InMemoryChannelLayer as the default, and choose Redis only when REDIS_URL is set "
-        "(stage redis).", problem=reply.get('problem', T('nothing arrived')))
+        "(stage redis).", problem=problem or T('nothing arrived'))

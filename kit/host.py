@@ -1,19 +1,23 @@
-"""The host: loads one learner's tree and serves it to the checks over a socket.
+"""The host: loads one learner's tree and serves it, inside the sandbox, to the checks.
 
-The checks never import a learner's code; this process does, inside the
-sandbox, and answers questions about it as plain data: values of settings,
-the shape of the ASGI app, what a WebSocket received, where the learner's
-code raised or blocked. The checks judge those answers. Nothing said here is
-a verdict, and a host that lies only fails its own checks.
+The checks never import a learner's code; this process does. It serves the
+learner's ASGI app (or the kit's router around the learner's consumer) on a
+listening Unix socket the checker made and handed over (kit/serving.py), and
+the checker's own HTTP and WebSocket clients observe what comes back: those
+observations are what points are given for. Over a second socket it answers
+questions as plain data: values of settings, the shape of the app, group
+counts, where the learner's code raised or blocked. This is the learner's own
+interpreter, so every answer is a claim their code could forge: an answer may
+explain a failure, and the facts without behaviour (docs/architecture.md
+lists them) may be asked, but no stage passes on answers alone.
 
-    python -P -m kit.host FD TREE     (FD: this end of a socketpair)
+    python -P -m kit.host FD LISTEN_FD TREE   (FD: this end of a socketpair; LISTEN_FD: the listening socket)
 
 One request or reply per line, JSON: {"id": 1, "op": "settings", "names": [...]}.
 """
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
 import importlib
 import inspect
@@ -29,10 +33,14 @@ import traceback
 import warnings
 from pathlib import Path
 
-from .explain import Places, sentence
+from .explain import Places
 from .i18n import T, pack, unpack
+from .serving import Server
 
 BLOCKED_AFTER = 0.5            # seconds the event loop may stay in one callback before it counts as blocked
+SETTLE = 10                    # seconds a closed socket's disconnect() may take before groups are counted
+THREAD_OPS = ("why", "clues")  # answered from the reading thread: they must work while the loop is blocked
+PROBE = r"^ws/kit-probe/(?P<token>[0-9a-f]+)/$"   # the kit's own route, put first among the learner's
 FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
 
@@ -46,19 +54,19 @@ def plain(value):
 
 
 class Host:
-    def __init__(self, conn: socket.socket, tree: Path):
+    def __init__(self, conn: socket.socket, listening: socket.socket, tree: Path):
         self.conn, self.tree = conn, tree
+        self.server = Server(listening, self.chosen_app, self.crashed)
+        self.crashes: dict[str, BaseException] = {}
         self.places = Places(tree)
         self.loop = asyncio.new_event_loop()
         self.loop.set_debug(True)  # names where a never-awaited coroutine was created
         self.loop.slow_callback_duration = BLOCKED_AFTER
         self.ids = itertools.count(1)
         self.apps: dict[int, object] = {}
-        self.sockets: dict[int, object] = {}
         self.clues: list[str] = []
         self.setup_error: str | None = None
         self.ready = False
-        self.watching = False
         self.beat = time.monotonic()
         self.main_thread = threading.get_ident()
 
@@ -69,6 +77,7 @@ class Host:
         threading.Thread(target=self.answer_requests, daemon=True).start()
         threading.Thread(target=self.watch_loop, daemon=True).start()
         self.loop.call_soon(self.heartbeat)
+        self.loop.run_until_complete(self.server.start())
         self.loop.run_forever()
 
     def answer_requests(self) -> None:
@@ -79,9 +88,11 @@ class Host:
             # may not see locale/, so their templates are taken as they come.
             request = unpack(json.loads(line), known_only=False)
             limit = float(request.get("limit", 30))
-            future = asyncio.run_coroutine_threadsafe(self.dispatch(request), self.loop)
             try:
-                answer = future.result(timeout=limit)
+                if request.get("op") in THREAD_OPS:
+                    answer = getattr(self, "op_" + request["op"])(request)
+                else:
+                    answer = asyncio.run_coroutine_threadsafe(self.dispatch(request), self.loop).result(timeout=limit)
             except TimeoutError:
                 answer = {"blocked": self.stuck_place() or "", "limit": limit}
             except BaseException as exc:  # a kit bug, not the learner's: say it plainly
@@ -113,11 +124,16 @@ class Host:
         self.beat = now
         self.loop.call_later(0.05, self.heartbeat)
 
+    @property
+    def watching(self) -> bool:
+        """A blocked loop matters while a socket is open: every socket of the server stops with it."""
+        return any(not link.left() for link in list(self.server.links))
+
     def watch_loop(self) -> None:
         noted = set()
         while True:
             time.sleep(0.1)
-            if self.watching and time.monotonic() - self.beat > BLOCKED_AFTER:
+            if time.monotonic() - self.beat > BLOCKED_AFTER and self.watching:
                 place = self.stuck_place()
                 if place and place not in noted:
                     noted.add(place)
@@ -233,60 +249,115 @@ class Host:
         return {"status": response["status"], "body": body}
 
     def op_app(self, kind: str) -> dict:
-        """The app a check talks to: the whole project, or the consumer behind a router of the kit's."""
-        from django.urls import path, re_path
+        """An app the checker's clients reach on the listening socket (X-Kit-App: the number returned).
 
-        from channels.routing import URLRouter
-
+        project: the learner's application; default: the one ASGI_APPLICATION names; probe: the learner's
+        application with the kit's probe route first among their websocket_urlpatterns; layer: the kit's
+        broadcaster over the default layer exactly as the settings make it; consumer, any-room: the
+        learner's ChatConsumer behind a router of the kit's."""
         if kind == "project":
             app = self.application()
+        elif kind == "default":
+            app = self.default_application()
+        elif kind == "probe":
+            app = self.probed_application()
+        elif kind == "layer":
+            app = self.layer_app()
         else:
-            consumer = getattr(self.load("myapp.consumers"), "ChatConsumer", None)
-            if consumer is None:
-                raise Refusal(T("myapp/consumers.py has no class ChatConsumer."))
-            route = (re_path(r"^ws/chat/(?P<room_name>[^/]+)/$", consumer.as_asgi()) if kind == "any-room"
-                     else path("ws/chat/<str:room_name>/", consumer.as_asgi()))
-            app = URLRouter([route])
-            from django.apps import apps
-
-            # Who is logged in comes from the session cookie, as through the learner's asgi.py;
-            # a tree without auth or sessions chats anonymously.
-            if apps.is_installed("django.contrib.auth") and apps.is_installed("django.contrib.sessions"):
-                from channels.auth import AuthMiddlewareStack
-
-                app = AuthMiddlewareStack(app)
-        self.use_in_memory_layer()
+            app = self.consumer_app(kind)
+        if kind != "layer":
+            self.use_in_memory_layer()
         number = next(self.ids)
         self.apps[number] = app
         return {"app": number}
 
-    async def op_layer_roundtrip(self) -> dict:
-        """One group message through the default layer exactly as the settings make it (no REDIS_URL here)."""
+    def default_application(self):
         self.django_setup()
-        from channels.layers import channel_layers, get_channel_layer
-        from django.conf import settings
+        from channels.routing import get_default_application
 
-        saved = settings.CHANNEL_LAYERS
-        settings.CHANNEL_LAYERS, channel_layers.backends = self.original_layers, {}
         try:
-            layer = get_channel_layer()
-            if layer is None:
-                return {"delivered": False, "problem": T("CHANNEL_LAYERS has no working 'default' layer.")}
-            channel = await asyncio.wait_for(layer.new_channel(), 5)
-            await asyncio.wait_for(layer.group_add("kit-check", channel), 5)
-            await asyncio.wait_for(layer.group_send("kit-check", {"type": "kit.check"}), 5)
-            message = await asyncio.wait_for(layer.receive(channel), 5)
-            return {"delivered": message.get("type") == "kit.check"}
-        except (asyncio.TimeoutError, TimeoutError):
-            return {"delivered": False, "problem": T("the layer did not answer within 5 s.")}
+            return get_default_application()
         except BaseException as exc:
-            return {"delivered": False, "problem": sentence(f"{type(exc).__name__}: {exc}")}
-        finally:
-            settings.CHANNEL_LAYERS, channel_layers.backends = saved, {}
+            raise Refusal(self.places.explain(exc, T("Loading the app ASGI_APPLICATION names failed"))) from None
 
-    def op_groups(self) -> dict:
+    def probed_application(self):
+        """The learner's application, loaded again after the kit's probe route went first in their routes."""
+        from django.urls import re_path
+
+        routing = self.load("myapp.routing")
+        patterns = list(getattr(routing, "websocket_urlpatterns", None) or [])
+        if not any(getattr(p, "kit_probe", False) for p in patterns):
+            route = re_path(PROBE, probe)
+            route.kit_probe = True
+            routing.websocket_urlpatterns = [route, *patterns]
+            if "myproject.asgi" in sys.modules:
+                try:
+                    importlib.reload(sys.modules["myproject.asgi"])
+                except BaseException as exc:
+                    raise Refusal(self.places.explain(exc, T("Importing {module} failed",
+                                                             module="myproject.asgi"))) from None
+        return self.application()
+
+    def consumer_app(self, kind: str):
+        from django.apps import apps
+        from django.urls import path, re_path
+
+        from channels.routing import URLRouter
+
+        consumer = getattr(self.load("myapp.consumers"), "ChatConsumer", None)
+        if consumer is None:
+            raise Refusal(T("myapp/consumers.py has no class ChatConsumer."))
+        route = (re_path(r"^ws/chat/(?P<room_name>[^/]+)/$", consumer.as_asgi()) if kind == "any-room"
+                 else path("ws/chat/<str:room_name>/", consumer.as_asgi()))
+        app = URLRouter([route])
+        # Who is logged in comes from the session cookie, as through the learner's asgi.py;
+        # a tree without auth or sessions chats anonymously.
+        if apps.is_installed("django.contrib.auth") and apps.is_installed("django.contrib.sessions"):
+            from channels.auth import AuthMiddlewareStack
+
+            app = AuthMiddlewareStack(app)
+        return app
+
+    def layer_app(self):
+        """Sockets of one group that relay each text to all of them, through the settings' default layer."""
+        self.django_setup()
+        from django.utils.module_loading import import_string
+
+        config = self.original_layers.get("default") if isinstance(self.original_layers, dict) else None
+        if not isinstance(config, dict) or not config.get("BACKEND"):
+            raise Refusal(T("CHANNEL_LAYERS has no working 'default' layer."))
+        try:
+            layer = import_string(config["BACKEND"])(**(config.get("CONFIG") or {}))
+        except BaseException as exc:
+            raise Refusal(self.places.explain(exc, T("Making the default channel layer failed"))) from None
+        return relay(layer, f"kit-layer-{next(self.ids)}")
+
+    def chosen_app(self, number: str):
+        try:
+            return self.apps.get(int(number))
+        except ValueError:
+            return None
+
+    def crashed(self, number: str, exc: BaseException) -> None:
+        self.crashes[number] = exc
+
+    # -- why a socket failed (from the reading thread) -------------------------------------
+    def op_why(self, request: dict) -> dict:
+        """The exception that ended the named socket, said in the learner's terms, or nothing."""
+        exc = self.crashes.pop(str(request.get("socket")), None)
+        if exc is None:
+            return {"why": ""}
+        if "No route found for path" in str(exc):  # the router said no: nothing crashed
+            return {"why": T("{error}: no pattern in websocket_urlpatterns matches it.", error=str(exc))}
+        return {"why": self.places.explain(exc, request.get("doing") or "")}
+
+    def op_clues(self, request: dict) -> dict:
+        return {}  # the clues ride on every answer
+
+    async def op_groups(self) -> dict:
         from channels.layers import get_channel_layer
 
+        await self.server.settled(SETTLE)
         return {"members": sum(len(channels) for channels in get_channel_layer().groups.values())}
 
     # -- users ----------------------------------------------------------------------------
@@ -405,84 +476,65 @@ class Host:
         """The longest the event loop went without its 50 ms heartbeat since the slow queries began."""
         return {"seconds": round(max(getattr(self, "longest_stall", 0.0), time.monotonic() - self.beat), 3)}
 
-    # -- sockets ------------------------------------------------------------------------
-    def op_open(self, app: int, path: str, headers: list[list[str]]) -> dict:
-        from channels.testing import WebsocketCommunicator
+async def probe(scope, receive, send) -> None:
+    """The kit's end of the learner's routes: says which token its path carried and who is logged in."""
+    from channels.db import database_sync_to_async
 
-        number = next(self.ids)
-        self.sockets[number] = WebsocketCommunicator(
-            self.apps[app], path, headers=[(k.encode(), v.encode()) for k, v in headers])
-        return {"socket": number}
+    await receive()
+    await send({"type": "websocket.accept"})
 
-    async def watched(self, doing: str, awaitable):
-        """Run one socket operation; the learner's exception becomes a plain sentence."""
-        self.watching = True
+    def who():
+        user = scope.get("user")
+        return user is not None, user.get_username() if getattr(user, "is_authenticated", False) else ""
+    has_user, name = await database_sync_to_async(who)()
+    token = (scope.get("url_route") or {}).get("kwargs", {}).get("token")
+    await send({"type": "websocket.send", "text": json.dumps({"token": token, "user": name, "has_user": has_user})})
+    while (await receive())["type"] != "websocket.disconnect":
+        pass
+
+
+def relay(layer, group: str):
+    """An ASGI app: every socket joins group; each text one sends reaches all of them through layer."""
+    async def app(scope, receive, send) -> None:
+        await receive()
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        await send({"type": "websocket.accept"})
+
+        async def deliver():
+            while True:
+                message = await layer.receive(channel)
+                await send({"type": "websocket.send", "text": message.get("text", "")})
+        delivering = asyncio.ensure_future(deliver())
         try:
-            return await awaitable
-        except (asyncio.TimeoutError, TimeoutError):
-            return {"timeout": True}
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:
-            if "No route found for path" in str(exc):  # the router said no: nothing crashed
-                raise Refusal(T("{error}: no pattern in websocket_urlpatterns matches it.", error=str(exc))) from None
-            raise Refusal(self.places.explain(exc, doing)) from None
+            while True:
+                event = asyncio.ensure_future(receive())
+                await asyncio.wait([event, delivering], return_when=asyncio.FIRST_COMPLETED)
+                if delivering.done():
+                    event.cancel()
+                    delivering.result()  # the layer's own error, as the learner's settings made it
+                message = event.result()
+                if message["type"] == "websocket.disconnect":
+                    return
+                await layer.group_send(group, {"type": "kit.relay", "text": message.get("text") or ""})
         finally:
-            self.watching = False
-
-    async def op_connect(self, socket: int, timeout: float, doing: str) -> dict:
-        async def connect():
-            accepted, code = await self.sockets[socket].connect(timeout=timeout)
-            return {"accepted": bool(accepted), "code": code if isinstance(code, int) else None}
-        return await self.watched(doing, connect())
-
-    async def op_send(self, socket: int, doing: str, text: str | None = None, data: str | None = None,
-                      timeout: float = 0) -> dict:
-        communicator = self.sockets[socket]
-        sent = (communicator.send_to(text_data=text) if data is None
-                else communicator.send_to(bytes_data=base64.b64decode(data)))
-        return await self.watched(doing, sent) or {"ok": True}
-
-    @staticmethod
-    def frame(output: dict) -> dict:
-        frame = {"type": output["type"], "text": output.get("text"), "code": output.get("code")}
-        if output["type"] == "websocket.close" and frame["code"] is None:
-            frame["code"] = 1000  # a close without a code is a normal closure
-        if output.get("bytes") is not None:
-            frame["data"] = base64.b64encode(output["bytes"]).decode()
-        return {"output": frame}
-
-    async def op_receive(self, socket: int, timeout: float, doing: str) -> dict:
-        """The next output; a timeout here also stops the consumer, as channels.testing does."""
-        async def receive():
-            return self.frame(await self.sockets[socket].receive_output(timeout=timeout))
-        return await self.watched(doing, receive())
-
-    async def op_next(self, socket: int, timeout: float, doing: str) -> dict:
-        """The next output straight from the queue: a timeout leaves the consumer running."""
-        async def take():
-            return self.frame(await asyncio.wait_for(self.sockets[socket].output_queue.get(), timeout))
-        return await self.watched(doing, take())
-
-    async def op_disconnect(self, socket: int, timeout: float, doing: str) -> dict:
-        async def disconnect():
-            await self.sockets.pop(socket).disconnect(timeout=timeout)
-            return {"ok": True}
-        return await self.watched(doing, disconnect())
+            delivering.cancel()
+    return app
 
 
 def main(argv: list[str]) -> None:
-    conn = socket.socket(fileno=int(argv[0]))
-    os.set_inheritable(conn.fileno(), False)  # nothing the learner's code starts gets this socket
-    tree = Path(argv[1]).resolve()
+    conn, listening = socket.socket(fileno=int(argv[0])), socket.socket(fileno=int(argv[1]))
+    for sock in (conn, listening):
+        os.set_inheritable(sock.fileno(), False)  # nothing the learner's code starts gets these sockets
+    tree = Path(argv[2]).resolve()
     os.environ["DJANGO_SETTINGS_MODULE"] = "myproject.settings"
     # After the libraries, so a folder in the tree named like one (channels/, django/) does not shadow it.
     sys.path.append(str(tree))
     sys.dont_write_bytecode = True
-    import channels.testing  # noqa: F401  (warm: the libraries load before the learner's code is asked for)
+    import channels.routing  # noqa: F401  (warm: the libraries load before the learner's code is asked for)
     import django  # noqa: F401
 
-    Host(conn, tree).serve()
+    Host(conn, listening, tree).serve()
 
 
 if __name__ == "__main__":
