@@ -114,7 +114,7 @@ class Recorder:
             entry["outcome"] = "failed"
             entry["test"] = "collect"
             self.failed_stages.add(entry["stage"])
-            if is_hidden(getattr(report, "fspath", "") or report.nodeid.split("::")[0]):
+            if hidden_collect_failure(report):
                 entry["message"] = T("One of your instructor's checks for this stage could not be loaded; tell "
                                      "your instructor.")
             else:
@@ -158,6 +158,22 @@ def is_hidden(path) -> bool:
         return Path(os.path.abspath(str(path))).resolve().is_relative_to(place)
     except (OSError, ValueError):
         return False
+
+
+def hidden_collect_failure(report) -> bool:
+    """Is this failed collection (a session-level one has no nodeid) about a hidden module? Judged by its
+    nodeid, and by the text pytest wrote about it naming a hidden module's file."""
+    from . import hidden
+
+    try:
+        names = [path.name for path in hidden.modules()]
+    except hidden.HiddenChecksError:
+        return False
+    nodeid = report.nodeid.split("::")[0].replace("\\", "/")
+    if nodeid and nodeid.rsplit("/", 1)[-1] in names:
+        return True
+    text = str(report.longrepr)
+    return any(name in text for name in names)
 
 
 def hidden_failure(test: str, hint: str) -> str:

@@ -236,6 +236,10 @@ def test_raises_with_the_answer():
 
 def test_compares_inside_a_call():
     assert sorted([EXPECTED]) == ["nothing"]
+
+
+def test_is_not_rewritten():
+    assert "@py_builtins" not in globals(), "pytest rewrote this module's asserts"
 '''
 HIDDEN_BROKEN = f'raise ImportError("{SECRET}")\n'
 
@@ -245,7 +249,6 @@ def hidden_checks(tmp_path) -> Path:
     folder = tmp_path / "hidden"
     folder.mkdir()
     (folder / "test_settings_secret.py").write_text(HIDDEN)
-    (folder / "test_settings_broken.py").write_text(HIDDEN_BROKEN)
     return folder
 
 
@@ -260,7 +263,17 @@ def test_a_hidden_checks_failure_says_its_name_and_hint_only(tmp_path, hidden_ch
     assert outcomes["test_raises_with_the_answer"]["message"] == \
         "Your instructor's check test_raises_with_the_answer does not pass."
     assert outcomes["test_compares_inside_a_call"]["outcome"] == "failed"
-    assert "could not be loaded" in outcomes["collect"]["message"]
+    assert outcomes["test_is_not_rewritten"]["outcome"] == "passed", "assertion rewriting is off for hidden checks"
+
+
+def test_a_hidden_module_that_cannot_load_says_so_without_its_error(tmp_path):
+    folder = tmp_path / "hidden"
+    folder.mkdir()
+    (folder / "test_settings_broken.py").write_text(HIDDEN_BROKEN)
+    tree = copy_tree(SOLUTIONS, tmp_path / "tree")
+    outcomes = checkpoint_outcomes(tree, "settings", env={"KIT_HIDDEN_CHECKS": str(folder)})
+    assert SECRET not in json.dumps(outcomes)
+    assert outcomes["collect"]["outcome"] == "failed" and "could not be loaded" in outcomes["collect"]["message"]
 
 
 def test_no_report_shows_a_hidden_checks_expected_value(tmp_path, hidden_checks):
