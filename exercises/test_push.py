@@ -22,7 +22,8 @@ from urllib.parse import quote
 import pytest
 
 from kit.i18n import T, recall
-from support import PROJECT, WAIT, LearnerCodeError, LiveSocket, close_all, fail, run, run_in_tree, server_clue
+from support import (PROJECT, WAIT, LearnerCodeError, LiveSocket, close_all, fail, redis_for_learner, run, run_in_tree,
+                     server_clue)
 
 ANSWER = "KIT-ANSWER "  # marks the one line of a script's output the checks read
 
@@ -31,7 +32,7 @@ ANSWER = "KIT-ANSWER "  # marks the one line of a script's output the checks rea
 def redis():
     from kit.redis import RedisServer, RedisUnavailable
 
-    server = RedisServer()
+    server = RedisServer(grading=True)  # the kit's own hardened Redis, whatever REDIS_URL says
     try:
         server.start()
     except RedisUnavailable as exc:
@@ -44,7 +45,8 @@ def redis():
 def daphne(redis):
     from kit.server import DaphneServer, ServerError
 
-    server = DaphneServer(PROJECT, env={"REDIS_URL": redis.url})
+    url, binds = redis_for_learner(redis)
+    server = DaphneServer(PROJECT, env={"REDIS_URL": url}, binds=binds)
     try:
         server.start()
     except ServerError as exc:
@@ -69,8 +71,9 @@ def error_line(err: str) -> str:
 
 def python_in_tree(args: list[str], redis, doing: str) -> str:
     """Run python ARGS on the tree with daphne's REDIS_URL; its stdout, or a plain failure."""
-    code, out, err = run_in_tree(args, env={"REDIS_URL": redis.url, "DJANGO_SETTINGS_MODULE": "myproject.settings"},
-                                 timeout=8 * WAIT)
+    url, binds = redis_for_learner(redis)
+    code, out, err = run_in_tree(args, env={"REDIS_URL": url, "DJANGO_SETTINGS_MODULE": "myproject.settings"},
+                                 timeout=8 * WAIT, binds=binds)
     if code != 0:
         fail(T("{doing} failed (exit code {code}): {error}", doing=doing, code=code, error=error_line(err)))
     if "was never awaited" in err:

@@ -1,10 +1,10 @@
 """Checkpoint `redis`: two daphne workers share one Redis channel layer.
 
-One real Redis (REDIS_URL if set, else a private redis-server) and two daphne
-processes on the graded tree, both given REDIS_URL. A message sent through
-worker A must reach a client on worker B in the same room and nobody in another
-room. With an in-memory layer each worker is an island: the checks prove it by
-order, not by waiting for silence.
+One real Redis (the kit's own, hardened: kit/redis.py) and two daphne
+processes on the graded tree, both given REDIS_URL (its Unix socket). A message
+sent through worker A must reach a client on worker B in the same room and
+nobody in another room. With an in-memory layer each worker is an island: the
+checks prove it by order, not by waiting for silence.
 """
 import json
 from urllib.parse import urlparse
@@ -12,14 +12,14 @@ from urllib.parse import urlparse
 import pytest
 
 from kit.i18n import T
-from support import PROJECT, WAIT, LiveSocket, close_all, fail, run, run_in_tree, server_clue
+from support import PROJECT, WAIT, LiveSocket, close_all, fail, redis_for_learner, run, run_in_tree, server_clue
 
 
 @pytest.fixture(scope="module")
 def redis():
     from kit.redis import RedisServer, RedisUnavailable
 
-    server = RedisServer()
+    server = RedisServer(grading=True)  # the kit's own hardened Redis, whatever REDIS_URL says
     try:
         server.start()
     except RedisUnavailable as exc:
@@ -31,7 +31,8 @@ def redis():
 def start_worker(redis):
     from kit.server import DaphneServer, ServerError
 
-    daphne = DaphneServer(PROJECT, env={"REDIS_URL": redis.url})
+    url, binds = redis_for_learner(redis)
+    daphne = DaphneServer(PROJECT, env={"REDIS_URL": url}, binds=binds)
     try:
         daphne.start()
     except ServerError as exc:
@@ -52,11 +53,12 @@ def workers(redis):
     second.stop()
 
 
-def layer_config(redis_url: str) -> dict:
+def layer_config(redis_url: str, binds=()) -> dict:
     """CHANNEL_LAYERS['default'] as the settings file builds it, in a fresh process with this REDIS_URL."""
     script = ("import json, myproject.settings as s; "
               "print(json.dumps(getattr(s, 'CHANNEL_LAYERS', {}).get('default', {}), default=str))")
-    code, out, err = run_in_tree(["-c", script], env={"REDIS_URL": redis_url}, timeout=6 * WAIT)
+    code, out, err = run_in_tree(["-c", script], env={"REDIS_URL": redis_url}, timeout=6 * WAIT,
+                                 binds=binds)
     if code != 0:
         last = (err.strip().splitlines() or ["no output"])[-1]
         fail(T("Importing myproject/settings.py with REDIS_URL={url} failed: {error}", url=redis_url or T("(empty)"),
@@ -69,16 +71,17 @@ def layer_config(redis_url: str) -> dict:
 
 
 def test_settings_choose_redis_when_redis_url_is_set(redis):
-    layer = layer_config(redis.url)
+    url, binds = redis_for_learner(redis)
+    layer = layer_config(url, binds)
     backend = layer.get("BACKEND", "")
     assert backend.startswith("channels_redis."), T(
         "With REDIS_URL set, CHANNEL_LAYERS['default'] uses {backend}: read "
         "os.environ.get('REDIS_URL') in settings.py and choose channels_redis.core.RedisChannelLayer then.",
         backend=backend or T("no BACKEND"))
-    port = str(urlparse(redis.url).port or 6379)
-    assert port in json.dumps(layer.get("CONFIG", {})), T(
+    socket_path = urlparse(url).path  # the stage's Redis listens on a Unix socket only
+    assert socket_path in json.dumps(layer.get("CONFIG", {})), T(
         "With REDIS_URL={url}, the layer's CONFIG is {config}: "
-        "its hosts must come from REDIS_URL, not a fixed address.", url=redis.url, config=str(layer.get('CONFIG')))
+        "its hosts must come from REDIS_URL, not a fixed address.", url=url, config=str(layer.get('CONFIG')))
 
 
 def test_settings_stay_in_memory_without_redis_url():

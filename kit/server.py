@@ -40,13 +40,14 @@ class DaphneServer:
 
     def __init__(self, project: str | os.PathLike, *, port: int | None = None,
                  env: dict | None = None, ready_timeout: float = READY_TIMEOUT,
-                 extra_args: tuple[str, ...] = ()):
+                 extra_args: tuple[str, ...] = (), binds=()):
         self.project = validate(project)
         self.requested_port = port
         self.port: int | None = None
         self.extra_env = dict(env or {})
         self.ready_timeout = ready_timeout
         self.extra_args = tuple(extra_args)
+        self.binds = tuple(binds)  # when graded: the stage's services, shown inside the sandbox (kit/sandbox.py)
         self.process: subprocess.Popen | None = None
         self.started_in: float | None = None
         self._log = tempfile.NamedTemporaryFile(prefix="kit-daphne-", suffix=".log", delete=False)
@@ -108,8 +109,8 @@ class DaphneServer:
         isolation = sandbox.for_grading()
         if isolation:
             env = {"PYTHONPATH": str(self.project), **self.extra_env}
-            self.process = sandbox.spawn(cmd, self.project, env=env, isolation=isolation, stdout=self._log,
-                                         stderr=subprocess.STDOUT)
+            self.process = sandbox.spawn(cmd, self.project, env=env, isolation=isolation, binds=self.binds,
+                                         stdout=self._log, stderr=subprocess.STDOUT)
             return
         env = django_env(self.project)
         env.pop("DJANGO_SETTINGS_MODULE", None)

