@@ -2,14 +2,18 @@
 
 The learner's myapp/tests/test_consumers.py is learner code: it runs only in
 the sandbox, on private copies of the graded tree in which this checkpoint has
-put a myapp/consumers.py of its own. Correct consumers, written in three
-styles, must pass the learner's tests; each broken consumer must fail at least
-one of them. A suite that always passes, always fails, or compares source text
-cannot satisfy both sides. Each consumer carries a fresh random token, so its
-text is never the same twice. Verdicts come from pytest's exit code together
-with its JUnit report, read defensively: both are learner-controlled data, and
-a run whose two accounts disagree counts for nothing.
+put a myapp.consumers of its own. Correct consumers, written in four styles,
+must pass the learner's tests; each broken consumer must fail at least one of
+them. A suite that always passes, always fails, or compares source text cannot
+satisfy both sides. The consumers are written afresh for each run
+(consumers_under_test.py) and reach the sandbox as compiled code only, loaded
+by testing_bootstrap.py before any learner code; myapp/consumers.py there is a
+stub an audit hook refuses to open, and a suite that tries counts for nothing.
+Verdicts come from pytest's exit code together with its JUnit report, read
+defensively: both are learner-controlled data, and a run whose two accounts
+disagree counts for nothing.
 """
+import marshal
 import os
 import re
 import secrets
@@ -24,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+import consumers_under_test
 from kit import procs, sandbox
 from kit.i18n import T
 from support import PROJECT, WAIT, fail
@@ -33,192 +38,34 @@ SUITE = "myapp/tests/test_consumers.py"
 RUN_LIMIT = max(40.0, 8 * WAIT)
 
 # -- the consumers the learner's tests meet ------------------------------------------------------
-# One template, the part-one contract: join the room's group (readable name or a hash), relay
-# {"message"} to everyone in the room (with the author when the socket has a logged-in user),
-# answer bad frames with {"error"} to the sender alone, leave the group on close.
-ASYNC = '''"""A chat consumer the kit wrote to try your tests ({token})."""
-import hashlib
-import json
-import re
-
-from channels.generic.websocket import AsyncWebsocketConsumer
-
-
-def room_group(room):
-    if re.fullmatch(r"[A-Za-z0-9_.-]{{1,80}}", room){bengali}:
-        return {prefix}
-    return "chat-" + hashlib.sha256(room.encode("utf-8")).hexdigest()
-
-
-def author_of(scope):
-    user = scope.get("user")
-    return user.get_username() if user is not None and user.is_authenticated else ""
-
-
-class ChatConsumer(AsyncWebsocketConsumer):
-    async def connect(self):
-        self.group = room_group(self.scope["url_route"]["kwargs"]["room_name"])
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, code):
-        {leave}
-
-    async def receive(self, text_data=None, bytes_data=None):
-        {parse}
-        message = data.get("message") if isinstance(data, dict) else None
-        if not isinstance(message, str) or not message.strip():
-            await self.send(text_data=json.dumps({{"error": "Send {{\\"message\\": \\"some text\\"}}."}}))
-            return
-        {relay}
-
-    async def chat_message(self, event):
-        {deliver}
-'''
-
-PARTS = {
-    "bengali": "",
-    "prefix": 'f"chat_{room}"',
-    "leave": "await self.channel_layer.group_discard(self.group, self.channel_name)",
-    "parse": ("try:\n            data = json.loads(text_data)\n        except (TypeError, ValueError):\n"
-              "            await self.send(text_data=json.dumps({\"error\": \"That frame was not JSON.\"}))\n"
-              "            return"),
-    "relay": ("await self.channel_layer.group_send(self.group, {\"type\": \"chat.message\", \"message\": message,\n"
-              "                                                         \"author\": author_of(self.scope), "
-              "\"sender\": self.channel_name})"),
-    "deliver": ("await self.send(text_data=json.dumps({\"message\": event[\"message\"], "
-                "\"author\": event[\"author\"]}))"),
-}
-
-
-def async_consumer(**changes) -> str:
-    return ASYNC.format(token=secrets.token_hex(8), **{**PARTS, **changes})
-
-
-JSON_STYLE = '''"""A chat consumer the kit wrote to try your tests ({token}), on AsyncJsonWebsocketConsumer."""
-import hashlib
-import json
-
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-
-ALLOWED = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-
-
-class ChatConsumer(AsyncJsonWebsocketConsumer):
-    async def connect(self):
-        room = self.scope["url_route"]["kwargs"]["room_name"]
-        if set(room) <= ALLOWED and len(room) <= 80:
-            self.room_group_name = "chat_" + room
-        else:
-            self.room_group_name = "chat-" + hashlib.sha256(room.encode()).hexdigest()
-        await self.channel_layer.group_add(self.room_group_name, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, close_code):
-        await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
-
-    async def receive(self, text_data=None, bytes_data=None, **kwargs):
-        try:
-            content = json.loads(text_data or "")
-        except ValueError:
-            await self.send_json({{"error": "Not JSON."}})
-            return
-        await self.receive_json(content)
-
-    async def receive_json(self, content, **kwargs):
-        text = content.get("message") if isinstance(content, dict) else None
-        if not isinstance(text, str) or not text.strip():
-            await self.send_json({{"error": "A frame needs a text message."}})
-            return
-        user = self.scope.get("user")
-        author = user.get_username() if user and user.is_authenticated else ""
-        await self.channel_layer.group_send(self.room_group_name,
-                                            {{"type": "chat.message", "message": text, "author": author}})
-
-    async def chat_message(self, event):
-        await self.send_json({{"message": event["message"], "author": event["author"]}})
-'''
-
-SYNC_STYLE = '''"""A chat consumer the kit wrote to try your tests ({token}), synchronous, through async_to_sync."""
-import hashlib
-import json
-import string
-
-from asgiref.sync import async_to_sync
-from channels.generic.websocket import WebsocketConsumer
-
-SAFE = string.ascii_letters + string.digits + "-_."
-
-
-def group_for(room):
-    if len(room) < 80 and all(c in SAFE for c in room):
-        return "chat_%s" % room
-    return "chat-%s" % hashlib.sha256(room.encode("utf-8")).hexdigest()
-
-
-class ChatConsumer(WebsocketConsumer):
-    def connect(self):
-        self.group = group_for(self.scope["url_route"]["kwargs"]["room_name"])
-        async_to_sync(self.channel_layer.group_add)(self.group, self.channel_name)
-        self.accept()
-
-    def disconnect(self, close_code):
-        async_to_sync(self.channel_layer.group_discard)(self.group, self.channel_name)
-
-    def receive(self, text_data=None, bytes_data=None):
-        try:
-            message = json.loads(text_data)["message"]
-        except (TypeError, ValueError, KeyError):
-            self.send(text_data=json.dumps({{"error": "Send JSON with a message."}}))
-            return
-        if not isinstance(message, str) or not message.strip():
-            self.send(text_data=json.dumps({{"error": "Empty messages are not sent."}}))
-            return
-        user = self.scope.get("user")
-        author = user.get_username() if user is not None and user.is_authenticated else ""
-        async_to_sync(self.channel_layer.group_send)(
-            self.group, {{"type": "chat.message", "message": message, "author": author}})
-
-    def chat_message(self, event):
-        self.send(text_data=json.dumps({{"message": event["message"], "author": event["author"]}}))
-'''
-
+# Written afresh for each run (consumers_under_test.py): a style drawn at random for each broken one, names,
+# strings and layout drawn anew, so that no text tells broken from correct; the text never enters the sandbox.
 CORRECT = {
-    "async": (T("written with AsyncWebsocketConsumer"), lambda: async_consumer()),
-    "json": (T("written with AsyncJsonWebsocketConsumer"), lambda: JSON_STYLE.format(token=secrets.token_hex(8))),
-    "sync": (T("written as a synchronous WebsocketConsumer with async_to_sync"),
-             lambda: SYNC_STYLE.format(token=secrets.token_hex(8))),
+    "async": T("written with AsyncWebsocketConsumer"),
+    "json": T("written with AsyncJsonWebsocketConsumer"),
+    "sync": T("written as a synchronous WebsocketConsumer with async_to_sync"),
+    "raw": T("written as a plain AsyncConsumer that handles websocket.connect, websocket.receive and "
+             "websocket.disconnect itself"),
 }
 
 # Each broken consumer, as the learner reads it: what it does wrong, in words, never as code.
 BROKEN = {
-    "only-the-sender": (
-        T("a consumer that answers only the socket that sent a message: nobody else in the room hears it"),
-        lambda: async_consumer(relay="await self.chat_message({\"message\": message, "
-                                     "\"author\": author_of(self.scope)})")),
-    "not-the-sender": (
-        T("a consumer that relays a message to everyone in the room except the socket that sent it"),
-        lambda: async_consumer(deliver="if event.get(\"sender\") != self.channel_name:\n"
-                                       "            " + PARTS["deliver"])),
-    "one-group": (
-        T("a consumer that puts every room in one group, so each room hears the others"),
-        lambda: async_consumer(prefix='"chat_all"', bengali=" or True")),
-    "never-leaves": (
-        T("a consumer that never leaves its group when a socket closes"),
-        lambda: async_consumer(leave="await self.channel_layer.group_discard(self.group + \"-left\", "
-                                     "self.channel_name)")),
-    "wrong-key": (
-        T("a consumer that relays the text under the key 'text' instead of 'message'"),
-        lambda: async_consumer(deliver="await self.send(text_data=json.dumps({\"text\": event[\"message\"], "
-                                       "\"author\": event[\"author\"]}))")),
-    "crashes-on-bad-json": (
-        T("a consumer that crashes (and drops the socket) on a frame that is not JSON, instead of answering "
-          "with an error"),
-        lambda: async_consumer(parse="data = json.loads(text_data)")),
-    "ascii-only-rooms": (
-        T("a consumer that crashes on a room name with letters outside ASCII, such as a Bengali name"),
-        lambda: async_consumer(bengali=" or True")),
+    "only-the-sender": T("a consumer that answers only the socket that sent a message: nobody else in the room "
+                         "hears it"),
+    "not-the-sender": T("a consumer that relays a message to everyone in the room except the socket that sent it"),
+    "one-group": T("a consumer that puts every room in one group, so each room hears the others"),
+    "never-leaves": T("a consumer that never leaves its group when a socket closes"),
+    "wrong-key": T("a consumer that relays the text under another key than 'message'"),
+    "crashes-on-bad-json": T("a consumer that crashes (and drops the socket) on a frame that is not JSON, instead "
+                             "of answering with an error"),
+    "ascii-only-rooms": T("a consumer that crashes on a room name with letters outside ASCII, such as a Bengali "
+                          "name"),
 }
+assert set(CORRECT) == set(consumers_under_test.STYLES) and set(BROKEN) == set(consumers_under_test.FAULTS)
+
+# The first code of each run, before any of the learner's: read here, handed to `python -c` in the sandbox.
+BOOTSTRAP = (Path(__file__).parent / "testing_bootstrap.py").read_text(encoding="utf-8")
+STUB = "# The checkpoint's consumer is not kept as text: your tests meet it only through its sockets.\n"
 
 
 # -- running the learner's suite on a copy of the tree ------------------------------------------
@@ -256,29 +103,51 @@ def junit_counts(path: Path):
     return tests, bad, skipped, names
 
 
-def copy_with(consumer: str | None, folder: Path) -> Path:
-    """A private copy of the graded tree; with consumer, its myapp/consumers.py replaced (None keeps the learner's)."""
+def copy_with(hidden: bool, folder: Path) -> Path:
+    """A private copy of the graded tree; when hidden, its myapp/consumers.py a stub (the consumer comes as code)."""
     tree = folder / "tree"
     shutil.copytree(PROJECT, tree, symlinks=True,
                     ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3", ".kit", ".kit-backups"))
-    if consumer is not None:
-        (tree / "myapp" / "consumers.py").write_text(consumer, encoding="utf-8")
+    if hidden:
+        target = tree / "myapp" / "consumers.py"
+        target.unlink(missing_ok=True)  # a link planted there is removed, never followed
+        target.write_text(STUB, encoding="utf-8")
     return tree
+
+
+def compiled(consumer: str, tree: Path, folder: Path) -> int:
+    """An open file holding the consumer's compiled code, already unlinked: the run reads it and closes it.
+
+    Compiled here, docstrings stripped, so that the sandbox receives code and never the text."""
+    code = compile(consumer, str(tree / "myapp" / "consumers.py"), "exec", dont_inherit=True, optimize=2)
+    path = folder / "consumer.code"
+    path.write_bytes(marshal.dumps(code))
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    path.unlink()
+    return fd
 
 
 def run_suite(consumer: str | None) -> Run:
     folder = Path(tempfile.mkdtemp(prefix="kit-testing-"))
+    fd = None
     try:
-        tree = copy_with(consumer, folder)
+        tree = copy_with(consumer is not None, folder)
         report = tree / f".kit-junit-{secrets.token_hex(8)}.xml"  # a name no file of the tree can hold yet
+        marker = tree / f".kit-read-{secrets.token_hex(8)}"       # made when the suite tries to read the consumer
+        fd = compiled(consumer, tree, folder) if consumer is not None else None
+        # -I: nothing from the tree (sitecustomize, PYTHONPATH) runs before the bootstrap; -B: no .pyc is written.
         # -x: one failing test is the whole answer, and a broken consumer makes later tests wait for
         # frames that never come. No plugins: the lesson's tests need none, and each costs start-up time.
-        args = [sys.executable, "-m", "pytest", SUITE, "-q", "-x", "-p", "no:cacheprovider", "-c", os.devnull,
+        args = [sys.executable, "-I", "-B", "-c", BOOTSTRAP, "-" if fd is None else str(fd), str(tree), str(marker),
+                SUITE, "-q", "-x", "-p", "no:cacheprovider", "-c", os.devnull,
                 "--rootdir", str(tree), f"--junitxml={report}", "-o", "junit_family=xunit2"]
         isolation = sandbox.for_grading() or sandbox.Isolation("process", "")
-        env = {"PYTHONPATH": str(tree), "REDIS_URL": "", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-        proc = sandbox.spawn(args, tree, env=env, isolation=isolation,
+        env = {"REDIS_URL": "", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+        proc = sandbox.spawn(args, tree, env=env, isolation=isolation, pass_fds=() if fd is None else (fd,),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if fd is not None:
+            os.close(fd)  # the run holds its own copy
+            fd = None
         try:
             code = proc.wait(timeout=RUN_LIMIT)
         except subprocess.TimeoutExpired:
@@ -286,6 +155,10 @@ def run_suite(consumer: str | None) -> Run:
                                    "receive_from() and receive_nothing() a timeout)", limit=RUN_LIMIT))
         finally:
             procs.stop_tree(proc, grace=1)
+        if consumer is not None and os.path.lexists(marker):
+            return Run("broken", T("tried to read myapp/consumers.py as text: here the consumers your tests meet "
+                                   "cannot be read, only driven through their sockets; test what a consumer does, "
+                                   "not how it is written"))
         counts = junit_counts(report)
         if code == 5:
             return Run("broken", T("found no tests in {suite}: name each function test_...", suite=SUITE))
@@ -304,6 +177,8 @@ def run_suite(consumer: str | None) -> Run:
                                "skipped) that disagree, or ran no test at all", code=code, tests=tests, bad=bad,
                                skipped=skipped))
     finally:
+        if fd is not None:
+            os.close(fd)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -315,9 +190,10 @@ def runs():
     if not (PROJECT / SUITE).is_file():
         fail(T("{suite} is missing: write your consumer's tests there (see the notebook 12_testing).", suite=SUITE))
     pool = ThreadPoolExecutor(max_workers=3)
-    futures = {name: pool.submit(run_suite, make()) for name, (_, make) in CORRECT.items()}
+    futures = {style: pool.submit(run_suite, consumers_under_test.consumer(style)) for style in CORRECT}
     futures[YOURS] = pool.submit(run_suite, None)   # the learner's own consumer, unchanged
-    futures.update({name: pool.submit(run_suite, make()) for name, (_, make) in BROKEN.items()})
+    # Each broken consumer in a style drawn at random: which one a run meets, no test can know in advance.
+    futures.update({fault: pool.submit(run_suite, consumers_under_test.consumer(fault=fault)) for fault in BROKEN})
     yield futures
     for future in futures.values():
         future.cancel()
@@ -347,7 +223,7 @@ def test_your_tests_pass_on_a_correct_consumer(runs, style):
                    "consumer that saves each message with its author needs users saved in the tests' database, "
                    "as notebook 12_testing makes them).", names=", ".join(result.failed[:4]) or T("some of them")))
         return
-    described, _ = CORRECT[style]
+    described = CORRECT[style]
     if result.outcome == "broken":
         fail(T("Your tests {why}.", why=result.why))
     if result.outcome == "failed":
@@ -361,7 +237,7 @@ def test_your_tests_pass_on_a_correct_consumer(runs, style):
 @pytest.mark.parametrize("broken", list(BROKEN))
 @pytest.mark.timeout(RUN_LIMIT + 15)
 def test_your_tests_catch_a_broken_consumer(runs, broken):
-    described, _ = BROKEN[broken]
+    described = BROKEN[broken]
     if result_of(runs, "async").outcome != "passed":
         # Failing on a broken consumer tells it from nothing while correct ones fail too.
         fail(T("Your tests do not pass on a correct consumer yet, so failing on {described} proves nothing: "
