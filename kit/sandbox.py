@@ -8,8 +8,14 @@ environment; and a PID namespace, so whatever it starts, daemons in a new
 session included, dies with it. Where bubblewrap cannot run, grading still
 works with process isolation alone, and every report says which was in force.
 
+As root, learner processes run as a real unprivileged user, sandbox or not
+(kit/learner.py). Every learner process is bounded: processes and threads,
+memory, file size, and the sandbox's /tmp (the figures below); one that
+hits a limit fails with an error of its own, in its own stage.
+
 `KIT_SANDBOX=off` forces process isolation; `KIT_REQUIRE_SANDBOX=1` (CI)
-makes a missing sandbox an error instead of a fallback.
+makes a missing sandbox an error instead of a fallback, and wins over
+`KIT_SANDBOX=off`.
 """
 from __future__ import annotations
 
@@ -19,16 +25,23 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import procs
+from . import learner, procs
 
 KIT_PACKAGE = Path(__file__).resolve().parent
 FILE_SIZE_LIMIT = 64 * 1024 * 1024   # one file (a log, a flood of output) may not fill the disk
+# Processes and threads in one sandbox: daphne, Django's thread pool and the learner's pytest need tens.
+PROCESS_LIMIT = 512
+# Without a sandbox (as root) one count holds all learner processes of the machine: parallel stages share it.
+UNSANDBOXED_PROCESS_LIMIT = 1024
+ALL_PROCESS_LIMIT = 8192             # with sandboxes (as root): all of them together
+MEMORY_LIMIT = 2 * 1024 ** 3         # a process's data (RLIMIT_DATA: threads' reserved space is not counted)
+TMP_SIZE = 256 * 1024 * 1024         # the sandbox's /tmp, which lives in memory
 SANDBOX_UID = 65534                  # "nobody" inside the sandbox's user namespace
 ENV_PASSED = ("LANG", "LC_ALL", "TZ")
-NETWORK_PRIVATE = False              # learner sandboxes get a network namespace of their own
 
 
 class SandboxUnavailable(RuntimeError):
@@ -47,17 +60,13 @@ class Isolation:
     def describe(self) -> str:
         return f"{self.kind}: {self.detail}"
 
-    def command(self, cmd: list[str], tree: Path, env: dict[str, str], *, binds=(),
-                network_private: bool = NETWORK_PRIVATE) -> list[str]:
-        """cmd as it must be started for the learner's tree.
-
-        binds: (host folder, folder inside, writable) of the stage's services (a Unix socket's folder);
-        network_private: a network namespace of its own, so no loopback service of the machine is reachable."""
+    def command(self, cmd: list[str], tree: Path, env: dict[str, str]) -> list[str]:
+        """cmd as it must be started for the learner's tree."""
         if not self.sandboxed:
             return cmd
         # The interpreter by a plain path: a "tests/../.venv" spelling crosses folders the sandbox does not show.
         program = os.path.abspath(cmd[0]) if os.sep in cmd[0] else cmd[0]
-        return [*_bwrap_prefix(Path(tree), env), *_service_args(binds, network_private), program, *cmd[1:]]
+        return [*_bwrap_prefix(Path(tree), env), *_nproc_args(), program, *cmd[1:]]
 
     def environment(self, env: dict[str, str]) -> dict[str, str]:
         """What the process itself is started with (bubblewrap sets the sandbox's own)."""
@@ -111,64 +120,111 @@ def _bwrap_prefix(tree: Path, env: dict[str, str]) -> list[str]:
     args = [bwrap() or "bwrap", "--die-with-parent", "--new-session",
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-            *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+            *_system_binds(), "--proc", "/proc", "--dev", "/dev", *_tmp_size(), "--tmpfs", "/tmp",
             *_python_binds(), "--bind", str(tree), str(tree), "--chdir", str(tree), "--clearenv"]
     for name, value in _clean_env(env).items():
         args += ["--setenv", name, value]
     return args
 
 
-def _service_args(binds, network_private: bool) -> list[str]:
-    args = ["--unshare-net"] if network_private else []
-    for inside in sorted({str(Path(dest).parent) for _, dest, _ in binds}):
-        for parent in reversed([inside, *map(str, Path(inside).parents)][:-1]):
-            args += ["--dir", parent]  # 0755: the parents bubblewrap makes on its own are 0700
-    for source, dest, writable in binds:
-        args += ["--bind" if writable else "--ro-bind", str(source), str(dest)]
-    return args
-
-
-def _limits() -> None:
-    """Runs in the child before exec: die with the parent, and no file bigger than the limit."""
-    procs.die_with_parent()
+@functools.lru_cache(maxsize=1)
+def _tmp_size() -> list[str]:
+    """A /tmp of TMP_SIZE (bubblewrap 0.8 and later; older ones keep an unsized /tmp)."""
     try:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    except (ValueError, OSError):
-        pass
+        usage = subprocess.run([bwrap() or "bwrap", "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        usage = ""
+    return ["--size", str(TMP_SIZE)] if "--size" in usage else []
+
+
+def prlimit() -> str | None:
+    return shutil.which("prlimit") or next((p for p in ("/usr/bin/prlimit", "/bin/prlimit") if os.access(p, os.X_OK)),
+                                           None)
+
+
+def _nproc_args() -> list[str]:
+    """The process limit, set inside the sandbox: its user namespace counts its own processes only, so a fork
+    bomb in one sandbox leaves the others their share (set outside, it would count all of the user's)."""
+    tool = prlimit()
+    return [tool, f"--nproc={PROCESS_LIMIT}", "--"] if tool else []
+
+
+def _limits(processes: int | None) -> None:
+    """Runs in the child (already the learner user, when root) before exec: die with the parent, and bounds."""
+    procs.die_with_parent()
+    bounds = [(resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT), (resource.RLIMIT_CORE, 0),
+              (resource.RLIMIT_DATA, MEMORY_LIMIT)]
+    if processes:
+        bounds.append((resource.RLIMIT_NPROC, processes))
+    for which, limit in bounds:
+        try:
+            soft, hard = resource.getrlimit(which)
+            limit = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+            resource.setrlimit(which, (limit, limit))
+        except (ValueError, OSError):
+            pass
+
+
+def _start_args(isolation: Isolation) -> dict:
+    """Popen's arguments that start learner code: as the learner user when root, bounded (_limits).
+
+    The process limit counts every process of a user: as root (a user of the learner's own) it is set here,
+    for all learner processes, and again per sandbox inside it; a grader that is not root sets it only
+    inside a sandbox, so its own processes never count against it."""
+    dropped = learner.account() is not None
+    per_sandbox = isolation.sandboxed and prlimit()
+    processes = (ALL_PROCESS_LIMIT if per_sandbox else UNSANDBOXED_PROCESS_LIMIT) if dropped else None
+    return {"preexec_fn": functools.partial(_limits, processes), **learner.popen_args()}
+
+
+def _as_whom(sandboxed: bool) -> str:
+    """Whom learner code ran as and its limits, for the report's isolation line."""
+    who = learner.account()
+    bounds = [f"{MEMORY_LIMIT // 2 ** 30} GiB of data per process", f"{FILE_SIZE_LIMIT // 2 ** 20} MiB per file"]
+    if sandboxed:
+        bounds = [f"{PROCESS_LIMIT} processes and threads", *bounds] if prlimit() else bounds
+        bounds += [f"a {TMP_SIZE // 2 ** 20} MiB /tmp"] if _tmp_size() else []
+    elif who:
+        bounds = [f"{UNSANDBOXED_PROCESS_LIMIT} processes and threads for all learner code", *bounds]
+    return (f"; as {who.describe()}" if who else "") + "; at most " + ", ".join(bounds)
 
 
 @functools.lru_cache(maxsize=1)
 def detect() -> Isolation:
     """The strongest isolation this machine gives, proved by starting Python inside it."""
     if os.environ.get("KIT_SANDBOX", "").lower() in ("off", "0", "no", "none"):
+        if os.environ.get("KIT_REQUIRE_SANDBOX") == "1":
+            raise SandboxUnavailable("KIT_REQUIRE_SANDBOX=1 and KIT_SANDBOX=off contradict each other: "
+                                     "unset KIT_SANDBOX to grade in the sandbox.")
         # Asked for by name, so not the silent fallback KIT_REQUIRE_SANDBOX guards against.
         return Isolation("process", "KIT_SANDBOX=off asked for process isolation only; learner code ran as "
-                                    "separate processes only, which can read what this user can read")
+                                    f"separate processes only, which can read what this user can read"
+                                    f"{_as_whom(False)}")
     if not sys.platform.startswith("linux"):
         return _fallback(f"no sandbox on {sys.platform}")
     if not bwrap():
         return _fallback("bubblewrap (bwrap) is not installed; on Debian: apt-get install bubblewrap")
     probe = Isolation("bubblewrap", "")
-    scratch = Path(os.environ.get("TMPDIR", "/tmp"))
-    cmd = probe.command([sys.executable, "-S", "-c", "pass"], scratch, {})
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=probe.environment({}),
-                              stdin=subprocess.DEVNULL)
+        with tempfile.TemporaryDirectory(prefix="kit-probe-") as scratch:
+            _prepare(Path(scratch), probe, ())
+            cmd = probe.command([sys.executable, "-S", "-c", "pass"], Path(scratch), {})
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=probe.environment({}),
+                                  stdin=subprocess.DEVNULL, **_start_args(probe))
     except (OSError, subprocess.TimeoutExpired) as exc:
         return _fallback(f"bubblewrap did not start ({exc})")
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return _fallback(f"bubblewrap cannot run here ({reason})")
     return Isolation("bubblewrap", "learner code ran in a bubblewrap sandbox: read-only kit, no view of "
-                                   "solutions or checks, own PID namespace, clean environment")
+                                   f"solutions or checks, own PID namespace, clean environment{_as_whom(True)}")
 
 
 def _fallback(reason: str) -> Isolation:
     if os.environ.get("KIT_REQUIRE_SANDBOX") == "1":
         raise SandboxUnavailable(f"KIT_REQUIRE_SANDBOX=1 but {reason}.")
     return Isolation("process", f"{reason}; learner code ran as separate processes only, which can read "
-                                "what this user can read")
+                                f"what this user can read{_as_whom(False)}")
 
 
 def for_grading() -> Isolation | None:
@@ -180,12 +236,23 @@ def for_grading() -> Isolation | None:
 
 
 def spawn(cmd: list[str], tree: Path, *, env: dict[str, str] | None = None,
-          isolation: Isolation | None = None, binds=(), **popen) -> subprocess.Popen:
-    """Start learner code (cmd) for tree, isolated as well as this machine allows (binds: see command)."""
+          isolation: Isolation | None = None, **popen) -> subprocess.Popen:
+    """Start learner code (cmd) for tree, isolated as well as this machine allows."""
     chosen = isolation or detect()
     extra = dict(env or {})
     if "KIT_SOURCE_TREE" in os.environ:  # lets the kit's tests find what a check left running
         extra.setdefault("KIT_SOURCE_TREE", os.environ["KIT_SOURCE_TREE"])
-    return subprocess.Popen(chosen.command(cmd, tree, extra, binds=binds), cwd=tree, env=chosen.environment(extra),
-                            process_group=0, preexec_fn=_limits, stdin=subprocess.DEVNULL,
-                            close_fds=True, **popen)
+    _prepare(Path(tree), chosen, ())
+    return subprocess.Popen(chosen.command(cmd, tree, extra), cwd=tree, env=chosen.environment(extra),
+                            process_group=0, stdin=subprocess.DEVNULL, close_fds=True, **_start_args(chosen),
+                            **popen)
+
+
+def _prepare(tree: Path, isolation: Isolation, binds) -> None:
+    """As root: the tree becomes the learner user's, and that user may reach Python, the kit and the binds."""
+    if learner.account() is None:
+        return
+    learner.hand_over(tree)
+    for place in {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), KIT_PACKAGE,
+                  Path(sys.executable).resolve().parent, *(Path(source) for source, _, _ in binds)}:
+        learner.reach(place)
