@@ -42,6 +42,7 @@ MEMORY_LIMIT = 2 * 1024 ** 3         # a process's data (RLIMIT_DATA: threads' r
 TMP_SIZE = 256 * 1024 * 1024         # the sandbox's /tmp, which lives in memory
 SANDBOX_UID = 65534                  # "nobody" inside the sandbox's user namespace
 ENV_PASSED = ("LANG", "LC_ALL", "TZ")
+NETWORK_PRIVATE = False              # learner sandboxes get a network namespace of their own
 
 
 class SandboxUnavailable(RuntimeError):
@@ -60,13 +61,18 @@ class Isolation:
     def describe(self) -> str:
         return f"{self.kind}: {self.detail}"
 
-    def command(self, cmd: list[str], tree: Path, env: dict[str, str]) -> list[str]:
-        """cmd as it must be started for the learner's tree."""
+    def command(self, cmd: list[str], tree: Path, env: dict[str, str], *, binds=(),
+                network_private: bool = NETWORK_PRIVATE) -> list[str]:
+        """cmd as it must be started for the learner's tree.
+
+        binds: (host folder, folder inside, writable) of the stage's services (a Unix socket's folder);
+        network_private: a network namespace of its own, so no loopback service of the machine is reachable."""
         if not self.sandboxed:
             return cmd
         # The interpreter by a plain path: a "tests/../.venv" spelling crosses folders the sandbox does not show.
         program = os.path.abspath(cmd[0]) if os.sep in cmd[0] else cmd[0]
-        return [*_bwrap_prefix(Path(tree), env), *_nproc_args(), program, *cmd[1:]]
+        return [*_bwrap_prefix(Path(tree), env), *_service_args(binds, network_private), *_nproc_args(),
+                program, *cmd[1:]]
 
     def environment(self, env: dict[str, str]) -> dict[str, str]:
         """What the process itself is started with (bubblewrap sets the sandbox's own)."""
@@ -124,6 +130,16 @@ def _bwrap_prefix(tree: Path, env: dict[str, str]) -> list[str]:
             *_python_binds(), "--bind", str(tree), str(tree), "--chdir", str(tree), "--clearenv"]
     for name, value in _clean_env(env).items():
         args += ["--setenv", name, value]
+    return args
+
+
+def _service_args(binds, network_private: bool) -> list[str]:
+    args = ["--unshare-net"] if network_private else []
+    for inside in sorted({str(Path(dest).parent) for _, dest, _ in binds}):
+        for parent in reversed([inside, *map(str, Path(inside).parents)][:-1]):
+            args += ["--dir", parent]  # 0755: the parents bubblewrap makes on its own are 0700
+    for source, dest, writable in binds:
+        args += ["--bind" if writable else "--ro-bind", str(source), str(dest)]
     return args
 
 
@@ -236,14 +252,14 @@ def for_grading() -> Isolation | None:
 
 
 def spawn(cmd: list[str], tree: Path, *, env: dict[str, str] | None = None,
-          isolation: Isolation | None = None, **popen) -> subprocess.Popen:
-    """Start learner code (cmd) for tree, isolated as well as this machine allows."""
+          isolation: Isolation | None = None, binds=(), **popen) -> subprocess.Popen:
+    """Start learner code (cmd) for tree, isolated as well as this machine allows (binds: see command)."""
     chosen = isolation or detect()
     extra = dict(env or {})
     if "KIT_SOURCE_TREE" in os.environ:  # lets the kit's tests find what a check left running
         extra.setdefault("KIT_SOURCE_TREE", os.environ["KIT_SOURCE_TREE"])
-    _prepare(Path(tree), chosen, ())
-    return subprocess.Popen(chosen.command(cmd, tree, extra), cwd=tree, env=chosen.environment(extra),
+    _prepare(Path(tree), chosen, binds)
+    return subprocess.Popen(chosen.command(cmd, tree, extra, binds=binds), cwd=tree, env=chosen.environment(extra),
                             process_group=0, stdin=subprocess.DEVNULL, close_fds=True, **_start_args(chosen),
                             **popen)
 
