@@ -106,11 +106,12 @@ class Writer:
         return block([*head, f"def {self.helper}(room):"], depth) + block(self.naming(), depth + 1)
 
     def room(self) -> str:
-        if self.fault == "one-group" and self.way == 1:
-            return 'self.scope["url_route"]["kwargs"].get("room", "lobby")'
-        if self.fault == "one-group" and self.way == 2:
-            return 'self.scope["path"].strip("/").split("/")[0]'
-        return 'self.scope["url_route"]["kwargs"]["room_name"]'
+        return self.room_as(self.way if self.fault == "one-group" else 0)
+
+    @staticmethod
+    def room_as(way: int) -> str:
+        return ('self.scope["url_route"]["kwargs"]["room_name"]', 'self.scope["url_route"]["kwargs"].get("room", "lobby")',
+                'self.scope["path"].strip("/").split("/")[0]')[way]
 
     # -- the methods --------------------------------------------------------------------------
     def connect(self) -> list[str]:
@@ -175,7 +176,10 @@ class Writer:
             send = [self.aw(f"self.{self.handler}({event})"),
                     self.layer("send", f"self.channel_name, {event}"),
                     self.frame('{"message": message, "author": author}')][self.way]
-        return ['user = self.scope.get("user")', self.author(), send]
+        # The layer's own failures (Redis away) answered, as the lessons teach; always where no other try is.
+        if CHANCE.random() < 0.5 or (self.fault == "crashes-on-bad-json" and self.way == 0):
+            send = ["try:", "    " + send, "except OSError:", "    " + self.frame(repr({"error": "Not sent."}))]
+        return ['user = self.scope.get("user")', self.author(), *([send] if isinstance(send, str) else send)]
 
     def receive(self) -> list[str]:
         if self.style == "raw":
@@ -197,18 +201,31 @@ class Writer:
         return lines + ["    " + self.frame(content)]
 
     def spare(self) -> list[str]:
-        """A method nobody calls, holding a line some other variant (correct or broken) runs."""
+        """A method nobody calls, holding lines that other variants (correct and broken) run."""
         name = f"_{pick(('spare', 'unused', 'old', 'draft', 'alt'))}_{CHANCE.randrange(16 ** 4):04x}"
-        body = pick((self.layer("send", 'self.channel_name, {"type": "%s", "%s": text}' % (self.kind, self.text_key)),
-                     self.layer("group_discard", f"self.{self.attr}, self.channel_name"),
-                     self.layer("group_discard", f"self.{self.attr}.upper(), self.channel_name"),
-                     self.frame('{"%s": text, "author": ""}' % pick(WRONG_KEYS)),
-                     self.frame('{"message": text, "author": ""}'),
-                     "return json.loads(text)",
-                     'return json.loads(text)["message"]',
-                     self.layer("group_send", '"%sall", {"type": "%s", "%s": text}' % (self.plain, self.kind,
-                                                                                     self.text_key))))
-        return [self.define(name, ", text"), "    " + body]
+        sender = pick(("", f', "{self.sender_key}": self.channel_name', f', "{self.sender_key}": self.{self.sender_key}'))
+        event = f'{{"type": "{self.kind}", "{self.text_key}": message, "{self.author_key}": author{sender}}}'
+        leave = self.layer("group_discard", f"self.{self.attr}, self.channel_name")
+        fragments = (
+            [self.aw(f"self.{self.handler}({event})")], [self.layer("send", f"self.channel_name, {event}")],
+            [self.frame('{"message": message, "author": author}')], [self.layer("group_send", f"self.{self.attr}, {event}")],
+            [f'if event.get("{self.sender_key}") == self.channel_name:', "    return"],
+            [f'if event.get("{self.sender_key}") == self.{self.sender_key}:', "    return"],
+            [f"self.{self.sender_key} = uuid.uuid4().hex"],
+            [f'return "{self.plain}" + "{pick(("all", "lobby", "main"))}"'], [f'return "{self.plain}" + room'],
+            ["if len(room) <= 80:", f'    return "{self.plain}" + room'],
+            [f'self.{self.attr} = {self.group_of(self.room_as(pick((1, 2))))}'],
+            ["if close_code == 4000:", "    " + leave], [leave], [f"self.groups.append(self.{self.attr}.upper())"],
+            [self.layer("group_discard", f"self.{self.attr}.upper(), self.channel_name")],
+            [self.frame(f'{{"{pick(WRONG_KEYS)}": event["{self.text_key}"], "author": event.get("{self.author_key}", "")}}')],
+            [self.frame(f'{{"{pick(WRONG_KEYS)}": {{"message": event["{self.text_key}"], '
+                        f'"author": event.get("{self.author_key}", "")}}}}')],
+            ["try:", "    data = json.loads(text_data)", f"except {pick(('(KeyError, TypeError)', '(KeyError, AttributeError)'))}:",
+             "    return"],
+            ["data = json.loads(text_data)"])
+        body = [line for fragment in CHANCE.sample(fragments, CHANCE.randrange(1, 4)) for line in fragment]
+        return [self.define(name, ", event=None, message='', author='', room='', close_code=None, text_data=''"),
+                *("    " + line for line in body)]
 
     # -- the whole file -----------------------------------------------------------------------
     def text(self) -> str:

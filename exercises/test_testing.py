@@ -182,18 +182,32 @@ def run_suite(consumer: str | None) -> Run:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def wanted(request) -> set[str]:
+    """The runs the collected checks ask for: a selection of checks (kit check -k ...) starts only its own."""
+    names = set()
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if item.module is request.module and ("style" in params or "broken" in params):
+            names |= {params["style"]} if "style" in params else {params["broken"], "async"}
+    return names
+
+
 @pytest.fixture(scope="module")
-def runs():
+def runs(request):
     """Every consumer's run, started at once in the order the checks ask for them, a few side by side.
 
     A stage has a time limit of its own: one run after another would not fit a loaded machine."""
     if not (PROJECT / SUITE).is_file():
         fail(T("{suite} is missing: write your consumer's tests there (see the notebook 12_testing).", suite=SUITE))
+    asked = wanted(request)
     pool = ThreadPoolExecutor(max_workers=3)
-    futures = {style: pool.submit(run_suite, consumers_under_test.consumer(style)) for style in CORRECT}
-    futures[YOURS] = pool.submit(run_suite, None)   # the learner's own consumer, unchanged
+    futures = {style: pool.submit(run_suite, consumers_under_test.consumer(style)) for style in CORRECT
+               if style in asked}
+    if YOURS in asked:
+        futures[YOURS] = pool.submit(run_suite, None)   # the learner's own consumer, unchanged
     # Each broken consumer in a style drawn at random: which one a run meets, no test can know in advance.
-    futures.update({fault: pool.submit(run_suite, consumers_under_test.consumer(fault=fault)) for fault in BROKEN})
+    futures.update({fault: pool.submit(run_suite, consumers_under_test.consumer(fault=fault)) for fault in BROKEN
+                    if fault in asked})
     yield futures
     for future in futures.values():
         future.cancel()

@@ -1,0 +1,169 @@
+"""The `testing` stage cannot be passed by reading source (issue 16, part 8).
+
+The consumers a learner's suite meets are written afresh for each run, from four styles, with names and
+strings drawn at random: no line of text tells a broken one from a correct one. Their text never enters the
+sandbox (compiled code only, loaded by the kit's bootstrap), and myapp/consumers.py there is a stub an audit
+hook refuses to open: a suite that reads it, by any route, scores 0 and is told so in one plain sentence.
+"""
+from __future__ import annotations
+
+import re
+import sys
+import textwrap
+
+import pytest
+
+from conftest import KIT_ROOT, checkpoint_outcomes, grade_json, stage
+from kit import sandbox
+
+sys.path.insert(0, str(KIT_ROOT / "exercises"))
+import consumers_under_test as generated  # noqa: E402
+
+FAST = {"KIT_WAIT": "3"}
+SUITE = "myapp/tests/test_consumers.py"
+CORRECT_ASYNC = "test_your_tests_pass_on_a_correct_consumer[async]"
+READ_SENTENCE = "Your tests tried to read myapp/consumers.py as text: here the consumers your tests meet cannot be " \
+                "read, only driven through their sockets"
+
+# A suite that grades the consumer by its text: the tell-tale snippets of the kit's broken consumers.
+GREP_SUITE = textwrap.dedent('''
+    from pathlib import Path
+
+    TELLS = ["or True", '"chat_all"', '-left"', '{"text":', "data = json.loads(text_data)\\n",
+             'event.get("sender")', "await self.chat_message(", "channel_layer.send(self.channel_name",
+             ".upper()", "close_code == 4000", "(KeyError, TypeError)", 'return "chat_" + room']
+
+
+    def test_the_consumer_has_no_known_bug():
+        text = (Path(__file__).resolve().parents[1] / "consumers.py").read_text()
+        assert "ChatConsumer" in text
+        assert not any(tell in text for tell in TELLS)
+''')
+
+# The same idea, by each route to a file's text a suite might take.
+READERS = {
+    "open": "return open(CONSUMERS, encoding='utf-8').read()",
+    "pathlib": "return CONSUMERS.read_text()",
+    "os.open": "fd = os.open(str(CONSUMERS), os.O_RDONLY)\nreturn os.read(fd, 1 << 20).decode()",
+    "inspect-module": "import inspect\nimport myapp.consumers\nreturn inspect.getsource(myapp.consumers)",
+    "inspect-class": "import inspect\nfrom myapp.consumers import ChatConsumer\nreturn inspect.getsource(ChatConsumer)",
+    "linecache": "import linecache\nimport myapp.consumers\nreturn ''.join(linecache.getlines(myapp.consumers.__file__))",
+    "loader": "import importlib.machinery\n"
+              "return importlib.machinery.SourceFileLoader('x', str(CONSUMERS)).get_data(str(CONSUMERS)).decode()",
+}
+READER_SUITE = '''import os
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
+django.setup()
+
+from pathlib import Path  # noqa: E402
+
+CONSUMERS = Path(__file__).resolve().parents[1] / "consumers.py"
+
+
+def source():
+{body}
+
+
+def test_the_consumer_is_written_the_right_way():
+    text = source()
+    assert "group_send" in text and "group_discard" in text
+'''
+
+
+def with_suite(tree, text: str):
+    (tree / SUITE).write_text(text, encoding="utf-8")
+    return tree
+
+
+NAMES = sorted({*generated.GROUP_ATTRS, *generated.HELPERS, "sender", "origin", "from_channel", "channel"},
+               key=len, reverse=True)
+
+
+def shapes(text: str) -> set[str]:
+    """A consumer's lines with strings and drawn names blanked: what a pattern written in advance could match."""
+    out = set()
+    for line in text.splitlines():
+        line = re.sub(r"\"[^\"]*\"|'[^']*'", "S", line.strip())
+        line = re.sub(r"\b(%s)(_\d\d)?\b" % "|".join(NAMES), "ID", line)
+        line = re.sub(r"\b_[a-z]+_[0-9a-f]{4}\b", "ID", line)
+        if line:
+            out.add(line)
+    return out
+
+
+def test_no_line_tells_a_broken_consumer_from_a_correct_one():
+    """Every line of every broken consumer, names and strings aside, is also a line of some correct one; and
+    what every correct one holds, broken ones hold too."""
+    correct = [shapes(generated.consumer()) for _ in range(1500)]
+    seen_in_correct = set().union(*correct)
+    always_in_correct = set.intersection(*correct)
+    for fault in generated.FAULTS:
+        broken = [shapes(generated.consumer(fault=fault)) for _ in range(100)]
+        tells = set().union(*broken) - seen_in_correct
+        assert not tells, (fault, tells)
+        assert always_in_correct <= set.intersection(*broken), fault
+
+
+def test_every_generated_consumer_compiles_and_differs():
+    texts = [generated.consumer(style, fault) for style in generated.STYLES for fault in (None, *generated.FAULTS)
+             for _ in range(10)]
+    for text in texts:
+        compile(text, "consumers.py", "exec")
+    assert len(set(texts)) == len(texts)
+
+
+def test_a_suite_that_greps_the_source_scores_nothing(solved_tree):
+    results = checkpoint_outcomes(with_suite(solved_tree, GREP_SUITE), "testing", env=FAST)
+    correct = {name: entry for name, entry in results.items() if "correct_consumer" in name}
+    yours = "test_your_tests_pass_on_a_correct_consumer[yours]"
+    assert results[yours]["outcome"] == "passed"  # the learner's own file is theirs to read
+    for name, entry in correct.items():
+        if name != yours:
+            assert entry["outcome"] == "failed" and entry["message"].startswith(READ_SENTENCE), entry
+            assert "Traceback" not in entry["message"] and "def " not in entry["message"]
+    result = stage(grade_json(solved_tree, "testing", env=FAST), "testing")
+    assert not result["passed"] and result["points"] == 0
+
+
+@pytest.mark.parametrize("route", list(READERS))
+def test_reading_the_consumer_by_any_route_scores_nothing_and_says_so(solved_tree, route):
+    body = textwrap.indent(READERS[route], "    ")
+    results = checkpoint_outcomes(with_suite(solved_tree, READER_SUITE.format(body=body)), "testing",
+                                  select="correct_consumer and async", env=FAST)
+    entry = results[CORRECT_ASYNC]
+    assert entry["outcome"] == "failed" and entry["message"].startswith(READ_SENTENCE), entry
+
+
+def test_a_suite_that_searches_the_sandbox_for_the_text_finds_none(solved_tree):
+    """No file, descriptor or temporary file of the run holds the consumer's text: a search comes back empty."""
+    if not sandbox.detect().sandboxed:
+        pytest.skip("without a sandbox, /tmp is the machine's, with other trees in it")
+    suite = textwrap.dedent('''
+        import os
+
+
+        def places():
+            for top in (os.getcwd(), "/tmp"):
+                for folder, _, names in os.walk(top):
+                    yield from (os.path.join(folder, name) for name in names if name != "consumers.py")
+            yield from (os.path.join("/proc/self/fd", fd) for fd in os.listdir("/proc/self/fd"))
+
+
+        def test_the_consumers_text_is_somewhere():
+            found = []
+            for path in places():
+                try:
+                    with open(path, "rb") as handle:
+                        data = handle.read(1 << 20)
+                except OSError:
+                    continue
+                if (b"class Chat" + b"Consumer(") in data and (b"group" + b"_add(") in data:
+                    found.append(path)
+            assert found
+    ''')
+    results = checkpoint_outcomes(with_suite(solved_tree, suite), "testing", select="correct_consumer and async",
+                                  env=FAST)
+    assert results[CORRECT_ASYNC]["outcome"] == "failed", results[CORRECT_ASYNC]
