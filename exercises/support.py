@@ -16,9 +16,12 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import shutil
+import socket
+import sqlite3
+import stat
 import subprocess
+import time
 import sys
 import tempfile
 import threading
@@ -334,6 +337,42 @@ def cookie_header(session: dict | None) -> list[list[str]]:
     return [["cookie", f"{session['name']}={session['value']}"]] if session else []
 
 
+# -- the tree's database, read by the checks themselves ----------------------------------------
+DATABASE = "db.sqlite3"          # where the kit's settings put it: BASE_DIR / "db.sqlite3"
+DATABASE_LIMIT = 256 << 20       # bytes of each file of it the checks copy (the sandbox caps files below that)
+
+
+def _copy_file(name: str, folder: str, required: bool) -> None:
+    """PROJECT/name copied into folder, through a descriptor that follows no link planted in its place."""
+    try:
+        fd = os.open(PROJECT / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if required:
+            fail(T("The project has no database file {name} the checks can read ({error}).", name=name,
+                   error=exc.strerror or str(exc)))
+        return
+    with os.fdopen(fd, "rb") as source:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            fail(T("The project's {name} is not a database file.", name=name))
+        with open(os.path.join(folder, name), "wb") as target:
+            target.write(source.read(DATABASE_LIMIT))
+
+
+def read_database(sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows the checks read themselves, from a copy of the tree's SQLite database (and its write-ahead log)
+    in a folder of this process: learner code can neither point the read elsewhere nor see it."""
+    with tempfile.TemporaryDirectory(prefix="kit-db-") as folder:
+        _copy_file(DATABASE, folder, True)
+        _copy_file(DATABASE + "-wal", folder, False)
+        connection = sqlite3.connect(os.path.join(folder, DATABASE))
+        try:
+            return connection.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            fail(T("Reading the project's database failed: {error}.", error=str(exc)))
+        finally:
+            connection.close()
+
+
 # -- running async scenarios ---------------------------------------------------------------
 def run(scenario, *, limit: float = 4 * WAIT):
     """Run a scenario; what the host noticed (a blocked loop, a forgotten await) is added to its failure."""
@@ -487,6 +526,16 @@ class Socket:
             fail(T("The server closed a socket in room '{room}' (code {code}) instead of sending {what}.",
                    room=self.room, code=output.get('code') or 1000, what=recall(what)))
         return parse_frame(output.get("text"), output.get("data"))
+
+    async def ping(self) -> float:
+        """Seconds from a WebSocket ping to its pong: the server's event loop answers it, so a loop that stands
+        still (a blocking call in an async method) shows here, on every socket of the server."""
+        begun = time.monotonic()
+        try:
+            await asyncio.wait_for(await self.connection.ping(), 4 * WAIT)
+        except Exception:  # noqa: BLE001  (no pong at all: the loop stood still all that time, or the socket went)
+            pass
+        return time.monotonic() - begun
 
     async def close(self) -> None:
         if not self.open:

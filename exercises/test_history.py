@@ -5,20 +5,25 @@ created), and a socket that joins is first sent its room's last 50 messages,
 oldest first, one frame each, {"message", "author", "history": true}, to that
 socket alone and before any live message. Live frames stay {"message", "author"}.
 
-The checks migrate the graded tree's own database (as any deployment does),
-chat through the learner's asgi.py as logged-in users (see test_users.py), and
-read what a joining socket is sent up to a live message of its own: what came
-before it is the history. Sixty messages for the limit are written straight
-through the learner's model, an hour old and a second apart (a socket would
-meet the rate limit). For the event loop, the host makes each query of the
-Message table sleep, in whatever thread runs it, and reports how long the
-loop's heartbeat stood still meanwhile: a query run on the loop stops every
-other socket of the server for that long; one run in a worker thread does not.
+The host migrates the graded tree's own database (as any deployment does);
+the checks chat through the learner's asgi.py as logged-in users (see
+test_users.py) with real WebSocket clients, read what a joining socket is sent
+up to a live message of its own (what came before it is the history), and
+read the saved rows themselves from a copy of the tree's SQLite database.
+Sixty messages for the limit are written straight through the learner's model,
+an hour old and a second apart (a socket would meet the rate limit). For the
+event loop, the host makes each query of the Message table sleep, in whatever
+thread runs it, and meanwhile another socket's WebSocket pings time the
+server's loop (its pongs come from that loop): a query run on the loop stops
+every other socket of the server for that long; one run in a worker thread
+does not.
 """
+import asyncio
+import re
 import secrets
 
 from kit.i18n import T
-from support import WAIT, Socket, close_all, fail, host, login, project_app, run
+from support import WAIT, Socket, close_all, fail, host, login, project_app, read_database, run
 
 HISTORY_LENGTH = 50
 RUN = secrets.token_hex(3)       # rooms of this run only: a room with a history starts clean
@@ -52,9 +57,27 @@ def ready() -> None:
                "makemigrations myapp` again."))
     if answer.get("migrate"):
         fail(T("`python manage.py migrate` failed on your project: {error}", error=answer["migrate"]))
-    if not answer.get("table"):
+    if not answer.get("table") or not columns():
         fail(T("After `python manage.py migrate` the database has no table for Message: run `python manage.py "
                "makemigrations myapp`, then migrate."))
+
+
+def table() -> str:
+    """The Message table's name (asked of the host, a plain identifier or Django's default)."""
+    name = _ready[0].get("db_table") if _ready else None
+    return name if isinstance(name, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", name) else "myapp_message"
+
+
+def columns() -> set[str]:
+    """The Message table's columns, read from the database by the checks themselves."""
+    return {row[1] for row in read_database(f'PRAGMA table_info("{table()}")')}
+
+
+def saved_texts(where: str) -> list:
+    """The texts the database holds for room `where`, oldest first, read by the checks themselves."""
+    if not {"room", "text"} <= columns():
+        return []
+    return [row[0] for row in read_database(f'SELECT text FROM "{table()}" WHERE room = ? ORDER BY rowid', (where,))]
 
 
 def people(*names: str) -> None:
@@ -134,6 +157,11 @@ def test_a_message_sent_is_history_for_a_later_joiner():
         await say(alice, first)
         await say(alice, second)
         await alice.close()
+        kept = saved_texts(where)
+        if first not in kept or second not in kept:
+            fail(T("Room '{room}' was sent {said}, and the database holds {kept} for it: save each message you "
+                   "relay, Message.objects.create(room=..., author=..., text=...), through database_sync_to_async.",
+                   room=where, said=shown([first, second]), kept=shown(kept)))
         bob = joiner(app, where, "bob_hist")
         await bob.connect()
         got = await say(bob, f"bob is here {RUN}")
@@ -316,6 +344,17 @@ def test_history_comes_before_live_messages_and_is_marked():
     run(scenario)
 
 
+async def stalled(watcher: Socket, doing) -> float:
+    """Await doing while watcher pings the server: the longest a ping waited for its pong, in seconds."""
+    task = asyncio.ensure_future(doing)
+    longest = 0.0
+    while not task.done():
+        longest = max(longest, await watcher.ping())
+        await asyncio.sleep(0.05)
+    task.result()
+    return longest
+
+
 def test_a_slow_query_does_not_freeze_other_sockets():
     ready()
     people("alice_hist", "bob_hist")
@@ -324,12 +363,13 @@ def test_a_slow_query_does_not_freeze_other_sockets():
     add_messages(where, "alice_hist", [f"slow {number}" for number in range(1, 4)])
 
     async def scenario():
+        watcher = joiner(app, room("watch"), "alice_hist")   # another socket of the same server
+        await watcher.connect()
         host().call("slow_queries", seconds=SLOW, kinds=["SELECT", "INSERT"], doing=T("Slowing the Message queries"))
         try:
             bob = joiner(app, where, "bob_hist")
-            await bob.connect()                         # loads the history: one slowed SELECT
-            await say(bob, f"bob is here {RUN}")        # saves a message: one slowed INSERT
-            stall = host().call("stall", doing=T("Reading the event loop's heartbeat"))["seconds"]
+            stall = await stalled(watcher, bob.connect())    # loads the history: one slowed SELECT
+            stall = max(stall, await stalled(watcher, say(bob, f"bob is here {RUN}")))  # saves: one slowed INSERT
         finally:
             host().call("slow_queries", seconds=0, doing=T("Ending the slow queries"))
         if stall >= FROZEN:
@@ -337,6 +377,6 @@ def test_a_slow_query_does_not_freeze_other_sockets():
                    "{slow:.1f} s, the event loop stood still for {stall:.1f} s: every other socket of the server "
                    "froze with it. Run each query in a worker thread: decorate the method that queries with "
                    "@database_sync_to_async and await it.", room=where, slow=SLOW, stall=stall))
-        await bob.close()
+        await close_all(bob, watcher)
 
     run(scenario, limit=8 * WAIT)

@@ -119,9 +119,7 @@ class Host:
 
     # -- what the learner's code is doing ----------------------------------------
     def heartbeat(self) -> None:
-        now = time.monotonic()
-        self.longest_stall = max(getattr(self, "longest_stall", 0.0), now - self.beat)
-        self.beat = now
+        self.beat = time.monotonic()
         self.loop.call_later(0.05, self.heartbeat)
 
     @property
@@ -415,7 +413,7 @@ class Host:
                 graph=loader.graph)
         except BaseException as exc:
             raise Refusal(self.places.explain(exc, T("Reading myapp/migrations/ failed"))) from None
-        answer = {"model": True, "files": files, "unmigrated": "myapp" in changes,
+        answer = {"model": True, "files": files, "unmigrated": "myapp" in changes, "db_table": model._meta.db_table,
                   "fields": [f.name for f in model._meta.get_fields()]}
         try:
             call_command("migrate", interactive=False, verbosity=0)
@@ -453,7 +451,7 @@ class Host:
 
     def op_slow_queries(self, seconds: float, kinds: list[str] = ()) -> dict:
         """From now on each query of the Message table whose SQL starts with one of kinds sleeps `seconds`,
-        in whatever thread runs it; seconds=0 ends that. The longest stall of the event loop starts over."""
+        in whatever thread runs it; seconds=0 ends that. The checks time the loop meanwhile, with pings."""
         from django.db.backends import utils
 
         wrapper = utils.CursorWrapper
@@ -469,12 +467,7 @@ class Host:
             return original(cursor, sql, params, many, executor)
 
         wrapper._execute_with_wrappers = slowed if seconds and table else original
-        self.longest_stall = 0.0
         return {"table": table}
-
-    def op_stall(self) -> dict:
-        """The longest the event loop went without its 50 ms heartbeat since the slow queries began."""
-        return {"seconds": round(max(getattr(self, "longest_stall", 0.0), time.monotonic() - self.beat), 3)}
 
 async def probe(scope, receive, send) -> None:
     """The kit's end of the learner's routes: says which token its path carried and who is logged in."""
