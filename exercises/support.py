@@ -259,9 +259,9 @@ def probe_app() -> App:
     return App("probe", T("Loading myproject/asgi.py"))
 
 
-def default_app() -> App:
-    """The app ASGI_APPLICATION names, loaded as Channels and daphne load it."""
-    return App("default", T("Loading the app ASGI_APPLICATION names"))
+def django_app() -> App:
+    """Django's own HTTP app on the learner's settings (their asgi.py is a later stage's)."""
+    return App("django", T("Loading myproject/settings.py"))
 
 
 def layer_app() -> App:

@@ -1,16 +1,16 @@
 """Checkpoint `settings`: Channels is installed and configured in myproject/settings.py.
 
-What the installed apps hold has no behaviour to observe: the host (the
-learner's code in its own process) is asked, and those checks are named as
-asked in docs/architecture.md. What the other settings do is observed with the
-checks' own clients on the host's socket: the app ASGI_APPLICATION names
-serves a page, and two sockets talk through the default channel layer exactly
-as the settings make it, without REDIS_URL.
+Most settings have no behaviour of their own before later stages: the host
+(the learner's code in its own process) is asked for their values, and those
+checks are named as asked in docs/architecture.md. What the settings do is
+observed with the checks' own clients on the host's socket: Django on these
+settings serves a page over HTTP, and two sockets talk through the default
+channel layer exactly as the settings make it, without REDIS_URL.
 """
 import secrets
 
 from kit.i18n import T, recall
-from support import LearnerCodeError, Socket, default_app, get_page, host, layer_app, run, setting_values
+from support import LearnerCodeError, Socket, django_app, get_page, host, layer_app, run, setting_values
 
 
 def settings(*names):
@@ -19,6 +19,8 @@ def settings(*names):
 
 def test_settings_import():
     settings("INSTALLED_APPS")
+    status, _ = get_page(django_app(), "/chat/", doing=T("Getting /chat/ from Django on your settings"))
+    assert status == 200, T("GET /chat/ from Django on your settings answered {status}, not 200.", status=status)
 
 
 def test_channels_installed():
@@ -43,9 +45,6 @@ def test_asgi_application_setting():
     assert value, T("settings.py has no ASGI_APPLICATION.")
     assert value == "myproject.asgi.application", \
         T("ASGI_APPLICATION is {value}; it must be 'myproject.asgi.application'.", value=repr(value))
-    status, _ = get_page(default_app(), "/chat/", doing=T("Getting /chat/ from the app ASGI_APPLICATION names"))
-    assert status == 200, T("GET /chat/ from the app ASGI_APPLICATION names answered {status}, not 200.",
-                            status=status)
 
 
 def test_channel_layers_setting():
