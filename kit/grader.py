@@ -79,25 +79,25 @@ class Failure:
     template: dict | None = field(default=None, repr=False, compare=False)  # the message's T data (kit/i18n.py)
 
     def __post_init__(self):
-        """Every failure, wherever it is made, holds its text as data (as_data); a T keeps its template when
-        the cleaned values still say the cleaned sentence."""
-        from .i18n import T as _T, from_data
+        """Every failure, wherever it is made, holds its text as data (as_data). A message that needed
+        cleaning keeps its template (so it can still be translated) only when the kit's own template, with its
+        values cleaned, says exactly the cleaned sentence."""
+        from .i18n import T as _T, from_data, known_template
 
-        template = self.template or (self.message.data() if isinstance(self.message, _T) else None)
         clean = as_data(self.message)
-        if template is not None:
-            template = _template_as_data(template)
-            try:
-                made = from_data(template)
-            except (KeyError, IndexError, ValueError, TypeError, AttributeError):
-                made = None
+        if not isinstance(self.message, str) or clean != str.__str__(self.message):
+            template = self.template or (self.message.data() if isinstance(self.message, _T) else None)
+            made = None
+            if template is not None and known_template(template := _template_as_data(template)):
+                try:
+                    made = from_data(template)
+                except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+                    made = None
             if made is not None and str.__str__(made) == clean:
                 self.message = made
                 self.template = template if self.template is not None else None
             else:
                 self.message, self.template = clean, None
-        elif clean != self.message:
-            self.message = clean
         self.test = as_data(self.test, 200)
         if not isinstance(self.hint, str) or as_data(self.hint) != self.hint:
             self.hint = as_data(self.hint)

@@ -499,9 +499,16 @@ def show_received(received: dict[str, list[str]], rooms: dict[str, str] | None =
     if rooms:
         grid.add_column(_("room"))
     grid.add_column(_("received, in order"))
+    from rich.markup import escape
+
+    from .grader import as_data
+
+    def data(text) -> str:   # what a learner's server sent: shown as text, never as markup or escapes
+        return escape(as_data(str(text)))
+
     for name, messages in received.items():
-        shown = "\n".join(messages) if messages else "[dim]" + _("(nothing)") + "[/dim]"
-        grid.add_row(name, *([rooms.get(name, "")] if rooms else []), shown)
+        shown = "\n".join(data(m) for m in messages) if messages else "[dim]" + _("(nothing)") + "[/dim]"
+        grid.add_row(data(name), *([data(rooms.get(name, ""))] if rooms else []), shown)
     Console().print(grid)
 
 
@@ -526,7 +533,9 @@ def explain_error(exc: BaseException, project=None) -> str | None:
     if not ours:
         return None
     said = places.explain(exc, T("Your code stopped this experiment"))
-    said = said.translate() if isinstance(said, T) else said
+    from .grader import as_data
+
+    said = as_data(said.translate() if isinstance(said, T) else said)   # the exception's text, as data
     return said + "\n" + _("Fix it in the file, save it and run this cell again (`%tb` shows Python's whole "
                            "traceback).")
 
