@@ -3,7 +3,9 @@
 daphne serves the graded tree on a random free port, so a page that dials a
 fixed host or port (ws://127.0.0.1:8000) cannot connect. Pages in one room must
 see each other's messages in #chat-log; a page in another room must not.
-Every wait is for a condition in the page, never a fixed sleep.
+Every wait is for a condition the checker observes through the browser (the
+page's sockets as Chromium reports them, its DOM as rendered), never a fixed
+sleep, and never a value the page's own scripts could write.
 """
 import functools
 import json
@@ -125,9 +127,15 @@ class ChatPage:
     def wait_connected(self):
         from kit.browser import host_of
 
+        import time
+
         host = host_of(self.url)
         elsewhere = lambda: [u for u in self.sockets.urls() if host_of(u) != host]  # noqa: E731
-        self.wait_for(lambda: self.sockets.open() or elsewhere())  # when it never comes, explained below
+        # goto() returned after the page's load event, so its scripts have run: a page that dials nothing
+        # within WAIT of that never will, and its check says so sooner.
+        loaded = time.monotonic()
+        self.wait_for(lambda: self.sockets.open() or elsewhere()
+                      or (not self.sockets.urls() and time.monotonic() - loaded > WAIT))
         tried = self.sockets.urls()
         wrong = elsewhere()
         if wrong:
@@ -136,7 +144,7 @@ class ChatPage:
                    host=host, url=wrong[0]))
         if not tried:
             fail(T("The room page never opened a WebSocket in {wait:.0f} s: "
-                   "create one with new WebSocket(url) when the page loads.", wait=PAGE_WAIT))
+                   "create one with new WebSocket(url) when the page loads.", wait=WAIT))
         if not self.sockets.open():
             fail(T("The page's WebSocket to {url} did not open in {wait:.0f} s. {clue}", url=tried[0],
                    wait=PAGE_WAIT, clue=server_clue(self.server) or T('Is the path ws/chat/<room_name>/?')))
@@ -270,7 +278,7 @@ def test_https_page_uses_wss(context, server):
     context.kit_errors.remember_source(secure, body.decode("utf-8", "replace"))
     page.route(secure, lambda route: route.fulfill(status=200, body=body, content_type="text/html"))
     page.goto(secure)
-    if not wait_until(page, sockets.urls, timeout=PAGE_WAIT):
+    if not wait_until(page, sockets.urls, timeout=WAIT):   # the page has loaded: its scripts have run
         fail(T("Served over https, the room page opened no WebSocket: build its URL from window.location."))
     tried = sockets.urls()[0]
     assert tried.startswith("wss://"), T(
