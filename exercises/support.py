@@ -259,11 +259,6 @@ def probe_app() -> App:
     return App("probe", T("Loading myproject/asgi.py"))
 
 
-def django_app() -> App:
-    """Django's own HTTP app on the learner's settings (their asgi.py is a later stage's)."""
-    return App("django", T("Loading myproject/settings.py"))
-
-
 def layer_app() -> App:
     """The kit's broadcaster over the default channel layer exactly as the settings make it."""
     return App("layer", T("Trying the default channel layer"))

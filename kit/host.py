@@ -249,14 +249,11 @@ class Host:
     def op_app(self, kind: str) -> dict:
         """An app the checker's clients reach on the listening socket (X-Kit-App: the number returned).
 
-        project: the learner's application; django: Django's own HTTP app on their settings; probe: the learner's
-        application with the kit's probe route first among their websocket_urlpatterns; layer: the kit's
-        broadcaster over the default layer exactly as the settings make it; consumer, any-room: the
-        learner's ChatConsumer behind a router of the kit's."""
+        project: the learner's application; probe: the learner's application with the kit's probe route
+        first among their websocket_urlpatterns; layer: the kit's broadcaster over the default layer exactly
+        as the settings make it; consumer, any-room: the learner's ChatConsumer behind a router of the kit's."""
         if kind == "project":
             app = self.application()
-        elif kind == "django":
-            app = self.django_application()
         elif kind == "probe":
             app = self.probed_application()
         elif kind == "layer":
@@ -268,16 +265,6 @@ class Host:
         number = next(self.ids)
         self.apps[number] = app
         return {"app": number}
-
-    def django_application(self):
-        """Django's HTTP app on the learner's settings alone: no asgi.py, so a later stage's file cannot break it."""
-        self.django_setup()
-        from django.core.asgi import get_asgi_application
-
-        try:
-            return get_asgi_application()
-        except BaseException as exc:
-            raise Refusal(self.places.explain(exc, T("Loading Django on myproject/settings.py failed"))) from None
 
     def probed_application(self):
         """The learner's application, loaded again after the kit's probe route went first in their routes."""
