@@ -40,6 +40,9 @@ UNSANDBOXED_PROCESS_LIMIT = 1024
 ALL_PROCESS_LIMIT = 8192             # with sandboxes (as root): all of them together
 MEMORY_LIMIT = 2 * 1024 ** 3         # a process's data (RLIMIT_DATA: threads' reserved space is not counted)
 TMP_SIZE = 256 * 1024 * 1024         # the sandbox's /tmp, which lives in memory
+SHM_SIZE = 64 * 1024 * 1024          # its /dev/shm (multiprocessing's locks), in memory too
+# Last: the sandbox's own root and /dev, in memory and unsized, become read-only once everything is mounted.
+SEALED = ("--remount-ro", "/dev", "--remount-ro", "/")
 SANDBOX_UID = 65534                  # "nobody" inside the sandbox's user namespace
 ENV_PASSED = ("LANG", "LC_ALL", "TZ")
 NETWORK_PRIVATE = False              # learner sandboxes get a network namespace of their own
@@ -71,8 +74,8 @@ class Isolation:
             return cmd
         # The interpreter by a plain path: a "tests/../.venv" spelling crosses folders the sandbox does not show.
         program = os.path.abspath(cmd[0]) if os.sep in cmd[0] else cmd[0]
-        return [*_bwrap_prefix(Path(tree), env), *_service_args(binds, network_private), *_nproc_args(),
-                program, *cmd[1:]]
+        return [*_bwrap_prefix(Path(tree), env), *_service_args(binds, network_private), *SEALED,
+                *_nproc_args(), program, *cmd[1:]]
 
     def environment(self, env: dict[str, str]) -> dict[str, str]:
         """What the process itself is started with (bubblewrap sets the sandbox's own)."""
@@ -126,7 +129,8 @@ def _bwrap_prefix(tree: Path, env: dict[str, str]) -> list[str]:
     args = [bwrap() or "bwrap", "--die-with-parent", "--new-session",
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-            *_system_binds(), "--proc", "/proc", "--dev", "/dev", *_tmp_size(), "--tmpfs", "/tmp",
+            *_system_binds(), "--proc", "/proc", "--dev", "/dev", *_size(SHM_SIZE), "--tmpfs", "/dev/shm",
+            *_size(TMP_SIZE), "--tmpfs", "/tmp",
             *_python_binds(), "--bind", str(tree), str(tree), "--chdir", str(tree), "--clearenv"]
     for name, value in _clean_env(env).items():
         args += ["--setenv", name, value]
@@ -143,14 +147,18 @@ def _service_args(binds, network_private: bool) -> list[str]:
     return args
 
 
+def _size(size: int) -> list[str]:
+    """The size of the next --tmpfs (bubblewrap 0.8 and later; older ones mount it unsized)."""
+    return ["--size", str(size)] if _sizes() else []
+
+
 @functools.lru_cache(maxsize=1)
-def _tmp_size() -> list[str]:
-    """A /tmp of TMP_SIZE (bubblewrap 0.8 and later; older ones keep an unsized /tmp)."""
+def _sizes() -> bool:
     try:
         usage = subprocess.run([bwrap() or "bwrap", "--help"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):
         usage = ""
-    return ["--size", str(TMP_SIZE)] if "--size" in usage else []
+    return "--size" in usage
 
 
 def prlimit() -> str | None:
@@ -199,7 +207,7 @@ def _as_whom(sandboxed: bool) -> str:
     bounds = [f"{MEMORY_LIMIT // 2 ** 30} GiB of data per process", f"{FILE_SIZE_LIMIT // 2 ** 20} MiB per file"]
     if sandboxed:
         bounds = [f"{PROCESS_LIMIT} processes and threads", *bounds] if prlimit() else bounds
-        bounds += [f"a {TMP_SIZE // 2 ** 20} MiB /tmp"] if _tmp_size() else []
+        bounds += [f"a {TMP_SIZE // 2 ** 20} MiB /tmp"] if _sizes() else []
     elif who:
         bounds = [f"{UNSANDBOXED_PROCESS_LIMIT} processes and threads for all learner code", *bounds]
     return (f"; as {who.describe()}" if who else "") + "; at most " + ", ".join(bounds)

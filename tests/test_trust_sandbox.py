@@ -178,15 +178,16 @@ def test_require_sandbox_wins_over_sandbox_off(tmp_path):
 
 
 # -- bounds -----------------------------------------------------------------------------------------------------
-def test_the_sandbox_tmp_stops_at_its_size(tmp_path):
+@pytest.mark.parametrize("place,size", [("/tmp", sandbox.TMP_SIZE), ("/dev/shm", sandbox.SHM_SIZE)])
+def test_the_sandbox_memory_folders_stop_at_their_size(tmp_path, place, size):
     tree = copy_tree(STARTER, tmp_path / "tree")
-    done = run_learner(textwrap.dedent('''
+    done = run_learner(textwrap.dedent(f'''
         import errno
         written, error = 0, None
         chunk = b"0" * (1 << 20)
         try:
             for n in range(40):                     # files under the per-file limit, 640 MiB in all
-                with open(f"/tmp/fill-{n}", "wb") as handle:
+                with open(f"{place}/fill-{{n}}", "wb") as handle:
                     for _ in range(16):
                         handle.write(chunk)
                         handle.flush()
@@ -197,7 +198,26 @@ def test_the_sandbox_tmp_stops_at_its_size(tmp_path):
     '''), tree, "sandbox", timeout=120)
     written, error = done.stdout.split()
     assert error == "ENOSPC", done.stdout + done.stderr
-    assert int(written) <= sandbox.TMP_SIZE
+    assert int(written) <= size
+
+
+def test_the_sandbox_root_and_dev_are_read_only(tmp_path):
+    """Both live in memory with no size: once the sandbox is mounted, nothing may be written there."""
+    tree = copy_tree(STARTER, tmp_path / "tree")
+    done = run_learner(textwrap.dedent('''
+        import errno
+        for place in ("/fill", "/dev/fill", "/usr/fill"):
+            try:
+                open(place, "wb").write(b"0")
+                print("WROTE", place)
+            except OSError as exc:
+                print(errno.errorcode.get(exc.errno), place)
+        open("/dev/null", "w").write("still a sink")
+        open("mine.txt", "w").write("the tree stays writable")
+    '''), tree, "sandbox")
+    assert done.returncode == 0, done.stderr
+    assert "WROTE" not in done.stdout and done.stdout.count("EROFS") == 3, done.stdout
+    assert (tree / "mine.txt").is_file()
 
 
 def test_learner_processes_run_within_the_limits(tmp_path):
