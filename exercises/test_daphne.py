@@ -1,6 +1,8 @@
 """Checkpoint `daphne`: the project really serves pages and chat under daphne.
 
-A real daphne on a free loopback port; real `websockets` clients in two rooms.
+A real daphne in the tree's sandbox, listening on a Unix socket (its network is
+its own); real `websockets` and HTTP clients in two rooms reach it through the
+checker's own forwarder on a free loopback port (kit/server.py, kit/forward.py).
 """
 import urllib.request
 

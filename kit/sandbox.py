@@ -3,9 +3,11 @@
 Inside the sandbox a learner process sees a read-only system, Python, the
 kit's virtual environment and the `kit` package (not `solutions/`, not the
 checks, not hidden checks, not other trees); its own scratch tree, writable;
-a private /tmp; loopback networking, so the checks reach daphne; a clean
-environment; and a PID namespace, so whatever it starts, daemons in a new
-session included, dies with it. Where bubblewrap cannot run, grading still
+a private /tmp; a network of its own, so no service on the machine's loopback
+is reachable (the stage's services, daphne's and Redis's, come in as Unix
+sockets: kit/server.py, kit/redis.py); a clean environment; and a PID
+namespace, so whatever it starts, daemons in a new session included, dies
+with it. Where bubblewrap cannot run, grading still
 works with process isolation alone, and every report says which was in force.
 
 As root, learner processes run as a real unprivileged user, sandbox or not
@@ -45,7 +47,7 @@ SHM_SIZE = 64 * 1024 * 1024          # its /dev/shm (multiprocessing's locks), i
 SEALED = ("--remount-ro", "/dev", "--remount-ro", "/")
 SANDBOX_UID = 65534                  # "nobody" inside the sandbox's user namespace
 ENV_PASSED = ("LANG", "LC_ALL", "TZ")
-NETWORK_PRIVATE = False              # learner sandboxes get a network namespace of their own
+NETWORK_PRIVATE = True               # learner sandboxes get a network namespace of their own
 
 
 class SandboxUnavailable(RuntimeError):

@@ -2,6 +2,14 @@
 
 Checkpoints, the CLI and the notebooks all use this one launcher.
 
+For a learner (`kit serve`, notebooks) daphne listens on a free 127.0.0.1 port.
+When a tree is graded, daphne runs in the tree's sandbox, whose network is its
+own (kit/sandbox.py): nothing on the machine's loopback is reachable from it,
+and it cannot listen there either. It listens on a Unix socket in a folder this
+process made, shown in the sandbox at SANDBOX_FOLDER; this process reaches it
+through a forwarder of its own on a free 127.0.0.1 port (kit/forward.py), so
+`url`, `ws_url` and the browser work as before.
+
     with DaphneServer(project) as server:
         print(server.url, server.ws_url("lobby"))
 """
@@ -9,17 +17,21 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from . import procs, sandbox
+from . import learner, procs, sandbox
+from .forward import Forwarder, connect_unix
 from .project import django_env, validate
 
 ASGI_APP = "myproject.asgi:application"
 READY_TIMEOUT = float(os.environ.get("KIT_DAPHNE_READY_TIMEOUT", "30"))
+SANDBOX_FOLDER = "/run/kit/daphne"   # where a graded daphne sees the folder of its socket
+SOCKET_NAME = "daphne.sock"
 
 
 _LOGS: list[Path] = []   # daphne logs outlive stop() (messages quote them), not the process
@@ -29,6 +41,21 @@ _LOGS: list[Path] = []   # daphne logs outlive stop() (messages quote them), not
 def _remove_logs() -> None:
     for path in _LOGS:
         path.unlink(missing_ok=True)
+
+
+def _socket_answers(path: str) -> bool:
+    try:
+        connect_unix(path, timeout=0.25).close()
+        return True
+    except OSError:
+        return False
+
+
+def _give_to_learner(folder: str) -> None:
+    """The folder of daphne's socket is the learner user's when the grader is root: daphne creates the socket."""
+    who = learner.account()
+    if who is not None:
+        os.chown(folder, who.uid, who.gid)
 
 
 class ServerError(RuntimeError):
@@ -50,6 +77,9 @@ class DaphneServer:
         self.binds = tuple(binds)  # when graded: the stage's services, shown inside the sandbox (kit/sandbox.py)
         self.process: subprocess.Popen | None = None
         self.started_in: float | None = None
+        self.socket_path: str | None = None    # graded: daphne's Unix socket, as this process sees it
+        self._folder: str | None = None
+        self._forwarder: Forwarder | None = None
         self._log = tempfile.NamedTemporaryFile(prefix="kit-daphne-", suffix=".log", delete=False)
         self.log_path = Path(self._log.name)
         _LOGS.append(self.log_path)
@@ -79,6 +109,9 @@ class DaphneServer:
     def start(self) -> "DaphneServer":
         if self.running:
             return self
+        isolation = sandbox.for_grading()
+        if isolation:
+            return self._start_graded(isolation)
         attempts = 1 if self.requested_port else 3
         for attempt in range(attempts):
             self.port = self.requested_port or procs.free_port()
@@ -100,18 +133,41 @@ class DaphneServer:
                 "something at import time (settings.py, asgi.py, routing, consumers) blocks or loops."))
         raise ServerError(self._explain("daphne could not bind a port."))
 
+    def _start_graded(self, isolation: sandbox.Isolation) -> "DaphneServer":
+        """daphne on a Unix socket in the tree's sandbox; this process's forwarder gives it a loopback port."""
+        self._folder = tempfile.mkdtemp(prefix="kit-daphne-")
+        _give_to_learner(self._folder)
+        inside = SANDBOX_FOLDER if isolation.sandboxed else self._folder
+        self.socket_path = os.path.join(self._folder, SOCKET_NAME)
+        # Without a sandbox the folder is "bound" where it is: the learner user is still let through to it.
+        binds = [*self.binds, (self._folder, inside, True)]
+        cmd = [sys.executable, "-m", "daphne", "-u", f"{inside}/{SOCKET_NAME}", *self.extra_args, ASGI_APP]
+        self._log.write(f"$ {' '.join(cmd[1:])}\n".encode())
+        self._log.flush()
+        begun = time.monotonic()
+        env = {"PYTHONPATH": str(self.project), **self.extra_env}
+        self.process = sandbox.spawn(cmd, self.project, env=env, isolation=isolation, binds=binds,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        if not procs.wait_until(lambda: not self.running or _socket_answers(self.socket_path), self.ready_timeout):
+            self.stop()
+            raise ServerError(self._explain(
+                f"daphne did not listen within {self.ready_timeout:.0f} s: "
+                "something at import time (settings.py, asgi.py, routing, consumers) blocks or loops."))
+        if not self.running:
+            code = self.process.returncode
+            self.stop()
+            raise ServerError(self._explain(f"daphne exited with code {code} before it listened."))
+        self._forwarder = Forwarder(self.socket_path).start()
+        self.port = self._forwarder.port
+        self.started_in = time.monotonic() - begun
+        return self
+
     def _spawn(self) -> None:
         # As a learner types it, in the tree: nothing sets DJANGO_SETTINGS_MODULE but the tree's own asgi.py.
         cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                *self.extra_args, ASGI_APP]
         self._log.write(f"$ {' '.join(cmd[1:])}\n".encode())
         self._log.flush()
-        isolation = sandbox.for_grading()
-        if isolation:
-            env = {"PYTHONPATH": str(self.project), **self.extra_env}
-            self.process = sandbox.spawn(cmd, self.project, env=env, isolation=isolation, binds=self.binds,
-                                         stdout=self._log, stderr=subprocess.STDOUT)
-            return
         env = django_env(self.project)
         env.pop("DJANGO_SETTINGS_MODULE", None)
         env.update(self.extra_env)
@@ -121,6 +177,12 @@ class DaphneServer:
     def stop(self) -> None:
         if self.process is not None:
             procs.stop_tree(self.process)
+        if self._forwarder is not None:
+            self._forwarder.stop()
+            self._forwarder = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
 
     def __enter__(self) -> "DaphneServer":
         return self.start()
