@@ -125,9 +125,9 @@ class ChatPage:
                 return False
 
     def wait_connected(self):
-        from kit.browser import host_of
-
         import time
+
+        from kit.browser import host_of
 
         host = host_of(self.url)
         elsewhere = lambda: [u for u in self.sockets.urls() if host_of(u) != host]  # noqa: E731

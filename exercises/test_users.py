@@ -241,7 +241,9 @@ def test_two_people_side_by_side_see_each_others_names(chromium, server):
     bob_context, bob = logged_in_page(chromium, server, "bob_page", "users_page")
     try:
         for name, page in (("alice_page", alice), ("bob_page", bob)):
-            if not wait_until(page, page.kit_sockets.open, timeout=PAGE_WAIT):
+            # The page has loaded (its scripts ran): one that dialled nothing within WAIT never will.
+            dialled = wait_until(page, page.kit_sockets.urls, timeout=WAIT)
+            if not dialled or not wait_until(page, page.kit_sockets.open, timeout=PAGE_WAIT):
                 fail(T("The room page, logged in as {name}, opened no WebSocket in {wait:.0f} s. {clue}",
                        name=repr(name), wait=PAGE_WAIT, clue=server_clue(server)))
         send(alice, "hi, this is alice")
