@@ -143,16 +143,20 @@ def test_a_tree_that_writes_the_checkers_pipe_scores_zero(tmp_path, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_tree_that_reads_etc_shadow_scores_zero_and_shows_nothing(tmp_path, mode):
+    """On a solved tree, so that the settings' own error is what the report shows: either way it fails, and
+    it must say the file was closed to it."""
     secret = Path("/etc/shadow").read_text().splitlines()[0][:40]
-    tree = with_settings(copy_tree(STARTER, tmp_path / "tree"), '''
+    tree = with_settings(copy_tree(SOLUTIONS, tmp_path / "tree"), '''
         try:
-            raise RuntimeError("SHADOW " + open("/etc/shadow").read())
+            shadow = open("/etc/shadow").read()
         except PermissionError:
-            pass
+            raise RuntimeError("the shadow file is closed to learner code")
+        raise RuntimeError("SHADOW " + shadow)
     ''')
-    report = graded(tree, "settings", "daphne", mode=mode, tmp_path=tmp_path)
+    report = graded(tree, "settings", "consumer", mode=mode, tmp_path=tmp_path)
     text = json.dumps(report)
     assert report["score"] == 0 and "SHADOW" not in text and secret not in text, text[:2000]
+    assert "the shadow file is closed to learner code" in text, text[:2000]
     assert leftovers(tree) == []
 
 
