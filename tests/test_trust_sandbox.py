@@ -266,3 +266,20 @@ def test_a_tree_that_hits_a_limit_fails_its_own_stage_and_no_other_tree(tmp_path
     assert leftovers(hostile) == [], f"{name} left processes running"
     other = json.loads(out)
     assert other["score"] == other["max_score"] == 30, out[:2000] + err[-2000:]
+
+
+def test_handing_the_tree_over_gives_away_no_file_outside_it(tmp_path):
+    """The tree becomes the learner user's; a link in it, soft or hard, leaves its target as it was."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("root's")
+    tree = copy_tree(STARTER, tmp_path / "tree")
+    (tree / "soft").symlink_to(outside / "secret.txt")
+    (tree / "soft-folder").symlink_to(outside)
+    os.link(outside / "secret.txt", tree / "hard")
+    done = run_learner("print(open('manage.py').read()[:1])", tree, "off")
+    assert done.returncode == 0, done.stderr
+    who = learner.account()
+    assert (tree / "manage.py").stat().st_uid == who.uid and tree.stat().st_uid == who.uid
+    assert (outside / "secret.txt").stat().st_uid == 0 and outside.stat().st_uid == 0
+    assert (tree / "soft").lstat().st_uid == who.uid   # the link itself, harmless
