@@ -156,9 +156,9 @@ def run_suite(consumer: str | None) -> Run:
         finally:
             procs.stop_tree(proc, grace=1)
         if consumer is not None and os.path.lexists(marker):
-            return Run("broken", T("tried to read myapp/consumers.py as text: here the consumers your tests meet "
-                                   "cannot be read, only driven through their sockets; test what a consumer does, "
-                                   "not how it is written"))
+            return Run("broken", T("tried to read myapp/consumers.py (its text or its compiled code): here the "
+                                   "consumers your tests meet cannot be read, only driven through their sockets; "
+                                   "test what a consumer does, not how it is written"))
         counts = junit_counts(report)
         if code == 5:
             return Run("broken", T("found no tests in {suite}: name each function test_...", suite=SUITE))

@@ -7,13 +7,16 @@ hook refuses to open: a suite that reads it, by any route, scores 0 and is told 
 """
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from conftest import KIT_ROOT, checkpoint_outcomes, grade_json, stage
+from conftest import KIT_ROOT, SOLUTIONS, checkpoint_outcomes, copy_tree, grade_json, stage
 from kit import sandbox
 
 sys.path.insert(0, str(KIT_ROOT / "exercises"))
@@ -22,14 +25,14 @@ import consumers_under_test as generated  # noqa: E402
 FAST = {"KIT_WAIT": "3"}
 SUITE = "myapp/tests/test_consumers.py"
 CORRECT_ASYNC = "test_your_tests_pass_on_a_correct_consumer[async]"
-READ_SENTENCE = "Your tests tried to read myapp/consumers.py as text: here the consumers your tests meet cannot be " \
-                "read, only driven through their sockets"
+READ_SENTENCE = "Your tests tried to read myapp/consumers.py (its text or its compiled code): here the consumers " \
+                "your tests meet cannot be read, only driven through their sockets"
 
 # A suite that grades the consumer by its text: the tell-tale snippets of the kit's broken consumers.
 GREP_SUITE = textwrap.dedent('''
     from pathlib import Path
 
-    TELLS = ["or True", '"chat_all"', '-left"', '{"text":', "data = json.loads(text_data)\\n",
+    TELLS = ["or True", '"chat_all"', '-left"', '{"text":', "    data = json.loads(text_data)\\n        message",
              'event.get("sender")', "await self.chat_message(", "channel_layer.send(self.channel_name",
              ".upper()", "close_code == 4000", "(KeyError, TypeError)", 'return "chat_" + room']
 
@@ -50,6 +53,20 @@ READERS = {
     "linecache": "import linecache\nimport myapp.consumers\nreturn ''.join(linecache.getlines(myapp.consumers.__file__))",
     "loader": "import importlib.machinery\n"
               "return importlib.machinery.SourceFileLoader('x', str(CONSUMERS)).get_data(str(CONSUMERS)).decode()",
+    # The compiled code, which the sandbox does hold: refused to the suite by every route Python audits.
+    "__code__": "from myapp.consumers import ChatConsumer\n"
+                "return ' '.join(n for f in vars(ChatConsumer).values() if callable(f) for n in f.__code__.co_names)",
+    "dis": "import dis, io\nfrom myapp.consumers import ChatConsumer\nout = io.StringIO()\n"
+           "dis.dis(ChatConsumer, file=out)\nreturn out.getvalue()",
+    "gc": "import gc\nfrom myapp.consumers import ChatConsumer\nreturn ' '.join(n for f in vars(ChatConsumer).values() "
+          "if callable(f) for c in gc.get_referents(f) if hasattr(c, 'co_names') for n in c.co_names)",
+    "ctypes": "import ctypes\nfrom myapp.consumers import ChatConsumer\nget = ctypes.pythonapi.PyFunction_GetCode\n"
+              "get.restype, get.argtypes = ctypes.py_object, [ctypes.py_object]\n"
+              "return ' '.join(get(ChatConsumer.receive).co_names)",
+    "finder": "import sys\nimport myapp.consumers\n"
+              "finder = next(f for f in sys.meta_path if type(f).__name__ == 'Consumer')\n"
+              "return ' '.join(finder.run.gi_frame.f_locals['code'].co_names)",
+    "proc-mem": "return open('/proc/self/mem', 'rb').read(16).decode('latin-1')",
 }
 READER_SUITE = '''import os
 
@@ -167,3 +184,50 @@ def test_a_suite_that_searches_the_sandbox_for_the_text_finds_none(solved_tree):
     results = checkpoint_outcomes(with_suite(solved_tree, suite), "testing", select="correct_consumer and async",
                                   env=FAST)
     assert results[CORRECT_ASYNC]["outcome"] == "failed", results[CORRECT_ASYNC]
+
+
+MATRIX = '''
+import json, sys
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path[:0] = [sys.argv[1]]
+import consumers_under_test as generated
+import test_testing as checker
+
+def run(job):
+    style, fault, way = job
+    writer = generated.Writer(style, fault)
+    writer.way = way
+    result = checker.run_suite(writer.text())
+    return [style, fault, way, result.outcome, result.why, result.failed]
+
+jobs = [(style, fault, (i + j) % 3) for i, style in enumerate(generated.STYLES)
+        for j, fault in enumerate([None, *sys.argv[2].split(",")])]
+with ThreadPoolExecutor(3) as pool:
+    print(json.dumps(list(pool.map(run, jobs))))
+'''
+
+
+def lesson_suite_on_every_variant(project, faults) -> list:
+    env = {**os.environ, "KIT_GRADED_PROJECT": str(project), "KIT_WAIT": "3",
+           "KIT_GRADING_ISOLATION": sandbox.detect().kind}
+    done = subprocess.run([sys.executable, "-c", MATRIX, str(KIT_ROOT / "exercises"), ",".join(faults)],
+                          capture_output=True, text=True, timeout=900, env=env, cwd=KIT_ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_lessons_suite_passes_every_correct_style_and_catches_every_broken_variant():
+    """Each style, correct and with each fault (the ways of breaking it spread over the styles)."""
+    for style, fault, way, outcome, why, failed in lesson_suite_on_every_variant(SOLUTIONS, generated.FAULTS):
+        assert outcome == ("passed" if fault is None else "failed"), (style, fault, way, why, failed)
+
+
+def test_a_consumer_that_never_leaves_breaks_no_other_promise(tmp_path):
+    """What the missing-test message relies on: only the leave test tells never-leaves from correct."""
+    tree = copy_tree(SOLUTIONS, tmp_path / "tree")
+    text = (tree / SUITE).read_text(encoding="utf-8")
+    cut = re.search(r"\ndef test_a_socket_leaves_its_group_on_disconnect\(\):.*?\n(?=\ndef )", text, re.S)
+    (tree / SUITE).write_text(text.replace(cut.group(0), "\n"), encoding="utf-8")
+    for style, fault, way, outcome, why, failed in lesson_suite_on_every_variant(tree, ["never-leaves"] * 2):
+        assert outcome == "passed", (style, fault, way, why, failed)
