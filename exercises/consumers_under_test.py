@@ -110,8 +110,9 @@ class Writer:
 
     @staticmethod
     def room_as(way: int) -> str:
-        return ('self.scope["url_route"]["kwargs"]["room_name"]', 'self.scope["url_route"]["kwargs"].get("room", "lobby")',
-                'self.scope["path"].strip("/").split("/")[0]')[way]
+        return ('self.scope["url_route"]["kwargs"]["room_name"]',
+                'self.scope["url_route"]["kwargs"].get("room", "lobby")',  # no such key: always "lobby"
+                'self.scope["path"].strip("/").split("/")[0]')[way]         # "ws", whatever the room
 
     # -- the methods --------------------------------------------------------------------------
     def connect(self) -> list[str]:
@@ -191,24 +192,29 @@ class Writer:
 
     def deliver(self) -> list[str]:
         key = "message" if self.fault != "wrong-key" else pick(WRONG_KEYS)
-        content = f'{{"{key}": event["{self.text_key}"], "author": event.get("{self.author_key}", "")}}'
-        if self.fault == "wrong-key" and self.way == 2:
-            content = f'{{"{key}": {{"message": event["{self.text_key}"], "author": event.get("{self.author_key}", "")}}}}'
+        content = self.relayed(key, nested=self.fault == "wrong-key" and self.way == 2)
         lines = [self.define(self.handler, ", event")]
         if self.fault == "not-the-sender":
             mine = "self.channel_name" if self.way != 1 else f"self.{self.sender_key}"
             lines += [f'    if event.get("{self.sender_key}") == {mine}:', "        return"]
         return lines + ["    " + self.frame(content)]
 
+    def relayed(self, key: str, nested: bool = False) -> str:
+        """The frame a handler sends for an event: {key: text, "author": ...}, or the pair nested under key."""
+        pair = f'"message": event["{self.text_key}"], "author": event.get("{self.author_key}", "")'
+        return f'{{"{key}": {{{pair}}}}}' if nested else "{" + pair.replace('"message"', f'"{key}"', 1) + "}"
+
     def spare(self) -> list[str]:
         """A method nobody calls, holding lines that other variants (correct and broken) run."""
         name = f"_{pick(('spare', 'unused', 'old', 'draft', 'alt'))}_{CHANCE.randrange(16 ** 4):04x}"
-        sender = pick(("", f', "{self.sender_key}": self.channel_name', f', "{self.sender_key}": self.{self.sender_key}'))
+        sender = pick(("", f', "{self.sender_key}": self.channel_name',
+                       f', "{self.sender_key}": self.{self.sender_key}'))
         event = f'{{"type": "{self.kind}", "{self.text_key}": message, "{self.author_key}": author{sender}}}'
         leave = self.layer("group_discard", f"self.{self.attr}, self.channel_name")
         fragments = (
             [self.aw(f"self.{self.handler}({event})")], [self.layer("send", f"self.channel_name, {event}")],
-            [self.frame('{"message": message, "author": author}')], [self.layer("group_send", f"self.{self.attr}, {event}")],
+            [self.frame('{"message": message, "author": author}')],
+            [self.layer("group_send", f"self.{self.attr}, {event}")],
             [f'if event.get("{self.sender_key}") == self.channel_name:', "    return"],
             [f'if event.get("{self.sender_key}") == self.{self.sender_key}:', "    return"],
             [f"self.{self.sender_key} = uuid.uuid4().hex"],
@@ -217,11 +223,9 @@ class Writer:
             [f'self.{self.attr} = {self.group_of(self.room_as(pick((1, 2))))}'],
             ["if close_code == 4000:", "    " + leave], [leave], [f"self.groups.append(self.{self.attr}.upper())"],
             [self.layer("group_discard", f"self.{self.attr}.upper(), self.channel_name")],
-            [self.frame(f'{{"{pick(WRONG_KEYS)}": event["{self.text_key}"], "author": event.get("{self.author_key}", "")}}')],
-            [self.frame(f'{{"{pick(WRONG_KEYS)}": {{"message": event["{self.text_key}"], '
-                        f'"author": event.get("{self.author_key}", "")}}}}')],
-            ["try:", "    data = json.loads(text_data)", f"except {pick(('(KeyError, TypeError)', '(KeyError, AttributeError)'))}:",
-             "    return"],
+            [self.frame(self.relayed(pick(WRONG_KEYS)))], [self.frame(self.relayed(pick(WRONG_KEYS), nested=True))],
+            ["try:", "    data = json.loads(text_data)",
+             f"except {pick(('(KeyError, TypeError)', '(KeyError, AttributeError)'))}:", "    return"],
             ["data = json.loads(text_data)"])
         body = [line for fragment in CHANCE.sample(fragments, CHANCE.randrange(1, 4)) for line in fragment]
         return [self.define(name, ", event=None, message='', author='', room='', close_code=None, text_data=''"),

@@ -110,6 +110,8 @@ def copy_with(hidden: bool, folder: Path) -> Path:
                     ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3", ".kit", ".kit-backups"))
     if hidden:
         target = tree / "myapp" / "consumers.py"
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
         target.unlink(missing_ok=True)  # a link planted there is removed, never followed
         target.write_text(STUB, encoding="utf-8")
     return tree

@@ -50,7 +50,8 @@ READERS = {
     "os.open": "fd = os.open(str(CONSUMERS), os.O_RDONLY)\nreturn os.read(fd, 1 << 20).decode()",
     "inspect-module": "import inspect\nimport myapp.consumers\nreturn inspect.getsource(myapp.consumers)",
     "inspect-class": "import inspect\nfrom myapp.consumers import ChatConsumer\nreturn inspect.getsource(ChatConsumer)",
-    "linecache": "import linecache\nimport myapp.consumers\nreturn ''.join(linecache.getlines(myapp.consumers.__file__))",
+    "linecache": "import linecache\nimport myapp.consumers\n"
+                 "return ''.join(linecache.getlines(myapp.consumers.__file__))",
     "loader": "import importlib.machinery\n"
               "return importlib.machinery.SourceFileLoader('x', str(CONSUMERS)).get_data(str(CONSUMERS)).decode()",
     # The compiled code, which the sandbox does hold: refused to the suite by every route Python audits.
