@@ -126,3 +126,28 @@ def test_a_lying_page_fails_the_users_and_hardening_browser_checks(tmp_path):
     page_check = hardening["test_html_in_a_message_is_shown_as_text"]
     assert page_check["outcome"] == "failed" and "never showed a message sent to its room" in page_check["message"]
     assert leftovers(tree) == []
+
+
+# A page that turns HTML in a message into markup (the hardening mutant html-preview) and hides it from any
+# check that asks the page: its querySelectorAll finds no <img>, its window.__kitXss is always 0.
+HIDES_ITS_HTML = """
+        Object.defineProperty(window, "__kitXss", {get() { return 0; }, set(value) {}});
+        const everything = Document.prototype.querySelectorAll;
+        Document.prototype.querySelectorAll = function (selector) {
+            return String(selector).includes("img") ? [] : everything.call(this, selector);
+        };
+        const roomName = JSON.parse"""
+
+
+def test_a_page_cannot_hide_html_it_runs(tmp_path):
+    from conftest import mutate
+
+    tree = copy_tree(SOLUTIONS, tmp_path / "liar")
+    mutate(tree, ROOM_HTML, 'chatLog.value += author + data.message + "\\n";',
+           'chatLog.value += author + data.message + "\\n";\n'
+           '                    document.body.insertAdjacentHTML("beforeend", "<p>" + data.message + "</p>");')
+    mutate(tree, ROOM_HTML, "\n        const roomName = JSON.parse", HIDES_ITS_HTML)
+    outcomes = checkpoint_outcomes(tree, "hardening", env=LIMITS, select="html_in_a_message")
+    check = outcomes["test_html_in_a_message_is_shown_as_text"]
+    assert check["outcome"] == "failed" and "became part of the page" in check["message"], check
+    assert leftovers(tree) == []
