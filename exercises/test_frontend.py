@@ -70,6 +70,16 @@ def reports_page_errors(check):
     return checked
 
 
+def error_in(frame: str) -> str | None:
+    """The text of an error frame ({"error": "..."}), else None."""
+    try:
+        data = json.loads(frame)
+    except (TypeError, ValueError):
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, str) and error.strip() else None
+
+
 class ChatPage:
     """One browser tab on a room page, driven like a person would, watched through the browser."""
 
@@ -204,6 +214,9 @@ class ChatPage:
                      "socket.send(JSON.stringify({{message: text}})).", frame=repr(frame))
         if not isinstance(data, dict) or "message" not in data:
             return T("The page sent {frame}: send an object with a 'message' key.", frame=repr(frame))
+        refused = [error for error in map(error_in, self.sockets.received()) if error]
+        if refused:  # the server said why (as the browser saw it): an anonymous post, a limit
+            return T("The server answered the page's message with an error frame: {error}.", error=repr(refused[-1]))
         return (server_clue(self.server) or T("The server answered; append data.message + '\\n' "
                                               "to the #chat-log textarea's value in onmessage."))
 
