@@ -9,6 +9,13 @@
 
     browser.require()               # first line of a browser checkpoint (see below)
 
+    sockets = browser.PageSockets(page)     # before goto: the page's WebSockets as Chromium reports them
+    browser.shown_lines(page, "#chat-log")  # what an element shows, read in Playwright's isolated world
+
+A check judges a page only by what the browser reports of it (DESIGN.md, "Trust"): never by an
+object the page's own scripts can write, nor by code evaluated in the page's main world, whose
+functions the page can redefine.
+
 Discovery: Playwright's own Chromium when it is installed
 (`playwright install chromium`), else the first of chromium, chromium-browser,
 google-chrome, google-chrome-stable on PATH, else KIT_BROWSER if it names an
