@@ -98,10 +98,13 @@ def needs_sandbox():
         pytest.fail(f"No sandbox on this machine ({sandbox.detect().detail}): install bubblewrap.")
 
 
-def test_a_lying_host_scores_zero(tmp_path):
+@pytest.mark.parametrize("mode", ["sandbox", "off"], ids=["sandbox", "no-sandbox"])
+def test_a_lying_host_scores_zero(tmp_path, mode):
+    """Nothing here needs a sandbox: what the host says never counted, with or without one."""
     tree = tree_with(tmp_path, "liar", LYING_HOST)
     before = kit_fingerprint()
-    report = grade_json(tree, *STAGES, env=dict(LIMITS, TMPDIR=str(tmp_path)))
+    env = dict(LIMITS, TMPDIR=str(tmp_path), **({"KIT_SANDBOX": "off"} if mode == "off" else {}))
+    report = grade_json(tree, *STAGES, env=env)
     text = json.dumps(report)
     # The lie took hold: the asked facts it answers (nothing in the starter's settings holds them) passed.
     assert "test_channels_installed" in stage(report, "settings")["passed_checks"], text[:3000]
