@@ -56,7 +56,8 @@ def trusted_readers():
 
 def frame_readers():
     """Every function of the libraries that walk frames to report them (pytest's tracebacks, logging, asyncio's
-    reprs): they may read a consumer frame's code. Known by identity: a filename can be forged, a code object not."""
+    reprs): they may read a consumer frame's code while no learner code is on the stack, as when pytest reports
+    a failure. Known by identity: a filename can be forged, a code object not."""
     import asyncio
     import inspect
     import logging
@@ -88,9 +89,10 @@ def guard(hidden, tree, marker, kept):
     readers, walkers = trusted_readers(), frame_readers()
     busy = []
 
-    def learner_asks():
-        """True when learner code is on the stack (pytest rendering a traceback is not a learner reading)."""
-        frame = sys._getframe(2)
+    def learner_asks(depth):
+        """True when learner code is on the stack below `depth` (pytest rendering a traceback, once the test has
+        returned, is not a learner reading)."""
+        frame = sys._getframe(depth + 1)
         while frame is not None:
             name = frame.f_code.co_filename
             if name.startswith(prefixes) and not name.endswith(os.path.join("myapp", "consumers.py")):
@@ -116,8 +118,9 @@ def guard(hidden, tree, marker, kept):
                 return "code"
             if getattr(target, "co_filename", None) == hidden:
                 caller = sys._getframe(2).f_code
-                if caller not in readers and not (args[1] == "f_code" and caller in walkers):
-                    return "code"
+                if caller in readers or args[1] == "f_code" and caller in walkers and not learner_asks(2):
+                    return None
+                return "code"
             return None
         if event.startswith(("gc.get_", "ctypes.")):
             return "memory"
@@ -133,7 +136,7 @@ def guard(hidden, tree, marker, kept):
         busy.append(1)
         try:
             reason = refused(event, args)
-            if reason and learner_asks():
+            if reason and learner_asks(1):
                 os.close(os.open(marker, os.O_WRONLY | os.O_CREAT, 0o600))
         finally:
             busy.pop()

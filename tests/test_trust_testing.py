@@ -67,6 +67,26 @@ READERS = {
     "finder": "import sys\nimport myapp.consumers\n"
               "finder = next(f for f in sys.meta_path if type(f).__name__ == 'Consumer')\n"
               "return ' '.join(finder.run.gi_frame.f_locals['code'].co_names)",
+    # A consumer frame from a traceback, its code through pytest's own traceback helpers.
+    "pytest-internals": textwrap.dedent('''\
+        import asyncio
+        import _pytest._code
+        from myapp.consumers import ChatConsumer
+
+        class Fake:
+            def __getattr__(self, name):
+                raise LookupError(name)
+
+        try:
+            asyncio.run(ChatConsumer.connect(Fake()))
+        except LookupError as error:
+            tb, found = error.__traceback__, []
+            while tb is not None:
+                if tb.tb_frame.f_globals.get("__name__") == "myapp.consumers":
+                    found.append(_pytest._code.Frame(tb.tb_frame).code.raw)
+                tb = tb.tb_next
+            return " ".join(name for code in found for name in code.co_names)
+        return ""'''),
     "proc-mem": "return open('/proc/self/mem', 'rb').read(16).decode('latin-1')",
 }
 READER_SUITE = '''import os
