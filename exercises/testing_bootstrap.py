@@ -18,9 +18,11 @@ no other process of the sandbox reads its memory.
 import marshal
 import os
 import sys
+import threading
 
 SENTENCE = ("myapp/consumers.py cannot be read here: the checkpoint's consumers are tried through their "
             "sockets only.")
+WATCHED = ("open", "object.__getattr__", "import")
 CODE_ATTRIBUTES = {"__code__", "cr_code", "gi_code", "ag_code", "f_code", "gi_frame"}
 
 
@@ -87,7 +89,7 @@ def guard(hidden, tree, marker, kept):
     prefixes = (os.path.abspath(tree) + os.sep, os.path.realpath(tree) + os.sep)
     interpreter = tuple({os.path.realpath(p) + os.sep for p in (sys.base_prefix, sys.prefix, sys.exec_prefix)})
     readers, walkers = trusted_readers(), frame_readers()
-    busy = []
+    inside = threading.local()  # per thread: another thread's event must never find the hook "busy"
 
     def learner_asks(depth):
         """True when learner code is on the stack below `depth` (pytest rendering a traceback, once the test has
@@ -130,16 +132,15 @@ def guard(hidden, tree, marker, kept):
         return None
 
     def hook(event, args):
-        if busy or not (event in ("open", "object.__getattr__", "import") or event.startswith(("gc.get_",
-                                                                                                "ctypes."))):
+        if getattr(inside, "busy", False) or not (event in WATCHED or event.startswith(("gc.get_", "ctypes."))):
             return
-        busy.append(1)
+        inside.busy = True
         try:
             reason = refused(event, args)
             if reason and learner_asks(1):
                 os.close(os.open(marker, os.O_WRONLY | os.O_CREAT, 0o600))
         finally:
-            busy.pop()
+            inside.busy = False
         if reason:
             raise PermissionError(SENTENCE)
 
