@@ -42,7 +42,7 @@ def context(chromium):
     ctx = chromium.new_context()
     ctx.set_default_timeout(PAGE_WAIT * 1000)
     # The pages' own errors, seen by the browser (Playwright's events), never asked of the page.
-    ctx.kit_errors = PageErrors(template=ROOM_TEMPLATE)
+    ctx.kit_errors = PageErrors(template=ROOM_TEMPLATE, root=PROJECT)
     yield ctx
     ctx.close()
 

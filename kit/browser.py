@@ -156,6 +156,7 @@ import time  # noqa: E402
 STACK_PLACE = re.compile(r"((?:https?|file)://[^\s()]+?):(\d+):(\d+)\)?\s*$", re.M)
 MAX_ERRORS = 20        # a page that throws in a loop is bounded (DESIGN.md, "Bounded")
 MAX_TEXT = 300         # characters kept of one error's text
+MAX_TEMPLATE = 2**20   # bytes read of the template to say a line of it: a larger one gets no line
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 IGNORED_CONSOLE = ("Failed to load resource", "WebSocket connection to")  # explained by the checks themselves
 
@@ -178,8 +179,9 @@ class PageErrors:
     the place is said as the template's file and line; otherwise as the page's line.
     """
 
-    def __init__(self, template: tuple[str, os.PathLike] | None = None):
+    def __init__(self, template: tuple[str, os.PathLike] | None = None, root: os.PathLike | None = None):
         self.template = template
+        self.root = root   # the tree the template is in: read from there, one folder at a time
         self.errors: list[dict] = []
         self.sources: dict[str, str] = {}
 
@@ -240,10 +242,10 @@ class PageErrors:
         source = self.sources.get(url.split("#")[0])
         if source is None or not self.template:
             return None
-        try:
-            lines = Path(self.template[1]).read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
+        text = self._template_text()
+        if text is None:
             return None
+        lines = text.splitlines()
         served = source.splitlines()
         if not 0 < line <= len(served):
             return None
@@ -254,6 +256,20 @@ class PageErrors:
             return line
         same = [n for n, text in enumerate(lines, 1) if text.strip() == wanted]
         return min(same, key=lambda n: abs(n - line)) if same else None
+
+    def _template_text(self) -> str | None:
+        """The template as it is now, or None. Learner code runs while the checker reads it (daphne's views can
+        swap it for a link to /etc/shadow or a named pipe): a regular file only, no link followed, never
+        blocking, bounded (kit.project.read_inside). No root given: walked from the file system's root."""
+        from .project import read_text_inside
+
+        path = Path(self.template[1]).absolute()
+        root = Path(self.root).absolute() if self.root is not None else Path(path.anchor)
+        try:
+            relative = path.relative_to(root)
+        except ValueError:
+            return None
+        return read_text_inside(root, str(relative), limit=MAX_TEMPLATE)
 
     def place(self, entry: dict) -> str:
         from .i18n import T
