@@ -31,7 +31,7 @@ def pytest_configure(config):
     if any(Path(arg).stem in HOSTED for arg in config.args):
         from support import start_host_early
 
-        start_host_early()
+        start_host_early([Path(arg).stem for arg in config.args])
 
 
 HOSTED = {"test_settings", "test_asgi", "test_consumer", "test_routing", "test_hardening", "test_users"}

@@ -73,7 +73,8 @@ def run_in_tree(args: list[str], *, env: dict, timeout: float, binds=()) -> tupl
 class Host:
     """A client for kit/host.py. Its answers are data; what they mean is decided here."""
 
-    def __init__(self):
+    def __init__(self, redis=None):
+        self.redis = redis  # the checker's Redis the host's channel layer runs on (layer_on_redis), or None
         ours, theirs = socket.socketpair()
         # The socket the host serves on, in a folder of this process that learner code cannot see or
         # replace: what answers there is the process given the listening end, and nothing else.
@@ -84,9 +85,13 @@ class Host:
         listening.listen(128)
         self.log = tempfile.TemporaryFile(prefix="kit-host-")
         env = {"KIT_SOURCE_TREE": os.environ.get("KIT_SOURCE_TREE", str(PROJECT))}
+        binds = []
+        if redis is not None:
+            env["KIT_LAYER_REDIS"], binds = redis_for_learner(redis)
         fds = (theirs.fileno(), listening.fileno())
         self.process = sandbox.spawn([sys.executable, "-P", "-m", "kit.host", *map(str, fds), str(PROJECT)],
-                                     PROJECT, env=env, pass_fds=fds, stdout=self.log, stderr=subprocess.STDOUT)
+                                     PROJECT, env=env, pass_fds=fds, binds=binds, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
         theirs.close()
         listening.close()
         self.conn = ours
@@ -200,29 +205,57 @@ class Host:
 
 _host: Host | None = None
 _starting = threading.Lock()
+ON_REDIS = {"test_consumer", "test_routing"}   # the stages whose host's channel layer is the checker's Redis
+_on_redis = False
+_redis = None          # that Redis (kit/redis.py, grading=True), started with the first host that needs it
+_redis_error = ""
 
 
 def host() -> Host:
     """The host for this checking process, started again if the last one died."""
     global _host
     with _starting:
-        if _host is None or not _host.alive:
+        wanted = _layer_redis() if _on_redis else None
+        if _host is None or not _host.alive or _host.redis is not wanted:
             if _host is not None:
                 _host.stop()
-            _host = Host()
+            _host = Host(wanted)
         return _host
 
 
-def start_host_early() -> None:
+def _layer_redis():
+    global _redis, _redis_error
+    if _redis is None and not _redis_error:
+        from kit.redis import RedisServer, RedisUnavailable
+
+        server = RedisServer(grading=True)
+        try:
+            _redis = server.start()
+        except RedisUnavailable as exc:
+            _redis_error = str(exc)
+    return _redis
+
+
+def layer_on_redis() -> None:
+    """This stage's host runs its channel layer on a Redis of the checker's (see Layer)."""
+    global _on_redis
+    _on_redis = True
+
+
+def start_host_early(modules=()) -> None:
     """Start the host while pytest collects: its Python start-up then costs nothing.
 
     From this (the main) thread: a child dies with the thread that started it."""
+    if ON_REDIS & set(modules):
+        layer_on_redis()
     host()
 
 
 def stop_host() -> None:
     if _host is not None:
         _host.stop()
+    if _redis is not None:
+        _redis.stop()
 
 
 # -- questions about the tree ----------------------------------------------------------
@@ -299,9 +332,92 @@ async def _get(app: App, path: str, doing: str, headers: dict) -> tuple[int, str
     return int(status[1]), body[:LINE_LIMIT].decode("utf-8", errors="replace")
 
 
-def group_memberships() -> int:
-    """How many (group, channel) pairs the host's in-memory layer holds."""
-    return host().call("groups", doing=T("Counting group members"))["members"]
+class Layer:
+    """The checker's own view of the host's channel layer, on the checker's Redis (async with Layer() as layer).
+
+    channels_redis keeps each group as a sorted set `kit:group:<name>` of channel
+    names: the checker reads them there, and joins a group and sends to it with a
+    channels_redis layer of its own. Learner code can reach this Redis too, but a
+    group it only pretends to keep never delivers what the checker sends to it."""
+
+    PREFIX = "kit"   # kit/host.py LAYER_PREFIX
+
+    async def __aenter__(self) -> "Layer":
+        import redis.asyncio
+
+        from channels_redis.core import RedisChannelLayer
+
+        on = host()
+        if on.redis is None:
+            fail(T("Not graded: no Redis for the channel layer could start on this machine. {error}",
+                   error=_redis_error))
+        self.client = redis.asyncio.from_url(on.redis.url, socket_timeout=4 * WAIT)
+        self.layer = RedisChannelLayer(hosts=[{"address": on.redis.url, "socket_timeout": None}],
+                                       prefix=self.PREFIX)
+        self.channel = None
+        await self.client.flushdb()  # groups an earlier check's sockets left behind do not count
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.layer.close_pools()
+        await self.client.aclose()
+
+    async def groups(self) -> dict[str, set[str]]:
+        """Every group on the layer: name -> its members' channel names."""
+        found = {}
+        start = f"{self.PREFIX}:group:"
+        async for key in self.client.scan_iter(match=start + "*", count=1000):
+            members = await self.client.zrange(key, 0, -1)
+            found[key.decode(errors="replace")[len(start):]] = {m.decode(errors="replace") for m in members}
+        return found
+
+    async def group_of(self, size: int, *, wait: float = WAIT, like=None) -> str | None:
+        """A group holding exactly `size` channels (the one named `like`, when given), waited for."""
+        deadline = time.monotonic() + wait
+        while True:
+            groups = await self.groups()
+            for name, members in groups.items():
+                if len(members) == size and (like is None or name == like):
+                    return name
+            if time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(0.05)
+
+    async def joined(self, room: str, count: int) -> str:
+        """The group that holds the `count` sockets just opened in room, or a plain failure."""
+        group = await self.group_of(count)
+        if group is None:
+            fail(T("{count} sockets are open in room '{room}', but no group of the channel layer holds {count} "
+                   "channels: connect() must call self.channel_layer.group_add(group, self.channel_name).",
+                   count=count, room=room))
+        return group
+
+    async def listen(self, group: str) -> None:
+        """The checker's own channel joins group: it hears what the consumers send to it."""
+        self.channel = await self.layer.new_channel()
+        await self.layer.group_add(group, self.channel)
+
+    async def heard(self) -> dict | None:
+        try:
+            return await asyncio.wait_for(self.layer.receive(self.channel), WAIT)
+        except (asyncio.TimeoutError, TimeoutError):
+            return None
+
+
+async def relayed_by_layer(layer: Layer, group: str, sockets, text: str) -> None:
+    """After a socket sent text: the consumer's event reached the group on the layer, and the same event, sent
+    by the checker itself to that group, comes out of every socket as the frame again."""
+    event = await layer.heard()
+    if event is None:
+        fail(T("The message did not pass through the room's group on the channel layer: receive() must send it "
+               "with self.channel_layer.group_send(group, {{'type': ..., ...}}), not to the sockets directly."))
+    await layer.layer.group_send(group, event)
+    for sock in sockets:
+        got = await sock.receive(T("a message the room's group delivered"))
+        assert got.get("message") == text, T(
+            "An event sent to the room's group on the channel layer came out of a socket as {got}, not {text}: "
+            "the consumer must send every event of its group to its socket.", got=repr(got.get("message")),
+            text=repr(text))
 
 
 # -- who is chatting ----------------------------------------------------------------------

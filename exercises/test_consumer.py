@@ -1,11 +1,15 @@
 """Checkpoint `consumer`: ChatConsumer joins a room's group, broadcasts to it and leaves it.
 
-Graded in the host with channels.testing and a fresh in-memory layer, through
-a router of the kit's own, so this stage does not depend on the learner's routing.
+Served by the host through a router of the kit's own, so this stage does not
+depend on the learner's routing, and observed with real WebSocket clients. The
+host's channel layer is channels_redis on a Redis of the checker's: the checker
+reads the groups there itself and sends to them (support.Layer).
 """
 
 from kit.i18n import T
-from support import Socket, close_all, consumer_app, group_memberships, rooms_stay_apart, run
+from support import WAIT, Layer, Socket, close_all, consumer_app, layer_on_redis, relayed_by_layer, rooms_stay_apart, run
+
+layer_on_redis()
 
 
 def test_accepts_connection():
@@ -38,15 +42,21 @@ def test_everyone_in_room_gets_message():
     app = consumer_app()
 
     async def scenario():
-        alice, bob = Socket(app, "lobby"), Socket(app, "lobby")
-        await alice.connect()
-        await bob.connect()
-        await alice.send("hi bob")
-        got_alice = await alice.receive(T("the message it sent"))
-        got_bob = await bob.receive(T("the message another socket sent to the room"))
-        assert got_bob["message"] == "hi bob", T("The other socket got {got}, not 'hi bob'.", got=repr(got_bob['message']))
-        assert got_alice["message"] == "hi bob", T("The sender got {got}, not 'hi bob'.", got=repr(got_alice['message']))
-        await close_all(alice, bob)
+        async with Layer() as layer:
+            alice, bob = Socket(app, "lobby"), Socket(app, "lobby")
+            await alice.connect()
+            await bob.connect()
+            group = await layer.joined("lobby", 2)
+            await layer.listen(group)
+            await alice.send("hi bob")
+            got_alice = await alice.receive(T("the message it sent"))
+            got_bob = await bob.receive(T("the message another socket sent to the room"))
+            assert got_bob["message"] == "hi bob", T("The other socket got {got}, not 'hi bob'.",
+                                                     got=repr(got_bob['message']))
+            assert got_alice["message"] == "hi bob", T("The sender got {got}, not 'hi bob'.",
+                                                       got=repr(got_alice['message']))
+            await relayed_by_layer(layer, group, [alice, bob], "hi bob")
+            await close_all(alice, bob)
 
     run(scenario)
 
@@ -71,18 +81,16 @@ def test_leaves_group_on_disconnect():
     app = consumer_app()
 
     async def scenario():
-        alice, bob = Socket(app, "lobby"), Socket(app, "lobby")
-        await alice.connect()
-        await bob.connect()
-        members = group_memberships()
-        assert members == 2, T(
-            "Two open sockets should mean two group members, the layer holds {members}: "
-            "connect() must call group_add(group, self.channel_name).", members=members)
-        await bob.close()
-        assert group_memberships() == 1, T(
-            "After a socket closed, its channel is still in the group: disconnect() must call "
-            "group_discard(group, self.channel_name).")
-        await alice.close()
+        async with Layer() as layer:
+            alice, bob = Socket(app, "lobby"), Socket(app, "lobby")
+            await alice.connect()
+            await bob.connect()
+            group = await layer.joined("lobby", 2)
+            await bob.close()
+            assert await layer.group_of(1, like=group, wait=2 * WAIT), T(
+                "After a socket closed, its channel is still in the group: disconnect() must call "
+                "group_discard(group, self.channel_name).")
+            await alice.close()
 
     run(scenario)
 

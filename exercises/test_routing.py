@@ -1,12 +1,15 @@
 """Checkpoint `routing`: ws/chat/<room_name>/ reaches ChatConsumer through the whole ASGI app.
 
 Observed with real WebSocket clients on the host's socket, through the
-learner's own asgi.py: the chat path is accepted and broadcasts, a path
-outside ws/chat/ is refused. The routes' text, asked of the host, only
-explains a failure.
+learner's own asgi.py: the chat path is accepted and broadcasts through a group
+the checker reads and sends to on its own Redis (support.Layer), a path outside
+ws/chat/ is refused. The routes' text, asked of the host, only explains a failure.
 """
 from kit.i18n import T
-from support import Socket, close_all, fail, host, project_app, rooms_stay_apart, run
+from support import (Layer, Socket, close_all, fail, host, layer_on_redis, project_app, relayed_by_layer,
+                     rooms_stay_apart, run)
+
+layer_on_redis()
 
 
 def full_app():
@@ -42,32 +45,41 @@ def test_chat_path_is_routed():
     app = full_app()
 
     async def scenario():
-        alice = await connect_or_explain(app, "lobby")
-        bob = await connect_or_explain(app, "lobby")
-        await alice.send("routed")
-        got = await alice.receive(T("its message back through the router"))
-        assert got["message"] == "routed", T("Through the router, the sender got {got} back.", got=repr(got['message']))
-        try:
-            heard = await bob.receive(T("a message another socket in its room sent through the router"))
-        except AssertionError:
-            fail(T("Through your route, the sender got its message back but another socket in the same room heard "
-                 "nothing: the route reaches a consumer that does not broadcast. Route ws/chat/<room_name>/ to "
-                 "ChatConsumer, which sends to the room's group."))
-        assert heard["message"] == "routed", T(
-            "Another socket in the room got {got}: the route must reach the chat consumer, "
-            "which broadcasts to the room.", got=repr(heard['message']))
-        await close_all(alice, bob)
-        stray = Socket(app, "lobby", path="/ws/elsewhere/lobby/")
-        try:
-            accepted, _ = await stray.try_connect()
-        except AssertionError:
-            accepted = False  # no route matched: the router refused it
-        if accepted:
-            await stray.close()
-            fail(T("A socket to ws/elsewhere/lobby/ was accepted too: route only ws/chat/<room_name>/ to the chat "
-                   "consumer."))
+        async with Layer() as layer:
+            await routed(app, layer)
 
     run(scenario)
+
+
+async def routed(app, layer) -> None:
+    """Two sockets of a room through the learner's route: they broadcast through a group on the layer."""
+    alice = await connect_or_explain(app, "lobby")
+    bob = await connect_or_explain(app, "lobby")
+    group = await layer.joined("lobby", 2)
+    await layer.listen(group)
+    await alice.send("routed")
+    got = await alice.receive(T("its message back through the router"))
+    assert got["message"] == "routed", T("Through the router, the sender got {got} back.", got=repr(got['message']))
+    try:
+        heard = await bob.receive(T("a message another socket in its room sent through the router"))
+    except AssertionError:
+        fail(T("Through your route, the sender got its message back but another socket in the same room heard "
+             "nothing: the route reaches a consumer that does not broadcast. Route ws/chat/<room_name>/ to "
+             "ChatConsumer, which sends to the room's group."))
+    assert heard["message"] == "routed", T(
+        "Another socket in the room got {got}: the route must reach the chat consumer, "
+        "which broadcasts to the room.", got=repr(heard['message']))
+    await relayed_by_layer(layer, group, [alice, bob], "routed")
+    await close_all(alice, bob)
+    stray = Socket(app, "lobby", path="/ws/elsewhere/lobby/")
+    try:
+        accepted, _ = await stray.try_connect()
+    except AssertionError:
+        accepted = False  # no route matched: the router refused it
+    if accepted:
+        await stray.close()
+        fail(T("A socket to ws/elsewhere/lobby/ was accepted too: route only ws/chat/<room_name>/ to the chat "
+               "consumer."))
 
 
 def test_room_names_with_digits_and_underscores():

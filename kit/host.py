@@ -40,6 +40,7 @@ from .serving import Server
 BLOCKED_AFTER = 0.5            # seconds the event loop may stay in one callback before it counts as blocked
 SETTLE = 10                    # seconds a closed socket's disconnect() may take before groups are counted
 THREAD_OPS = ("why", "clues")  # answered from the reading thread: they must work while the loop is blocked
+LAYER_PREFIX = "kit"             # channels_redis keys on the checker's Redis: kit:group:<name> (exercises/support.py)
 PROBE = r"^ws/kit-probe/(?P<token>[0-9a-f]+)/$"   # the kit's own route, put first among the learner's
 FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
@@ -185,12 +186,20 @@ class Host:
             raise Refusal(T("myproject/asgi.py has no `application`."))
         return app
 
-    def use_in_memory_layer(self) -> None:
-        """In-process checks use a fresh in-memory layer whatever the settings say."""
+    def use_checks_layer(self) -> None:
+        """In-process checks use the checker's layer whatever the settings say: a fresh in-memory one, or,
+        when the checker gave a Redis (KIT_LAYER_REDIS), channels_redis on it, where the checker reads the
+        groups and sends to them itself (an answer from this process about groups would be a claim)."""
         from channels.layers import channel_layers
         from django.conf import settings
 
-        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+        url = os.environ.get("KIT_LAYER_REDIS")
+        if url:
+            # No socket_timeout: redis-py's default would cut the layer's blocking read of a quiet channel.
+            settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {
+                "hosts": [{"address": url, "socket_timeout": None}], "prefix": LAYER_PREFIX}}}
+        else:
+            settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
         channel_layers.backends = {}
 
     # -- questions about the tree -------------------------------------------------------
@@ -261,7 +270,7 @@ class Host:
         else:
             app = self.consumer_app(kind)
         if kind != "layer":
-            self.use_in_memory_layer()
+            self.use_checks_layer()
         number = next(self.ids)
         self.apps[number] = app
         return {"app": number}
