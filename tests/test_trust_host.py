@@ -8,6 +8,14 @@ touches must score 0, because each has checks that observe behaviour (pages
 and frames the checker's own clients receive, rows the checker reads from the
 database) that the starter does not have.
 
+The dict relay: a settings.py that replaces the host's methods (settings values,
+the apps it serves, routes, group counts) and serves a fake chat of its own that
+keeps a dict of open sockets per room, with no channel layer at all. The consumer
+and routing stages must score 0: their host's layer is channels_redis on a Redis
+of the checker's, and the checker finds the room's group there and sends to it
+itself. (settings and asgi stay open to it: their facts and the probe's answer
+come from the learner's own process, docs/architecture.md.)
+
 The huge line: a settings.py that writes hundreds of MiB without a newline
 down the host's answer socket. The stage fails in one sentence and no process
 of the grading grows with it.
@@ -70,6 +78,60 @@ LYING_HOST = textwrap.dedent('''
         _Host.lying = True
 ''')
 
+DICT_RELAY = textwrap.dedent('''
+    import json, sys
+    _main = sys.modules.get("__main__")
+    _Host = getattr(_main, "Host", None)
+    if _Host is not None and not getattr(_Host, "relaying", False):
+        _rooms = {}
+
+        async def _chat(scope, receive, send):
+            room = scope["path"].strip("/").split("/")[-1]
+            await receive()
+            await send({"type": "websocket.accept"})
+            members = _rooms.setdefault(room, [])
+            members.append(send)
+            try:
+                while True:
+                    event = await receive()
+                    if event["type"] == "websocket.disconnect":
+                        return
+                    text = event.get("text") or ""
+                    try:
+                        text = json.dumps({"message": json.loads(text)["message"]})
+                    except Exception:
+                        pass
+                    for member in list(members):
+                        await member({"type": "websocket.send", "text": text})
+            finally:
+                members.remove(send)
+
+        def _project(self):
+            from channels.auth import AuthMiddlewareStack
+            from channels.routing import ProtocolTypeRouter, URLRouter
+            from django.core.asgi import get_asgi_application
+            from django.urls import re_path
+            return ProtocolTypeRouter({"http": get_asgi_application(), "websocket": AuthMiddlewareStack(URLRouter([
+                re_path(_main.PROBE, _main.probe), re_path(r"^ws/chat/(?P<room_name>[^/]+)/$", _chat)]))})
+
+        _SOLVED = {
+            "INSTALLED_APPS": ["daphne", "django.contrib.auth", "django.contrib.contenttypes",
+                               "django.contrib.sessions", "django.contrib.staticfiles", "channels", "myapp"],
+            "ASGI_APPLICATION": "myproject.asgi.application",
+            "CHANNEL_LAYERS": {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
+        }
+        _counts = iter([2, 1] * 100)
+        _Host.op_settings = lambda self, names: (self.django_setup(), {"values": {
+            n: _SOLVED[n] for n in names if n in _SOLVED}})[1]
+        _Host.application = _project
+        _Host.probed_application = _project
+        _Host.consumer_app = lambda self, kind: _chat
+        _Host.layer_app = lambda self: _chat
+        _Host.op_patterns = lambda self: {"exists": True, "routes": ["^ws/chat/(?P<room_name>[^/]+)/$"]}
+        _Host.op_groups = lambda self: {"members": next(_counts)}
+        _Host.relaying = True
+''')
+
 HUGE_LINE = textwrap.dedent('''
     import os, socket, sys
     if hasattr(sys.modules.get("__main__"), "Host"):   # in the host: argv[1] is its answer socket
@@ -114,6 +176,19 @@ def test_a_lying_host_scores_zero(tmp_path, mode):
         assert not graded["passed"] and graded["failures"], f"{stage_id} says nothing: {graded}"
     assert leftovers(tree) == [], "the lying host left processes running"
     assert kit_fingerprint() == before, "the lying host changed the kit's files"
+
+
+def test_a_dict_relay_without_a_layer_scores_zero_on_consumer_and_routing(tmp_path):
+    tree = tree_with(tmp_path, "relay", DICT_RELAY)
+    report = grade_json(tree, "consumer", "routing", env=dict(LIMITS, TMPDIR=str(tmp_path)))
+    text = json.dumps(report)
+    # The fake took hold: its sockets answer (the starter's consumer accepts nothing).
+    assert "test_sender_gets_own_message" in stage(report, "consumer")["passed_checks"], text[:3000]
+    assert report["score"] == 0, f"the dict relay forged {report['score']} points: {text[:3000]}"
+    for stage_id in ("consumer", "routing"):
+        graded = stage(report, stage_id)
+        assert not graded["passed"] and "group of the channel layer" in json.dumps(graded["failures"]), graded
+    assert leftovers(tree) == [], "the dict relay left processes running"
 
 
 def test_the_starter_scores_zero_on_the_same_stages(tmp_path):
