@@ -387,15 +387,17 @@ class Layer:
         """The group that holds the `count` sockets just opened in room, or a plain failure."""
         group = await self.group_of(count)
         if group is None:
-            fail(T("{count} sockets are open in room '{room}', but no group of the channel layer holds {count} "
-                   "channels: connect() must call self.channel_layer.group_add(group, self.channel_name).",
-                   count=count, room=room))
+            not_joined(room, count)
         return group
 
-    async def listen(self, group: str) -> None:
-        """The checker's own channel joins group: it hears what the consumers send to it."""
-        self.channel = await self.layer.new_channel()
-        await self.layer.group_add(group, self.channel)
+    async def listen(self, count: int) -> str | None:
+        """The checker's own channel joins the group of the `count` sockets just opened, if there is one:
+        it hears what the consumers send to it. The group's name, or None (relayed_by_layer then fails)."""
+        group = await self.group_of(count)
+        if group is not None:
+            self.channel = await self.layer.new_channel()
+            await self.layer.group_add(group, self.channel)
+        return group
 
     async def heard(self) -> dict | None:
         try:
@@ -404,9 +406,17 @@ class Layer:
             return None
 
 
-async def relayed_by_layer(layer: Layer, group: str, sockets, text: str) -> None:
-    """After a socket sent text: the consumer's event reached the group on the layer, and the same event, sent
-    by the checker itself to that group, comes out of every socket as the frame again."""
+def not_joined(room: str, count: int):
+    fail(T("{count} sockets are open in room '{room}', but no group of the channel layer holds {count} "
+           "channels: connect() must call self.channel_layer.group_add(group, self.channel_name).",
+           count=count, room=room))
+
+
+async def relayed_by_layer(layer: Layer, group: str | None, sockets, text: str) -> None:
+    """After a socket sent text: the consumer's event reached the group on the layer (Layer.listen), and the
+    same event, sent by the checker itself to that group, comes out of every socket as the frame again."""
+    if group is None:
+        not_joined(sockets[0].room, len(sockets))
     event = await layer.heard()
     if event is None:
         fail(T("The message did not pass through the room's group on the channel layer: receive() must send it "

@@ -46,8 +46,7 @@ def test_everyone_in_room_gets_message():
             alice, bob = Socket(app, "lobby"), Socket(app, "lobby")
             await alice.connect()
             await bob.connect()
-            group = await layer.joined("lobby", 2)
-            await layer.listen(group)
+            group = await layer.listen(2)  # its failure waits: the frames say more first
             await alice.send("hi bob")
             got_alice = await alice.receive(T("the message it sent"))
             got_bob = await bob.receive(T("the message another socket sent to the room"))

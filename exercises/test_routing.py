@@ -55,8 +55,7 @@ async def routed(app, layer) -> None:
     """Two sockets of a room through the learner's route: they broadcast through a group on the layer."""
     alice = await connect_or_explain(app, "lobby")
     bob = await connect_or_explain(app, "lobby")
-    group = await layer.joined("lobby", 2)
-    await layer.listen(group)
+    group = await layer.listen(2)  # its failure waits: the frames say more first
     await alice.send("routed")
     got = await alice.receive(T("its message back through the router"))
     assert got["message"] == "routed", T("Through the router, the sender got {got} back.", got=repr(got['message']))
