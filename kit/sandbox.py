@@ -123,8 +123,11 @@ def _python_binds() -> list[str]:
 
 
 def bwrap() -> str | None:
-    """bubblewrap's path: on PATH, or where Debian puts it (a caller may have narrowed PATH)."""
-    return shutil.which("bwrap") or next((p for p in ("/usr/bin/bwrap", "/bin/bwrap") if os.access(p, os.X_OK)), None)
+    """bubblewrap's path: on PATH, or where Debian puts it (a caller may have narrowed PATH).
+
+    Resolved: the learner user starts it, and may not pass through a private folder holding a link to it."""
+    found = shutil.which("bwrap") or next((p for p in ("/usr/bin/bwrap", "/bin/bwrap") if os.access(p, os.X_OK)), None)
+    return os.path.realpath(found) if found else None
 
 
 def _bwrap_prefix(tree: Path, env: dict[str, str]) -> list[str]:
