@@ -27,11 +27,11 @@ PAGE_WAIT = 3 * WAIT
 
 
 @pytest.fixture(scope="module")
-def chromium():
+def chromium(server):
     from kit import browser
 
     browser.require()
-    with browser.chromium() as instance:
+    with browser.chromium(only=server) as instance:   # the page reaches its server alone
         yield instance
 
 

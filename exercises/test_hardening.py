@@ -424,7 +424,7 @@ def test_html_in_a_message_is_shown_as_text(server):
     # What the page's own socket received and what the page fetched, as the browser itself reports them:
     # an <img src=x> made from a message makes the browser fetch x, whatever the page's scripts say.
     received, requested = [], []
-    with browser.chromium() as chromium:
+    with browser.chromium(only=server) as chromium:   # the page reaches its server alone
         page = chromium.new_page()
         page.set_default_timeout(WAIT * 4 * 1000)
         page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: received.append(frame)))

@@ -163,11 +163,11 @@ def test_login_page_answers():
 
 # -- in the browser: two people, each logged in through the login page ------------------------
 @pytest.fixture(scope="module")
-def chromium():
+def chromium(server):
     from kit import browser
 
     browser.require()
-    with browser.chromium() as instance:
+    with browser.chromium(only=server) as instance:   # the page reaches its server alone
         yield instance
 
 

@@ -42,6 +42,7 @@ FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-dev-shm-usage",  # containers often have a tiny /dev/shm; Chromium then crashes tabs
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",  # no UDP of a page's own past the proxy
 )
 SYSTEM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 LAUNCH_TIMEOUT_MS = 60_000  # a cold Chromium on a busy 2-core machine can take several seconds
@@ -128,12 +129,15 @@ def require() -> None:
 
 
 @contextlib.contextmanager
-def chromium(*, slow_mo: float = 0):
-    """A headless playwright.sync_api.Browser, closed (with its driver) on exit."""
+def chromium(*, slow_mo: float = 0, only=None):
+    """A headless playwright.sync_api.Browser, closed (with its driver) on exit.
+
+    only: a server (anything with a .url) or a URL. Its pages may then reach that origin alone (see Confined):
+    what a check passes when the page is the learner's."""
     from playwright.sync_api import sync_playwright
 
     executable = find()
-    with sync_playwright() as p:
+    with sync_playwright() as p, _dead_end() as dead:
         try:
             browser = p.chromium.launch(executable_path=executable, headless=True, args=list(FLAGS),
                                         timeout=LAUNCH_TIMEOUT_MS, slow_mo=slow_mo)
@@ -142,9 +146,69 @@ def chromium(*, slow_mo: float = 0):
                 f"Chromium ({executable or 'Playwright’s own'}) did not start: "
                 f"{str(exc).strip().splitlines()[0]}") from exc
         try:
-            yield browser
+            yield browser if only is None else Confined(browser, only, dead)
         finally:
             browser.close()
+
+
+# -- where a learner's page may go: its own server, nowhere else ---------------------------------
+# The grader's Chromium runs on the grading machine, outside the sandbox that holds learner Python: a
+# page's script could fetch any 127.0.0.1 service (a CORS-enabled answer is read back) or dial its
+# WebSockets. Every context of a confined browser sends everything through a proxy that refuses all
+# connections, bypassed for the server's own host:port only (WebSockets included: Playwright's routes
+# never see them, and its route_web_socket would replace the page's WebSocket with its own, which
+# Chromium then no longer reports over CDP). Routes abort any other request before it leaves as well.
+class Confined:
+    """A Browser whose contexts reach only the server's origin (as 127.0.0.1 and as localhost, same port)."""
+
+    def __init__(self, browser, only, dead: str):
+        self._browser, self._only, self._dead = browser, only, dead
+
+    def origins(self) -> set[tuple[str, str]]:
+        url = getattr(self._only, "url", self._only)
+        return {(urlsplit(url).scheme, host_of(url)), (urlsplit(url).scheme, host_of(on_host(url, "localhost")))}
+
+    def allows(self, url: str) -> bool:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return False
+        return (parts.scheme, parts.netloc) in self.origins()
+
+    def new_context(self, **options):
+        hosts = sorted({host for _, host in self.origins()})
+        # "<-loopback>" first: Chromium otherwise never proxies 127.0.0.1/localhost, whatever the list says.
+        options["proxy"] = {"server": self._dead, "bypass": ",".join(["<-loopback>", *hosts])}
+        options.setdefault("service_workers", "block")   # a worker's fetches would not pass the routes
+        context = self._browser.new_context(**options)
+        context.route("**/*", self._route)
+        return context
+
+    def new_page(self, **options):
+        return self.new_context(**options).new_page()
+
+    def _route(self, route) -> None:
+        if self.allows(route.request.url):
+            route.fallback()
+        else:
+            route.abort("blockedbyclient")
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
+@contextlib.contextmanager
+def _dead_end():
+    """A proxy address that refuses every connection: a 127.0.0.1 port this process holds and never listens on
+    (no one else can take it while the browser lives)."""
+    import socket
+
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
+    finally:
+        held.close()
 
 
 # -- what a page's own scripts did wrong -------------------------------------------------

@@ -100,3 +100,152 @@ def test_a_named_pipe_template_neither_blocks_nor_is_read(tmp_path):
         os.close(keep)
         writer.join(5)
     assert not writer.is_alive()
+
+
+# -- through the grader: real daphne, real Chromium ------------------------------------------------
+LIMITS = {"KIT_WAIT": "3", "KIT_TEST_TIME_LIMIT": "90", "KIT_STAGE_TIME_LIMIT": "300", "REDIS_URL": ""}
+
+
+@pytest.fixture
+def browser_present():
+    from kit import browser
+
+    reason = browser.why_unavailable()
+    if reason:
+        if browser.required():
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+class Listener:
+    """A 127.0.0.1 service of the machine, outside the grading: it records every connection it gets."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.heard: list[bytes] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            with client:
+                client.settimeout(2)
+                try:
+                    self.heard.append(client.recv(4096))
+                    client.sendall(b"HTTP/1.1 200 OK\r\nAccess-Control-Allow-Origin: *\r\nContent-Length: 6\r\n\r\nsecret")
+                except OSError:
+                    self.heard.append(b"")
+
+    def close(self) -> None:
+        self.sock.close()
+        self.thread.join(5)
+
+
+# Every way a page reaches out over HTTP: a CORS fetch read back, an image, by 127.0.0.1, localhost and ::1.
+FETCHING_OUT = """
+    <script>
+        const far = "127.0.0.1:PORT";
+        fetch("http://" + far + "/x").then(r => r.text())
+            .then(t => fetch("http://" + far + "/back?b=" + t)).catch(() => 0);
+        fetch("http://localhost:PORT/y", {mode: "no-cors"}).catch(() => 0);
+        fetch("http://[::1]:PORT/z", {mode: "no-cors"}).catch(() => 0);
+        const picture = new Image(); picture.src = "http://" + far + "/img";
+    </script>
+</body>"""
+# And over WebSockets (the checks judge where the page's sockets go, so this one is graded on its own).
+DIALLING_OUT = """
+    <script>
+        try { new WebSocket("ws://127.0.0.1:PORT/ws/chat/lobby/"); } catch (e) {}
+        try { new WebSocket("ws://localhost:PORT/ws/chat/lobby/"); } catch (e) {}
+    </script>
+</body>"""
+
+
+def reaching_out(tmp_path, name: str, script: str, port: int) -> Path:
+    from kit import catalogue
+
+    tree = solved_through(catalogue.get("frontend"), tmp_path / name)
+    page = (tree / ROOM_HTML).read_text(encoding="utf-8")
+    assert page.count("</body>") == 1
+    (tree / ROOM_HTML).write_text(page.replace("</body>", script.replace("PORT", str(port))), encoding="utf-8")
+    return tree
+
+
+def test_the_page_reaches_its_server_alone_and_still_chats(tmp_path, browser_present):
+    """The finished page plus scripts that reach for another 127.0.0.1 service: every frontend check still
+    passes (its own socket to its own server works), and the other service hears nothing."""
+    listener = Listener()
+    try:
+        tree = reaching_out(tmp_path, "fetcher", FETCHING_OUT, listener.port)
+        outcomes = checkpoint_outcomes(tree, "frontend", env=LIMITS)
+        tree = reaching_out(tmp_path, "dialler", DIALLING_OUT, listener.port)
+        dialled = checkpoint_outcomes(tree, "frontend", select="test_socket_follows_the_page_address", env=LIMITS)
+        time.sleep(1)   # anything still on its way
+    finally:
+        listener.close()
+    assert listener.heard == [], listener.heard
+    assert len(outcomes) == 7 and all(o["outcome"] == "passed" for o in outcomes.values()), outcomes
+    # The stray socket is still seen (Chromium reports the dial it refused): the check about where the
+    # page's sockets go names it.
+    (stray,) = dialled.values()
+    assert stray["outcome"] == "failed" and f"127.0.0.1:{listener.port}/ws/chat/lobby/" in stray["message"], stray
+
+
+# A view that renders the page from memory, then swaps room.html on disk for a link or a named pipe,
+# while the page's script throws at a known line (the checker then says where, reading room.html).
+SWAPPING_VIEW = '''
+
+import os as _os
+from pathlib import Path as _Path
+
+from django.http import HttpResponse as _HttpResponse
+from django.template import engines as _engines
+
+_ROOM = _Path(__file__).resolve().parent / "templates" / "myapp" / "room.html"
+_TEXT = _ROOM.read_text(encoding="utf-8")
+
+
+def room(request, room_name):
+    if _ROOM.is_file() and not _ROOM.is_symlink():
+        _ROOM.unlink()
+        if KIND == "link":
+            _os.symlink(TARGET, _ROOM)
+        else:
+            _os.mkfifo(_ROOM)
+    page = _engines["django"].from_string(_TEXT).render({"room_name": room_name}, request)
+    return _HttpResponse(page)
+'''
+
+
+@pytest.mark.parametrize("kind", ["link", "fifo"])
+def test_a_view_swapping_the_template_learns_nothing_and_hangs_nothing(tmp_path, browser_present, kind):
+    from kit import catalogue
+
+    tree = solved_through(catalogue.get("frontend"), tmp_path / "swapper")
+    page = (tree / ROOM_HTML).read_text(encoding="utf-8")
+    assert page.count("        messageInput.focus();") == 1
+    page = page.replace("        messageInput.focus();", "        input.focus();")
+    (tree / ROOM_HTML).write_text(page, encoding="utf-8")
+    line = 1 + page.splitlines().index("        input.focus();")
+    outside = tmp_path / "outside.html"      # what a link would let the checker read: the same page
+    outside.write_text(page, encoding="utf-8")
+    views = tree / "myapp" / "views.py"
+    views.write_text(views.read_text(encoding="utf-8")
+                     + SWAPPING_VIEW.replace("KIND", repr(kind)).replace("TARGET", repr(str(outside))),
+                     encoding="utf-8")
+    begun = time.monotonic()
+    outcomes = checkpoint_outcomes(tree, "frontend", select="test_send_button_sends_json", env=LIMITS)
+    assert time.monotonic() - begun < 200
+    (result,) = outcomes.values()
+    assert result["outcome"] == "failed", result
+    message = result["message"]
+    # Served line for line, the place would be "room.html line N" read through the link; it is the page's.
+    assert message.startswith(f"Your page's script stopped at line {line} of the page as served: "
+                              "ReferenceError: input is not defined."), message
