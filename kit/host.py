@@ -5,8 +5,9 @@ learner's ASGI app (or the kit's router around the learner's consumer) on a
 listening Unix socket the checker made and handed over (kit/serving.py), and
 the checker's own HTTP and WebSocket clients observe what comes back: those
 observations are what points are given for. Over a second socket it answers
-questions as plain data: values of settings, the shape of the app, group
-counts, where the learner's code raised or blocked. This is the learner's own
+questions as plain data: values of settings, the shape of the app, where
+the learner's code raised or blocked (group membership is read by the checker
+itself, on its own Redis: exercises/support.py Layer). This is the learner's own
 interpreter, so every answer is a claim their code could forge: an answer may
 explain a failure, and the facts without behaviour (docs/architecture.md
 lists them) may be asked, but no stage passes on answers alone.
@@ -38,7 +39,6 @@ from .i18n import T, pack, unpack
 from .serving import Server
 
 BLOCKED_AFTER = 0.5            # seconds the event loop may stay in one callback before it counts as blocked
-SETTLE = 10                    # seconds a closed socket's disconnect() may take before groups are counted
 THREAD_OPS = ("why", "clues")  # answered from the reading thread: they must work while the loop is blocked
 LAYER_PREFIX = "kit"             # channels_redis keys on the checker's Redis: kit:group:<name> (exercises/support.py)
 PROBE = r"^ws/kit-probe/(?P<token>[0-9a-f]+)/$"   # the kit's own route, put first among the learner's
@@ -348,12 +348,6 @@ class Host:
 
     def op_clues(self, request: dict) -> dict:
         return {}  # the clues ride on every answer
-
-    async def op_groups(self) -> dict:
-        from channels.layers import get_channel_layer
-
-        await self.server.settled(SETTLE)
-        return {"members": sum(len(channels) for channels in get_channel_layer().groups.values())}
 
     # -- users ----------------------------------------------------------------------------
     async def op_login(self, username: str, password: str = "") -> dict:

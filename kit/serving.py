@@ -59,12 +59,6 @@ class Server:
         self.server = await serve(self.handler, sock=self.sock, process_request=self.process_request,
                                   ping_interval=None, compression=None, max_size=LIMIT, server_header=None)
 
-    async def settled(self, timeout: float) -> None:
-        """Wait until every socket that closed has finished its disconnect (group_discard and all)."""
-        waiting = [link.task for link in self.links if link.left() and not link.task.done()]
-        if waiting:
-            await asyncio.wait(waiting, timeout=timeout)
-
     # -- the handshake, or a plain HTTP request ------------------------------------------
     async def process_request(self, connection, request):
         app = self.choose(request.headers.get("X-Kit-App", ""))

@@ -13,8 +13,9 @@ the apps it serves, routes, group counts) and serves a fake chat of its own that
 keeps a dict of open sockets per room, with no channel layer at all. The consumer
 and routing stages must score 0: their host's layer is channels_redis on a Redis
 of the checker's, and the checker finds the room's group there and sends to it
-itself. (settings and asgi stay open to it: their facts and the probe's answer
-come from the learner's own process, docs/architecture.md.)
+itself. settings scores 0 too: its values are read by a fresh Python that only
+loads settings.py. (asgi stays open to it: the probe answers from the learner's
+own process, docs/architecture.md.)
 
 The huge line: a settings.py that writes hundreds of MiB without a newline
 down the host's answer socket. The stage fails in one sentence and no process
@@ -168,8 +169,8 @@ def test_a_lying_host_scores_zero(tmp_path, mode):
     env = dict(LIMITS, TMPDIR=str(tmp_path), **({"KIT_SANDBOX": "off"} if mode == "off" else {}))
     report = grade_json(tree, *STAGES, env=env)
     text = json.dumps(report)
-    # The lie took hold: the asked facts it answers (nothing in the starter's settings holds them) passed.
-    assert "test_channels_installed" in stage(report, "settings")["passed_checks"], text[:3000]
+    # The lie took hold: the asked fact it answers (the starter's asgi.py is no router) passed.
+    assert "test_asgi_imports" in stage(report, "asgi")["passed_checks"], text[:3000]
     assert report["score"] == 0, f"the lying host forged {report['score']} points: {text[:3000]}"
     for stage_id in STAGES:
         graded = stage(report, stage_id)
@@ -178,9 +179,9 @@ def test_a_lying_host_scores_zero(tmp_path, mode):
     assert kit_fingerprint() == before, "the lying host changed the kit's files"
 
 
-def test_a_dict_relay_without_a_layer_scores_zero_on_consumer_and_routing(tmp_path):
+def test_a_dict_relay_without_a_layer_scores_zero_on_settings_consumer_and_routing(tmp_path):
     tree = tree_with(tmp_path, "relay", DICT_RELAY)
-    report = grade_json(tree, "consumer", "routing", env=dict(LIMITS, TMPDIR=str(tmp_path)))
+    report = grade_json(tree, "settings", "consumer", "routing", env=dict(LIMITS, TMPDIR=str(tmp_path)))
     text = json.dumps(report)
     # The fake took hold: its sockets answer (the starter's consumer accepts nothing).
     assert "test_sender_gets_own_message" in stage(report, "consumer")["passed_checks"], text[:3000]
@@ -188,6 +189,8 @@ def test_a_dict_relay_without_a_layer_scores_zero_on_consumer_and_routing(tmp_pa
     for stage_id in ("consumer", "routing"):
         graded = stage(report, stage_id)
         assert not graded["passed"] and "group of the channel layer" in json.dumps(graded["failures"]), graded
+    # The settings are read by a fresh Python that only loads settings.py: no host there to patch.
+    assert not stage(report, "settings")["passed"]
     assert leftovers(tree) == [], "the dict relay left processes running"
 
 
