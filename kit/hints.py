@@ -592,7 +592,7 @@ def check_name(test_name: str) -> str:
 
 
 def _load(project: Path) -> dict:
-    from .project import read_text_inside
+    from .nofollow import read_text_inside
 
     try:
         data = json.loads(read_text_inside(project, str(STATE_FILE)) or "")   # never through a planted link
@@ -616,7 +616,7 @@ def next_rung(project: Path, stage_id: str, test_name: str, ladder: tuple[str, .
         climbed = kept if failure is None else 0
     rung = min(climbed if isinstance(climbed, int) and climbed >= 0 else 0, len(ladder) - 1)
     state.setdefault(stage_id, {})[check] = {"rung": rung + 1, "failure": failure}
-    from .project import linked_inside
+    from .nofollow import linked_inside
 
     path = project / STATE_FILE
     if linked_inside(project, str(STATE_FILE)):
