@@ -137,10 +137,17 @@ def chromium(*, slow_mo: float = 0, only=None):
     from playwright.sync_api import sync_playwright
 
     executable = find()
-    with sync_playwright() as p, _dead_end() as dead:
+    with sync_playwright() as p, _dead_end() as dead, _as_learner(executable or p.chromium.executable_path) as own:
         try:
-            browser = p.chromium.launch(executable_path=executable, headless=True, args=list(FLAGS),
-                                        timeout=LAUNCH_TIMEOUT_MS, slow_mo=slow_mo)
+            browser = None
+            if own:   # as the learner user, in Chromium's own sandbox; without it (no user namespaces) still so
+                with contextlib.suppress(Exception):
+                    browser = p.chromium.launch(executable_path=own, headless=True, chromium_sandbox=True,
+                                                args=[flag for flag in FLAGS if flag != "--no-sandbox"],
+                                                timeout=LAUNCH_TIMEOUT_MS, slow_mo=slow_mo)
+            if browser is None:
+                browser = p.chromium.launch(executable_path=own or executable, headless=True, args=list(FLAGS),
+                                            timeout=LAUNCH_TIMEOUT_MS, slow_mo=slow_mo)
         except Exception as exc:
             raise BrowserUnavailable(
                 f"Chromium ({executable or 'Playwright’s own'}) did not start: "
@@ -195,6 +202,54 @@ class Confined:
 
     def __getattr__(self, name):
         return getattr(self._browser, name)
+
+
+# -- who renders a learner's page: never root -------------------------------------------------------
+# A root grader (CI, Classroom) would render learner HTML in a root renderer with --no-sandbox. Instead
+# Chromium is started through a wrapper that hands Playwright's fresh profile to the learner user
+# (kit/learner.py), drops to that user and executes the real Chromium, which then runs its own sandbox.
+WRAPPER = """import os, sys
+uid, gid, real = {uid}, {gid}, {real!r}
+args = sys.argv[1:]
+profile = next((a.split("=", 1)[1] for a in args if a.startswith("--user-data-dir=")), None)
+if profile:
+    for folder, _, files, fd in os.fwalk(profile, follow_symlinks=False):
+        os.chown(fd, uid, gid)
+        for name in files:
+            os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
+    os.environ["HOME"] = profile
+os.environ.pop("XDG_CONFIG_HOME", None)
+os.environ.pop("XDG_CACHE_HOME", None)
+os.setgroups([])
+os.setgid(gid)
+os.setuid(uid)
+os.execv(real, [real, *args])
+"""
+
+
+@contextlib.contextmanager
+def _as_learner(executable: str | None):
+    """The wrapper to launch as root (None when not root, or no executable is known)."""
+    import sys
+    import tempfile
+
+    from . import learner
+
+    who = learner.account()
+    if who is None or not executable:
+        yield None
+        return
+    real = shutil.which(executable) or executable
+    learner.reach(Path(real).resolve().parent)
+    learner.reach(Path(tempfile.gettempdir()))       # where Playwright makes the profile
+    folder = tempfile.mkdtemp(prefix="kit-chromium-")
+    try:
+        wrapper = Path(folder) / "chromium"
+        wrapper.write_text(f"#!{sys.executable} -I\n" + WRAPPER.format(uid=who.uid, gid=who.gid, real=real))
+        wrapper.chmod(0o700)
+        yield str(wrapper)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -78,11 +78,10 @@ def test_a_named_pipe_template_neither_blocks_nor_is_read(tmp_path):
     # With a writer feeding it without end: still nothing read through it.
     fed = {"bytes": 0}
 
+    keep = os.open(tree / ROOM_HTML, os.O_RDONLY | os.O_NONBLOCK)   # a reader: the writer opens at once
+    fd = os.open(tree / ROOM_HTML, os.O_WRONLY)
+
     def feed() -> None:
-        try:
-            fd = os.open(tree / ROOM_HTML, os.O_WRONLY)
-        except OSError:
-            return
         try:
             while fed["bytes"] < 300 * 2**20:
                 fed["bytes"] += os.write(fd, b"x" * 65536)
@@ -91,7 +90,6 @@ def test_a_named_pipe_template_neither_blocks_nor_is_read(tmp_path):
         finally:
             os.close(fd)
 
-    keep = os.open(tree / ROOM_HTML, os.O_RDONLY | os.O_NONBLOCK)   # lets the writer open at once
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
     try:
@@ -249,3 +247,47 @@ def test_a_view_swapping_the_template_learns_nothing_and_hangs_nothing(tmp_path,
     # Served line for line, the place would be "room.html line N" read through the link; it is the page's.
     assert message.startswith(f"Your page's script stopped at line {line} of the page as served: "
                               "ReferenceError: input is not defined."), message
+
+
+# -- C: as root, Chromium renders as the learner user, in its own sandbox ---------------------------
+def descendants() -> list[tuple[int, int, list[str]]]:
+    """(pid, real uid, argv) of every process below this one."""
+    parents, found = {}, []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        parents[int(entry.name)] = (int(fields["PPid"]), int(fields["Uid"].split()[0]),
+                                    b" ".join(argv).decode(errors="replace").split())   # a title Chromium set
+    for pid, (_, uid, argv) in parents.items():
+        up = pid
+        while up in parents and up != os.getpid():
+            up = parents[up][0]
+        if up == os.getpid() and pid != os.getpid():
+            found.append((pid, uid, argv))
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root grader drops the browser to the learner user")
+def test_as_root_the_browser_runs_as_the_learner_user_in_its_own_sandbox(browser_present):
+    from kit import browser, learner
+
+    who = learner.account()
+    with browser.chromium() as chromium:
+        page = chromium.new_page()
+        page.set_content("<p>hello</p>")
+        chrome = [(pid, uid, argv) for pid, uid, argv in descendants()
+                  if argv and Path(argv[0]).name in ("chromium", "chrome", "headless_shell")]
+        assert any("--type=renderer" in argv for _, _, argv in chrome), chrome
+        assert all(uid == who.uid for _, uid, _ in chrome), [(pid, uid, argv[:2]) for pid, uid, argv in chrome]
+        assert not any("--no-sandbox" in argv for _, _, argv in chrome), chrome
+        renderer = next(pid for pid, _, argv in chrome if "--type=renderer" in argv)
+        # Chromium's own sandbox: its renderers run under seccomp, in namespaces of their own.
+        status = (Path("/proc") / str(renderer) / "status").read_text()
+        assert "Seccomp:\t2" in status, status
+        assert os.readlink(f"/proc/{renderer}/ns/net") != os.readlink("/proc/self/ns/net")
