@@ -25,7 +25,9 @@ and fails it instead under KIT_REQUIRE_BROWSER=1, as CI sets.
 
 Every launch gets a fresh temporary profile (Playwright makes one per launch and
 deletes it on close) and the flags a closed network needs, so Chromium never
-tries to phone home. The browser is a child of Playwright's driver, which is a
+tries to phone home. A check that shows a learner's page passes `only=server`:
+its pages then reach that server alone (see Confined). A root grader runs
+Chromium as the learner user (kit/learner.py), in Chromium's own sandbox. The browser is a child of Playwright's driver, which is a
 child of this process: closing the context manager, or this process dying,
 ends both. Playwright's sync API refuses to run inside a running asyncio loop
 (a notebook kernel): use it from pytest, a script or a thread there.
@@ -380,7 +382,7 @@ class PageErrors:
         """The template as it is now, or None. Learner code runs while the checker reads it (daphne's views can
         swap it for a link to /etc/shadow or a named pipe): a regular file only, no link followed, never
         blocking, bounded (kit.project.read_inside). No root given: walked from the file system's root."""
-        from .project import read_text_inside
+        from .nofollow import read_text_inside
 
         path = Path(self.template[1]).absolute()
         root = Path(self.root).absolute() if self.root is not None else Path(path.anchor)
