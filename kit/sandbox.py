@@ -133,7 +133,7 @@ def bwrap() -> str | None:
 def _bwrap_prefix(tree: Path, env: dict[str, str]) -> list[str]:
     args = [bwrap() or "bwrap", "--die-with-parent", "--new-session",
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+            "--unshare-user", *_no_userns(), "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             *_system_binds(), "--proc", "/proc", "--dev", "/dev", *_size(SHM_SIZE), "--tmpfs", "/dev/shm",
             *_size(TMP_SIZE), "--tmpfs", "/tmp",
             *_python_binds(), "--bind", str(tree), str(tree), "--chdir", str(tree), "--clearenv"]
@@ -157,13 +157,23 @@ def _size(size: int) -> list[str]:
     return ["--size", str(size)] if _sizes() else []
 
 
-@functools.lru_cache(maxsize=1)
+def _no_userns() -> list[str]:
+    """No user namespace may be made inside the sandbox (`unshare -U` would give a process every capability
+    there: mounts, raw sockets, the kernel code behind them). bubblewrap 0.8 and later; older ones cannot."""
+    return ["--disable-userns"] if "--disable-userns" in _usage() else []
+
+
 def _sizes() -> bool:
+    return "--size" in _usage()
+
+
+@functools.lru_cache(maxsize=1)
+def _usage() -> str:
+    """bubblewrap's --help: which options this version has."""
     try:
-        usage = subprocess.run([bwrap() or "bwrap", "--help"], capture_output=True, text=True, timeout=10).stdout
+        return subprocess.run([bwrap() or "bwrap", "--help"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):
-        usage = ""
-    return "--size" in usage
+        return ""
 
 
 def prlimit() -> str | None:

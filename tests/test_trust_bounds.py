@@ -1,0 +1,57 @@
+"""Bounds on what learner code may take from the machine that grades it (issue 16).
+
+No user namespace inside the sandbox (kit/sandbox.py), a grading Redis with a memory
+cap (kit/redis.py), and a cap on a stage's scratch tree on disk (kit/grader.py).
+Real bubblewrap, real Redis, real grading, no mocks.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import SOLUTIONS, copy_tree, grade_json
+from kit import grader, procs, sandbox
+from kit.redis import RedisServer
+from leaks import leftovers
+from test_forgery import LIMITS
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap is Linux only")
+
+
+def sandboxed() -> sandbox.Isolation:
+    found = sandbox.detect()
+    if not found.sandboxed:
+        pytest.fail(f"No sandbox on this machine ({found.detail}): install bubblewrap.")
+    return found
+
+
+def run_learner(cmd: list[str], tree: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    proc = sandbox.spawn(cmd, tree, isolation=sandboxed(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        procs.stop_tree(proc, grace=1)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+
+
+# -- no user namespaces inside the sandbox ------------------------------------------------------------
+@pytest.mark.parametrize("cmd", [["unshare", "-U", "true"], ["unshare", "-Urn", "true"], ["unshare", "-Urm", "true"]])
+def test_learner_code_cannot_make_a_user_namespace(tmp_path, cmd):
+    """`unshare -U` would give the learner every capability in a namespace of its own: refused."""
+    if "--disable-userns" not in sandbox._usage():
+        pytest.skip("this bubblewrap is older than 0.8 and cannot refuse user namespaces")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    control = run_learner(["true"], tree)
+    assert control.returncode == 0, control.stdout
+    done = run_learner(cmd, tree)
+    assert done.returncode != 0, f"{cmd} worked inside the sandbox: {done.stdout}"
+    assert "unshare failed" in done.stdout, done.stdout
