@@ -252,3 +252,44 @@ def test_a_consumer_that_never_leaves_breaks_no_other_promise(tmp_path):
     (tree / SUITE).write_text(text.replace(cut.group(0), "\n"), encoding="utf-8")
     for style, fault, way, outcome, why, failed in lesson_suite_on_every_variant(tree, ["never-leaves"] * 2):
         assert outcome == "passed", (style, fault, way, why, failed)
+
+
+LINKED_REPORT_SUITE = '''
+import atexit, os
+
+PLANTED = {planted!r}
+
+
+def _swap():
+    # pytest writes its JUnit report, then this runs: the report becomes a link to a file of the machine
+    for arg in open("/proc/self/cmdline", "rb").read().split(b"\\0"):
+        if arg.startswith(b"--junitxml="):
+            path = arg.split(b"=", 1)[1].decode()
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            os.symlink(PLANTED, path)
+
+
+atexit.register(_swap)
+
+
+def test_fails():
+    assert False
+'''
+
+
+def test_the_report_is_never_read_through_a_link_the_suite_plants(solved_tree, tmp_path):
+    """A root-only file of the machine, linked in place of the suite's JUnit report, is never parsed into a
+    verdict: its test case name reaches no message."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    planted = private / "secret.xml"
+    planted.write_text('<testsuite tests="1" failures="1"><testcase name="ROOT-ONLY-FILE-READ"><failure/>'
+                       '</testcase></testsuite>', encoding="utf-8")
+    planted.chmod(0o600)
+    report = grade_json(with_suite(solved_tree, LINKED_REPORT_SUITE.format(planted=str(planted))), "testing",
+                        env=FAST)
+    assert "ROOT-ONLY-FILE-READ" not in json.dumps(report)
+    assert stage(report, "testing")["points"] == 0
