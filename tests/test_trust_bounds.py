@@ -55,3 +55,23 @@ def test_learner_code_cannot_make_a_user_namespace(tmp_path, cmd):
     done = run_learner(cmd, tree)
     assert done.returncode != 0, f"{cmd} worked inside the sandbox: {done.stdout}"
     assert "unshare failed" in done.stdout, done.stdout
+
+
+# -- the grading Redis is bounded -------------------------------------------------------------------
+def test_the_grading_redis_refuses_writes_past_its_memory_and_stays_up():
+    """16 MiB values until Redis says OOM: it refuses the write, keeps answering, and never grows past its cap."""
+    import redis as client
+
+    with RedisServer(grading=True) as server:
+        conn = client.Redis.from_url(server.url, socket_timeout=30)
+        with pytest.raises(client.exceptions.ResponseError, match="proto-max-bulk-len"):
+            conn.setrange("far", 536870000, "x")   # the offset that once made it allocate 512 MB
+        written = 0
+        with pytest.raises(client.exceptions.OutOfMemoryError):
+            for written in range(64):               # 1 GiB, if nothing stopped it
+                conn.set(f"v{written}", b"x" * (16 << 20))
+        assert 0 < written < 32, written
+        assert conn.ping()
+        used = conn.info("memory")["used_memory"]
+        assert used < 300 * 2 ** 20, used
+        assert conn.eval("return 1", 0) == 1      # Lua stays: channels_redis needs it
