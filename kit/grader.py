@@ -42,6 +42,7 @@ STAGE_TIME_LIMIT = float(os.environ.get("KIT_STAGE_TIME_LIMIT", DEFAULT_STAGE_TI
 TEST_TIME_LIMIT = float(os.environ.get("KIT_TEST_TIME_LIMIT", DEFAULT_TEST_TIME_LIMIT))
 # Live stages mostly wait on sockets, a browser or a server's start-up, so they overlap well even on 2 cores.
 PARALLEL = int(os.environ.get("KIT_PARALLEL", "4"))
+WATCH_EVERY = 0.5   # seconds between two looks at a running stage's scratch tree (_watch)
 
 
 # -- output is data: what learner code says enters a report here, and only as text ------------------------
@@ -420,13 +421,12 @@ def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, 
         reader.start()
         _running.add(proc)
         try:
-            proc.wait(timeout=STAGE_TIME_LIMIT)
-        except subprocess.TimeoutExpired:
-            procs.stop_tree(proc, grace=2)
-            reader.join(timeout=5)
-            expected, entries = _last(snapshots)
-            return T("The stage did not finish within {limit:.0f} s and was stopped: "
-                     "something in the project never returns.", limit=STAGE_TIME_LIMIT), expected, entries
+            stopped = _watch(proc, tree)
+            if stopped:
+                procs.stop_tree(proc, grace=2)
+                reader.join(timeout=5)
+                expected, entries = _last(snapshots)
+                return stopped, expected, entries
         except BaseException:
             procs.stop_tree(proc, grace=2)
             raise
@@ -452,6 +452,52 @@ def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, 
     tail = "" if hidden_ran else as_data(" | ".join(_tail(log).strip().splitlines()[-3:]), 600)
     said = T("The checking process {how} before it could report.", how=how)
     return (join([said, tail]) if tail else said), expected, entries
+
+
+def _watch(proc: subprocess.Popen, tree: Path) -> str:
+    """Wait for the checking process, within the stage's time, while the scratch tree stays within its disk
+    bounds (a file's size is bounded per file only: many files could fill the disk). "" when it finished, else
+    why the stage must be stopped."""
+    deadline = time.monotonic() + STAGE_TIME_LIMIT
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            proc.wait(timeout=max(0.0, min(WATCH_EVERY, left)))
+            return ""
+        except subprocess.TimeoutExpired:
+            pass
+        if left <= 0:
+            return T("The stage did not finish within {limit:.0f} s and was stopped: "
+                     "something in the project never returns.", limit=STAGE_TIME_LIMIT)
+        if _disk_used(tree) > sandbox.DISK_LIMIT:
+            procs.stop_tree(proc, grace=0.2)   # at once: every second of grace is more of the disk taken
+            return T("The stage was stopped: the project wrote more than {limit} MiB or {entries} files into "
+                     "its folder while it was graded.", limit=sandbox.DISK_LIMIT // 2 ** 20,
+                     entries=sandbox.DISK_ENTRIES)
+
+
+def _disk_used(top: Path) -> float:
+    """The bytes the tree's files take on disk, found without following a link; infinite past DISK_ENTRIES
+    entries (the walk stays short, whatever the tree holds)."""
+    total, seen, folders = 0, 0, [str(top)]
+    while folders:
+        try:
+            listing = os.scandir(folders.pop())
+        except OSError:
+            continue
+        with listing:
+            for entry in listing:
+                seen += 1
+                if seen > sandbox.DISK_ENTRIES:
+                    return float("inf")
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                total += info.st_blocks * 512
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
+    return total
 
 
 def _tail(log: Path, size: int = 8192) -> str:

@@ -35,6 +35,9 @@ from . import learner, procs
 
 KIT_PACKAGE = Path(__file__).resolve().parent
 FILE_SIZE_LIMIT = 64 * 1024 * 1024   # one file (a log, a flood of output) may not fill the disk
+# All of a stage's scratch tree on disk, and its files and folders: the grader watches it (kit/grader.py).
+DISK_LIMIT = 256 * 1024 * 1024
+DISK_ENTRIES = 20000
 # Processes and threads in one sandbox: daphne, Django's thread pool and the learner's pytest need tens.
 PROCESS_LIMIT = 512
 # Without a sandbox (as root) one count holds all learner processes of the machine: parallel stages share it.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -75,3 +74,39 @@ def test_the_grading_redis_refuses_writes_past_its_memory_and_stays_up():
         used = conn.info("memory")["used_memory"]
         assert used < 300 * 2 ** 20, used
         assert conn.eval("return 1", 0) == 1      # Lua stays: channels_redis needs it
+
+
+# -- a stage's scratch tree is bounded on disk --------------------------------------------------------
+DISK_FILLER = '''
+import pathlib as _pathlib
+_fill = _pathlib.Path(__file__).resolve().parent / "fill"
+_fill.mkdir(exist_ok=True)
+for _n in range(25):   # 400 MiB in files of 16 MiB, each below the per-file bound
+    (_fill / f"part{_n}").write_bytes(b"x" * (16 << 20))
+'''
+
+
+def test_a_tree_that_fills_the_disk_fails_its_stage_and_gives_the_space_back(tmp_path):
+    tree = copy_tree(SOLUTIONS, tmp_path / "filler")
+    settings = tree / "myproject" / "settings.py"
+    settings.write_text(settings.read_text(encoding="utf-8") + "\n" + textwrap.dedent(DISK_FILLER), encoding="utf-8")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    report = grade_json(tree, "settings", env=dict(LIMITS, TMPDIR=str(scratch)))
+    stage = report["stages"][0]
+    assert report["score"] == 0, json.dumps(report)[:2000]
+    message = stage["failures"][0]["message"]
+    assert f"more than {sandbox.DISK_LIMIT // 2 ** 20} MiB" in message, json.dumps(report)[:2000]
+    assert "Traceback" not in message and len(message) < 600, message
+    assert leftovers(tree, tmpdir=scratch) == []
+    assert grader._disk_used(scratch) < 16 << 20, sorted(str(p) for p in scratch.rglob("*"))[:20]
+    assert not (tree / "myproject" / "fill").exists()   # the learner's own tree is never written
+
+
+def test_the_disk_walk_counts_blocks_and_follows_no_link(tmp_path):
+    (tmp_path / "data").write_bytes(b"x" * (1 << 20))
+    os.symlink("/usr", tmp_path / "link")
+    assert (1 << 20) <= grader._disk_used(tmp_path) < (2 << 20)
+    for n in range(sandbox.DISK_ENTRIES + 1):
+        (tmp_path / f"e{n}").touch()
+    assert grader._disk_used(tmp_path) == float("inf")
