@@ -66,9 +66,11 @@ class Submission:
     not_graded: dict = field(default_factory=dict)   # stage id -> why this machine could not grade it
     done: bool = False             # graded (or refused) in this run or a resumed one
     home: Path | None = None       # the learner's own folder (an archive's unpacked copy): nothing above it is theirs
+    key: str = ""                  # folder_key(folder): unique per folder, what --resume matches rows by
 
     def __post_init__(self):
         self.learner = plain_name(self.learner)
+        self.key = self.key or folder_key(self.folder)
 
     def result(self, stage_id: str):
         return next((s for s in self.report.stages if s.id == stage_id), None) if self.report else None
@@ -87,13 +89,20 @@ class Submission:
 
 
 def plain_name(name) -> str:
-    """A file name as text that any writer can encode: bytes not valid UTF-8 (surrogateescape) become U+FFFD."""
+    """A file name as text that any writer can encode: bytes not valid UTF-8 are shown escaped (b'a\\xfe' is
+    'a\\xfe'), so two folders never read as one name the way two U+FFFD would."""
     if isinstance(name, bytes):
-        return name.decode("utf-8", "replace")
+        return name.decode("utf-8", "backslashreplace")
     try:
-        return os.fsencode(name).decode("utf-8", "replace")
+        return os.fsencode(name).decode("utf-8", "backslashreplace")
     except UnicodeError:
         return plain_text(name)
+
+
+def folder_key(folder: Path) -> str:
+    """What a resumed gradebook knows a learner by: their folder's (or archive's) name, byte for byte, in hex;
+    unique in the class folder, whatever the names it shows."""
+    return os.fsencode(folder.name).hex()
 
 
 def plain_text(text) -> str:
@@ -202,6 +211,7 @@ def find_submissions(directory: str | Path, *, skip: tuple[Path, ...] | Path | N
                                                                              unpack_into / str(number))))
         taken.add(submissions[-1].learner.lower())
     one_learner_per_tree(submissions)
+    one_name_per_learner(submissions)
     return sorted(submissions, key=lambda s: s.learner.lower())
 
 
@@ -282,6 +292,22 @@ def one_learner_per_tree(submissions: list[Submission]) -> None:
             sub.error, sub.status, sub.done = T("Refused: this tree is also the one found for {others}, and one "
                                                 "tree is never graded for two learners. Give each learner their "
                                                 "own copy and grade again.", others=others), REFUSED, True
+
+
+def one_name_per_learner(submissions: list[Submission]) -> None:
+    """Two folders shown as one name (b'a\\xfe' and a folder literally named 'a\\xfe') are refused for both: a
+    row, a feedback file or a resumed score is never one learner's under another's name."""
+    by_name: dict[str, list[Submission]] = {}
+    for sub in submissions:
+        by_name.setdefault(sub.learner, []).append(sub)
+    for same in by_name.values():
+        if len(same) < 2:
+            continue
+        for sub in same:
+            sub.error, sub.status, sub.done = T("Refused: {count} folders here show as the same name {name}, and "
+                                                "two learners are never graded under one name. Rename one of them "
+                                                "and grade again.", count=len(same), name=sub.learner), REFUSED, True
+            sub.tree = None
 
 
 # -- archives ------------------------------------------------------------------------------------------

@@ -207,11 +207,12 @@ def run(directory: str | Path, stage_ids: list[str], out_dir: str | Path | None,
         if previous:
             data, done = previous
             meta.started = data.get("started") or meta.started
-            # Graded learners are kept; a row refused before (too big, two trees) is looked at afresh.
-            graded = {name: sub for name, sub in done.items() if sub.report is not None}
-            submissions = [graded.get(s.learner, s) if s.status == GRADED else s for s in submissions]
-            names = {s.learner for s in submissions}
-            submissions += [s for name, s in graded.items() if name not in names]
+            # Graded learners are kept, matched by their folder (never by a shown name two folders may share); a
+            # row refused before (too big, two trees) is looked at afresh.
+            graded = {key: sub for key, sub in done.items() if sub.report is not None}
+            submissions = [graded.get(s.key, s) if s.status == GRADED else s for s in submissions]
+            keys, names = {s.key for s in submissions}, {s.learner for s in submissions}
+            submissions += [s for key, s in graded.items() if key not in keys and s.learner not in names]
             submissions.sort(key=lambda s: s.learner.lower())
         if force:
             for name in FILES:

@@ -22,13 +22,14 @@ import statistics
 import subprocess
 import tempfile
 import time
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import catalogue
 from .catalogue import KIT_ROOT
-from .classfolder import COUNTED, DUPLICATE, NO_TREE, Submission
+from .classfolder import COUNTED, DUPLICATE, NO_TREE, Submission, folder_key
 from .grader import ADVISORY, Failure, Report, StageResult
 from .i18n import N_, SOURCE, T, _, language, message_data, numeral, recall, revive, translated
 
@@ -36,6 +37,7 @@ NOT_GRADED = N_("not graded")
 FILES = ("grades.json", "grades.csv", "report.html")
 FEEDBACK = "feedback"
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+INVISIBLE = ("Cf", "Cc", "Zs", "Zl", "Zp", "Mn", "Me")   # what a spreadsheet may skip before a formula's "="
 NOTE_LENGTH = 240                 # characters of one stage's reason in the CSV's note
 
 
@@ -45,10 +47,15 @@ def clean(text: str) -> str:
     return CONTROL.sub("", text.replace("\r\n", " ").replace("\n", " ").replace("\t", " "))
 
 
-def spreadsheet_text(text: str) -> str:
-    """A learner-derived CSV cell a spreadsheet shows as text, never runs as a formula (=, +, -, @)."""
+def spreadsheet_text(text: str, marks: str = "=+-@") -> str:
+    """A learner-derived CSV cell a spreadsheet shows as text, never runs as a formula (=, +, -, @), however
+    it starts (spaces, a byte-order mark, other invisible format characters); a learner's name is also marked
+    when it starts with "(", so it never reads as one of the gradebook's own rows ("(maximum)")."""
     text = clean(text)
-    return "'" + text if text.lstrip()[:1] in ("=", "+", "-", "@") else text
+    start = 0
+    while start < len(text) and (text[start].isspace() or unicodedata.category(text[start]) in INVISIBLE):
+        start += 1
+    return "'" + text if text[start:start + 1] and text[start] in marks else text
 
 
 def short(text: str, limit: int = NOTE_LENGTH) -> str:
@@ -212,7 +219,10 @@ def write_all(out: Path, meta: Meta, submissions: list[Submission], *, chart: bo
     names = feedback_names(submissions)
     for sub in submissions if feedback is None else feedback:
         if sub.done and sub.status != DUPLICATE:
-            write_feedback(out / FEEDBACK, sub, meta, name=names.get(id(sub)))
+            try:
+                write_feedback(out / FEEDBACK, sub, meta, name=names.get(id(sub)))
+            except Exception:  # noqa: BLE001 (one learner's feedback file never stops the class's gradebook)
+                continue
 
 
 def write_csv(path: Path, submissions: list[Submission], stage_ids: list[str], meta: Meta | None = None) -> None:
@@ -223,7 +233,7 @@ def write_csv(path: Path, submissions: list[Submission], stage_ids: list[str], m
                   max_score(stage_ids), "each stage's maximum; a stage the grading machine could not grade says "
                                         "'not graded' and is left out of that learner's max_score"])
     for sub in submissions:
-        out.writerow([spreadsheet_text(sub.learner), *(cell(sub, s) for s in stage_ids), sub.total,
+        out.writerow([spreadsheet_text(sub.learner, "=+-@("), *(cell(sub, s) for s in stage_ids), sub.total,
                       learner_max(sub, stage_ids), spreadsheet_text(note(sub, stage_ids))])
     if meta is not None:
         out.writerow([])
@@ -263,7 +273,8 @@ def write_json(path: Path, meta: Meta, submissions: list[Submission]) -> None:
             "interrupted": meta.interrupted, "isolation": meta.isolation,
             "advisory": not meta.isolation.startswith("bubblewrap"),
             "machine_not_graded": meta.machine_not_graded, "hidden_orphans": meta.hidden_orphans,
-            "learners": [{"learner": s.learner, "source": str(s.folder), "tree": str(s.tree) if s.tree else None,
+            "learners": [{"learner": s.learner, "key": s.key, "source": str(s.folder),
+                          "tree": str(s.tree) if s.tree else None,
                           "status": s.status, "done": s.done, "total": s.total,
                           "max_score": learner_max(s, meta.stages),
                           "not_graded": [st for st in meta.stages if is_not_graded(s.result(st))],
@@ -275,18 +286,23 @@ def write_json(path: Path, meta: Meta, submissions: list[Submission]) -> None:
 
 
 def load(path: Path) -> tuple[dict, dict[str, Submission]]:
-    """A gradebook written earlier: (its data, the learners it finished, by name)."""
+    """A gradebook written earlier: (its data, the learners it finished, by folder key). A row with no key (an
+    older gradebook) is known by its name, unless two rows share that name: then neither is kept."""
     data = json.loads(path.read_text(encoding="utf-8"))
     done = {}
+    shown = Counter(entry.get("learner") for entry in data.get("learners", []))
     for entry in data.get("learners", []):
-        if not entry.get("done"):
+        if not entry.get("done") or (not entry.get("key") and shown[entry.get("learner")] > 1):
             continue
         sub = Submission(entry["learner"], Path(entry["source"]), Path(entry["tree"]) if entry["tree"] else None,
-                         status=entry["status"], done=True, seconds=entry.get("seconds", 0.0))
+                         status=entry["status"], done=True, seconds=entry.get("seconds", 0.0),
+                         key=entry.get("key") or "")
+        if not entry.get("key"):
+            sub.key = folder_key(Path(entry["source"]))
         sub.error = revive(entry["error"], entry.get("error_i18n")) if entry.get("error_i18n") else entry["error"]
         if entry.get("report"):
             sub.report = _report_from(entry["report"])
-        done[sub.learner] = sub
+        done[sub.key] = sub
     return data, done
 
 
@@ -381,9 +397,20 @@ def _open_folder(base: Path, parts) -> int | None:
     return fd
 
 
+NOTEBOOKS_BYTES = 64 * 2**20     # read in all, per learner, to guess their language
+
+
 def learner_language(sub: Submission) -> str:
     """The language the learner worked in, when their repository shows it: the lessons they ran (a notebook
-    under notebooks/<lang>/ with outputs) in a language other than English; English otherwise."""
+    under notebooks/<lang>/ with outputs) in a language other than English; English otherwise. Whatever their
+    notebooks hold (nesting deep enough to exhaust the parser, anything), only this guess is lost."""
+    try:
+        return _learner_language(sub)
+    except Exception:  # noqa: BLE001 (a learner's file costs only their language guess)
+        return SOURCE
+
+
+def _learner_language(sub: Submission) -> str:
     if sub.tree is None:
         return SOURCE
     from .i18n import LANGUAGES
@@ -395,6 +422,7 @@ def learner_language(sub: Submission) -> str:
         inside = sub.tree.relative_to(home).parts
     except ValueError:
         return SOURCE
+    budget = NOTEBOOKS_BYTES
     for parts in (inside, inside[:-1]) if inside else (inside,):
         for lang in (lang for lang in LANGUAGES if lang != SOURCE):
             fd = _open_folder(home, (*parts, "notebooks", lang))
@@ -403,12 +431,13 @@ def learner_language(sub: Submission) -> str:
             try:
                 names = sorted(name for name in os.listdir(fd) if name.endswith(".ipynb"))[:40]
                 for name in names:
-                    data = _regular_bytes(fd, name, NOTEBOOK_BYTES)
+                    data = _regular_bytes(fd, name, min(NOTEBOOK_BYTES, budget))
                     if data is None:
                         continue
+                    budget -= len(data)
                     try:
                         cells = json.loads(data.decode("utf-8")).get("cells", [])
-                    except (ValueError, AttributeError):
+                    except Exception:  # noqa: BLE001 (not JSON, too deep (RecursionError), not a notebook)
                         continue
                     if isinstance(cells, list) and any(isinstance(c, dict) and c.get("execution_count")
                                                        for c in cells):
@@ -469,10 +498,23 @@ def feedback_text(sub: Submission, meta: Meta, lang: str) -> str:
     return "\n".join(lines)
 
 
+def plain_feedback(sub: Submission, meta: Meta) -> str:
+    """The score and the gradebook's note, in English: what a learner gets when their full feedback fails."""
+    lines = ["# " + N_("Channels Kit: feedback for {learner}").format(learner=clean(sub.learner)), "",
+             N_("Score: {score} of {max_score}. Graded {when} with kit {commit}.").format(
+                 score=sub.total, max_score=learner_max(sub, meta.stages), when=meta.updated or now(),
+                 commit=meta.kit_commit), ""]
+    return "\n".join([*lines, note(sub, meta.stages), ""])
+
+
 def write_feedback(folder: Path, sub: Submission, meta: Meta, name: str | None = None) -> Path:
     path = folder / f"{name or feedback_name(sub.learner)}.md"
     lang = meta.language or learner_language(sub)
-    atomic_write(path, feedback_text(sub, meta, lang).encode("utf-8", "replace"))
+    try:
+        text = feedback_text(sub, meta, lang)
+    except Exception:  # noqa: BLE001 (one learner's odd report still gets them their score)
+        text = plain_feedback(sub, meta)
+    atomic_write(path, text.encode("utf-8", "replace"))
     return path
 
 
