@@ -335,7 +335,11 @@ def run_checks(root: Path, stages: list[Stage], isolation: sandbox.Isolation | N
             tree = scratch_copy(root, place / "tree")
         except ValueError as exc:
             return str(exc), [], []
-        return _run_checkpoint(root, tree, stages, place, isolation, keep_going, select)
+        group = sandbox.stage_group()   # all of the stage's processes in one bounded control group, if allowed
+        try:
+            return _run_checkpoint(root, tree, stages, place, isolation, keep_going, select, group)
+        finally:
+            sandbox.release_group(group)   # and whatever of them is left is gone
 
 
 def _hint(stage: Stage, entry: dict) -> str:
@@ -388,7 +392,7 @@ def _result(stage: Stage, expected: list[dict], entries: list[dict], outcome: st
 
 
 def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, isolation: sandbox.Isolation,
-                    keep_going: bool, select: str | None) -> tuple[str, list[dict], list[dict]]:
+                    keep_going: bool, select: str | None, group=()) -> tuple[str, list[dict], list[dict]]:
     """Run the stages' pytest modules in one fresh checking process on tree (a scratch copy of root).
 
     Nothing of the tree configures it: pytest runs from an empty folder with the
@@ -414,8 +418,8 @@ def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, 
     log = scratch / "checks.log"
     with open(log, "wb") as out:
         try:
-            proc = procs.spawn(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
-                               pass_fds=(writable,))
+            proc = procs.spawn([*sandbox.joining(group), *cmd], cwd=work, env=env, stdout=out,
+                               stderr=subprocess.STDOUT, pass_fds=(writable,))
         finally:
             os.close(writable)  # from here on only the checking process holds the write end
         reader.start()

@@ -22,12 +22,15 @@ makes a missing sandbox an error instead of a fallback, and wins over
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +41,11 @@ FILE_SIZE_LIMIT = 64 * 1024 * 1024   # one file (a log, a flood of output) may n
 # All of a stage's scratch tree on disk, and its files and folders: the grader watches it (kit/grader.py).
 DISK_LIMIT = 256 * 1024 * 1024
 DISK_ENTRIES = 20000
+# All processes of one stage together, as root where the kernel lets the grader make a control group: memory
+# (shared mappings and memfd too, which RLIMIT_DATA does not count) and processes (stage_group below).
+STAGE_MEMORY_LIMIT = 2 * 1024 ** 3
+STAGE_PROCESS_LIMIT = 2048
+CGROUPS = Path("/sys/fs/cgroup")
 # Processes and threads in one sandbox: daphne, Django's thread pool and the learner's pytest need tens.
 PROCESS_LIMIT = 512
 # Without a sandbox (as root) one count holds all learner processes of the machine: parallel stages share it.
@@ -275,6 +283,67 @@ def for_grading() -> Isolation | None:
     if not kind:
         return None
     return Isolation(kind, os.environ.get("KIT_GRADING_ISOLATION_DETAIL", ""))
+
+
+def stage_group() -> list[Path]:
+    """A new control group for one stage's processes (v1: a memory and a pids folder; v2: one folder), bounded
+    by STAGE_MEMORY_LIMIT and STAGE_PROCESS_LIMIT; [] when this process may not make one (not root, no
+    controllers, a read-only /sys/fs/cgroup): then the per-process limits alone hold."""
+    if os.geteuid() != 0 or not sys.platform.startswith("linux"):
+        return []
+    name = f"kit-stage-{os.getpid()}-{next(_numbers)}"
+    unified = CGROUPS / "cgroup.subtree_control"
+    made: list[Path] = []
+    try:
+        if unified.is_file():
+            if not {"memory", "pids"} <= set(unified.read_text().split()):
+                return []
+            settings = [(CGROUPS / name, {"memory.max": STAGE_MEMORY_LIMIT, "pids.max": STAGE_PROCESS_LIMIT})]
+        else:
+            settings = [(CGROUPS / "memory" / name, {"memory.limit_in_bytes": STAGE_MEMORY_LIMIT}),
+                        (CGROUPS / "pids" / name, {"pids.max": STAGE_PROCESS_LIMIT})]
+        for folder, values in settings:
+            folder.mkdir()
+            made.append(folder)
+            for setting, value in values.items():
+                (folder / setting).write_text(str(value))
+    except OSError:
+        release_group(made)
+        return []
+    return made
+
+
+_numbers = itertools.count()
+
+
+def joining(group: list[Path]) -> list[str]:
+    """The prefix that puts a command in the group before it runs (so whatever it starts is in it too)."""
+    if not group:
+        return []
+    script = 'while [ "$1" != -- ]; do echo $$ > "$1"; shift; done; shift; exec "$@"'
+    return ["/bin/sh", "-c", script, "sh", *(str(folder / "cgroup.procs") for folder in group), "--"]
+
+
+def release_group(group: list[Path]) -> None:
+    """Kill whatever is still in the group (only a stage's own processes are), then remove it."""
+    for folder in group:
+        for _ in range(50):
+            try:
+                pids = [int(pid) for pid in (folder / "cgroup.procs").read_text().split()]
+            except (OSError, ValueError):
+                break
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
 
 
 def spawn(cmd: list[str], tree: Path, *, env: dict[str, str] | None = None,

@@ -110,3 +110,41 @@ def test_the_disk_walk_counts_blocks_and_follows_no_link(tmp_path):
     for n in range(sandbox.DISK_ENTRIES + 1):
         (tmp_path / f"e{n}").touch()
     assert grader._disk_used(tmp_path) == float("inf")
+
+
+# -- a stage's processes together are bounded in memory ------------------------------------------------
+SHARED_HOG = '''
+import mmap as _mmap
+_hog = _mmap.mmap(-1, 3 << 30)   # shared and anonymous: RLIMIT_DATA does not count it
+for _at in range(0, 3 << 30, 4096):
+    _hog[_at] = 1
+'''
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="control groups need root")
+def test_a_tree_that_takes_shared_memory_fails_its_stage_within_the_stage_group(tmp_path):
+    probe = sandbox.stage_group()
+    if not probe:
+        pytest.skip("this machine lets no control group be made (read-only /sys/fs/cgroup or no controllers)")
+    sandbox.release_group(probe)
+    assert not any(folder.exists() for folder in probe)
+    tree = copy_tree(SOLUTIONS, tmp_path / "hog")
+    settings = tree / "myproject" / "settings.py"
+    settings.write_text(settings.read_text(encoding="utf-8") + "\n" + textwrap.dedent(SHARED_HOG), encoding="utf-8")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    report = grade_json(tree, "settings", env=dict(LIMITS, TMPDIR=str(scratch)))
+    assert report["score"] == 0, json.dumps(report)[:2000]
+    message = report["stages"][0]["failures"][0]["message"]
+    assert "Traceback" not in message and len(message) < 600, message
+    assert leftovers(tree, tmpdir=scratch) == []
+    assert not [group for group in sandbox.CGROUPS.glob("**/kit-stage-*") if not alive(group)], "a group was left"
+
+
+def alive(group: Path) -> bool:
+    """A stage group is named after the grader that made it: one whose grader is gone was left behind."""
+    try:
+        os.kill(int(group.name.split("-")[2]), 0)
+        return True
+    except (ProcessLookupError, ValueError):
+        return False
