@@ -6,8 +6,8 @@ start (kit/sandbox.py), on a scratch copy of the tree. Verdicts come back over
 a pipe that no learner process inherits, and a stage passes only when every
 check the checking process collected for it reported a pass.
 
-A crash, a hang or an os._exit in the learner's code fails that stage with a
-plain sentence; the other stages are still graded, and no process survives.
+A crash, a hang, an os._exit or a full disk (the scratch tree is watched: _watch) in the learner's code
+fails that stage with a plain sentence; the other stages are still graded, and no process survives.
 """
 from __future__ import annotations
 

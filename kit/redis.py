@@ -267,7 +267,7 @@ def _sandboxed(binary: str, folder: Path, args: list[str]) -> list[str]:
            "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     root = os.geteuid() == 0
     if not root:
-        cmd += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
+        cmd += ["--unshare-user", *sandbox._no_userns(), "--uid", "65534", "--gid", "65534"]
     for top in ("/usr", "/lib", "/lib32", "/lib64", "/bin"):
         if os.path.islink(top):
             cmd += ["--symlink", os.readlink(top), top]

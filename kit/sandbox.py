@@ -13,7 +13,11 @@ works with process isolation alone, and every report says which was in force.
 As root, learner processes run as a real unprivileged user, sandbox or not
 (kit/learner.py). Every learner process is bounded: processes and threads,
 memory, file size, and the sandbox's /tmp (the figures below); one that
-hits a limit fails with an error of its own, in its own stage.
+hits a limit fails with an error of its own, in its own stage. No user
+namespace can be made inside the sandbox (bubblewrap 0.8 and later). The
+grader bounds a stage as a whole: its scratch tree on disk (DISK_LIMIT,
+kit/grader.py's watchdog) and, as root where control groups can be made, the
+memory and tasks of all its processes together (stage_group).
 
 `KIT_SANDBOX=off` forces process isolation; `KIT_REQUIRE_SANDBOX=1` (CI)
 makes a missing sandbox an error instead of a fallback, and wins over
