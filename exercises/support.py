@@ -178,6 +178,10 @@ class Host:
         if exits:
             return T("The process running your project ended itself (exit code {code}): {call}. Your code must "
                      "never call sys.exit() or os._exit(); raise an exception instead.", code=code, call=exits[0])
+        if code in (-9, 137) and sandbox.memory_ran_out():
+            return T("The process running your project was stopped for using too much memory (the stage's "
+                     "processes may use {limit} GiB together) while {doing}: look for data that grows without end.",
+                     limit=sandbox.STAGE_MEMORY_LIMIT // 2 ** 30, doing=lower_first(doing))
         return T("The process running your project ended abruptly (exit code {code}) while {doing}.",
                  code=code, doing=lower_first(doing))
 

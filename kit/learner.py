@@ -86,10 +86,12 @@ def hand_over(tree: Path) -> None:
     tree never gives away a file outside it."""
     who = account()
     key = str(tree)
-    if who is None or key in _handed:
+    if who is None:
         return
-    reach(Path(tree).parent.parent)
+    reach(Path(tree).parent.parent)   # every time: a chmod since may have taken the passage away
     _pass_through(str(Path(tree).parent), who, 5)  # and may list the folder holding the tree, as pytest does
+    if key in _handed:
+        return
     for _, dirs, files, fd in os.fwalk(tree, follow_symlinks=False):
         os.chown(fd, who.uid, who.gid)
         for name in (*dirs, *files):
@@ -113,7 +115,8 @@ def reach(path: Path) -> None:
         _pass_through(str(folder), who, 1)
 
 
-@functools.lru_cache(maxsize=256)
+# Not cached: a later chmod of the folder (pytest tightens its own temporary root, for one) narrows the ACL
+# mask and takes the passage away again, so every start looks afresh (a stat and an xattr read per folder).
 def _pass_through(folder: str, who: Account, wanted: int) -> None:
     """Give who the permissions wanted (1: pass through, 5: list too) on folder, by an ACL entry of its own."""
     try:

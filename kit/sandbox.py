@@ -320,6 +320,33 @@ def stage_group() -> list[Path]:
 _numbers = itertools.count()
 
 
+def memory_ran_out() -> bool:
+    """Did the kernel kill a process of this process's stage group for memory (so a SIGKILL can be named)?"""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "" and "kit-stage-" in path:            # v2
+            events = CGROUPS / path.lstrip("/") / "memory.events"
+        elif "memory" in controllers.split(",") and "kit-stage-" in path:  # v1
+            events = CGROUPS / "memory" / path.lstrip("/") / "memory.oom_control"
+        else:
+            continue
+        try:
+            counts = dict(line.split() for line in events.read_text().splitlines() if len(line.split()) == 2)
+        except (OSError, ValueError):
+            continue
+        if "oom_kill" in counts:
+            return int(counts["oom_kill"]) > 0
+        try:  # a v1 kernel that does not count kills: the limit was reached at all
+            return int((events.parent / "memory.failcnt").read_text()) > 0
+        except (OSError, ValueError):
+            return False
+    return False
+
+
 def joining(group: list[Path]) -> list[str]:
     """The prefix that puts a command in the group before it runs (so whatever it starts is in it too)."""
     if not group:
