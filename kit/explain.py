@@ -134,8 +134,8 @@ class Places:
                 continue
             block = [line]
             for entry in lines[index + 1:]:
-                if entry[:1].isdigit() and block[-1][:1] not in (" ", "T"):
-                    break  # the next log or access line
+                if (entry[:1].isdigit() and block[-1][:1] not in (" ", "T")) or ACCESS_LINE.match(entry):
+                    break  # the next log or access line (a client on a Unix socket is logged as "None")
                 block.append(entry)
             error = next((e for e in reversed(block) if e.strip() and not e.startswith(" ")), line)
             error = error.split("Exception inside application: ")[-1].rstrip(".")
@@ -178,6 +178,7 @@ class Places:
 
 
 FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+ACCESS_LINE = re.compile(r"\S+ - - \[")  # daphne's access log: client, then "- - [date]"
 NEVER_AWAITED_LOG = re.compile(r"^(\S+\.py):(\d+): RuntimeWarning: coroutine '[^']+' was never awaited", re.M)
 LAYER_CALLS = {"group_send", "group_add", "group_discard", "send", "receive", "new_channel", "flush"}
 DEF = re.compile(r"^(\s*)(async\s+)?def\s+(\w+)")

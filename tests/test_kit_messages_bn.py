@@ -127,7 +127,7 @@ def test_literal_braces_and_joined_sentences():
     both = join([T("No checkpoint ran."), "plain tail"])
     assert both == "No checkpoint ran. plain tail"
     assert i18n.from_data(both.data()).translate("bn").endswith(" plain tail")
-    assert lower_first(T("Opening a socket")) == "opening a socket"
+    assert lower_first(T("Asking what the host noticed")) == "asking what the host noticed"
 
 
 def test_revive_accepts_only_the_same_english():
@@ -138,10 +138,10 @@ def test_revive_accepts_only_the_same_english():
 
 
 def test_packed_dicts_cross_a_process_boundary():
-    message = {"error": T("Importing {module} failed", module="x"), "clues": [T("Opening a socket"), "plain"],
+    message = {"error": T("Importing {module} failed", module="x"), "clues": [T("Asking what the host noticed"), "plain"],
                "id": 3}
     back = i18n.unpack(json.loads(json.dumps(i18n.pack(message))))
-    assert back["error"].data() == message["error"].data() and back["clues"][0].template == "Opening a socket"
+    assert back["error"].data() == message["error"].data() and back["clues"][0].template == "Asking what the host noticed"
     assert back["clues"][1] == "plain" and back["id"] == 3 and "i18n" not in back
 
 
