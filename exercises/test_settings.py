@@ -135,4 +135,4 @@ def test_default_layer_works_without_redis():
         "The default channel layer does not work without REDIS_URL: {problem} "
         "A layer that names a Redis nobody started (the tutorial's 127.0.0.1:6379) fails here: keep "
         "channels.layers.InMemoryChannelLayer as the default, and choose Redis only when REDIS_URL is set "
-        "(stage redis).", problem=problem or T('nothing arrived'))
+        "(stage redis).", problem=problem or T('nothing arrived.'))
