@@ -39,7 +39,6 @@ test: $(STAMP)
 	@if [ -n "$$CI" ]; then bash scripts/ensure-browser.sh; fi
 	@if [ -n "$$CI" ]; then bash scripts/ensure-fonts.sh; fi
 	@if [ -n "$$CI" ]; then bash scripts/ensure-sandbox.sh; fi
-	@if [ -n "$$CI" ]; then bash scripts/ensure-redis.sh; fi
 	@if [ -n "$$CI" ]; then export KIT_REQUIRE_BROWSER=1 KIT_REQUIRE_SANDBOX=1; fi; \
 	  $(BIN)/python -m pytest tests -n $(TEST_JOBS) --dist loadfile --durations=25
 
