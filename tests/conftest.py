@@ -97,3 +97,14 @@ def executed_bengali_notebook(repo: Path) -> None:
     cell = {"cell_type": "code", "execution_count": 3, "metadata": {}, "outputs": [], "source": "check()"}
     (folder / "01_settings.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4,
                                                           "nbformat_minor": 5}))
+
+
+def require_browser() -> None:
+    """Skip the test without a Chromium, or fail it where one is required (CI: KIT_REQUIRE_BROWSER=1)."""
+    from kit import browser
+
+    reason = browser.why_unavailable()
+    if reason:
+        if browser.required():
+            pytest.fail(reason)
+        pytest.skip(reason)

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import KIT_ROOT, grade_json, mutate, stage
+from conftest import KIT_ROOT, grade_json, mutate, stage, require_browser
 from leaks import leftovers
 
 ROOM_HTML = "myapp/templates/myapp/room.html"
@@ -18,13 +18,7 @@ SCREENSHOT = KIT_ROOT / "docs" / "screenshot.png"
 
 @pytest.fixture(autouse=True)
 def browser_present():
-    from kit import browser
-
-    reason = browser.why_unavailable()
-    if reason:
-        if browser.required():
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_browser()
 
 
 def failed_check(report: dict) -> str:

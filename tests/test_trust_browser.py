@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import checkpoint_outcomes, solved_through
+from conftest import checkpoint_outcomes, solved_through, require_browser
 
 ROOM_HTML = "myapp/templates/myapp/room.html"
 
@@ -106,13 +106,7 @@ LIMITS = {"KIT_WAIT": "3", "KIT_TEST_TIME_LIMIT": "90", "KIT_STAGE_TIME_LIMIT": 
 
 @pytest.fixture
 def browser_present():
-    from kit import browser
-
-    reason = browser.why_unavailable()
-    if reason:
-        if browser.required():
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_browser()
 
 
 class Listener:

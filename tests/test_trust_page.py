@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from conftest import SOLUTIONS, STARTER, checkpoint_outcomes, copy_tree, grade_json, solved_through, stage
+from conftest import SOLUTIONS, STARTER, checkpoint_outcomes, copy_tree, grade_json, solved_through, stage, require_browser
 from leaks import leftovers
 from test_forgery import kit_fingerprint
 
@@ -66,13 +66,7 @@ LIMITS = {"KIT_WAIT": "3", "KIT_TEST_TIME_LIMIT": "90", "KIT_STAGE_TIME_LIMIT": 
 
 @pytest.fixture(autouse=True)
 def browser_present():
-    from kit import browser
-
-    reason = browser.why_unavailable()
-    if reason:
-        if browser.required():
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_browser()
 
 
 def with_page(tree, html: str):
