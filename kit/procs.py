@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import psutil
@@ -21,6 +22,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def socket_folder_base() -> str:
+    """Where a folder for a Unix socket goes: TMPDIR when short, else /tmp.
+
+    A Unix socket's path stops at 107 bytes; under a deep TMPDIR (pytest's per-test folders under xdist
+    reach 75) the socket could not be reached, and Redis or daphne would seem not to start."""
+    base = tempfile.gettempdir()
+    return base if len(base.encode()) <= 48 or not os.path.isdir("/tmp") else "/tmp"
 
 
 def port_answers(port: int, host: str = "127.0.0.1") -> bool:

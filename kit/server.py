@@ -135,7 +135,7 @@ class DaphneServer:
 
     def _start_graded(self, isolation: sandbox.Isolation) -> "DaphneServer":
         """daphne on a Unix socket in the tree's sandbox; this process's forwarder gives it a loopback port."""
-        self._folder = tempfile.mkdtemp(prefix="kit-daphne-")
+        self._folder = tempfile.mkdtemp(prefix="kit-daphne-", dir=procs.socket_folder_base())
         _give_to_learner(self._folder)
         inside = SANDBOX_FOLDER if isolation.sandboxed else self._folder
         self.socket_path = os.path.join(self._folder, SOCKET_NAME)
