@@ -5,7 +5,14 @@ processes on the graded tree, both given REDIS_URL (its Unix socket). A message
 sent through worker A must reach a client on worker B in the same room and
 nobody in another room. With an in-memory layer each worker is an island: the
 checks prove it by order, not by waiting for silence.
+
+One check does wait, once: a room left quiet for QUIET seconds must still
+deliver. redis-py 8 gives every client a 5 s socket_timeout, which cuts
+RedisChannelLayer's blocking read of a quiet channel and ends every socket of
+the room with 1011 (channels_redis issue #422); a release of either library
+that brings that back is caught here, on solutions/ too.
 """
+import asyncio
 import json
 from urllib.parse import urlparse
 
@@ -163,6 +170,51 @@ def test_room_survives_a_client_leaving(workers):
         await close_all(alice, bob)
 
     run(scenario)
+
+
+QUIET = 9.0  # seconds with no message: past redis-py's 5 s socket_timeout and the layer's 5 s blocking read
+QUIET_FIX = '{"address": REDIS_URL, "socket_timeout": None}'
+
+
+async def stays_open(sock: LiveSocket, seconds: float) -> str | None:
+    """None if sock is still open after seconds (frames meanwhile are passed over), else the close code."""
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                await sock.next_frame()
+    except TimeoutError:
+        return None
+    except ConnectionClosed as exc:
+        return str(exc.rcvd.code) if exc.rcvd else "none"
+
+
+def test_a_quiet_room_still_delivers(workers):
+    one, two = workers
+
+    async def scenario():
+        alice, bob = LiveSocket(one, "redis_quiet"), LiveSocket(two, "redis_quiet")
+        await alice.connect()
+        await bob.connect()
+        await crossing(alice, bob, "before the quiet", T("from worker A to worker B"))
+        codes = await asyncio.gather(stays_open(alice, QUIET), stays_open(bob, QUIET))
+        for sock, worker, code in zip((alice, bob), "AB", codes):
+            if code is not None:
+                fail(T("Within {quiet:.0f} s with no message in room '{room}', worker {worker} closed its socket "
+                       "(code {code}). A Redis client that gives up on a quiet read (redis-py's socket_timeout, "
+                       "5 s by default) ends every socket of a quiet room: give RedisChannelLayer the hosts "
+                       "[{fix}], or use RedisPubSubChannelLayer. {clue}", quiet=QUIET, room=sock.room,
+                       worker=worker, code=code, fix=QUIET_FIX, clue=sock.server_clue()))
+        await alice.send("after the quiet")
+        for sock in (alice, bob):
+            got = await sock.receive(T("the message sent after {quiet:.0f} s of quiet", quiet=QUIET))
+            assert got["message"] == "after the quiet", T(
+                "After {quiet:.0f} s of quiet, a client in room '{room}' got {got} instead of 'after the quiet'.",
+                quiet=QUIET, room=sock.room, got=repr(got["message"]))
+        await close_all(alice, bob)
+
+    run(scenario, limit=QUIET + 4 * WAIT)
 
 
 def test_worker_logs_have_no_errors(workers):

@@ -246,7 +246,8 @@ LADDERS: dict[str, dict[str, tuple[str, ...]]] = {
             "Read REDIS_URL = os.environ.get(\"REDIS_URL\") in settings.py, and build CHANNEL_LAYERS from it.",
             "if REDIS_URL: CHANNEL_LAYERS = {\"default\": {\"BACKEND\": "
             "\"channels_redis.pubsub.RedisPubSubChannelLayer\", \"CONFIG\": {\"hosts\": [REDIS_URL]}}} "
-            "(channels_redis.core.RedisChannelLayer works too).",
+            "(channels_redis.core.RedisChannelLayer works too, with the hosts "
+            "[{\"address\": REDIS_URL, \"socket_timeout\": None}]).",
         ),
         "test_settings_stay_in_memory_without_redis_url": (
             "Without REDIS_URL the project must still run, with no Redis at all.",
@@ -269,6 +270,17 @@ LADDERS: dict[str, dict[str, tuple[str, ...]]] = {
             "A client that leaves must leave its group on Redis too.",
             "async def disconnect(self, close_code): await self.channel_layer.group_discard("
             "self.room_group_name, self.channel_name)",
+        ),
+        "test_a_quiet_room_still_delivers": (
+            "A room went quiet for a few seconds and its sockets were closed: the Redis client of a "
+            "RedisChannelLayer with hosts [REDIS_URL] gives up on a quiet read after redis-py's 5 s socket_timeout. "
+            "Give it the hosts [{\"address\": REDIS_URL, \"socket_timeout\": None}], or use "
+            "channels_redis.pubsub.RedisPubSubChannelLayer.",
+            "Run two workers yourself with REDIS_URL set, connect to a room and wait ten seconds: the log shows "
+            "'Timeout reading from ...' and the sockets close with code 1011.",
+            "if REDIS_URL: CHANNEL_LAYERS = {\"default\": {\"BACKEND\": \"channels_redis.core.RedisChannelLayer\", "
+            "\"CONFIG\": {\"hosts\": [{\"address\": REDIS_URL, \"socket_timeout\": None}]}}}, or the "
+            "lesson's channels_redis.pubsub.RedisPubSubChannelLayer with hosts [REDIS_URL].",
         ),
         "test_worker_logs_have_no_errors": (
             "A worker logged an error while the checks chatted across Redis.",

@@ -41,12 +41,38 @@ def test_solutions_pass(solved_tree, scratch):
     assert nothing_left(solved_tree, scratch)
 
 
+PUBSUB = '"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",\n            "CONFIG": {"hosts": [REDIS_URL]},'
+QUEUED = '"BACKEND": "channels_redis.core.RedisChannelLayer",\n            "CONFIG": {"hosts": [REDIS_URL]},'
+QUEUED_NO_TIMEOUT = ('"BACKEND": "channels_redis.core.RedisChannelLayer",\n'
+                     '            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},')
+
+
 def test_queued_layer_passes_too(solved_tree, scratch):
-    # solutions/ use the pub/sub layer (see its settings and README "Reliability"); the tutorial's
-    # queued RedisChannelLayer must pass this stage as well.
-    mutate(solved_tree, SETTINGS, "channels_redis.pubsub.RedisPubSubChannelLayer", "channels_redis.core.RedisChannelLayer")
+    # solutions/ use the pub/sub layer (see its settings and README "Reliability"); the tutorial's queued
+    # RedisChannelLayer must pass too, once its Redis client no longer gives up on a quiet read. Together with
+    # test_solutions_pass this is the test that notices a channels_redis or redis-py release that breaks a
+    # quiet room again (the stage's test_a_quiet_room_still_delivers holds one quiet past every client timeout).
+    mutate(solved_tree, SETTINGS, PUBSUB, QUEUED_NO_TIMEOUT)
     result = grade(solved_tree, scratch)
     assert result["passed"], result["failures"]
+    assert "test_a_quiet_room_still_delivers" in result["passed_checks"]
+
+
+def test_the_old_lesson_layer_dies_in_a_quiet_room(solved_tree, scratch):
+    """Issue 21: RedisChannelLayer with hosts [REDIS_URL] (lesson 07's old code). redis-py 8's 5 s socket_timeout
+    cuts the layer's blocking read: after a few quiet seconds daphne closes every socket with 1011. Every other
+    check passes it; the quiet room fails, and its hint names the fix."""
+    mutate(solved_tree, SETTINGS, PUBSUB, QUEUED)
+    result = grade(solved_tree, scratch)
+    assert not result["passed"], "the queued layer with redis-py's default socket_timeout passed the redis stage"
+    first = result["failures"][0]
+    assert first["test"] == "test_a_quiet_room_still_delivers", result["failures"]
+    assert "1011" in first["message"] and "socket_timeout" in first["message"], first
+    assert '{"address": REDIS_URL, "socket_timeout": None}' in first["hint"], first
+    assert "RedisPubSubChannelLayer" in first["hint"], first
+    assert {"test_settings_choose_redis_when_redis_url_is_set", "test_message_crosses_from_one_worker_to_the_other",
+            "test_rooms_stay_apart_across_workers", "test_room_survives_a_client_leaving"} <= set(result["passed_checks"])
+    assert nothing_left(solved_tree, scratch)
 
 
 def test_starter_fails(starter_tree, scratch):
