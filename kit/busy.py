@@ -1,0 +1,64 @@
+"""How busy the machine was while a stage ran: the fact that decides whether a failure can be trusted.
+
+A check waits a few seconds for what a correct tree does at once. On a machine whose cores are all busy
+(a learner's laptop with a video call, a CI runner shared with other jobs) those seconds can run out for
+correct code. So the grader measures the CPU pressure around every stage (Linux's /proc/pressure/cpu: the
+share of time some task waited for a processor; the load average per core where that file is missing),
+and grades a failed stage once more, with every time limit doubled, when the machine was busy. A check
+that fails twice failed on the code; a time limit hit twice on an overloaded machine is said to be the
+machine's fault (kit/grader.py, _patient)."""
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+PRESSURE = Path("/proc/pressure/cpu")
+# Share of a stage's time during which some task waited for a CPU. A quiet machine grading one stage
+# stays near 0.05; two busy processes per core bring it to 1.0.
+BUSY = 0.25
+# Runnable tasks per core (the one-minute load average) above which a time limit hit twice is the machine's.
+OVERLOADED = 6.0
+PATIENCE = 2.0   # how much longer every limit is when a failed stage is graded again
+# The limits a second try stretches (kit/grader.py, exercises/support.py, kit/server.py read them).
+LIMITS = {"KIT_WAIT": 5.0, "KIT_TEST_TIME_LIMIT": 30.0, "KIT_STAGE_TIME_LIMIT": 120.0,
+          "KIT_DAPHNE_READY_TIMEOUT": 30.0}
+
+
+def enabled() -> bool:
+    """KIT_BUSY_RETRY=0 turns second tries off (the kit's tests of trees that must fail use it: load only
+    makes a failing tree fail more)."""
+    return os.environ.get("KIT_BUSY_RETRY", "1") != "0"
+
+
+def _waited_total() -> float | None:
+    """Seconds some task has waited for a CPU since boot, or None without pressure accounting."""
+    try:
+        found = re.search(r"^some .*total=(\d+)", PRESSURE.read_text(), re.M)
+    except OSError:
+        return None
+    return int(found.group(1)) / 1e6 if found else None
+
+
+def per_core_load() -> float:
+    return os.getloadavg()[0] / (os.cpu_count() or 1)
+
+
+class Meter:
+    """Started when a stage starts; share() is how busy the machine was since."""
+
+    def __init__(self):
+        self.began, self.waited = time.monotonic(), _waited_total()
+
+    def share(self) -> float:
+        elapsed = time.monotonic() - self.began
+        now = _waited_total()
+        if self.waited is None or now is None or elapsed < 0.5:
+            return min(1.0, per_core_load())
+        return min(1.0, (now - self.waited) / elapsed)
+
+
+def longer_limits(factor: float = PATIENCE) -> dict[str, str]:
+    """The environment of a second try: every time limit the checks read, `factor` times what it was."""
+    return {name: f"{float(os.environ.get(name) or default) * factor:g}" for name, default in LIMITS.items()}
