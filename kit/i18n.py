@@ -322,7 +322,7 @@ def translated(text, lang: str | None = None) -> str:
 # -- extraction of static English that is not marked with a call: Babel extractors (babel.cfg) -------
 def extract_static(fileobj, keywords, comment_tags, options):
     """Babel extractor for kit/hints.py and kit/catalogue.py: every string of the hint ladders (LADDERS)
-    and each Stage(...)'s title and hints, so those files stay plain data; and, as in code, a message
+    and each Stage(...)'s title, what the learner builds and hints, so those files stay plain data; and, as in code, a message
     marked with T(), N_() or _() there. Stages listed in the
     option `skip_stages` (space-separated) are left out: they speak English until they are translated."""
     import ast
@@ -350,7 +350,7 @@ def extract_static(fileobj, keywords, comment_tags, options):
             stage_id = named.get("id")
             if isinstance(stage_id, ast.Constant) and stage_id.value in skip:
                 continue
-            for field_ in ("title", "hints"):
+            for field_ in ("title", "builds", "hints"):
                 if field_ in named:
                     for lineno, text in strings(named[field_]):
                         yield lineno, None, text, []
