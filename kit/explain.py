@@ -182,6 +182,24 @@ ACCESS_LINE = re.compile(r"\S+ - - \[")  # daphne's access log: client, then "- 
 NEVER_AWAITED_LOG = re.compile(r"^(\S+\.py):(\d+): RuntimeWarning: coroutine '[^']+' was never awaited", re.M)
 LAYER_CALLS = {"group_send", "group_add", "group_discard", "send", "receive", "new_channel", "flush"}
 DEF = re.compile(r"^(\s*)(async\s+)?def\s+(\w+)")
+CLOSED_SOCKET = "Attempt to send on a closed protocol"   # autobahn's Disconnected, as daphne logs it
+
+
+def log_errors(log: str) -> list[str]:
+    """The errors a daphne log holds, each its exception's line, less autobahn's Disconnected: a frame on its way
+    to a client that had just closed (a sync consumer's self.send cannot catch it), caused by that client."""
+    lines = log.splitlines()
+    errors = []
+    for index, line in enumerate(lines):
+        if "Traceback (most recent call last)" in line:
+            error = next((e for e in lines[index + 1:] if e.strip() and not e.startswith((" ", "Traceback"))), line)
+        elif "Exception inside application" in line:
+            error = line
+        else:
+            continue
+        if CLOSED_SOCKET not in error:
+            errors.append(error)
+    return errors
 
 
 def enclosing_function(filename: str, lineno: int, root: Path | None = None) -> tuple[str, bool] | None:

@@ -1,6 +1,7 @@
 """Right verdicts for every correct style: each contract break caught at its own stage, other styles pass."""
 import json
 
+from classic import sync_orm_tree
 from conftest import grade_json, mutate, stage
 
 ASGI = "myproject/asgi.py"
@@ -65,3 +66,37 @@ def test_a_div_log_with_authors_and_times_passes_frontend(solved_tree):
            ' chatLog.appendChild(line);')
     report = grade_json(solved_tree, "frontend", env={"REDIS_URL": ""})
     assert stage(report, "frontend")["passed"], json.dumps(report)[:1500]
+
+
+def test_a_sync_orm_consumer_that_refuses_anonymous_handshakes_passes_every_stage(tmp_path):
+    """Issue 21: every check that chats on a tree that may have passed `users` does it logged in (the browser
+    included), and a send to a socket a check had just closed (autobahn's Disconnected, which a sync consumer
+    cannot catch) fails no stage."""
+    report = grade_json(sync_orm_tree(tmp_path / "sync"), env={"REDIS_URL": ""})
+    failing = {s["id"]: s["failures"][:1] for s in report["stages"] if not s["passed"]}
+    assert not failing and report["score"] == report["max_score"], failing
+
+
+def test_a_sync_orm_page_that_hides_refusals_fails_hardening_for_that(tmp_path):
+    """The logged-in page of the handshake-refusing tree sees its messages, so `hardening` names the real
+    mistake (the page never shows an error frame), not "finish the frontend stage first"."""
+    tree = sync_orm_tree(tmp_path / "sync")
+    mutate(tree, ROOM, 'document.querySelector("#chat-error").textContent = data.error;', "")
+    failures = stage(grade_json(tree, "hardening", env={"REDIS_URL": ""}), "hardening")["failures"]
+    assert [f["test"] for f in failures] == ["test_html_in_a_message_is_shown_as_text"], failures
+    assert "the page never showed it" in failures[0]["message"], failures[0]
+
+
+def test_a_send_to_a_closed_socket_is_no_error_in_the_log():
+    """What daphne logs when a consumer sends to a client that had just closed is not the learner's error;
+    anything else still is."""
+    from kit.explain import log_errors
+
+    closed = ("Exception inside application: Attempt to send on a closed protocol\n"
+              "Traceback (most recent call last):\n"
+              '  File "daphne/ws_protocol.py", line 261, in serverSend\n'
+              "autobahn.exception.Disconnected: Attempt to send on a closed protocol\n")
+    crash = ("Exception inside application: 'message'\nTraceback (most recent call last):\n"
+             '  File "myapp/consumers.py", line 9, in receive\nKeyError: \'message\'\n')
+    assert log_errors(closed) == []
+    assert log_errors(closed + crash) == ["Exception inside application: 'message'", "KeyError: 'message'"]
