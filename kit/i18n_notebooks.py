@@ -50,6 +50,7 @@ _FENCE = re.compile(r"^(?:<!-- fragment: \S+ -->\n)?[ \t]*(`{3,}|~{3,})[^\n]*\n.
 _BLANK = re.compile(r"(\n[ \t]*\n\s*)")
 _LINK = re.compile(r"(\]\(|\b(?:href|src)=[\"'])([^)\s\"'#][^)\s\"']*)")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+_INLINE_CODE = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
 
 
 def po_path(lang: str) -> Path:
@@ -255,9 +256,24 @@ def fix_links(markdown: str, siblings: set[str]) -> str:
         if _SCHEME.match(target) or target.startswith("/") or target.split("#")[0] in siblings:
             return match.group(0)
         return match.group(1) + "../" + target
-    # Code is never rewritten: `href="{% url 'login' %}"` in a fenced block is the learner's, not a link.
-    return "".join(p.text if not p.translatable and _FENCE.match(p.text) else _LINK.sub(repl, p.text)
+    def outside_code(text: str) -> str:
+        out, pos = [], 0
+        for span in _INLINE_CODE.finditer(text):     # an inline code span is kept as it is
+            out += [_LINK.sub(repl, text[pos:span.start()]), span.group(0)]
+            pos = span.end()
+        return "".join(out) + _LINK.sub(repl, text[pos:])
+    # Code is never rewritten: `href="{% url 'login' %}"` in a fenced block or an inline span is the
+    # learner's code, not a link.
+    return "".join(p.text if not p.translatable and _FENCE.match(p.text) else outside_code(p.text)
                    for p in pieces(markdown))
+
+
+def code_of(markdown: str) -> tuple[list[str], list[str]]:
+    """The fenced blocks (in order) and the inline code spans (sorted) of a Markdown text: what a
+    translation must keep exactly (a translation may move a span within its sentence)."""
+    fences = [p.text for p in pieces(markdown) if not p.translatable and _FENCE.match(p.text)]
+    prose = "".join(p.text for p in pieces(markdown) if not (not p.translatable and _FENCE.match(p.text)))
+    return fences, sorted(span.group(0) for span in _INLINE_CODE.finditer(prose))
 
 
 def translate_markdown(source: str, ctxt: str, table: dict[tuple[str, str], str]) -> str:
