@@ -346,7 +346,10 @@ def test_live_foreign_origin_is_refused(server):
         from websockets.exceptions import InvalidStatus
 
         try:
-            evil = await connect(server.ws_url("lobby"), origin=FOREIGN_ORIGIN, open_timeout=WAIT)
+            # With the visitor's session cookie, as a browser sends it: a tree that refuses anonymous sockets at
+            # the handshake must still refuse the foreign page for its Origin.
+            evil = await connect(server.ws_url("lobby"), origin=FOREIGN_ORIGIN, open_timeout=WAIT,
+                                 additional_headers=LiveSocket(server, "lobby").headers())
         except InvalidStatus as exc:
             assert exc.response.status_code == 403, T(
                 "A foreign Origin got HTTP {status}, expected 403. {clue}", status=exc.response.status_code,

@@ -2,7 +2,7 @@
 import json
 
 from classic import sync_orm_tree
-from conftest import grade_json, mutate, stage
+from conftest import checkpoint_outcomes, grade_json, mutate, stage
 
 ASGI = "myproject/asgi.py"
 ROOM = "myapp/templates/myapp/room.html"
@@ -85,6 +85,17 @@ def test_a_sync_orm_page_that_hides_refusals_fails_hardening_for_that(tmp_path):
     failures = stage(grade_json(tree, "hardening", env={"REDIS_URL": ""}), "hardening")["failures"]
     assert [f["test"] for f in failures] == ["test_html_in_a_message_is_shown_as_text"], failures
     assert "the page never showed it" in failures[0]["message"], failures[0]
+
+
+def test_a_sync_orm_tree_without_the_origin_check_fails_both_origin_checks(tmp_path):
+    """Refusing anonymous sockets at the handshake answers 403 too: the origin checks knock with a session."""
+    tree = sync_orm_tree(tmp_path / "sync")
+    mutate(tree, ASGI, "AllowedHostsOriginValidator(\n            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))\n        )",
+           "AuthMiddlewareStack(URLRouter(websocket_urlpatterns))")
+    outcomes = checkpoint_outcomes(tree, "hardening", select="origin")
+    assert {name: o["outcome"] for name, o in outcomes.items()} == {
+        "test_foreign_origin_is_refused_in_process": "failed", "test_live_foreign_origin_is_refused": "failed"}, \
+        outcomes
 
 
 def test_a_send_to_a_closed_socket_is_no_error_in_the_log():
