@@ -10,7 +10,10 @@ import os
 import re
 from pathlib import Path
 
+import psutil
+
 from kit import catalogue
+from kit.procs import kit_processes, wait_until
 
 
 def lesson_notebooks() -> list[Path]:
@@ -26,10 +29,11 @@ def stage_of(notebook: str | os.PathLike) -> catalogue.Stage | None:
 
 
 def execute(notebook: str | os.PathLike, project: str | os.PathLike, *, tags: set[str] | None = None,
-            timeout: float = 600, after_last_cell=None):
+            timeout: float = 600, after_last_cell=None, env: dict[str, str] | None = None):
     """Run a notebook in a fresh kernel with KIT_PROJECT=project; returns (executed notebook, kernel pid).
 
-    With `tags`, only the cells carrying one of them run (e.g. {"setup", "checkpoint"}).
+    With `tags`, only the cells carrying one of them run (e.g. {"setup", "checkpoint"}); `env` adds to
+    the kernel's environment.
     `after_last_cell()` is called once the last code cell is done, while the kernel still
     lives: what runs then was left running by the cells themselves.
     A failing cell raises nbclient's CellExecutionError, which names the cell.
@@ -40,7 +44,7 @@ def execute(notebook: str | os.PathLike, project: str | os.PathLike, *, tags: se
     nb = nbformat.read(notebook, as_version=4)
     if tags is not None:
         nb.cells = [cell for cell in nb.cells if tags & set(cell.metadata.get("tags", []))]
-    env = dict(os.environ, KIT_PROJECT=str(Path(project).resolve()))
+    env = dict(os.environ, **(env or {}), KIT_PROJECT=str(Path(project).resolve()))
     pids = []
     last = max((i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"), default=-1)
 
@@ -66,3 +70,39 @@ def cell_text(cell) -> str:
         if output.get("output_type") == "error":
             parts.append(f"{output['ename']}: {output['evalue']}")
     return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(parts))
+
+
+def survivors(tree, kernel_pid):
+    """Processes still alive that belong to this run: daphne (cwd in the tree), graders, the kernel."""
+    found = {p.pid: p for p in kit_processes(str(tree))}
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if str(tree) in (proc.cwd() or ""):
+                found[proc.pid] = proc
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    if kernel_pid and psutil.pid_exists(kernel_pid):
+        try:
+            if psutil.Process(kernel_pid).status() != psutil.STATUS_ZOMBIE:
+                found[kernel_pid] = psutil.Process(kernel_pid)
+        except psutil.NoSuchProcess:
+            pass
+    return list(found.values())
+
+
+def describe(procs) -> list[str]:
+    found = []
+    for proc in procs:
+        try:
+            found.append(" ".join(proc.cmdline()[:6]))
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def assert_nothing_survives(tree, kernel_pid, timeout=30.0):
+    assert kernel_pid, "could not learn the kernel's pid"
+    # Kernel shutdown and daphne's exit take a moment; wait for them, do not guess a sleep.
+    wait_until(lambda: not survivors(tree, kernel_pid), timeout=timeout, interval=0.2)
+    left = survivors(tree, kernel_pid)
+    assert not left, f"processes outlived the notebook: {describe(left)}"

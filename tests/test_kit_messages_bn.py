@@ -296,6 +296,22 @@ def _report(data: dict):
     return Report(project=data["project"], stages=stages, isolation=data["isolation"])
 
 
+def test_each_stages_failure_shows_in_bengali_with_its_hint(reports, monkeypatch):
+    """What a Bengali lesson's checkpoint cell shows on the starter, for every stage: the failure in
+    Bengali, with its hint (tests/test_notebooks_starter.py runs one such cell in a real kernel)."""
+    from kit.notebook import CheckResult
+
+    monkeypatch.setenv("KIT_LANG", "bn")
+    _english, data = reports
+    for stage in data["stages"]:
+        if not stage["available"]:
+            continue
+        result = CheckResult(_report(dict(data, stages=[stage])))
+        result.stages = [stage["id"]]
+        for text in (repr(result), result._repr_html_()):
+            assert "ফেল" in text and "হিন্ট" in text, f"{stage['id']}: no failure or hint in Bengali:\n{text}"
+
+
 def test_junit_keeps_english_and_adds_the_translation(reports):
     import xml.etree.ElementTree as ET
 
