@@ -5,7 +5,9 @@ Order, first match wins:
 2. inside a notebook kernel, the lesson's folder: a kernel working in
    notebooks/bn/ (where the Bengali lessons live; JupyterLab starts each
    kernel in its notebook's folder) speaks Bengali;
-3. the usual locale variables: `LANGUAGE` (a colon-separated list), `LC_ALL`,
+3. the lab's language: `make lab-bn` passes KIT_LAB_LANG=bn to JupyterLab, whose kernels and terminals
+   inherit it (an English lesson still speaks English there: its folder comes first);
+4. the usual locale variables: `LANGUAGE` (a colon-separated list), `LC_ALL`,
    `LC_MESSAGES`, `LANG` (`bn`, `bn_BD`, `bn_IN.UTF-8` all mean Bengali).
 """
 from __future__ import annotations
@@ -28,8 +30,9 @@ def normalise(value: str | None) -> str | None:
     return code if code in LANGUAGES else None
 
 
-def notebook_language(cwd: str | os.PathLike | None = None) -> str | None:
-    """The language of the lesson this kernel runs: notebooks/<lang>/ as its folder, or JupyterLab's session path."""
+def notebook_language(cwd: str | os.PathLike | None = None, *, source: bool = False) -> str | None:
+    """The language of the lesson this kernel runs: notebooks/<lang>/ as its folder, or JupyterLab's session path.
+    With source=True an English lesson (notebooks/ itself) answers SOURCE instead of None."""
     folders = []
     session = os.environ.get("JPY_SESSION_NAME")   # set by jupyter_server: the notebook's path
     if session and Path(session).is_absolute():
@@ -42,6 +45,8 @@ def notebook_language(cwd: str | os.PathLike | None = None) -> str | None:
             continue
         if folder.parent == NOTEBOOKS_DIR.resolve() and folder.name in LANGUAGES:
             return folder.name
+        if source and folder == NOTEBOOKS_DIR.resolve():
+            return SOURCE
     return None
 
 
@@ -60,10 +65,15 @@ def language(explicit: str | None = None) -> str:
     for value in (explicit, os.environ.get("KIT_LANG")):
         if normalise(value):
             return normalise(value)
-    if "ipykernel" in sys.modules:
+    in_kernel = "ipykernel" in sys.modules
+    if in_kernel:
         found = notebook_language()
         if found:
             return found
+    lab = normalise(os.environ.get("KIT_LAB_LANG"))
+    # `make lab-bn`: its kernels, wherever the notebook lies, except an English lesson's
+    if lab and lab != SOURCE and not (in_kernel and notebook_language(source=True) == SOURCE):
+        return lab
     for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
         for value in (os.environ.get(name) or "").split(":"):
             if normalise(value):
@@ -76,6 +86,9 @@ def adopt_notebook_language() -> str | None:
     if "KIT_LANG" in os.environ or "ipykernel" not in sys.modules:
         return None
     found = notebook_language()
+    lab = normalise(os.environ.get("KIT_LAB_LANG"))
+    if not found and lab and lab != SOURCE and notebook_language(source=True) == SOURCE:
+        found = SOURCE   # an English lesson in `make lab-bn`: its `!kit` commands speak English too
     if found:
         os.environ["KIT_LANG"] = found
     return found

@@ -8,8 +8,8 @@ kit lies and which Python runs the lab, so the file holds no machine's paths.
   (Debian's /etc/profile does) drops the kit's .venv/bin, so `kit` was "command not found". Here a
   terminal is an interactive bash whose rc file (kit/lab/bashrc) reads the learner's ~/.bashrc and then
   puts the folder of this lab's Python (where `kit` is installed) first on PATH. In `make lab-bn`
-  (KIT_LAB_LANG=bn) terminals also get KIT_LANG=bn, so `kit` speaks Bengali there. Kernels are left
-  alone: a lesson's language comes from its folder (kit/i18n.py).
+  (KIT_LAB_LANG=bn) terminals also get KIT_LANG=bn, so `kit` speaks Bengali there. Kernels inherit
+  KIT_LAB_LANG: a lesson's language comes from its folder, any other notebook's from the lab's (kit/i18n.py).
 - Settings (kit/lab/settings/overrides.json): the lessons' links to .html files open the editor, not
   the rendered HTML viewer; no news pop-up.
 - Kernels: `python3` is IPython's kernel with one change (kit/kernel.py): in a lesson it reports the
