@@ -240,6 +240,27 @@ def _layer_redis():
     return _redis
 
 
+def checker_redis():
+    """The checker's Redis for the stage's channel layers (kit/redis.py, grading=True), or a plain failure."""
+    redis = _layer_redis()
+    if redis is None:
+        fail(T("Not graded: no Redis for the channel layer could start on this machine. {error}",
+               error=_redis_error))
+    return redis
+
+
+def layer_daphne(*, probe: bool = False):
+    """A daphne (to start) for the graded tree serving kit/daphne_app.py: the tree's own application, its
+    in-memory layer on the checker's Redis (checker_redis), and with probe the kit's route first in every
+    URLRouter. Its start() raises ServerError when daphne cannot start; stop() it when done."""
+    from kit.server import DaphneServer
+
+    url, binds = redis_for_learner(checker_redis())
+    path = os.pathsep.join([str(PROJECT), str(sandbox.KIT_PACKAGE.parent)])  # the tree first, as daphne has it
+    env = {"REDIS_URL": "", "KIT_LAYER_REDIS": url, "PYTHONPATH": path, **({"KIT_PROBE": "1"} if probe else {})}
+    return DaphneServer(PROJECT, env=env, binds=binds, app="kit.daphne_app:application")
+
+
 def layer_on_redis() -> None:
     """This stage's host runs its channel layer on a Redis of the checker's (see Layer)."""
     global _on_redis
@@ -291,11 +312,6 @@ def consumer_app(any_room: bool = False) -> App:
     return App("any-room" if any_room else "consumer")
 
 
-def probe_app() -> App:
-    """The learner's application with the kit's probe route (ws/kit-probe/<token>/) first in their routes."""
-    return App("probe", T("Loading myproject/asgi.py"))
-
-
 def layer_app() -> App:
     """The kit's broadcaster over the default channel layer exactly as the settings make it."""
     return App("layer", T("Trying the default channel layer"))
@@ -344,20 +360,19 @@ class Layer:
     channels_redis layer of its own. Learner code can reach this Redis too, but a
     group it only pretends to keep never delivers what the checker sends to it."""
 
-    PREFIX = "kit"   # kit/host.py LAYER_PREFIX
+    PREFIX = "kit"   # kit/daphne_app.py LAYER_PREFIX
+
+    def __init__(self, redis=None):
+        self.redis = redis   # the Redis a graded daphne's layer runs on (layer_daphne); else the host's
 
     async def __aenter__(self) -> "Layer":
         import redis.asyncio
 
         from channels_redis.core import RedisChannelLayer
 
-        on = host()
-        if on.redis is None:
-            fail(T("Not graded: no Redis for the channel layer could start on this machine. {error}",
-                   error=_redis_error))
-        self.client = redis.asyncio.from_url(on.redis.url, socket_timeout=4 * WAIT)
-        self.layer = RedisChannelLayer(hosts=[{"address": on.redis.url, "socket_timeout": None}],
-                                       prefix=self.PREFIX)
+        url = (self.redis or host().redis or checker_redis()).url
+        self.client = redis.asyncio.from_url(url, socket_timeout=4 * WAIT)
+        self.layer = RedisChannelLayer(hosts=[{"address": url, "socket_timeout": None}], prefix=self.PREFIX)
         self.channel = None
         await self.client.flushdb()  # groups an earlier check's sockets left behind do not count
         return self
@@ -725,10 +740,10 @@ class LiveSocket:
     """A `websockets` client on a running daphne that fails in plain words."""
 
     def __init__(self, server, room: str, *, origin: str | None = None, user: str | None = LEARNER,
-                 history: bool = False):
+                 history: bool = False, path: str | None = None):
         self.server, self.room = server, room
         self.history = history  # False: skip the room's replayed frames
-        self.url = server.ws_url(room)
+        self.url = f"ws://{server.host}{path}" if path else server.ws_url(room)
         self.origin = origin or server.origin
         self.user = user
         self.connection = None

@@ -3,11 +3,33 @@
 A real daphne in the tree's sandbox, listening on a Unix socket (its network is
 its own); real `websockets` and HTTP clients in two rooms reach it through the
 checker's own forwarder on a free loopback port (kit/server.py, kit/forward.py).
+daphne serves the tree's own myproject.asgi:application (kit/daphne_app.py),
+whose in-memory channel layer runs on a Redis of the checker's: the checker
+finds the room's group there itself, hears the consumer's event in it, and
+sends that event to the group, which must come out of every socket of the room
+(exercises/support.py Layer). A chat that relays between its own sockets
+without the layer fails here.
 """
 import urllib.request
 
+import pytest
+
 from kit.i18n import T
-from support import LiveSocket, close_all, run, server_clue
+from kit.server import ServerError
+from support import (WAIT, Layer, LiveSocket, checker_redis, close_all, fail, layer_daphne, relayed_by_layer, run,
+                     server_clue)
+
+
+@pytest.fixture(scope="module")
+def server():
+    """One daphne for the module: the tree's application, its in-memory layer on the checker's Redis."""
+    daphne = layer_daphne()
+    try:
+        daphne.start()
+    except ServerError as exc:
+        fail(f"daphne did not start on this project. {exc}")
+    yield daphne
+    daphne.stop()
 
 
 def get(server, path):
@@ -29,14 +51,17 @@ def test_pages_are_served(server):
 
 def test_clients_in_one_room_all_receive(server):
     async def scenario():
-        alice, bob = LiveSocket(server, "lobby"), LiveSocket(server, "lobby")
-        await alice.connect()
-        await bob.connect()
-        await alice.send("hello over daphne")
-        for said, sock in ((T("The sender got {got}."), alice), (T("The other client got {got}."), bob)):
-            got = await sock.receive(T("the room's message"))
-            assert got["message"] == "hello over daphne", T(said.template, got=repr(got['message']))
-        await close_all(alice, bob)
+        async with Layer(checker_redis()) as layer:
+            alice, bob = LiveSocket(server, "lobby"), LiveSocket(server, "lobby")
+            await alice.connect()
+            await bob.connect()
+            group = await layer.listen(2)  # its failure waits: the frames say more first
+            await alice.send("hello over daphne")
+            for said, sock in ((T("The sender got {got}."), alice), (T("The other client got {got}."), bob)):
+                got = await sock.receive(T("the room's message"))
+                assert got["message"] == "hello over daphne", T(said.template, got=repr(got['message']))
+            await relayed_by_layer(layer, group, [alice, bob], "hello over daphne")
+            await close_all(alice, bob)
 
     run(scenario)
 
@@ -59,14 +84,19 @@ def test_two_rooms_stay_apart(server):
 
 def test_room_survives_a_client_leaving(server):
     async def scenario():
-        alice, bob = LiveSocket(server, "lobby"), LiveSocket(server, "lobby")
-        await alice.connect()
-        await bob.connect()
-        await bob.close()
-        await alice.send("still here?")
-        got = await alice.receive(T("its message after another client left"))
-        assert got["message"] == "still here?"
-        await alice.close()
+        async with Layer(checker_redis()) as layer:
+            alice, bob = LiveSocket(server, "lobby"), LiveSocket(server, "lobby")
+            await alice.connect()
+            await bob.connect()
+            group = await layer.joined("lobby", 2)
+            await bob.close()
+            assert await layer.group_of(1, like=group, wait=2 * WAIT), T(
+                "After a socket closed, its channel is still in the group: disconnect() must call "
+                "group_discard(group, self.channel_name).")
+            await alice.send("still here?")
+            got = await alice.receive(T("its message after another client left"))
+            assert got["message"] == "still here?"
+            await alice.close()
 
     run(scenario)
 

@@ -34,14 +34,13 @@ import traceback
 import warnings
 from pathlib import Path
 
+from .daphne_app import checks_layer
 from .explain import Places
 from .i18n import T, pack, unpack
 from .serving import Server
 
 BLOCKED_AFTER = 0.5            # seconds the event loop may stay in one callback before it counts as blocked
 THREAD_OPS = ("why", "clues")  # answered from the reading thread: they must work while the loop is blocked
-LAYER_PREFIX = "kit"             # channels_redis keys on the checker's Redis: kit:group:<name> (exercises/support.py)
-PROBE = r"^ws/kit-probe/(?P<token>[0-9a-f]+)/$"   # the kit's own route, put first among the learner's
 FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
 
@@ -195,9 +194,7 @@ class Host:
 
         url = os.environ.get("KIT_LAYER_REDIS")
         if url:
-            # No socket_timeout: redis-py's default would cut the layer's blocking read of a quiet channel.
-            settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {
-                "hosts": [{"address": url, "socket_timeout": None}], "prefix": LAYER_PREFIX}}}
+            settings.CHANNEL_LAYERS = {"default": checks_layer(url)}
         else:
             settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
         channel_layers.backends = {}
@@ -258,13 +255,10 @@ class Host:
     def op_app(self, kind: str) -> dict:
         """An app the checker's clients reach on the listening socket (X-Kit-App: the number returned).
 
-        project: the learner's application; probe: the learner's application with the kit's probe route
-        first among their websocket_urlpatterns; layer: the kit's broadcaster over the default layer exactly
+        project: the learner's application; layer: the kit's broadcaster over the default layer exactly
         as the settings make it; consumer, any-room: the learner's ChatConsumer behind a router of the kit's."""
         if kind == "project":
             app = self.application()
-        elif kind == "probe":
-            app = self.probed_application()
         elif kind == "layer":
             app = self.layer_app()
         else:
@@ -274,24 +268,6 @@ class Host:
         number = next(self.ids)
         self.apps[number] = app
         return {"app": number}
-
-    def probed_application(self):
-        """The learner's application, loaded again after the kit's probe route went first in their routes."""
-        from django.urls import re_path
-
-        routing = self.load("myapp.routing")
-        patterns = list(getattr(routing, "websocket_urlpatterns", None) or [])
-        if not any(getattr(p, "kit_probe", False) for p in patterns):
-            route = re_path(PROBE, probe)
-            route.kit_probe = True
-            routing.websocket_urlpatterns = [route, *patterns]
-            if "myproject.asgi" in sys.modules:
-                try:
-                    importlib.reload(sys.modules["myproject.asgi"])
-                except BaseException as exc:
-                    raise Refusal(self.places.explain(exc, T("Importing {module} failed",
-                                                             module="myproject.asgi"))) from None
-        return self.application()
 
     def consumer_app(self, kind: str):
         from django.apps import apps
@@ -459,23 +435,6 @@ class Host:
 
         wrapper._execute_with_wrappers = slowed if seconds and table else original
         return {"table": table}
-
-async def probe(scope, receive, send) -> None:
-    """The kit's end of the learner's routes: says which token its path carried and who is logged in."""
-    from channels.db import database_sync_to_async
-
-    await receive()
-    await send({"type": "websocket.accept"})
-
-    def who():
-        user = scope.get("user")
-        return user is not None, user.get_username() if getattr(user, "is_authenticated", False) else ""
-    has_user, name = await database_sync_to_async(who)()
-    token = (scope.get("url_route") or {}).get("kwargs", {}).get("token")
-    await send({"type": "websocket.send", "text": json.dumps({"token": token, "user": name, "has_user": has_user})})
-    while (await receive())["type"] != "websocket.disconnect":
-        pass
-
 
 def relay(layer, group: str):
     """An ASGI app: every socket joins group; each text one sends reaches all of them through layer."""

@@ -67,8 +67,9 @@ class DaphneServer:
 
     def __init__(self, project: str | os.PathLike, *, port: int | None = None,
                  env: dict | None = None, ready_timeout: float = READY_TIMEOUT,
-                 extra_args: tuple[str, ...] = (), binds=()):
+                 extra_args: tuple[str, ...] = (), binds=(), app: str = ASGI_APP):
         self.project = validate(project)
+        self.app = app  # graded stages may serve kit.daphne_app, which imports the tree's ASGI_APP itself
         self.requested_port = port
         self.port: int | None = None
         self.extra_env = dict(env or {})
@@ -141,7 +142,7 @@ class DaphneServer:
         self.socket_path = os.path.join(self._folder, SOCKET_NAME)
         # Without a sandbox the folder is "bound" where it is: the learner user is still let through to it.
         binds = [*self.binds, (self._folder, inside, True)]
-        cmd = [sys.executable, "-m", "daphne", "-u", f"{inside}/{SOCKET_NAME}", *self.extra_args, ASGI_APP]
+        cmd = [sys.executable, "-m", "daphne", "-u", f"{inside}/{SOCKET_NAME}", *self.extra_args, self.app]
         self._log.write(f"$ {' '.join(cmd[1:])}\n".encode())
         self._log.flush()
         begun = time.monotonic()
@@ -165,7 +166,7 @@ class DaphneServer:
     def _spawn(self) -> None:
         # As a learner types it, in the tree: nothing sets DJANGO_SETTINGS_MODULE but the tree's own asgi.py.
         cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-               *self.extra_args, ASGI_APP]
+               *self.extra_args, self.app]
         self._log.write(f"$ {' '.join(cmd[1:])}\n".encode())
         self._log.flush()
         env = django_env(self.project)

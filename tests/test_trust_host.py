@@ -10,12 +10,13 @@ database) that the starter does not have.
 
 The dict relay: a settings.py that replaces the host's methods (settings values,
 the apps it serves, routes, group counts) and serves a fake chat of its own that
-keeps a dict of open sockets per room, with no channel layer at all. The consumer
-and routing stages must score 0: their host's layer is channels_redis on a Redis
-of the checker's, and the checker finds the room's group there and sends to it
-itself. settings scores 0 too: its values are read by a fresh Python that only
-loads settings.py. (asgi stays open to it: the probe answers from the learner's
-own process, docs/architecture.md.)
+keeps a dict of open sockets per room, with no channel layer at all, behind a
+router of its own that holds the kit's old probe route. The consumer and routing
+stages must score 0: their host's layer is channels_redis on a Redis of the
+checker's, and the checker finds the room's group there and sends to it itself.
+settings scores 0 too: its values are read by a fresh Python that only loads
+settings.py. asgi scores 0: it is graded on a daphne serving the tree's own
+asgi.py, where no host runs (tests/test_trust_live.py swaps the handler there).
 
 The huge line: a settings.py that writes hundreds of MiB without a newline
 down the host's answer socket. The stage fails in one sentence and no process
@@ -112,8 +113,9 @@ DICT_RELAY = textwrap.dedent('''
             from channels.routing import ProtocolTypeRouter, URLRouter
             from django.core.asgi import get_asgi_application
             from django.urls import re_path
+            probe = [re_path(_main.PROBE, _main.probe)] if hasattr(_main, "probe") else []  # the host's, once
             return ProtocolTypeRouter({"http": get_asgi_application(), "websocket": AuthMiddlewareStack(URLRouter([
-                re_path(_main.PROBE, _main.probe), re_path(r"^ws/chat/(?P<room_name>[^/]+)/$", _chat)]))})
+                *probe, re_path(r"^ws/chat/(?P<room_name>[^/]+)/$", _chat)]))})
 
         _SOLVED = {
             "INSTALLED_APPS": ["daphne", "django.contrib.auth", "django.contrib.contenttypes",
@@ -169,8 +171,9 @@ def test_a_lying_host_scores_zero(tmp_path, mode):
     env = dict(LIMITS, TMPDIR=str(tmp_path), **({"KIT_SANDBOX": "off"} if mode == "off" else {}))
     report = grade_json(tree, *STAGES, env=env)
     text = json.dumps(report)
-    # The lie took hold: the asked fact it answers (the starter's asgi.py is no router) passed.
-    assert "test_asgi_imports" in stage(report, "asgi")["passed_checks"], text[:3000]
+    # The lie took hold: the routes it claims got routing past its asked first step (the starter's are empty).
+    routing = stage(report, "routing")["failures"][0]["message"]
+    assert "websocket_urlpatterns is empty" not in routing, text[:3000]
     assert report["score"] == 0, f"the lying host forged {report['score']} points: {text[:3000]}"
     for stage_id in STAGES:
         graded = stage(report, stage_id)
@@ -179,9 +182,9 @@ def test_a_lying_host_scores_zero(tmp_path, mode):
     assert kit_fingerprint() == before, "the lying host changed the kit's files"
 
 
-def test_a_dict_relay_without_a_layer_scores_zero_on_settings_consumer_and_routing(tmp_path):
+def test_a_dict_relay_without_a_layer_scores_zero_on_settings_asgi_consumer_and_routing(tmp_path):
     tree = tree_with(tmp_path, "relay", DICT_RELAY)
-    report = grade_json(tree, "settings", "consumer", "routing", env=dict(LIMITS, TMPDIR=str(tmp_path)))
+    report = grade_json(tree, "settings", "asgi", "consumer", "routing", env=dict(LIMITS, TMPDIR=str(tmp_path)))
     text = json.dumps(report)
     # The fake took hold: its sockets answer (the starter's consumer accepts nothing).
     assert "test_sender_gets_own_message" in stage(report, "consumer")["passed_checks"], text[:3000]

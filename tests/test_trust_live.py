@@ -1,0 +1,110 @@
+"""`asgi` and `daphne` are graded on a real daphne, through a channel layer the checker owns.
+
+The relay: a settings.py that swaps django.core.asgi.ASGIHandler for an app
+of its own, so that the starter's asgi.py (`application =
+get_asgi_application()`) serves it, under the host and under daphne alike. It
+is a ProtocolTypeRouter whose websocket side is a hand-written chat (a dict of
+open sockets per room, no channel layer) that also answers the kit's probe
+path with the frame a correct router's probe would send. asgi.py, the
+consumer and the routes stay TODO. When the host's probe answered the `asgi`
+checks and daphne's chat was judged by frames alone, this scored 10/10 on
+each (review 1). Now `asgi` is graded by the kit's probe route, which goes first
+in every URLRouter daphne's process builds and must join a group on the
+checker's Redis, and `daphne` by the room's group there: both score 0.
+
+Baselines: solutions/ full marks on both stages, the starter 0.
+"""
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from conftest import SOLUTIONS, STARTER, copy_tree, grade_json, stage
+from kit import sandbox
+from leaks import leftovers
+from test_forgery import LIMITS, kit_fingerprint
+
+STAGES = ("asgi", "daphne")
+
+ASGI_HANDLER_RELAY = textwrap.dedent('''
+    import json
+    import django.core.asgi as _handlers
+    if not getattr(_handlers, "kit_relay", False):
+        from channels.routing import ProtocolTypeRouter
+        _Django = _handlers.ASGIHandler
+        _rooms = {}
+
+        async def _sockets(scope, receive, send):
+            parts = scope["path"].strip("/").split("/")
+            await receive()
+            await send({"type": "websocket.accept"})
+            if parts[:2] == ["ws", "kit-probe"]:   # what the kit's probe said when the frame was the proof
+                await send({"type": "websocket.send", "text": json.dumps(
+                    {"token": parts[2], "user": "kit-learner", "has_user": True})})
+                while (await receive())["type"] != "websocket.disconnect":
+                    pass
+                return
+            members = _rooms.setdefault(parts[-1], [])
+            members.append(send)
+            try:
+                while True:
+                    event = await receive()
+                    if event["type"] == "websocket.disconnect":
+                        return
+                    text = event.get("text") or ""
+                    try:
+                        text = json.dumps({"message": json.loads(text)["message"]})
+                    except Exception:
+                        pass
+                    for member in list(members):
+                        await member({"type": "websocket.send", "text": text})
+            finally:
+                members.remove(send)
+
+        class _Relay(ProtocolTypeRouter):
+            def __init__(self):
+                super().__init__({"http": _Django(), "websocket": _sockets})
+
+        _handlers.ASGIHandler = _Relay
+        _handlers.kit_relay = True
+''')
+
+
+@pytest.fixture(autouse=True)
+def needs_sandbox():
+    if not sandbox.detect().sandboxed:
+        pytest.fail(f"No sandbox on this machine ({sandbox.detect().detail}): install bubblewrap.")
+
+
+def grade(tree, tmp_path) -> dict:
+    return grade_json(tree, *STAGES, env=dict(LIMITS, TMPDIR=str(tmp_path)))
+
+
+def test_an_asgi_handler_swapped_for_a_relay_scores_zero_on_asgi_and_daphne(tmp_path):
+    tree = copy_tree(STARTER, tmp_path / "relay")
+    settings = tree / "myproject" / "settings.py"
+    settings.write_text(settings.read_text(encoding="utf-8") + "\n" + ASGI_HANDLER_RELAY, encoding="utf-8")
+    before = kit_fingerprint()
+    report = grade(tree, tmp_path)
+    text = json.dumps(report)
+    assert report["score"] == 0, f"the relay forged {report['score']} points: {text[:3000]}"
+    # The relay took hold: its sockets chat (the starter's refuse every handshake), and the router it
+    # claims to be hides the starter's ASGIHandler from the host's answer.
+    daphne = stage(report, "daphne")
+    assert not daphne["passed"] and "group of the channel layer" in json.dumps(daphne["failures"]), daphne
+    asgi = stage(report, "asgi")
+    message = asgi["failures"][0]["message"]
+    assert not asgi["passed"] and "URLRouter" in message and "ASGIHandler" not in message, asgi
+    assert leftovers(tree) == [], "the relay left processes running"
+    assert kit_fingerprint() == before, "the relay changed the kit's files"
+
+
+def test_solutions_get_full_marks_and_the_starter_none(tmp_path):
+    solved = grade(copy_tree(SOLUTIONS, tmp_path / "solutions"), tmp_path)
+    assert solved["score"] == solved["max_score"] > 0, json.dumps(solved)[:3000]
+    starter = grade(copy_tree(STARTER, tmp_path / "starter"), tmp_path)
+    assert starter["score"] == 0, json.dumps(starter)[:3000]
+    # The starter's failures are the honest ones: no router, and daphne refusing sockets.
+    assert "ASGIHandler" in stage(starter, "asgi")["failures"][0]["message"]
