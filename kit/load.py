@@ -234,10 +234,14 @@ async def drive(members: list[Member], messages: int, *, limit: float = 120.0, q
         for number in range(messages):
             await connection.send(message(name, number))
         sent_by[name] = time.monotonic()
-        # The marker may be dropped or refused like any message: repeat it until its room has it.
+        # The marker may be dropped or refused like any message: repeat it until its room has it, less and
+        # less often: each copy is relayed (and saved) too, and repeating at a fixed rate fed a busy worker
+        # copies faster than it relayed them (200 sockets took 40 s or 300 s).
+        pause = marker_every
         while not all(name in r.done_from for r in audience[name]):
             await connection.send(done_marker(name))
-            await asyncio.sleep(marker_every)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, max(marker_every, 2.0))
 
     def complete() -> bool:
         return all(all(name in r.done_from for r in audience[name]) for name in audience)
