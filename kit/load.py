@@ -236,12 +236,13 @@ async def drive(members: list[Member], messages: int, *, limit: float = 120.0, q
         sent_by[name] = time.monotonic()
         # The marker may be dropped or refused like any message: repeat it until its room has it, less and
         # less often: each copy is relayed (and saved) too, and repeating at a fixed rate fed a busy worker
-        # copies faster than it relayed them (200 sockets took 40 s or 300 s).
-        pause = marker_every
+        # copies faster than it relayed them (200 sockets took 40 s or 300 s). Well within `quiet`, which
+        # would take a pause for the end.
+        pause, longest = marker_every, max(marker_every, min(2.0, quiet / 3 if quiet else 2.0))
         while not all(name in r.done_from for r in audience[name]):
             await connection.send(done_marker(name))
             await asyncio.sleep(pause)
-            pause = min(pause * 2, max(marker_every, 2.0))
+            pause = min(pause * 2, longest)
 
     def complete() -> bool:
         return all(all(name in r.done_from for r in audience[name]) for name in audience)
