@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 
 from . import catalogue, i18n
-from .i18n import T, _
+from .i18n import N_, T, _
 from .project import active_project, validate
 
 i18n.adopt_notebook_language()  # a kernel in notebooks/bn/ speaks Bengali, and so do the checks it starts
@@ -34,7 +34,11 @@ _django_tree: Path | None = None
 
 
 class LessonError(RuntimeError):
-    """A problem the learner can fix, shown in the notebook as one message instead of a traceback."""
+    """A problem the learner can fix, shown in the notebook as one message instead of a traceback.
+    A lesson cell's own English message (LESSON_SAYS) is said in the lesson's language."""
+
+    def __init__(self, message="", *args):
+        super().__init__(said_in_lesson_language(message) if isinstance(message, str) else message, *args)
 
     def _render_traceback_(self):  # IPython shows this instead of the traceback
         return [f"\x1b[1;31m{type(self).__name__}:\x1b[0m {self}"]
@@ -53,6 +57,7 @@ def lesson(stage_id: str | None = None) -> Path:
         from .fonts import use_for_plots
 
         use_for_plots()  # this lesson's plots may carry Bengali labels
+        speak_lesson_language()
     root = _active_tree()
     chosen = _("chosen by KIT_PROJECT") if os.environ.get("KIT_PROJECT") else _("the kit's own project/")
     print(_("Active project tree: {root}  ({chosen})").format(root=root, chosen=chosen))
@@ -80,10 +85,12 @@ def lesson(stage_id: str | None = None) -> Path:
 
 
 def _course_map() -> str:
-    rows = ["| # | stage | you build | points | notebook |", "|---|---|---|---|---|"]
+    """The course as a table, in the lesson's language (the notebook column links the sibling lessons)."""
+    heads = ["#", _("stage"), _("you build"), _("points"), _("notebook")]
+    rows = ["| " + " | ".join(heads) + " |", "|---|---|---|---|---|"]
     for stage in catalogue.STAGES:
-        builds = stage.builds.replace("<", "&lt;").replace(">", "&gt;")  # Markdown would eat <room_name>
-        rows.append(f"| {stage.number} | `{stage.id}` | {builds} | {stage.points} | "
+        builds = _(stage.builds).replace("<", "&lt;").replace(">", "&gt;")  # Markdown would eat <room_name>
+        rows.append(f"| {i18n.numeral(stage.number)} | `{stage.id}` | {builds} | {stage.points} | "
                     f"[{stage.notebook}]({stage.notebook}) |")
     return "\n".join(rows)
 
@@ -102,8 +109,9 @@ def _active_tree(project=None) -> Path:
     try:
         return validate(project or active_project())
     except NotAProjectTree as exc:
-        raise LessonError(f"{exc} Set KIT_PROJECT to your project folder (the one holding manage.py), "
-                          "then restart the kernel.") from None
+        said = exc.args[0] if exc.args and isinstance(exc.args[0], T) else str(exc)
+        raise LessonError(T("{problem} Set KIT_PROJECT to your project folder (the one holding manage.py), "
+                            "then restart the kernel.", problem=i18n.translated(said)).translate()) from None
 
 
 # -- Django inside the kernel --------------------------------------------------
@@ -113,9 +121,9 @@ def use_project(project=None) -> Path:
     root = _active_tree(project)
     if _django_tree is not None:
         if _django_tree != root:
-            raise LessonError(f"Django in this kernel is already set up for {_django_tree}. "
-                              "Restart the kernel to switch trees.")
-        print(f"Django is already set up for {root}")
+            raise LessonError(T("Django in this kernel is already set up for {tree}. Restart the kernel to "
+                                "switch trees.", tree=str(_django_tree)).translate())
+        print(T("Django is already set up for {tree}", tree=str(root)).translate())
         return root
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
@@ -127,10 +135,10 @@ def use_project(project=None) -> Path:
     try:
         django.setup()
     except Exception as exc:
-        raise LessonError(f"Loading myproject/settings.py failed: {type(exc).__name__}: {exc}. "
-                          "Fix the file, save it and run this cell again.") from None
+        raise LessonError(T("Loading myproject/settings.py failed: {error}. Fix the file, save it and run this "
+                            "cell again.", error=f"{type(exc).__name__}: {exc}").translate()) from None
     _django_tree = root
-    print(f"Django is set up for {root} (settings module myproject.settings)")
+    print(T("Django is set up for {tree} (settings module myproject.settings)", tree=str(root)).translate())
     return root
 
 
@@ -173,9 +181,10 @@ def load(module: str):
     except Exception as exc:
         where = ""
         if isinstance(exc, SyntaxError) and exc.filename:
-            where = f" ({Path(exc.filename).name}, line {exc.lineno})"
-        raise LessonError(f"Importing {module} failed{where}: {type(exc).__name__}: {exc}. "
-                          "Fix the file, save it and run this cell again.") from None
+            where = T(" ({file}, line {line})", file=Path(exc.filename).name, line=exc.lineno)
+        raise LessonError(T("Importing {module} failed{where}: {error}. Fix the file, save it and run this cell "
+                            "again.", module=module, where=where, error=f"{type(exc).__name__}: {exc}")
+                          .translate()) from None
 
 
 # -- the checkpoint cell ---------------------------------------------------------
@@ -361,9 +370,9 @@ def hint(stage: str | None = None, project=None) -> str:
         cmd = [sys.executable, "-m", "kit", "hint", *([stage] if stage else []), "--project", str(root)]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
         text = done.stdout.strip() if done.returncode in (0, 1) and done.stdout.strip() else \
-            f"No hint could be found: {(done.stderr or done.stdout).strip()}"
+            T("No hint could be found: {error}", error=(done.stderr or done.stdout).strip()).translate()
     except Exception as exc:  # noqa: BLE001 - see the docstring
-        text = f"No hint could be found: {exc}"
+        text = T("No hint could be found: {error}", error=str(exc)).translate()
     print(text)
     return text
 
@@ -376,16 +385,19 @@ def serve(project=None, *, restart: bool = False, **options):
     root = _active_tree(project)
     server = _servers.get(root)
     if server is not None and server.running and not restart:
-        print(f"daphne is already running at {server.url}/chat/ (serve(restart=True) after editing files)")
+        print(T("daphne is already running at {url}/chat/ (serve(restart=True) after editing files)",
+                url=server.url).translate())
         return server
     if server is not None:
         server.stop()
     try:
         server = DaphneServer(root, **options).start()
     except ServerError as exc:
-        raise LessonError(f"daphne did not start: {exc}") from None
+        raise LessonError(T("daphne did not start: {error}", error=i18n.translated(str(exc))).translate()) from None
     _servers[root] = server
-    print(f"daphne is serving {root.name}/ at {server.url}/chat/ (ready in {server.started_in:.1f} s)")
+    # the same sentence as `kit serve`'s, so it has one translation
+    print(T("daphne is serving {project} at {url}/chat/ (ready in {seconds:.1f} s)", project=f"{root.name}/",
+            url=server.url, seconds=server.started_in).translate())
     return server
 
 
@@ -396,7 +408,7 @@ def stop(project=None) -> None:
         server = _servers.pop(root, None)
         if server is not None:
             server.stop()
-            print(f"daphne for {root.name}/ stopped")
+            print(T("daphne for {project} stopped", project=f"{root.name}/").translate())
 
 
 atexit.register(stop)
@@ -421,7 +433,8 @@ async def open_client(server, room: str):
                             room=repr(room), status=exc.response.status_code,
                             clue=clue + " " if clue else "").translate()) from None
     except (OSError, asyncio.TimeoutError, TimeoutError) as exc:
-        raise LessonError(f"Could not reach daphne at {server.url}: {exc}. Is it running? Run serve() again.") from None
+        raise LessonError(T("Could not reach daphne at {url}: {error}. Is it running? Run serve() again.",
+                            url=server.url, error=str(exc) or type(exc).__name__).translate()) from None
     _client_servers[id(ws)] = server   # inbox() then explains a crash from this server's log
     return ws
 
@@ -504,12 +517,193 @@ def show_received(received: dict[str, list[str]], rooms: dict[str, str] | None =
     from .grader import as_data
 
     def data(text) -> str:   # what a learner's server sent: shown as text, never as markup or escapes
-        return escape(as_data(str(text)))
+        text = str(text)
+        if text.endswith(HISTORY_MARK):   # a lesson's own marker, not the server's words
+            return escape(as_data(text[:-len(HISTORY_MARK)])) + "   " + escape(_("(history)"))
+        return escape(as_data(text))
 
     for name, messages in received.items():
         shown = "\n".join(data(m) for m in messages) if messages else "[dim]" + _("(nothing)") + "[/dim]"
         grid.add_row(data(name), *([data(rooms.get(name, ""))] if rooms else []), shown)
     Console().print(grid)
+
+
+# -- what lesson cells show, in the lesson's language -------------------------------------------
+# A lesson's code is the same in every language (tests/test_bengali_code.py), so the English its cells
+# show (a table's title and headings, a plot's labels, a printed line of guidance) is said again in the
+# lesson's language as it is shown: a text that is one of these sentences, whole or line by line, or a
+# line made from one of these templates ({value} matches any text), shows its catalogue translation.
+# Anything else (the learner's own output, values, code) is shown as it is.
+LESSON_SAYS = (
+    # 00: the polling/push experiment, its table and its plot
+    N_("HTTP server listening on {url}"), N_("WebSocket server listening on {url}"),
+    N_("How late did each client learn the news? (seconds)"), N_("item"), N_("happened at"),
+    N_("HTTP polling: late by"), N_("WebSocket push: late by"),
+    N_("HTTP: {requests} requests, {empty} of them answered 'nothing new'. WebSocket: 1 connection, {pushed} "
+       "pushed messages."),
+    N_("an HTTP request (poll)"), N_("a news item happens"), N_("HTTP client"), N_("(learns at its next poll)"),
+    N_("newsroom"), N_("WebSocket client"), N_("(told at once)"), N_("seconds since the start"),
+    N_("Polling against push: a slanted arrow is time spent waiting"), N_("both experiment servers stopped"),
+    # 01, 02: guidance printed by the lessons
+    N_("No channel layer yet: add CHANNEL_LAYERS to settings.py, save, restart the kernel, run again."),
+    N_("Good: the socket reached URLRouter. No route matches yet; stages 3 and 4 add one."),
+    N_("Your application still sends WebSockets to Django: add the 'websocket' entry."),
+    # tables of who received what (show_received titles)
+    N_("After Bob left"), N_("Three messages, two rooms"), N_("After the restart"), N_("In-memory layer, two workers"),
+    N_("Redis layer, two workers"), N_("In-memory layer: kernel and daphne"), N_("Bob joins after three messages"),
+    N_("The room remembers"), N_("test sockets closed"),
+    # 07: two workers, the benchmark plot
+    N_("worker A: {a}   worker B: {b}   (both: in-memory layer)"), N_("deliveries per second (more is better)"),
+    N_("messages lost, % (silently!)"), N_("{clients} clients in one room, {senders} senders x {messages} messages"),
+    N_("workers and Redis stopped"),
+    # 09
+    N_("sent, without an error"),
+    # 11: the model, the blocking query and its plot
+    N_("myapp/models.py has no Message model yet: write it, save, and restart the kernel (Django reads the models "
+       "once, when it starts)."),
+    N_("iterating the QuerySet on the loop: SynchronousOnlyOperation (its query had not run yet)"),
+    N_("message.author on the loop: SynchronousOnlyOperation (the user is one more query)"),
+    N_("{count} messages so far, counted on another thread; database_sync_to_async ran on: {worker}"),
+    N_("bob was sent {count} frames, all marked history: {all}"),
+    N_("query on the loop"), N_("query in a thread (database_sync_to_async)"), N_("heartbeat tick"),
+    N_("ms since the previous tick"), N_("What every other socket feels during one slow query"),
+    N_("{name} longest gap between ticks: {gap} ms"), N_("on the loop"), N_("in a thread"),
+    # labels the lessons print before a value (print("alice got:", message))
+    N_("your channel layer:"), N_("a new mailbox:"), N_("received:"), N_("the app sent:"), N_("application:"),
+    N_("it routes:"), N_("WebSocket handshake accepted:"), N_("alice got:"), N_("bob got:"),
+    N_("carol's first message:"), N_("lobby members now:"), N_("{name} connected to {room}: {accepted}"),
+    N_("your patterns:"), N_("the notebook client received:"), N_("uses window.location:"), N_("connected:"),
+    N_("carol's connection after the restart:"), N_("with nest_asyncio:"), N_("Redis at"),
+    N_("worker A: {a}   worker B: {b}   (both: REDIS_URL={url})"), N_("daphne logged:"),
+    N_("from attacker.example ->"), N_("from the chat's page  ->"), N_("\\w+ matches the whole name:"),
+    N_("alice sent 100 messages at once; bob received {got}; alice was refused {refused} times"),
+    N_("users:"), N_("the stranger was refused at the handshake:"), N_("{name} received {frames}"),
+    N_("this cell runs on:"), N_("saved:"), N_("first:"), N_("alice received:"), N_("members while bob is connected:"),
+    N_("members after bob left:"), N_("members after carol left the forgetful consumer:"),
+)
+HISTORY_MARK = "   (history)"   # 11's marker on a line the room's history sent
+
+
+def _templates():
+    import re
+
+    found = []
+    for template in LESSON_SAYS:
+        if "{" not in template:
+            continue
+        parts = re.split(r"\{(\w+)(?:[:!][^}]*)?\}", template)
+        pattern = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts))
+        found.append((template, re.compile(pattern)))
+    return found
+
+
+def said_in_lesson_language(text: str) -> str:
+    """A text a lesson cell shows, in the lesson's language where LESSON_SAYS has it; else unchanged."""
+    if not text or not isinstance(text, str) or i18n.language() == i18n.SOURCE:
+        return text
+    whole = _(text.strip())
+    if whole != text.strip():
+        return text.replace(text.strip(), whole)
+    return "\n".join(_said_line(line) for line in text.split("\n"))
+
+
+def _said_line(line: str) -> str:
+    import re
+
+    core = line.strip()
+    if not core:
+        return line
+    said = _(core)
+    if said != core:
+        return line.replace(core, said)
+    for template, pattern in _templates():
+        match = pattern.fullmatch(core)
+        if match:
+            translated_ = re.sub(r"\{(\w+)(?:[:!][^}]*)?\}", r"{\1}", _(template))   # values arrive as text
+            try:
+                values = {name: _(value.strip()) for name, value in match.groupdict().items()}   # "on the loop" too
+                return line.replace(core, translated_.format(**values))
+            except (KeyError, IndexError, ValueError):
+                return line
+    return line
+
+
+_speaking = False
+
+
+def speak_lesson_language() -> None:
+    """In a translated lesson's kernel: what its cells print, its rich tables and its plots say LESSON_SAYS in
+    the lesson's language (installed once, by lesson())."""
+    global _speaking
+    if _speaking:
+        return
+    _speaking = True
+    import builtins
+
+    english_print = builtins.print
+
+    def print_(*args, sep=" ", end="\n", file=None, flush=False):
+        if (file is None or file in (sys.stdout, sys.stderr)) and args:
+            if all(isinstance(a, str) for a in args):   # one line, said whole
+                args = (said_in_lesson_language((sep if sep is not None else " ").join(args)),)
+            else:                                      # a label and a value: the label alone
+                args = tuple(said_in_lesson_language(a) if isinstance(a, str) else a for a in args)
+        english_print(*args, sep=sep, end=end, file=file, flush=flush)
+
+    builtins.print = print_
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        pass
+    else:
+        rich_print = Console.print
+
+        def console_print(self, *objects, **options):
+            for shown in objects:
+                if isinstance(shown, Table):
+                    if isinstance(shown.title, str):
+                        shown.title = said_in_lesson_language(shown.title)
+                    for column in shown.columns:
+                        if isinstance(column.header, str):
+                            column.header = said_in_lesson_language(column.header)
+            objects = tuple(said_in_lesson_language(o) if isinstance(o, str) else o for o in objects)
+            return rich_print(self, *objects, **options)
+
+        Console.print = console_print
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        return
+    english_figure = FigureCanvasBase.print_figure
+
+    def print_figure(self, *args, **kwargs):
+        _say_figure(self.figure)
+        return english_figure(self, *args, **kwargs)
+
+    FigureCanvasBase.print_figure = print_figure
+
+
+def _say_figure(figure) -> None:
+    """Every text of a figure (titles, axis labels, legend, fixed tick labels) in the lesson's language."""
+    from matplotlib.text import Text
+    from matplotlib.ticker import FixedFormatter
+
+    for axes in figure.get_axes():
+        for axis in (axes.xaxis, axes.yaxis):
+            formatter = axis.get_major_formatter()
+            if isinstance(formatter, FixedFormatter):
+                formatter.seq = [said_in_lesson_language(label) for label in formatter.seq]
+            labels = getattr(getattr(formatter, "func", None), "args", ())   # set_ticks(..., labels): a dict
+            for given in labels:
+                if isinstance(given, dict):
+                    given.update({k: said_in_lesson_language(v) for k, v in given.items() if isinstance(v, str)})
+    for text in figure.findobj(Text):
+        shown = text.get_text()
+        if shown:
+            said = said_in_lesson_language(shown)
+            if said != shown:
+                text.set_text(said)
 
 
 # -- a mistake in the learner's code, in an experiment cell -------------------------

@@ -13,7 +13,9 @@ import re
 
 # Phrases that stay English in Bengali text on purpose (names and terms the glossary keeps; program output).
 ALLOWED = (
-    "Django Channels",
+    "Django Channels",          # a name
+    "Open from Path",           # JupyterLab's menu item, as the learner sees it in the English UI
+    "Reload … from Disk",       # the same
 )
 
 _CODE = [
