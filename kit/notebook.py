@@ -578,7 +578,7 @@ LESSON_SAYS = (
     N_("from attacker.example ->"), N_("from the chat's page  ->"), N_("\\w+ matches the whole name:"),
     N_("alice sent 100 messages at once; bob received {got}; alice was refused {refused} times"),
     N_("users:"), N_("the stranger was refused at the handshake:"), N_("{name} received {frames}"),
-    N_("this cell runs on:"), N_("saved:"), N_("first:"), N_("alice received:"), N_("members while bob is connected:"),
+    N_("this cell runs on:"), N_("saved:"), N_("first:"), N_("| last:"), N_("alice received:"), N_("members while bob is connected:"),
     N_("members after bob left:"), N_("members after carol left the forgetful consumer:"),
 )
 HISTORY_MARK = "   (history)"   # 11's marker on a line the room's history sent
@@ -644,9 +644,11 @@ def speak_lesson_language() -> None:
 
     def print_(*args, sep=" ", end="\n", file=None, flush=False):
         if (file is None or file in (sys.stdout, sys.stderr)) and args:
-            if all(isinstance(a, str) for a in args):   # one line, said whole
-                args = (said_in_lesson_language((sep if sep is not None else " ").join(args)),)
-            else:                                      # a label and a value: the label alone
+            line = (sep if sep is not None else " ").join(args) if all(isinstance(a, str) for a in args) else None
+            said = said_in_lesson_language(line) if line is not None else None
+            if said is not None and said != line:      # one line, said whole
+                args = (said,)
+            else:                                      # labels and values: each label alone
                 args = tuple(said_in_lesson_language(a) if isinstance(a, str) else a for a in args)
         english_print(*args, sep=sep, end=end, file=file, flush=flush)
 
