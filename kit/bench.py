@@ -70,7 +70,9 @@ class Setup:
     def layer(self, redis_url: str | None) -> dict:
         layer = {"BACKEND": BACKENDS[self.name], "CONFIG": {}}
         if self.name != "memory":
-            layer["CONFIG"]["hosts"] = [redis_url]
+            # The queued layer's blocking read must outlast a quiet moment (redis-py 8 cuts reads at 5 s).
+            layer["CONFIG"]["hosts"] = ([redis_url] if self.name == "pubsub"
+                                        else [{"address": redis_url, "socket_timeout": None}])
         if self.name != "pubsub":  # pub/sub keeps no queue, so it has no capacity
             layer["CONFIG"]["capacity"] = self.capacity
         return layer

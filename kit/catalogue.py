@@ -129,7 +129,8 @@ STAGES: tuple[Stage, ...] = (
         notebook="07_redis.ipynb",
         hints=(
             "When REDIS_URL is set, CHANNEL_LAYERS uses channels_redis.pubsub.RedisPubSubChannelLayer with "
-            "hosts=[REDIS_URL] (channels_redis.core.RedisChannelLayer works too).",
+            "hosts=[REDIS_URL] (channels_redis.core.RedisChannelLayer works too, with the hosts "
+            "[{\"address\": REDIS_URL, \"socket_timeout\": None}]).",
             "Without REDIS_URL keep the in-memory layer, so one process still works.",
         ),
     ),
