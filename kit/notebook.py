@@ -580,6 +580,13 @@ LESSON_SAYS = (
     N_("users:"), N_("the stranger was refused at the handshake:"), N_("{name} received {frames}"),
     N_("this cell runs on:"), N_("saved:"), N_("first:"), N_("| last:"), N_("alice received:"), N_("members while bob is connected:"),
     N_("members after bob left:"), N_("members after carol left the forgetful consumer:"),
+    # 04's knock() and 08's attack(): what a socket's try came to (a value of "{name} -> {answer}")
+    N_("accepted"), N_("closed by the server"), N_("refused: {error}"), N_("{path} accepted"),
+    N_("{path} closed by the server"), N_("{path} refused: {error}"),
+    N_("{name} -> {answer}"), N_("handshake refused: HTTP {status}"), N_("connected"), N_("reply: {frame}"),
+    N_("closed by the server, code {code} (1011: the consumer crashed)"), N_("closed by the server, code {code}"),
+    N_("no answer within 3 s"), N_("not JSON"), N_("a JSON list"), N_("a JSON string"), N_("wrong key"),
+    N_("a number"), N_("empty"), N_("blank"), N_("binary frame"), N_("{size} characters"),
 )
 HISTORY_MARK = "   (history)"   # 11's marker on a line the room's history sent
 
@@ -607,7 +614,7 @@ def said_in_lesson_language(text: str) -> str:
     return "\n".join(_said_line(line) for line in text.split("\n"))
 
 
-def _said_line(line: str) -> str:
+def _said_line(line: str, depth: int = 0) -> str:
     import re
 
     core = line.strip()
@@ -616,12 +623,22 @@ def _said_line(line: str) -> str:
     said = _(core)
     if said != core:
         return line.replace(core, said)
+    if depth > 1:   # a value inside a value inside a line is as deep as the lessons go
+        return line
     for template, pattern in _templates():
         match = pattern.fullmatch(core)
         if match:
             translated_ = re.sub(r"\{(\w+)(?:[:!][^}]*)?\}", r"{\1}", _(template))   # values arrive as text
+            # a value may be a lesson's sentence too ("on the loop", "closed by the server, code 1000");
+            # padded to its printed width where a space follows it, so printed columns stay aligned
+            values = {name: _said_line(value.strip(), depth + 1) for name, value in match.groupdict().items()}
+            for name, said in values.items():
+                raw = match.group(name)
+                if raw[:1].isspace():                        # a right-aligned number
+                    values[name] = said.rjust(len(raw))
+                elif f"{{{name}}} " in translated_:          # a left-aligned label
+                    values[name] = said.ljust(len(raw))
             try:
-                values = {name: _(value.strip()) for name, value in match.groupdict().items()}   # "on the loop" too
                 return line.replace(core, translated_.format(**values))
             except (KeyError, IndexError, ValueError):
                 return line
