@@ -1,8 +1,6 @@
 """Bengali lessons run top to bottom in a real kernel, and everything they show is read for English prose
-(the rule and its exceptions: tests/test_bengali_prose.py). Here, besides that rule, two kinds of lines
-are data, not the lesson's words: the body rows of a table (messages the experiment's clients sent and
-received) and a line that reports an exception of Python or Django (`SynchronousOnlyOperation: You cannot
-call this from an async context ...`), which is the library's own text, quoted."""
+(the rule and its exceptions: tests/test_bengali_prose.py). Here, besides that rule, the body rows of a
+table are data, not the lesson's words: the messages the experiment's clients sent and received."""
 from __future__ import annotations
 
 import re
@@ -14,8 +12,8 @@ from test_bengali_prose import english_prose
 
 from kit import catalogue
 
-LESSONS = ["00_welcome.ipynb", "03_consumer.ipynb"]
-DATA_LINE = re.compile(r"^\s*(?:│|\w+(?:Error|Exception|Operation|Warning)\b:)")
+LESSONS = ["00_welcome.ipynb", "03_consumer.ipynb", "04_routing.ipynb"]
+DATA_LINE = re.compile(r"^\s*│")
 
 
 def shown(cell) -> str:

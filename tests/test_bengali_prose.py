@@ -1,6 +1,7 @@
 """The rule for "English prose" in what a Bengali learner is shown, and tests of the rule itself.
 
 Rule: after removing what is code or a value (inline `code`, fenced code, text in quotes, URLs, paths,
+an exception as Python or a library reports it (`ValueError: No route found ...`, to the end of the line),
 --options, {placeholders}, dotted or snake_case or CamelCase identifiers, ALL-CAPS names), a line holds
 English prose when it still has THREE OR MORE Latin-letter words in a row, separated by single spaces,
 at least one of them all lowercase. Two words ("Channels Kit", "Django Channels") are names; a
@@ -19,6 +20,7 @@ ALLOWED = (
 )
 
 _CODE = [
+    re.compile(r"\b[A-Z]\w*(?:Error|Exception|Operation|Warning)\b: .*$", re.M),   # an exception Python reports
     re.compile(r"```.*?```", re.S),                     # fenced code
     re.compile(r"`[^`\n]*`"),                           # inline code
     re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|“[^”\n]*”|‘[^’\n]*’"),   # quoted values
@@ -57,5 +59,6 @@ def test_the_rule_lets_code_names_and_values_through():
     for text in ("`python manage.py runserver` চালান", "ধাপ `consumer` ফেল করেছে", "'after the quiet'-এর বদলে",
                  "INSTALLED_APPS (daphne, channels, myapp), ASGI_APPLICATION", "Channels Kit: আপনার চ্যাট প্রজেক্ট",
                  "ws/chat/<room_name>/-এর জন্য websocket_urlpatterns", "{project}-এর ধাপ", "--format points-এর সমান",
-                 "Django Channels দিয়ে", "https://example.org/a b c", "memory, redis, pubsub"):
+                 "Django Channels দিয়ে", "https://example.org/a b c", "memory, redis, pubsub",
+                 "ফিরিয়ে দেওয়া হয়েছে: ValueError: No route found for path"):
         assert english_prose(text) == [], text
