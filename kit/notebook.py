@@ -575,7 +575,7 @@ LESSON_SAYS = (
     N_("your patterns:"), N_("the notebook client received:"), N_("uses window.location:"), N_("connected:"),
     N_("carol's connection after the restart:"), N_("with nest_asyncio:"), N_("Redis at"),
     N_("worker A: {a}   worker B: {b}   (both: REDIS_URL={url})"), N_("daphne logged:"),
-    N_("from attacker.example ->"), N_("from the chat's page  ->"), N_("\\w+ matches the whole name:"),
+    N_("from attacker.example ->"), N_("from the chat's page  ->"), N_("from attacker.example"), N_("from the chat's page"), N_("\\w+ matches the whole name:"),
     N_("alice sent 100 messages at once; bob received {got}; alice was refused {refused} times"),
     N_("users:"), N_("the stranger was refused at the handshake:"), N_("{name} received {frames}"),
     N_("this cell runs on:"), N_("saved:"), N_("first:"), N_("| last:"), N_("alice received:"), N_("members while bob is connected:"),
