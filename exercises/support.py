@@ -261,6 +261,13 @@ def layer_daphne(*, probe: bool = False):
     return DaphneServer(PROJECT, env=env, binds=binds, app="kit.daphne_app:application")
 
 
+def stop_daphne(server) -> None:
+    """A graded daphne whose checks are done: killed at once (its graceful stop costs a second), then cleaned up."""
+    if server.process is not None:
+        procs.stop_tree(server.process, grace=0.1)
+    server.stop()
+
+
 def layer_on_redis() -> None:
     """This stage's host runs its channel layer on a Redis of the checker's (see Layer)."""
     global _on_redis

@@ -25,7 +25,7 @@ from kit.daphne_app import PROBE_GROUP
 from kit.i18n import T, recall
 from kit.server import ServerError
 from support import (WAIT, Layer, LearnerCodeError, LiveSocket, checker_redis, fail, host, layer_daphne,
-                     login, run, server_clue)
+                     login, run, server_clue, stop_daphne)
 
 TOKEN = secrets.token_hex(6)
 USER = f"kit-{secrets.token_hex(4)}"   # made for this run: only the session cookie names it
@@ -35,10 +35,10 @@ _probed: list = []
 
 
 @pytest.fixture(scope="module", autouse=True)
-def stop_daphne():
+def daphne_stops_with_the_module():
     yield
     if _served and not isinstance(_served[0], str):
-        _served[0].stop()
+        stop_daphne(_served[0])
 
 
 def served():

@@ -18,7 +18,7 @@ from kit.explain import log_errors
 from kit.i18n import T
 from kit.server import ServerError
 from support import (WAIT, Layer, LiveSocket, checker_redis, close_all, fail, layer_daphne, relayed_by_layer, run,
-                     server_clue)
+                     server_clue, stop_daphne)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def server():
     except ServerError as exc:
         fail(f"daphne did not start on this project. {exc}")
     yield daphne
-    daphne.stop()
+    stop_daphne(daphne)
 
 
 def get(server, path):
