@@ -575,10 +575,12 @@ LESSON_SAYS = (
     N_("your patterns:"), N_("the notebook client received:"), N_("uses window.location:"), N_("connected:"),
     N_("carol's connection after the restart:"), N_("with nest_asyncio:"), N_("Redis at"),
     N_("worker A: {a}   worker B: {b}   (both: REDIS_URL={url})"), N_("daphne logged:"),
-    N_("from attacker.example ->"), N_("from the chat's page  ->"), N_("from attacker.example"), N_("from the chat's page"), N_("\\w+ matches the whole name:"),
+    N_("from attacker.example ->"), N_("from the chat's page  ->"), N_("from attacker.example"),
+    N_("from the chat's page"), N_("\\w+ matches the whole name:"),
     N_("alice sent 100 messages at once; bob received {got}; alice was refused {refused} times"),
     N_("users:"), N_("the stranger was refused at the handshake:"), N_("{name} received {frames}"),
-    N_("this cell runs on:"), N_("saved:"), N_("first:"), N_("| last:"), N_("alice received:"), N_("members while bob is connected:"),
+    N_("this cell runs on:"), N_("saved:"), N_("first:"), N_("| last:"), N_("alice received:"),
+    N_("members while bob is connected:"),
     N_("members after bob left:"), N_("members after carol left the forgetful consumer:"),
     # 04's knock() and 08's attack(): what a socket's try came to (a value of "{name} -> {answer}")
     N_("accepted"), N_("closed by the server"), N_("refused: {error}"), N_("{path} accepted"),
@@ -587,6 +589,8 @@ LESSON_SAYS = (
     N_("closed by the server, code {code} (1011: the consumer crashed)"), N_("closed by the server, code {code}"),
     N_("no answer within 3 s"), N_("not JSON"), N_("a JSON list"), N_("a JSON string"), N_("wrong key"),
     N_("a number"), N_("empty"), N_("blank"), N_("binary frame"), N_("{size} characters"),
+    # 07: a quiet room on each Redis layer
+    N_("still listening after 8 quiet seconds"), N_("a message arrived?"), N_("{error} after {seconds} s: {detail}"),
 )
 HISTORY_MARK = "   (history)"   # 11's marker on a line the room's history sent
 
