@@ -348,12 +348,12 @@ def _grade(root: Path, stages: list[str], *, recheck: bool = False):
         for proc in list(getattr(grader, "_running", ())):
             procs.stop_tree(proc, grace=2)
         worker.join(30)
-        return None, "Interrupted: grading was stopped before it finished."
+        return None, T("Interrupted: grading was stopped before it finished.")
     if "report" in outcome:
         return outcome["report"], None
     exc = outcome.get("error")
     detail = str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else type(exc).__name__
-    return None, f"The grader could not run: {detail}".rstrip(".") + "."
+    return None, T("The grader could not run: {detail}.", detail=detail.rstrip("."))
 
 
 def hint(stage: str | None = None, project=None) -> str:
