@@ -59,6 +59,19 @@ def grade_json(project: Path, *stages: str, env: dict | None = None) -> dict:
     return json.loads(done.stdout)
 
 
+def grade_only(project: Path, *stages: str, env: dict | None = None) -> dict:
+    """The report of exactly these stages, as `kit check` grades them but re-checking no earlier stage
+    (`kit check users` also grades hardening and push): for a test that reads only the named stages."""
+    script = ("import json, sys; from kit import grader; "
+              "print(json.dumps(grader.grade(sys.argv[1], sys.argv[2:]).to_dict()))")
+    full_env = {k: v for k, v in os.environ.items() if k != "KIT_PROJECT"}
+    full_env.update(env or {})
+    done = subprocess.run([sys.executable, "-c", script, str(project), *stages], env=full_env,
+                          capture_output=True, text=True, timeout=600, cwd=KIT_ROOT)
+    assert done.returncode == 0, f"grading {stages} failed to run: {done.stderr[-2000:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def checkpoint_outcomes(tree: Path, stage_id: str, *, select: str | None = None,
                         env: dict | None = None) -> dict[str, dict]:
     """Every check of one stage's checkpoint on tree, keyed by test name, run past the first failure.
