@@ -1,5 +1,6 @@
 """The `kit` command in Bengali: every --help, `kit stages`, and solve/reset/hint on a copy of the starter
-say no English prose (the rule: tests/test_bengali_prose.py); code, ids and paths stay English."""
+say no English prose (the rule: tests/test_bengali_prose.py); code, ids and paths stay English.
+(`kit serve` says its one line through the same catalogue; `kit status` is in tests/test_kit_messages_bn.py.)"""
 from __future__ import annotations
 
 import pytest
@@ -47,9 +48,10 @@ def test_stages_table_speaks_bengali():
     assert english_prose(done.stdout) == [], done.stdout
 
 
-def test_solve_reset_and_hint_speak_bengali(tmp_path):
+def test_solve_reset_hint_and_check_speak_bengali(tmp_path):
     tree = copy_tree(STARTER, tmp_path / "project")
-    for args in (("solve", "consumer"), ("reset", "consumer"), ("solve", "daphne"), ("hint", "settings")):
+    for args in (("solve", "consumer"), ("reset", "consumer"), ("solve", "daphne"), ("hint", "settings"),
+                 ("check", "settings")):
         done = run_kit(*args, "--project", str(tree), env=dict(BENGALI, COLUMNS="250"))
         assert done.returncode in (0, 1), said(done)
         assert english_prose(said(done)) == [], f"kit {' '.join(args)}:\n{said(done)}"
