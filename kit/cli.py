@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     stages = _command(sub, "stages", _("list the course's stages"))
     stages.add_argument("--markdown", action="store_true", help=_("print the README's table"))
+    add_lang(stages)
     stages.set_defaults(run=cmd_stages)
 
     status = _command(sub, "status", _("your progress through the stages, and what to do next"))
@@ -306,18 +307,31 @@ def cmd_check(args) -> int:
 
 
 def cmd_stages(args) -> int:
+    lang = render.language()   # a translated lesson lives under notebooks/<lang>/
     if args.markdown:
-        print(catalogue.markdown_table())
+        print(catalogue.markdown_table() if lang == SOURCE else translated_markdown_table(lang))
         return 0
     from rich.table import Table
 
-    lang = render.language()   # a translated lesson lives under notebooks/<lang>/
     grid = Table("#", _("stage"), _("you build"), _("points"), _("files"), _("notebook"))
     for stage in catalogue.STAGES:
         grid.add_row(numeral(stage.number), stage.id, _(stage.builds), str(stage.points), "\n".join(stage.files),
                      stage.notebook if lang == SOURCE else f"{lang}/{stage.notebook}")
     Console().print(grid)
     return 0
+
+
+def translated_markdown_table(lang: str) -> str:
+    """The README's stage table for README.<lang>.md: catalogue.markdown_table() said in lang, linking
+    the translated lessons."""
+    rows = ["| # | " + " | ".join([_("stage"), _("you build"), _("points"), _("notebook")]) + " |",
+            "|---|---|---|---|---|"]
+    for stage in catalogue.STAGES:
+        builds = _(stage.builds).replace("<", "&lt;").replace(">", "&gt;")
+        rows.append(f"| {numeral(stage.number)} | `{stage.id}` | {builds} | {stage.points} | "
+                    f"[{stage.notebook}](notebooks/{lang}/{stage.notebook}) |")
+    rows.append(f"| | | **{_('total')}** | **{sum(s.points for s in catalogue.STAGES)}** | |")
+    return "\n".join(rows)
 
 
 def cmd_release(args) -> int:
