@@ -589,6 +589,11 @@ LESSON_SAYS = (
     N_("closed by the server, code {code} (1011: the consumer crashed)"), N_("closed by the server, code {code}"),
     N_("no answer within 3 s"), N_("not JSON"), N_("a JSON list"), N_("a JSON string"), N_("wrong key"),
     N_("a number"), N_("empty"), N_("blank"), N_("binary frame"), N_("{size} characters"),
+    # 02, 05, 07, 09, 10: values printed beside code
+    N_("({count} bytes of HTML)"), N_("{element} found"), N_("{element} MISSING"), N_("(exit code {code})"),
+    N_("{channel} pub/sub channel, {count} subscriber(s)"), N_("{key} sorted set {members}"),
+    N_("POST as {who}:"), N_("an anonymous visitor"), N_("open"),
+    N_("in two browsers (one private window) as alice and bob"),
     # 07: a quiet room on each Redis layer
     N_("still listening after 8 quiet seconds"), N_("a message arrived?"), N_("{error} after {seconds} s: {detail}"),
 )
