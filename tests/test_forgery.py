@@ -23,6 +23,9 @@ from leaks import leftovers
 
 SECRET = "SECRET-OF-THE-HIDDEN-CHECK-7f3a"
 IN_PROCESS = ("settings", "asgi", "consumer", "routing")
+# Two in-process stages share one checking process as four do (kit/grader.py grade_batch), and the
+# starter fails consumer and routing only after waiting: an attack on that shared process grades two.
+BATCH = ("settings", "asgi")
 ALL = ("settings", "asgi", "consumer", "routing", "frontend", "daphne", "redis", "hardening")
 LIMITS = {"KIT_TEST_TIME_LIMIT": "15", "KIT_STAGE_TIME_LIMIT": "90", "KIT_WAIT": "3",
           "KIT_DAPHNE_READY_TIMEOUT": "10", "REDIS_URL": ""}
@@ -76,11 +79,11 @@ ATTACKS: dict[str, dict] = {
             plugin.Recorder.save = lambda self: None
         except Exception:
             pass
-    '''), "stages": IN_PROCESS + ("daphne",), "without_sandbox": True},
+    '''), "stages": BATCH + ("daphne",), "without_sandbox": True},
     "settings-writes-results": {"append": FORGED_SNAPSHOT + "forge()\n",
                                 "stages": IN_PROCESS + ("daphne",), "without_sandbox": False},
     "atexit-writes-results": {"append": FORGED_SNAPSHOT + "import atexit\natexit.register(forge)\n",
-                              "stages": IN_PROCESS + ("daphne",), "without_sandbox": False},
+                              "stages": BATCH + ("daphne",), "without_sandbox": False},
     "daemon-escapes": {"append": textwrap.dedent('''
         import os, sys
         if os.fork() == 0:
@@ -94,7 +97,7 @@ ATTACKS: dict[str, dict] = {
                                  "os.path.dirname(kit.__file__)), 'solutions', 'myproject'))\n",
         "myapp/__init__.py": "import os, kit\n__path__.insert(0, os.path.join(os.path.dirname("
                              "os.path.dirname(kit.__file__)), 'solutions', 'myapp'))\n",
-    }, "stages": IN_PROCESS + ("daphne",), "without_sandbox": False},
+    }, "stages": BATCH + ("daphne",), "without_sandbox": False},
     "reads-solutions-and-hidden-checks": {"append": textwrap.dedent('''
         import glob, os, kit
         root = os.path.dirname(os.path.dirname(kit.__file__))
@@ -122,9 +125,9 @@ ATTACKS: dict[str, dict] = {
         "websockets/__init__.py": "raise SystemExit(0)\n",
         "channels/__init__.py": "raise SystemExit(0)\n",
         "pytest_timeout.py": "raise SystemExit(0)\n",
-    }, "stages": IN_PROCESS + ("daphne",), "without_sandbox": True},
+    }, "stages": BATCH + ("daphne",), "without_sandbox": True},
     "kills-its-parent": {"append": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n",
-                         "stages": IN_PROCESS + ("daphne",), "without_sandbox": True},
+                         "stages": BATCH + ("daphne",), "without_sandbox": True},
     "floods-output": {"append": "import sys\nfor _ in range(200):\n    sys.stdout.write('x' * (1 << 20))\n",
                       "stages": ("settings", "daphne"), "without_sandbox": True},
     "forks-many": {"append": textwrap.dedent('''

@@ -41,9 +41,9 @@ def checkout_copy(dest: Path) -> Path:
     return dest
 
 
-def run_release_kit(release, *args, timeout=900):
+def run_release_kit(release, *args, timeout=900, env=None):
     """`python -m kit` from the release itself: its own kit package, not the one installed here."""
-    env = {k: v for k, v in os.environ.items() if k not in ("KIT_PROJECT", "KIT_HIDDEN_CHECKS")}
+    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k not in ("KIT_PROJECT", "KIT_HIDDEN_CHECKS")}
     env["PYTHONPATH"] = str(release)
     return subprocess.run([sys.executable, "-m", "kit", *args], cwd=release, env=env, capture_output=True,
                           text=True, timeout=timeout)
@@ -198,7 +198,8 @@ def test_release_kit_grades_the_starter_to_zero_and_a_solved_tree_to_full_marks(
     where = subprocess.run([sys.executable, "-c", "import kit; print(kit.__file__)"], cwd=release,
                            env=dict(os.environ, PYTHONPATH=str(release)), capture_output=True, text=True, check=True)
     assert where.stdout.strip() == str(release / "kit" / "__init__.py"), "the release's own kit must be graded"
-    starter = run_release_kit(release, "check", "--json", "-")
+    # The starter must fail: a second try under load (kit/busy.py) could only make it fail again, later.
+    starter = run_release_kit(release, "check", "--json", "-", env={"KIT_BUSY_RETRY": "0"})
     assert starter.returncode == 1, starter.stderr
     report = json.loads(starter.stdout)
     assert report["project"] == str(release / "project")
