@@ -37,6 +37,14 @@ def solved(stage_id: str, dest: Path) -> Path:
     return solved_through(catalogue.get(stage_id), dest)
 
 
+def slow_to_grade(tree: Path) -> Path:
+    """A tree whose settings take 2 s to import: a signal sent after the first learners is sure to find the
+    batch still running, however fast the machine grades the rest."""
+    settings = tree / "myproject" / "settings.py"
+    settings.write_text(settings.read_text() + "\nimport time\ntime.sleep(2)\n")
+    return tree
+
+
 def make_zip(path: Path, files: dict[str, bytes], links: dict[str, str] = {}) -> None:
     with zipfile.ZipFile(path, "w") as packed:
         for name, data in files.items():
@@ -240,7 +248,9 @@ def grades(out: Path) -> dict:
 def test_sighup_leaves_a_partial_gradebook_and_resume_finishes_it(tmp_path):
     root = tmp_path / "class"
     for number in range(6):
-        solved("settings", root / f"learner{number}" / "project")
+        tree = solved("settings", root / f"learner{number}" / "project")
+        if number >= 2:
+            slow_to_grade(tree)
     out = tmp_path / "grades"
     proc = start_grade_all(root, out)
     wait_for_learners(proc, out, 2)
@@ -409,7 +419,9 @@ def wait_for_learners(proc: subprocess.Popen, out: Path, count: int) -> None:
 def test_sigterm_and_sigint_leave_a_partial_gradebook_too(tmp_path, signum):
     root = tmp_path / "class"
     for number in range(4):
-        solved("settings", root / f"learner{number}")
+        tree = solved("settings", root / f"learner{number}")
+        if number >= 1:
+            slow_to_grade(tree)
     out = tmp_path / "grades"
     proc = start_grade_all(root, out)
     wait_for_learners(proc, out, 1)
