@@ -78,16 +78,18 @@ def needs_sandbox():
         pytest.fail(f"No sandbox on this machine ({sandbox.detect().detail}): install bubblewrap.")
 
 
-def grade(tree, tmp_path) -> dict:
-    return grade_json(tree, *STAGES, env=dict(LIMITS, TMPDIR=str(tmp_path)))
+def grade(tree, tmp_path, **env) -> dict:
+    return grade_json(tree, *STAGES, env=dict(LIMITS, TMPDIR=str(tmp_path), **env))
 
 
-def test_an_asgi_handler_swapped_for_a_relay_scores_zero_on_asgi_and_daphne(tmp_path):
+@pytest.mark.parametrize("mode", ["sandbox", "off"], ids=["sandbox", "no-sandbox"])
+def test_an_asgi_handler_swapped_for_a_relay_scores_zero_on_asgi_and_daphne(tmp_path, mode):
+    """The relay needs no escape, so a sandbox is no part of the defence: what is observed is."""
     tree = copy_tree(STARTER, tmp_path / "relay")
     settings = tree / "myproject" / "settings.py"
     settings.write_text(settings.read_text(encoding="utf-8") + "\n" + ASGI_HANDLER_RELAY, encoding="utf-8")
     before = kit_fingerprint()
-    report = grade(tree, tmp_path)
+    report = grade(tree, tmp_path, **({"KIT_SANDBOX": "off"} if mode == "off" else {}))
     text = json.dumps(report)
     assert report["score"] == 0, f"the relay forged {report['score']} points: {text[:3000]}"
     # The relay took hold: its sockets chat (the starter's refuse every handshake), and the router it
