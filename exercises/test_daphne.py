@@ -17,13 +17,14 @@ import pytest
 from kit.explain import log_errors
 from kit.i18n import T
 from kit.server import ServerError
-from support import (WAIT, Layer, LiveSocket, checker_redis, close_all, fail, layer_daphne, relayed_by_layer, run,
-                     server_clue, stop_daphne)
+from support import (WAIT, Layer, LiveSocket, checker_redis, close_all, fail, host, layer_daphne, relayed_by_layer,
+                     run, server_clue, stop_daphne)
 
 
 @pytest.fixture(scope="module")
 def server():
     """One daphne for the module: the tree's application, its in-memory layer on the checker's Redis."""
+    host()  # the host that logs the clients in starts now, beside Redis and daphne, not after them
     daphne = layer_daphne()
     try:
         daphne.start()
