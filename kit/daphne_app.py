@@ -15,9 +15,10 @@ everything it observes comes back on its own Redis or through its own clients.
 - With KIT_PROBE set, every URLRouter the learner's code builds gets the kit's
   probe route first (ws/kit-probe/<token>/), so the `asgi` stage reaches the
   learner's router before the routing stage's route exists. The probe joins a
-  group on the checker's Redis (with a layer of its own, whatever the settings say) named for the token its path carried (URLRouter's
-  kwargs) and the user the session logged in (AuthMiddlewareStack), and passes
-  what that group delivers to its socket.
+  group on the checker's Redis (with a layer of its own, whatever the settings
+  say) named for the token its path carried (URLRouter's kwargs) and the user
+  the session logged in (AuthMiddlewareStack), and passes what that group
+  delivers to its socket.
 
 Code in the tree can undo all of this; it then has to build the same behaviour
 on the checker's Redis to be graded as having it.
