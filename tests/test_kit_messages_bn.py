@@ -296,6 +296,22 @@ def _report(data: dict):
     return Report(project=data["project"], stages=stages, isolation=data["isolation"])
 
 
+def test_each_stages_pass_shows_in_bengali(monkeypatch):
+    """What a Bengali lesson's checkpoint cell shows once its stage passes, for every stage (the English
+    lessons' runs prove each passes on its tree; tests/test_notebooks.py runs one in a Bengali kernel)."""
+    from kit.grader import Report, StageResult
+    from kit.notebook import CheckResult
+
+    monkeypatch.setenv("KIT_LANG", "bn")
+    for stage in catalogue.STAGES:
+        passed = StageResult(id=stage.id, title=stage.title, passed=True, points=stage.points,
+                             max_points=stage.points, available=stage.available)
+        result = CheckResult(Report(project="tree", stages=[passed], isolation="bubblewrap"))
+        result.stages = [stage.id]
+        for text in (repr(result), result._repr_html_()):
+            assert f"চেকপয়েন্ট {stage.id}: পাস" in text, f"{stage.id}: no pass in Bengali:\n{text}"
+
+
 def test_each_stages_failure_shows_in_bengali_with_its_hint(reports, monkeypatch):
     """What a Bengali lesson's checkpoint cell shows on the starter, for every stage: the failure in
     Bengali, with its hint (tests/test_notebooks_starter.py runs one such cell in a real kernel)."""

@@ -20,11 +20,14 @@ from kit.procs import wait_until
 NOTEBOOKS = lesson_notebooks()
 STAGE_NOTEBOOKS = [path for path in NOTEBOOKS if stage_of(path)]
 # The translated lessons (generated). Their code cells are the English ones, source and tags
-# (tests/test_bengali.py::test_code_cells_are_the_english_ones), and a broken translation falls back to
-# English instead of raising (kit/i18n.py T), so running every Bengali cell again proves nothing the
-# English run does not. What only Bengali shows is said by the lesson() and checkpoint cells: those run.
-BENGALI = [catalogue.NOTEBOOKS_DIR / "bn" / path.name for path in NOTEBOOKS
-           if (catalogue.NOTEBOOKS_DIR / "bn" / path.name).exists()]
+# (tests/test_bengali.py::test_code_cells_are_the_english_ones), a broken translation falls back to
+# English instead of raising (kit/i18n.py T), and the grade does not depend on the language
+# (tests/test_kit_messages_bn.py), so running every Bengali lesson again proves nothing the English runs
+# do not. What only Bengali shows: lesson() and a checkpoint in a kernel of notebooks/bn/, run here for
+# the welcome and for a lesson whose checkpoint re-checks earlier stages; every stage's pass as a
+# Bengali checkpoint cell shows it is tests/test_kit_messages_bn.py::test_each_stages_pass_shows_in_bengali.
+BENGALI = [catalogue.NOTEBOOKS_DIR / "bn" / name for name in (catalogue.WELCOME_NOTEBOOK, catalogue.get("hardening").notebook)
+           if (catalogue.NOTEBOOKS_DIR / "bn" / name).exists()]
 RUN = NOTEBOOKS + BENGALI
 SAYING = {"setup", "checkpoint"}  # the cells of a Bengali lesson that run: what it says in Bengali
 RUN_TIMEOUT = 600  # per cell; only stops a hang, never a verdict
@@ -119,12 +122,7 @@ def test_runs_top_to_bottom_on_the_solutions(path, tmp_path):
     # (The finished tree is later stages ahead: from `users` on, an anonymous socket only reads.)
     stage = stage_of(path)
     tree = solved_through(stage, tmp_path / "solved") if stage else copy_tree(SOLUTIONS, tmp_path / "solved")
-    tags = None
-    if "bn" in path.parts:
-        tags = SAYING
-        for relpath in set(stage.files if stage else ()) & set(catalogue.MADE_BY_COMMANDS):
-            # What the skipped cells' own commands made (the English run proves they make it): the migration.
-            (tree / relpath).write_bytes((SOLUTIONS / relpath).read_bytes())
+    tags = SAYING if "bn" in path.parts else None
     left_by_cells = []  # what still runs after the last cell, while the kernel lives
     nb, kernel_pid = execute(path, tree, tags=tags, timeout=RUN_TIMEOUT,  # raises, naming the cell, if one fails
                              after_last_cell=lambda: left_by_cells.extend(describe(survivors(tree, None))))
