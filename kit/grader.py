@@ -350,14 +350,14 @@ def _patient(root: Path, stage: Stage, isolation: sandbox.Isolation, first: Stag
     failures = []
     for failure in second.failures:
         before = said_first.get(failure.test)
-        if before is not None and not _timed_out(before):
-            failures.append(before)   # the message a quiet machine gives: the one made with the usual limits
-        elif _timed_out(failure) and busy.per_core_load() >= busy.OVERLOADED:
+        if _timed_out(failure) and busy.per_core_load() >= busy.OVERLOADED:
             failures.append(Failure(failure.test, T(
                 "The machine was too busy to grade this check in time ({load:.0f} tasks were waiting for each "
                 "processor); run it again when the machine is quieter.", load=busy.per_core_load()), failure.hint))
+        elif before is not None and (_timed_out(failure) or not _timed_out(before)):
+            failures.append(before)   # the message a quiet machine gives: the one made with the usual limits
         else:
-            failures.append(failure)
+            failures.append(failure)  # the check's own verdict, reached only with the longer limits
     second.failures = failures
     second.passed = not failures and not second.skipped
     second.points = stage.points if second.passed else 0
