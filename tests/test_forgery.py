@@ -207,6 +207,21 @@ def test_attack_scores_zero_and_changes_nothing(tmp_path, hidden_checks, name, m
     assert kit_fingerprint() == before, f"{name} changed the kit's files"
 
 
+@pytest.mark.parametrize("name,mode", [("settings-patch-the-runner", "off"), ("settings-writes-results", "sandbox"),
+                                       ("package-points-at-solutions", "sandbox")])
+def test_a_second_try_forges_nothing_either(tmp_path, hidden_checks, name, mode):
+    """A failed stage graded again (kit/busy.py: on a busy machine; here always) meets every check again."""
+    tree = attack_tree(tmp_path, name)
+    env = dict(LIMITS, KIT_HIDDEN_CHECKS=str(hidden_checks), TMPDIR=str(tmp_path), KIT_BUSY_RETRY="always")
+    if mode == "off":
+        env["KIT_SANDBOX"] = "off"
+    report = grade_json(tree, *ATTACKS[name]["stages"], env=env)
+    assert report["score"] == 0, f"{name} forged {report['score']} points on a second try: {json.dumps(report)[:2000]}"
+    assert all(s["second_try"] for s in report["stages"]), "every failed stage was graded twice"
+    assert SECRET not in json.dumps(report)
+    assert leftovers(tree) == [], f"{name} left processes running"
+
+
 def test_honest_tree_still_grades_after_the_attacks(solved_tree):
     """Run last in this module: whatever the attacks tried, a correct tree still gets its points."""
     report = grade_json(solved_tree, *IN_PROCESS, "daphne", env={"REDIS_URL": ""})
