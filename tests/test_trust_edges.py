@@ -240,6 +240,15 @@ def test_compares_inside_a_call():
 
 def test_is_not_rewritten():
     assert "@py_builtins" not in globals(), "pytest rewrote this module's asserts"
+
+
+@pytest.mark.xfail(reason="being phased in this term")
+def test_phased_in():
+    assert "UTC" == EXPECTED
+
+
+def test_skips_with_the_answer():
+    pytest.skip(EXPECTED)
 '''
 HIDDEN_BROKEN = f'raise ImportError("{SECRET}")\n'
 
@@ -264,6 +273,9 @@ def test_a_hidden_checks_failure_says_its_name_and_hint_only(tmp_path, hidden_ch
         "Your instructor's check test_raises_with_the_answer does not pass."
     assert outcomes["test_compares_inside_a_call"]["outcome"] == "failed"
     assert outcomes["test_is_not_rewritten"]["outcome"] == "passed", "assertion rewriting is off for hidden checks"
+    for name in ("test_phased_in", "test_skips_with_the_answer"):   # a skip's or xfail's reason is not shown either
+        assert outcomes[name]["message"] == f"Your instructor's check {name} was skipped or marked to fail; tell " \
+                                            "your instructor.", outcomes[name]
 
 
 def test_a_hidden_module_that_cannot_load_says_so_without_its_error(tmp_path):
