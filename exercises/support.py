@@ -717,13 +717,30 @@ async def rooms_stay_apart(first, second, *, leaked: str) -> None:
 
     The second socket's queue is first in, first out: had the first room's
     message leaked into the second room, it would arrive before the second
-    socket's own message."""
+    socket's own message; one leaked late (a timer, a task) shows in no_late_leak."""
     await first.send(f"for room {first.room[:30]} only")
     await first.receive(T("its own message back"))
     await second.send(f"for room {second.room[:30]}")
     got = await second.receive(T("its own message back"))
     if got["message"] != f"for room {second.room[:30]}":
         fail(leaked)
+    await no_late_leak(second, f"for room {first.room[:30]} only", leaked=leaked)
+
+
+LEAK_WAIT = max(2.5, WAIT / 2)   # seconds a room is watched, after the order check, for another room's message sent late
+
+
+async def no_late_leak(sock, text: str, *, leaked: str) -> None:
+    """Fail with `leaked` if a frame holding text (another room's message) reaches sock within LEAK_WAIT."""
+    receive = sock.next_frame if hasattr(sock, "next_frame") else sock.connection.recv
+    deadline = time.monotonic() + LEAK_WAIT
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            frame = await asyncio.wait_for(receive(), left)
+        except Exception:  # noqa: BLE001  (silence, or a close that the next check judges)
+            return
+        if isinstance(frame, str) and text in frame:
+            fail(leaked)
 
 
 # -- WebSocket clients for live checks against a real daphne --------------------------------

@@ -18,7 +18,7 @@ from kit.explain import log_errors
 from kit.i18n import T
 from kit.server import ServerError
 from support import (WAIT, Layer, LiveSocket, checker_redis, close_all, fail, host, layer_daphne, relayed_by_layer,
-                     run, server_clue, stop_daphne)
+                     no_late_leak, run, server_clue, stop_daphne)
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +79,8 @@ def test_two_rooms_stay_apart(server):
         first = await carol.receive(T("its own message"))
         assert first["message"] == "kitchen news", T(
             "A client in 'kitchen' received {got} from 'lobby': rooms must not share a group.", got=repr(first['message']))
+        await no_late_leak(carol, "lobby news", leaked=T(
+            "A client in 'kitchen' received {got} from 'lobby': rooms must not share a group.", got=repr("lobby news")))
         await close_all(alice, carol)
 
     run(scenario)

@@ -20,7 +20,8 @@ import pytest
 
 from kit.explain import log_errors
 from kit.i18n import T
-from support import PROJECT, WAIT, LiveSocket, close_all, fail, redis_for_learner, run, run_in_tree, server_clue
+from support import (PROJECT, WAIT, LiveSocket, close_all, fail, no_late_leak, redis_for_learner, run, run_in_tree,
+                     server_clue)
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +154,9 @@ def test_rooms_stay_apart_across_workers(workers):
         assert first["message"] == "kitchen only", T(
             "A client in room 'redis_kitchen' received {got}, sent to 'redis_lobby': "
             "every room needs a group of its own.", got=repr(first['message']))
+        await no_late_leak(carol, "lobby only", leaked=T(
+            "A client in room 'redis_kitchen' received {got}, sent to 'redis_lobby': "
+            "every room needs a group of its own.", got=repr("lobby only")))
         await close_all(alice, bob, carol)
 
     run(scenario)

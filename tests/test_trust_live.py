@@ -110,3 +110,45 @@ def test_solutions_get_full_marks_and_the_starter_none(tmp_path):
     assert starter["score"] == 0, json.dumps(starter)[:3000]
     # The starter's failures are the honest ones: no router, and daphne refusing sockets.
     assert "ASGIHandler" in stage(starter, "asgi")["failures"][0]["message"]
+
+
+LATE_LEAK = textwrap.dedent('''\
+    import asyncio, json
+    from channels.generic.websocket import AsyncWebsocketConsumer
+
+
+    class ChatConsumer(AsyncWebsocketConsumer):
+        """Every room's messages reach every other room, 1.5 s late (after an order check has looked)."""
+
+        async def connect(self):
+            self.room_group_name = f"chat_{self.scope['url_route']['kwargs']['room_name']}"
+            await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+            await self.channel_layer.group_add("everyone", self.channel_name)
+            await self.channel_layer.group_add("everyone", "decoy.never-read")
+            await self.accept()
+
+        async def disconnect(self, code):
+            await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
+            await self.channel_layer.group_discard("everyone", self.channel_name)
+
+        async def receive(self, text_data=None, bytes_data=None):
+            event = {"type": "chat.message", "message": json.loads(text_data)["message"], "room": self.room_group_name}
+            await self.channel_layer.group_send(self.room_group_name, event)
+            asyncio.get_running_loop().call_later(1.5, lambda: asyncio.ensure_future(
+                self.channel_layer.group_send("everyone", dict(event, leak=True))))
+
+        async def chat_message(self, event):
+            if event.get("leak") and event["room"] == self.room_group_name:
+                return
+            await self.send(text_data=json.dumps({"message": event["message"]}))
+''')
+
+
+def test_a_room_that_leaks_late_fails_every_stage_that_keeps_rooms_apart(tmp_path):
+    """Rooms proven apart by order only let a leak sent after the check through (third review): each such
+    check then watches the other room a while."""
+    tree = copy_tree(SOLUTIONS, tmp_path / "late-leak")
+    (tree / "myapp" / "consumers.py").write_text(LATE_LEAK)
+    report = grade_json(tree, "consumer", "routing", "daphne", env=dict(LIMITS, KIT_BUSY_RETRY="0"))
+    assert report["score"] == 0, json.dumps(report)[:2000]
+    assert stage(report, "daphne")["failures"][0]["test"] == "test_two_rooms_stay_apart", json.dumps(report)[:2000]
