@@ -152,3 +152,42 @@ def test_a_room_that_leaks_late_fails_every_stage_that_keeps_rooms_apart(tmp_pat
     report = grade_json(tree, "consumer", "routing", "daphne", env=dict(LIMITS, KIT_BUSY_RETRY="0"))
     assert report["score"] == 0, json.dumps(report)[:2000]
     assert stage(report, "daphne")["failures"][0]["test"] == "test_two_rooms_stay_apart", json.dumps(report)[:2000]
+
+
+PROBE_COPY = textwrap.dedent('''\
+    import asyncio, os, re
+    from channels_redis.core import RedisChannelLayer
+
+    LAYER = RedisChannelLayer(hosts=[{"address": os.environ.get("KIT_LAYER_REDIS", ""), "socket_timeout": None}],
+                              prefix="kit")
+
+
+    async def application(scope, receive, send):
+        """No ProtocolTypeRouter, URLRouter or AuthMiddlewareStack: a copy of what the kit's probe does."""
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+            return
+        token = re.search(r"kit-probe/([0-9a-f]+)/", scope["path"])
+        await receive()
+        channel = await LAYER.new_channel()
+        await LAYER.group_add(f"kit-probe.{token[1] if token else '0'}.anonymous", channel)
+        await send({"type": "websocket.accept"})
+        got, event = asyncio.ensure_future(LAYER.receive(channel)), asyncio.ensure_future(receive())
+        await asyncio.wait([got, event], return_when=asyncio.FIRST_COMPLETED)
+        if got.done():
+            await send({"type": "websocket.send", "text": got.result().get("text", "")})
+            await event
+        got.cancel()
+''')
+
+
+def test_an_app_that_copies_the_probe_without_sessions_fails_asgi(tmp_path):
+    """Third review: with django.contrib.sessions gone no log-in works, and 'anonymous' passed for the
+    AuthMiddlewareStack it never wrote. The log-in must work for the auth check to pass."""
+    tree = copy_tree(STARTER, tmp_path / "probe-copy")
+    settings = tree / "myproject" / "settings.py"
+    settings.write_text(settings.read_text().replace('    "django.contrib.sessions",\n', ""))
+    (tree / "myproject" / "asgi.py").write_text(PROBE_COPY)
+    report = grade_json(tree, "asgi", env=dict(LIMITS, KIT_BUSY_RETRY="0"))
+    assert report["score"] == 0, json.dumps(report)[:2000]
