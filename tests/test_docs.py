@@ -1,7 +1,7 @@
 """The README's facts come from the catalogue, and it names no path of any one machine."""
 import re
 
-from conftest import KIT_ROOT
+from conftest import KIT_ROOT, run_kit
 
 from kit import catalogue
 
@@ -62,3 +62,11 @@ def test_readme_time_limits_are_the_graders():
     assert set(per_stage) == {str(grader.DEFAULT_STAGE_TIME_LIMIT)}, per_stage
     ini = (KIT_ROOT / "exercises" / "pytest.ini").read_text(encoding="utf-8")
     assert not re.search(r"^\s*timeout\s*=", ini, re.M), "the limit per check lives in kit/grader.py alone"
+
+
+def test_bengali_readme_stage_table_matches_catalogue():
+    readme = (KIT_ROOT / "README.bn.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- stages-bn:begin.*?-->\n(.*?)\n<!-- stages-bn:end -->", readme, re.S)
+    assert block, "README.bn.md has no stages-bn block"
+    made = run_kit("stages", "--markdown", "--lang", "bn").stdout.strip()
+    assert "ধাপ" in made and block.group(1).strip() == made, "run `kit stages --markdown --lang bn` and paste the table"
