@@ -32,6 +32,7 @@ from .project import read_inside, validate
 from .scratch import scratch_copy
 
 _running: set[subprocess.Popen] = set()   # checkpoint processes to stop if the grader is interrupted
+_stopping = threading.Event()             # set on Ctrl-C/SIGTERM: no stage starts (or starts again) after it
 
 # The time limits' one home, in seconds: a stage's checking process, and each check in it (which the checker
 # reads too: exercises/conftest.py). The environment may change them; tests/test_docs.py keeps the README's
@@ -205,6 +206,7 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
                     stages.append(earlier)
                     rechecked[earlier.id] = stage
     isolation = sandbox.detect()
+    _stopping.clear()
     before = procs.child_pids()
     procs.adopt_orphans()
     workers = parallel or PARALLEL
@@ -230,6 +232,7 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
             if on_stage_done:
                 on_stage_done(result)
     except BaseException:  # Ctrl-C: stop every checkpoint process (and its daphne) before leaving
+        _stopping.set()
         pool.shutdown(wait=False, cancel_futures=True)
         for proc in list(_running):
             procs.stop_tree(proc, grace=2)
@@ -337,7 +340,7 @@ def _patient(root: Path, stage: Stage, isolation: sandbox.Isolation, first: Stag
     checks that catch a trick together be passed one by one)."""
     only_not_graded = first.skipped and all(f.test == "stage" for f in first.failures)
     wanted = busy.mode() == "always" or (busy.mode() == "when-busy" and busy_share >= busy.BUSY)
-    if first.passed or not first.available or only_not_graded or not wanted:
+    if first.passed or not first.available or only_not_graded or not wanted or _stopping.is_set():
         return first
     begun = time.monotonic()
     outcome, expected, entries = run_checks(root, [stage], isolation, limits=busy.longer_limits())
@@ -384,6 +387,8 @@ def run_checks(root: Path, stages: list[Stage], isolation: sandbox.Isolation | N
 
     limits (busy.longer_limits()) replaces the time limits the checks and this process read."""
     isolation = isolation or sandbox.detect()
+    if _stopping.is_set():
+        return T("Grading was interrupted."), [], []
     with tempfile.TemporaryDirectory(prefix="kit-grade-") as scratch:
         place = Path(scratch)
         try:
