@@ -29,13 +29,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 from kit import procs, sandbox
+from kit.busy import DEFAULT_WAIT
 from kit.explain import Places, exit_calls
 from kit.i18n import T, join, lower_first, pack, recall, unpack
 
 PROJECT = Path(os.environ["KIT_GRADED_PROJECT"]).resolve()
 PLACES = Places(PROJECT)
 PAGE_ORIGIN = "http://127.0.0.1"           # the origin a page served on 127.0.0.1 sends
-WAIT = float(os.environ.get("KIT_WAIT", "5"))  # seconds to wait for something a correct tree does at once
+WAIT = float(os.environ.get("KIT_WAIT") or DEFAULT_WAIT)  # seconds to wait for something a correct tree does at once
 MARGIN = 3.0                               # the host's own bookkeeping, on top of a wait
 LINE_LIMIT = 1 << 20                       # bytes of one answer from the host, or of one frame or page it serves
 
