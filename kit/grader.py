@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import busy, catalogue, hidden, procs, sandbox
+from . import busy, catalogue, hidden, procs, sandbox, server
 from .catalogue import EXERCISES_DIR, Stage
 from .explain import exit_calls
 from .i18n import N_, SOURCE, T, join, language, recall, revive, translated
@@ -343,7 +343,9 @@ def _patient(root: Path, stage: Stage, isolation: sandbox.Isolation, first: Stag
     if first.passed or not first.available or only_not_graded or not wanted or _stopping.is_set():
         return first
     begun = time.monotonic()
-    outcome, expected, entries = run_checks(root, [stage], isolation, limits=busy.longer_limits())
+    now = {"KIT_WAIT": busy.current_wait(), "KIT_TEST_TIME_LIMIT": TEST_TIME_LIMIT,
+           "KIT_STAGE_TIME_LIMIT": STAGE_TIME_LIMIT, "KIT_DAPHNE_READY_TIMEOUT": server.READY_TIMEOUT}
+    outcome, expected, entries = run_checks(root, [stage], isolation, limits=busy.longer_limits(now))
     second = _result(stage, expected, entries, outcome, time.monotonic() - begun)
     second.seconds += first.seconds
     second.second_try = True
@@ -385,7 +387,7 @@ def run_checks(root: Path, stages: list[Stage], isolation: sandbox.Isolation | N
                limits: dict[str, str] | None = None) -> tuple[str, list[dict], list[dict]]:
     """Run the stages' checks on a scratch copy of root: (what went wrong with the process, expected, entries).
 
-    limits (busy.longer_limits()) replaces the time limits the checks and this process read."""
+    limits (busy.longer_limits(...)) replaces the time limits the checks and this process read."""
     isolation = isolation or sandbox.detect()
     if _stopping.is_set():
         return T("Grading was interrupted."), [], []
