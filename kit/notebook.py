@@ -280,7 +280,7 @@ def _report_html(report) -> str:
         again = f'<br><span style="opacity:.7">{_escape(again)}</span>' if result.recheck_of else ""
         rows.append(
             f'<tr style="{"opacity:.75" if result.recheck_of else ""}">'
-            f'<td style="{cell};text-align:right">{get(result.id).number}</td>'
+            f'<td style="{cell};text-align:right">{i18n.numeral(get(result.id).number, lang)}</td>'
             f'<td style="{cell};white-space:nowrap"><code>{_escape(result.id)}</code>{again}</td>'
             f'<td style="{cell};text-align:right;white-space:nowrap">{points}</td>'
             f'<td style="{cell};white-space:nowrap;font-weight:bold;color:{_VERDICT_COLOUR[result.verdict]}">'
@@ -861,7 +861,7 @@ def _progress_html(report: dict) -> str:
             why = ((first.get("translation") or {}).get("message") or first["message"]) if first \
                 else _("not passed yet")
         boxes.append(f'<span title="{_escape(why)}" style="padding:3px 8px;border-radius:4px;color:white;'
-                     f'background:{colour};white-space:nowrap">{mark} {stage.number} {_escape(stage.id)}</span>')
+                     f'background:{colour};white-space:nowrap">{mark} {i18n.numeral(stage.number)} {_escape(stage.id)}</span>')
     if upcoming is None:
         after = "<b>" + _escape(_("Every available stage passes.")) + "</b>"
     else:

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .grader import ADVISORY, Failure, Report, as_data
-from .i18n import N_, SOURCE, _, language
+from .i18n import N_, SOURCE, _, language, numeral
 
 VERDICT_STYLE = {"pass": "bold green", "fail": "bold red", "not yet available": "dim"}
 VERDICTS = {"pass": N_("pass"), "fail": N_("fail"), "not yet available": N_("not yet available")}
@@ -83,7 +83,7 @@ def table(report: Report, lang: str | None = None):
         # A stage graded again for the asked one: shown after it, its points not in the score.
         again = _("re-checked")
         stage_cell = f"{escape(result.id)}\n[dim]{escape(again)}[/dim]" if result.recheck_of else escape(result.id)
-        grid.add_row(str(get(result.id).number), stage_cell,
+        grid.add_row(numeral(get(result.id).number, lang), stage_cell,
                      f"{result.points}/{result.max_points}" if result.available else "-",
                      f"[{VERDICT_STYLE[result.verdict]}]{verdict}[/]", shown)
     return grid
@@ -112,10 +112,10 @@ def _aligned(report: Report, lang: str, heads: list[str], advice: dict, title: s
     for result in report.stages:
         verdict = _(VERDICTS[result.verdict])
         points = f"{result.points}/{result.max_points}" if result.available else "-"
-        rows.append(([str(get(result.id).number), result.id, points, verdict, "↓" if result.failures else ""],
+        rows.append(([numeral(get(result.id).number, lang), result.id, points, verdict, "↓" if result.failures else ""],
                      VERDICT_STYLE[result.verdict]))
         if result.failures:
-            notes.append((get(result.id).number, result.id, *advice[result.id]))
+            notes.append((numeral(get(result.id).number, lang), result.id, *advice[result.id]))
     out = [Text(title, style="italic"),
            *padded(["#", *heads], [values for values, _style in rows], right={0, 2},   # numbers on the right
                    styles=[{3: style} for _values, style in rows])]
