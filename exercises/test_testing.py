@@ -13,6 +13,7 @@ Verdicts come from pytest's exit code together with its JUnit report, read
 defensively: both are learner-controlled data, and a run whose two accounts
 disagree counts for nothing.
 """
+import functools
 import marshal
 import os
 import re
@@ -67,6 +68,18 @@ assert set(CORRECT) == set(consumers_under_test.STYLES) and set(BROKEN) == set(c
 # The first code of each run, before any of the learner's: read here, handed to `python -c` in the sandbox.
 BOOTSTRAP = (Path(__file__).parent / "testing_bootstrap.py").read_text(encoding="utf-8")
 STUB = "# The checkpoint's consumer is not kept as text: your tests meet it only through its sockets.\n"
+# The async test plugins that the lesson's runner (`python -m pytest myapp/tests`) loads by itself when they
+# are installed beside pytest: tests marked for one (@pytest.mark.anyio) pass there, so they must run here.
+ASYNC_PLUGINS = ("anyio", "asyncio")
+
+
+@functools.cache
+def async_plugins() -> tuple[str, ...]:
+    """`-p NAME` for each of ASYNC_PLUGINS installed in the kit's own environment (never the tree's)."""
+    from importlib.metadata import entry_points
+
+    installed = {point.name for point in entry_points(group="pytest11")}
+    return tuple(arg for name in ASYNC_PLUGINS if name in installed for arg in ("-p", name))
 
 
 # -- running the learner's suite on a copy of the tree ------------------------------------------
@@ -144,9 +157,10 @@ def run_suite(consumer: str | None) -> Run:
         fd = compiled(consumer, tree, folder) if consumer is not None else None
         # -I: nothing from the tree (sitecustomize, PYTHONPATH) runs before the bootstrap; -B: no .pyc is written.
         # -x: one failing test is the whole answer, and a broken consumer makes later tests wait for
-        # frames that never come. No plugins: the lesson's tests need none, and each costs start-up time.
+        # frames that never come. No plugins but the async ones (each costs start-up time): those the
+        # lesson's runner loads too, so that every test style it runs is run here.
         args = [sys.executable, "-I", "-B", "-c", BOOTSTRAP, "-" if fd is None else str(fd), str(tree), str(marker),
-                SUITE, "-q", "-x", "-p", "no:cacheprovider", "-c", os.devnull,
+                SUITE, "-q", "-x", "-p", "no:cacheprovider", *async_plugins(), "-c", os.devnull,
                 "--rootdir", str(tree), f"--junitxml={report}", "-o", "junit_family=xunit2"]
         isolation = sandbox.for_grading() or sandbox.Isolation("process", "")
         env = {"REDIS_URL": "", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
