@@ -2,7 +2,8 @@
 
 The English notebooks in notebooks/ are the only source. Their Markdown cells
 are cut into blocks (paragraphs, lists, tables, headings; fenced code blocks
-are never translated) and each block becomes one catalogue entry:
+are never translated, but a diagram is: see is_diagram) and each block becomes one
+catalogue entry:
 
     msgctxt "00_welcome.ipynb:00-02"      # notebook and cell id
     msgid   "<the English block>"
@@ -51,6 +52,7 @@ _BLANK = re.compile(r"(\n[ \t]*\n\s*)")
 _LINK = re.compile(r"(\]\(|\b(?:href|src)=[\"'])([^)\s\"'#][^)\s\"']*)")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
 _INLINE_CODE = re.compile(r"(?<!`)(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
+_DRAWING = re.compile(r"[\u2500-\u257f]")   # box drawing: ─ │ ┌ ┼ ...
 
 
 def po_path(lang: str) -> Path:
@@ -76,13 +78,23 @@ class Piece:
     translatable: bool       # False: a fenced code block, a separator, or a block with no words
 
 
+def is_diagram(fence: str) -> bool:
+    """A fenced block that is a picture, not code: a ```mermaid block, or a plain block drawn with box-drawing
+    characters (07's deployment sketch). Its labels are prose a learner reads, never code a learner copies,
+    so it is translated whole (tests/test_bengali_code.py holds its shape to the English one's)."""
+    if fence.startswith("<!-- fragment:"):          # code the learner writes (kit/fragments.py)
+        return False
+    info = fence.lstrip(" \t`~").split("\n", 1)[0].strip()
+    return info == "mermaid" or (not info and bool(_DRAWING.search(fence)))
+
+
 def pieces(markdown: str) -> list[Piece]:
     """The Markdown, cut so that "".join(p.text for p in pieces(md)) == md."""
     out: list[Piece] = []
     pos = 0
     for fence in _FENCE.finditer(markdown):
         out.extend(_prose(markdown[pos:fence.start()]))
-        out.append(Piece(fence.group(0), False))
+        out.append(Piece(fence.group(0), is_diagram(fence.group(0))))
         pos = fence.end()
     out.extend(_prose(markdown[pos:]))
     return out
@@ -264,15 +276,16 @@ def fix_links(markdown: str, siblings: set[str]) -> str:
         return "".join(out) + _LINK.sub(repl, text[pos:])
     # Code is never rewritten: `href="{% url 'login' %}"` in a fenced block or an inline span is the
     # learner's code, not a link.
-    return "".join(p.text if not p.translatable and _FENCE.match(p.text) else outside_code(p.text)
-                   for p in pieces(markdown))
+    return "".join(p.text if _FENCE.match(p.text) else outside_code(p.text) for p in pieces(markdown))
 
 
 def code_of(markdown: str) -> tuple[list[str], list[str]]:
     """The fenced blocks (in order) and the inline code spans (sorted) of a Markdown text: what a
-    translation must keep exactly (a translation may move a span within its sentence)."""
-    fences = [p.text for p in pieces(markdown) if not p.translatable and _FENCE.match(p.text)]
-    prose = "".join(p.text for p in pieces(markdown) if not (not p.translatable and _FENCE.match(p.text)))
+    translation must keep exactly (a translation may move a span within its sentence). A diagram is
+    neither (is_diagram): its labels are translated."""
+    fenced = [p for p in pieces(markdown) if _FENCE.match(p.text)]
+    fences = [p.text for p in fenced if not p.translatable]
+    prose = "".join(p.text for p in pieces(markdown) if not _FENCE.match(p.text))
     return fences, sorted(span.group(0) for span in _INLINE_CODE.finditer(prose))
 
 

@@ -1,6 +1,12 @@
 """Code is code in both languages: every code cell, fenced block and inline code span of a Bengali lesson
-is the English one, character for character; the build never rewrites a link inside code."""
+is the English one, character for character; the build never rewrites a link inside code.
+
+The one exception: a diagram (a ```mermaid block, or a plain block drawn with box-drawing characters; see
+kit.i18n_notebooks.is_diagram) is a picture a learner reads, not code a learner copies, so its labels are
+translated. Its shape must stay the English one's (test_a_diagram_keeps_its_shape)."""
 from __future__ import annotations
+
+import re
 
 import nbformat
 import pytest
@@ -39,3 +45,37 @@ def test_links_inside_code_are_never_rewritten():
 def test_the_code_check_can_fail():
     assert nbi18n.code_of("`a` and `b`") != nbi18n.code_of("`a` and `../b`")
     assert nbi18n.code_of("```\nx\n```\n")[0] != nbi18n.code_of("```\n../x\n```\n")[0]
+
+
+def _shape(diagram: str) -> list[str]:
+    """What a translation of a diagram must keep: mermaid's lines without their labels (quoted text, a
+    participant's name after `as`, a message after `:`); an ASCII drawing's box characters, line by line
+    (a run of one character counts once: a label's new width may lengthen or shorten a line)."""
+    lines = diagram.splitlines()
+    if lines[0].strip("`~ ") == "mermaid":
+        shape = [re.sub(r"\s+as\s.*$|:.*$", "", re.sub(r'"[^"]*"', '""', line)) for line in lines]
+        return [line.rstrip() for line in shape]
+    return [re.sub(r"(.)\1+", r"\1", "".join(re.findall(r"[\u2500-\u257f\u25b6\u25bc]", line))) for line in lines]
+
+
+@pytest.mark.parametrize("path", ENGLISH, ids=[p.stem for p in ENGLISH])
+def test_a_diagram_keeps_its_shape(path):
+    english = nbformat.read(path, as_version=4)
+    bengali = nbformat.read(nbi18n.built_dir("bn") / path.name, as_version=4)
+    for en, bn in zip(english.cells, bengali.cells):
+        if en.cell_type != "markdown":
+            continue
+        en_diagrams = [p.text for p in nbi18n.pieces(en.source) if nbi18n.is_diagram(p.text)]
+        bn_diagrams = [p.text for p in nbi18n.pieces(bn.source) if nbi18n.is_diagram(p.text)]
+        assert len(bn_diagrams) == len(en_diagrams), f"{path.name}, cell {en.get('id')}: a diagram is lost"
+        for en_d, bn_d in zip(en_diagrams, bn_diagrams):
+            assert _shape(bn_d) == _shape(en_d), f"{path.name}, cell {en.get('id')}: the diagram's shape changed"
+
+
+def test_only_a_picture_is_a_diagram():
+    assert nbi18n.is_diagram("```mermaid\nflowchart LR\n    A --> B\n```\n")
+    assert nbi18n.is_diagram("```\nbrowsers ──▶ proxy\n```\n")
+    assert not nbi18n.is_diagram("```python\nprint('──')\n```\n")          # code, whatever it prints
+    assert not nbi18n.is_diagram("```\nkit check consumer\n```\n")
+    assert not nbi18n.is_diagram("<!-- fragment: x -->\n```\n# ──\n```\n")
+    assert _shape("```mermaid\n    A[\"a\"] -- \"b\" --> B\n```") != _shape("```mermaid\n    A[\"a\"] --> C\n```")
