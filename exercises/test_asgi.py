@@ -8,12 +8,16 @@ does not wait for the routing stage's route). The probe joins a group on the
 checker's Redis named for the token its path carried (URLRouter's kwargs) and
 the user the session cookie logged in (AuthMiddlewareStack): the checker reads
 that group there itself and sends a word of its own to it, which must come out
-of its socket. The user is made for this run, so no code knows the name before
-the cookie tells it. The app's shape (router keys, wrappers), asked of the
-host, only explains a failure.
+of its socket. The kit logs four users in itself (kit/sessions.py: rows written
+by the kit's own process, never by the learner's), made for this run in a random
+order, and opens a probe socket with each one's cookie, in another random order:
+each probe's group must name its own cookie's user, so an app learns who is
+there only from the cookie, through the session. The app's shape (router keys,
+wrappers), asked of the host, only explains a failure.
 """
 import asyncio
 import json
+import random
 import secrets
 import time
 import urllib.error
@@ -21,14 +25,16 @@ import urllib.request
 
 import pytest
 
+from kit import daphne_app
 from kit.daphne_app import PROBE_GROUP
 from kit.i18n import T, recall
 from kit.server import ServerError
 from support import (WAIT, Layer, LearnerCodeError, LiveSocket, checker_redis, fail, host, layer_daphne,
-                     login, run, server_clue, stop_daphne)
+                     log_in_users, run, server_clue, stop_daphne)
 
 TOKEN = secrets.token_hex(6)
 USER = f"kit-{secrets.token_hex(4)}"   # made for this run: only the session cookie names it
+OTHERS = {f"kit-{secrets.token_hex(4)}": secrets.token_hex(6) for _ in range(3)}   # more users: name -> token
 WORD = secrets.token_hex(8)            # what the checker sends to the probe's group
 _served: list = []
 _probed: list = []
@@ -86,44 +92,72 @@ def no_url_router() -> str:
              chain=chain_text(asgi()))
 
 
-async def probe_group(layer: Layer) -> str | None:
-    """The probe's group on the checker's Redis, once it holds a channel (waited for)."""
+async def new_probe_group(layer: Layer, seen: set) -> str | None:
+    """A probe group on the checker's Redis not in seen, once it holds a channel (waited for)."""
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         for name, members in (await layer.groups()).items():
-            if name.startswith(PROBE_GROUP + ".") and members:
+            if name.startswith(PROBE_GROUP + ".") and members and name not in seen:
                 return name
         await asyncio.sleep(0.05)
     return None
 
 
+class CookieSocket(LiveSocket):
+    """A client carrying the session cookie the kit made (or none, when no log-in worked)."""
+
+    def __init__(self, server, session: dict | None, *, path: str):
+        super().__init__(server, "probe", user=None, path=path)
+        self.session = session
+
+    def headers(self) -> dict:
+        return {"Cookie": f"{self.session['name']}={self.session['value']}"} if self.session else {}
+
+
 def probe() -> dict:
-    """What the probe showed, observed once: its group's name on the checker's Redis, and whether a word the
-    checker sent to that group came out of the socket; or why no socket got through."""
+    """What the probes showed, observed once: each one's group on the checker's Redis, and whether a word the
+    checker sent to USER's group came out of its socket; or why no socket got through."""
     if not _probed:
         server = served()
-        session = login(USER, required=False)
+        users = [USER, *OTHERS]
+        random.shuffle(users)   # made in a random order: the newest user is nobody in particular
+        try:
+            sessions = log_in_users({name: "" for name in users})
+        except LearnerCodeError:
+            sessions = {}
+        tokens = {USER: TOKEN, **OTHERS}
+        random.shuffle(users)   # and connected in another
 
         async def scenario():
+            groups, delivered, sockets = {}, False, []
             async with Layer(checker_redis()) as layer:
-                sock = LiveSocket(server, "probe", user=USER, path=f"/ws/kit-probe/{TOKEN}/")
-                await sock.connect()
-                group = await probe_group(layer)
-                delivered = False
-                if group is not None:
-                    await layer.layer.group_send(group, {"type": "kit.probe", "text": json.dumps({"message": WORD})})
-                    got = await sock.receive(T("a message sent to the probe's group"))
+                for name in users:
+                    sock = CookieSocket(server, sessions.get(name), path=f"/ws/kit-probe/{tokens[name]}/")
+                    await sock.connect()
+                    sockets.append(sock)
+                    groups[name] = await new_probe_group(layer, set(groups.values()))
+                    if groups[name] is None:
+                        break
+                if groups.get(USER) is not None:
+                    await layer.layer.group_send(groups[USER], {"type": "kit.probe",
+                                                                "text": json.dumps({"message": WORD})})
+                    got = await sockets[users.index(USER)].receive(T("a message sent to the probe's group"))
                     delivered = got.get("message") == WORD
-                await sock.close()
-                return group, delivered
+                for sock in sockets:
+                    await sock.close()
+            return groups, delivered
 
         try:
-            group, delivered = run(scenario)
+            groups, delivered = run(scenario)
         except LearnerCodeError as exc:
             _probed.append({"failure": shape_problem() or recall(str(exc))})
             return _probed[0]
+        group = groups.get(USER)
         _, token, user = (group or "..").split(".", 2)
-        _probed.append({"group": group, "delivered": delivered, "token": token, "user": user, "session": session})
+        strangers = {name: found for name, found in groups.items()
+                     if name != USER and found != daphne_app.probe_group(tokens[name], name)}
+        _probed.append({"group": group, "delivered": delivered, "token": token, "user": user,
+                        "session": bool(sessions), "strangers": strangers})
     return _probed[0]
 
 
@@ -172,6 +206,11 @@ def test_websocket_goes_through_auth():
         raise LearnerCodeError(T(
             "The websocket app is {chain}: wrap it in AuthMiddlewareStack(...) so consumers see "
             "scope['user'].", chain=chain_text(asgi())))
+    if found["strangers"]:   # observed: each socket's user came from its own cookie, through its session
+        raise LearnerCodeError(T(
+            "Sockets with {count} users' session cookies reached the kit's probe, but not every one was seen as "
+            "its own cookie's user: the websocket app must take each socket's user from its session cookie "
+            "(AuthMiddlewareStack(...)).", count=1 + len(OTHERS)))
 
 
 def test_websocket_ends_in_url_router():
