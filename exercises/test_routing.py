@@ -6,8 +6,8 @@ the checker reads and sends to on its own Redis (support.Layer), a path outside
 ws/chat/ is refused. The routes' text, asked of the host, only explains a failure.
 """
 from kit.i18n import T
-from support import (Layer, Socket, close_all, fail, host, layer_on_redis, project_app, relayed_by_layer,
-                     rooms_stay_apart, run)
+from support import (Layer, Socket, close_all, fail, host, layer_channels, layer_on_redis, project_app,
+                     relayed_by_layer, rooms_stay_apart, run)
 
 layer_on_redis()
 
@@ -95,10 +95,13 @@ def test_route_passes_room_name():
     app = full_app()
 
     async def scenario():
-        alice = await connect_or_explain(app, "lobby")
-        carol = await connect_or_explain(app, "kitchen")
-        await rooms_stay_apart(alice, carol, leaked=T(
-            "Two different room paths reached the same group: the route must hand the room name to the consumer."))
-        await close_all(alice, carol)
+        async with Layer() as layer:
+            alice = await connect_or_explain(app, "lobby")
+            lobby = await layer_channels(layer)
+            carol = await connect_or_explain(app, "kitchen")
+            await rooms_stay_apart(alice, carol, layer=layer, before=lobby, leaked=T(
+                "Two different room paths reached the same group: the route must hand the room name to the "
+                "consumer."))
+            await close_all(alice, carol)
 
     run(scenario)

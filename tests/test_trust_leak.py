@@ -1,0 +1,65 @@
+"""A room leak sent long after the rooms check has looked fails every stage that keeps rooms apart.
+
+The attack: a consumer that sends every room's messages to a group all sockets
+joined, 4 s late. The rooms checks prove rooms apart by order (a leak sent at
+once arrives before the other room's own message) and then watched the other
+room for 2.5 s more (support.LEAK_WAIT): a leak later than that scored full
+marks at consumer, routing and daphne. Waiting longer would cost every stage
+those seconds; instead the checks read the groups on the checker's own Redis
+(support.apart_on_layer): no group may hold both rooms' sockets, so a shared
+group fails at once, however late it would have delivered.
+"""
+from __future__ import annotations
+
+import json
+import textwrap
+
+from conftest import SOLUTIONS, copy_tree, grade_json, stage
+from leaks import leftovers
+from test_forgery import LIMITS
+
+LEAK_4S = textwrap.dedent('''\
+    import asyncio, json
+    from channels.generic.websocket import AsyncWebsocketConsumer
+
+
+    class ChatConsumer(AsyncWebsocketConsumer):
+        """Every room's messages reach every other room, 4 s late (long after the rooms check has looked)."""
+
+        async def connect(self):
+            self.room_group_name = f"chat_{self.scope['url_route']['kwargs']['room_name']}"
+            await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+            await self.channel_layer.group_add("everyone", self.channel_name)
+            await self.channel_layer.group_add("everyone", "decoy.never-read")   # no group of the room's size
+            await self.accept()
+
+        async def disconnect(self, code):
+            await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
+            await self.channel_layer.group_discard("everyone", self.channel_name)
+
+        async def receive(self, text_data=None, bytes_data=None):
+            event = {"type": "chat.message", "message": json.loads(text_data)["message"], "room": self.room_group_name}
+            await self.channel_layer.group_send(self.room_group_name, event)
+            asyncio.get_running_loop().call_later(4, lambda: asyncio.ensure_future(
+                self.channel_layer.group_send("everyone", dict(event, leak=True))))
+
+        async def chat_message(self, event):
+            if event.get("leak") and event["room"] == self.room_group_name:
+                return
+            await self.send(text_data=json.dumps({"message": event["message"]}))
+''')
+
+
+def test_a_room_that_leaks_4_s_late_scores_zero_at_consumer_routing_and_daphne(tmp_path):
+    tree = copy_tree(SOLUTIONS, tmp_path / "leak-4s")
+    (tree / "myapp" / "consumers.py").write_text(LEAK_4S)
+    report = grade_json(tree, "consumer", "routing", "daphne", env=dict(LIMITS, KIT_BUSY_RETRY="0",
+                                                                        TMPDIR=str(tmp_path)))
+    text = json.dumps(report)
+    assert report["score"] == 0, text[:3000]
+    # Each fails at its rooms check, and only there: the rest of the chat works.
+    for stage_id, check in (("consumer", "test_rooms_are_isolated"), ("routing", "test_route_passes_room_name"),
+                            ("daphne", "test_two_rooms_stay_apart")):
+        failures = stage(report, stage_id)["failures"]
+        assert [f["test"] for f in failures] == [check], (stage_id, text[:3000])
+    assert leftovers(tree) == [], "the leaking chat left processes running"
