@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import load as loads
+from .i18n import N_, _
 
 DEFAULT_CAPACITY = 100  # Channels' and channels_redis's own default
 BACKENDS = {
@@ -49,6 +50,7 @@ CHANNEL_LAYERS = {"default": json.loads(os.environ["KIT_BENCH_LAYER"])}
 CHAT_RATE_LIMIT = 10 ** 9  # the bench floods on purpose; a hardened consumer would refuse it
 '''
 ROOM = "bench"
+CANNOT_CHAT = N_("the clients could not chat")   # a setup's error, in the JSON as it is
 TIME_LIMIT = 600.0  # a run stops here even if markers keep coming: a bench must end
 
 
@@ -209,7 +211,7 @@ def measure(setup: Setup, project: Path, redis_url: str | None, settings_dir: st
         return Result(setup.label, *shape, error=str(exc).splitlines()[0])
     except Exception as exc:  # a refused handshake and the like: the tree is not finished yet
         return Result(setup.label, *shape,
-                      error=f"the clients could not chat: {type(exc).__name__}: {exc}".splitlines()[0])
+                      error=f"{CANNOT_CHAT}: {type(exc).__name__}: {exc}".splitlines()[0])
 
 
 def run_bench(project: Path, setups: list[Setup], *, clients: int, senders: int, messages: int,
@@ -229,7 +231,7 @@ def run_bench(project: Path, setups: list[Setup], *, clients: int, senders: int,
         except RedisUnavailable as exc:
             redis_error = str(exc)
     progress = Progress(TextColumn("{task.description:<26}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("deliveries"), TimeElapsedColumn(), console=console, transient=False,
+                        TextColumn(_("deliveries")), TimeElapsedColumn(), console=console, transient=False,
                         disable=console is None)
     try:
         with _bench_settings_dir() as settings_dir, progress:
@@ -251,14 +253,16 @@ def print_report(report: Report, console) -> None:
     from rich.table import Table
 
     first = report.results[0] if report.results else None
-    title = (f"{first.clients} clients in one room, {first.senders} senders x {first.messages} messages"
-             if first else "nothing measured")
+    # Said in the kit's language (`kit bench` in a Bengali terminal, or run by the Bengali lesson 07).
+    title = (_("{clients} clients in one room, {senders} senders x {messages} messages").format(
+        clients=first.clients, senders=first.senders, messages=first.messages) if first else _("nothing measured"))
     table = Table(title=title)
-    for column in ("setup", "msgs/s", "p50 ms", "p99 ms", "lost", "dup", "reordered", "bare ÷"):
-        table.add_column(column, justify="left" if column == "setup" else "right")
+    for n, column in enumerate((_("setup"), "msgs/s", "p50 ms", "p99 ms", _("lost"), _("dup"), _("reordered"),
+                                "bare ÷")):
+        table.add_column(column, justify="left" if n == 0 else "right")
     for r in report.results:
         if r.error:
-            table.add_row(r.label, "[red]failed[/]", "", "", "", "", "", "")
+            table.add_row(r.label, "[red]" + _("failed") + "[/]", "", "", "", "", "", "")
             continue
         ratio = report.ratio(r)
         lost = f"{r.lost} ({r.lost_percent:.0f}%)"
@@ -266,30 +270,33 @@ def print_report(report: Report, console) -> None:
                       f"[red]{lost}[/]" if r.lost else lost, str(r.duplicated), str(r.out_of_order),
                       f"{ratio:.1f}x" if ratio else "")
     console.print(table)
-    console.print("msgs/s: deliveries per second, summed over clients. bare ÷: how many times faster the bare "
-                  "websockets broadcast server (no Django, no Channels) delivered the same load here.")
+    console.print(_("msgs/s: deliveries per second, summed over clients. bare ÷: how many times faster the bare "
+                    "websockets broadcast server (no Django, no Channels) delivered the same load here."))
     bare = report.bare
     measured = [r for r in report.results if r is not bare and not r.error and r.deliveries_per_s]
     if bare and measured:
         best = max(measured, key=lambda r: r.deliveries_per_s)
-        console.print(f"Pure-Python limit on this machine: {bare.deliveries_per_s:,.0f} deliveries/s, "
-                      f"{report.ratio(best):.1f}x the best Channels setup ({best.label}).")
+        console.print(_("Pure-Python limit on this machine: {rate} deliveries/s, {ratio}x the best Channels setup "
+                        "({setup}).").format(rate=f"{bare.deliveries_per_s:,.0f}", ratio=f"{report.ratio(best):.1f}",
+                                             setup=best.label))
     for r in report.results:
         if r.error:
-            console.print(f"[red]{r.label} failed:[/] {r.error}")
-    if any(r.error and "could not chat" in r.error for r in report.results):
-        console.print("The bench needs a finished chat: run `kit check` and fix the failing stages first.")
+            error = r.error.replace(CANNOT_CHAT, _(CANNOT_CHAT), 1)   # the JSON keeps it in English
+            console.print("[red]" + _("{setup} failed:").format(setup=r.label) + f"[/] {error}")
+    if any(r.error and CANNOT_CHAT in r.error for r in report.results):
+        console.print(_("The bench needs a finished chat: run `kit check` and fix the failing stages first."))
     lossy = [r.label for r in report.results if r.lost and not r.error]
     if lossy:
-        console.print(f"[yellow]Lost without an error: {', '.join(lossy)}.[/] A channel holds at most "
-                      "`capacity` messages; past that, group_send drops new ones and only logs it (at INFO). "
-                      "Raise CONFIG['capacity'] or use RedisPubSubChannelLayer.")
+        console.print("[yellow]" + _("Lost without an error: {setups}.").format(setups=", ".join(lossy)) + "[/] "
+                      + _("A channel holds at most `capacity` messages; past that, group_send drops new ones and "
+                          "only logs it (at INFO). Raise CONFIG['capacity'] or use RedisPubSubChannelLayer."))
     crashed = [r.label for r in report.results if r.server_errors]
     if crashed:
-        console.print(f"[red]daphne logged errors during: {', '.join(crashed)}[/] (run `kit serve` and read the log): "
-                      "some of the loss there is a crash, not a full channel.")
+        console.print("[red]" + _("daphne logged errors during: {setups}").format(setups=", ".join(crashed)) + "[/] "
+                      + _("(run `kit serve` and read the log): some of the loss there is a crash, not a full channel."))
     if any(r.refused for r in report.results):
-        console.print("[yellow]Some frames were refused with an error frame (a hardened consumer's limits).[/]")
+        refused = _("Some frames were refused with an error frame (a hardened consumer's limits).")
+        console.print(f"[yellow]{refused}[/]")
 
 
 def _ms(value: float | None) -> str:

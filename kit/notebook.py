@@ -524,7 +524,8 @@ def show_received(received: dict[str, list[str]], rooms: dict[str, str] | None =
 
     for name, messages in received.items():
         shown = "\n".join(data(m) for m in messages) if messages else "[dim]" + _("(nothing)") + "[/dim]"
-        grid.add_row(data(name), *([data(rooms.get(name, ""))] if rooms else []), shown)
+        # a client's name is the lesson's label ("bob, after a restart"): said in the lesson's language
+        grid.add_row(data(said_in_lesson_language(name)), *([data(rooms.get(name, ""))] if rooms else []), shown)
     Console().print(grid)
 
 
@@ -551,7 +552,7 @@ LESSON_SAYS = (
     # tables of who received what (show_received titles)
     N_("After Bob left"), N_("Three messages, two rooms"), N_("After the restart"), N_("In-memory layer, two workers"),
     N_("Redis layer, two workers"), N_("In-memory layer: kernel and daphne"), N_("Bob joins after three messages"),
-    N_("The room remembers"), N_("test sockets closed"),
+    N_("The room remembers"), N_("bob, after a restart"), N_("test sockets closed"),
     # 07: two workers, the benchmark plot
     N_("worker A: {a}   worker B: {b}   (both: in-memory layer)"), N_("deliveries per second (more is better)"),
     N_("messages lost, % (silently!)"), N_("{clients} clients in one room, {senders} senders x {messages} messages"),
@@ -574,7 +575,7 @@ LESSON_SAYS = (
     N_("carol's first message:"), N_("lobby members now:"), N_("{name} connected to {room}: {accepted}"),
     N_("your patterns:"), N_("the notebook client received:"), N_("uses window.location:"), N_("connected:"),
     N_("carol's connection after the restart:"), N_("with nest_asyncio:"), N_("Redis at"),
-    N_("worker A: {a}   worker B: {b}   (both: REDIS_URL={url})"), N_("daphne logged:"),
+    N_("worker A: {a}   worker B: {b}   (both: REDIS_URL={url})"), N_("daphne logged:"), N_("none"),
     N_("from attacker.example ->"), N_("from the chat's page  ->"), N_("from attacker.example"),
     N_("from the chat's page"), N_("\\w+ matches the whole name:"),
     N_("alice sent 100 messages at once; bob received {got}; alice was refused {refused} times"),
@@ -861,7 +862,8 @@ def _progress_html(report: dict) -> str:
             why = ((first.get("translation") or {}).get("message") or first["message"]) if first \
                 else _("not passed yet")
         boxes.append(f'<span title="{_escape(why)}" style="padding:3px 8px;border-radius:4px;color:white;'
-                     f'background:{colour};white-space:nowrap">{mark} {i18n.numeral(stage.number)} {_escape(stage.id)}</span>')
+                     f'background:{colour};white-space:nowrap">'
+                     f'{mark} {i18n.numeral(stage.number)} {_escape(stage.id)}</span>')
     if upcoming is None:
         after = "<b>" + _escape(_("Every available stage passes.")) + "</b>"
     else:

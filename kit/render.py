@@ -112,10 +112,11 @@ def _aligned(report: Report, lang: str, heads: list[str], advice: dict, title: s
     for result in report.stages:
         verdict = _(VERDICTS[result.verdict])
         points = f"{result.points}/{result.max_points}" if result.available else "-"
-        rows.append(([numeral(get(result.id).number, lang), result.id, points, verdict, "↓" if result.failures else ""],
+        number = numeral(get(result.id).number, lang)
+        rows.append(([number, result.id, points, verdict, "↓" if result.failures else ""],
                      VERDICT_STYLE[result.verdict]))
         if result.failures:
-            notes.append((numeral(get(result.id).number, lang), result.id, *advice[result.id]))
+            notes.append((number, result.id, *advice[result.id]))
     out = [Text(title, style="italic"),
            *padded(["#", *heads], [values for values, _style in rows], right={0, 2},   # numbers on the right
                    styles=[{3: style} for _values, style in rows])]
