@@ -110,6 +110,12 @@ async def delivered(target: LiveSocket, other: LiveSocket, text: str, how: str) 
     try:
         got = await target.receive(T("the message sent by {how}", how=how))
     except LearnerCodeError as exc:
+        if getattr(target.connection, "close_code", None) is not None:  # the event arrived and the consumer died
+            hint = (T("An announcement has no author: a handler reads it with event.get('author'), never "
+                      "event['author'].") if "author" in str(exc) else
+                    T("The event's type names the handler that takes it: 'chat.message' calls chat_message()."))
+            fail(T("{error} The consumer crashed on the event {how} sent. {hint}", error=recall(str(exc)), how=how,
+                   hint=hint))
         fail(T("{error} What {how} sends must go through the layer daphne uses (get_channel_layer(), Redis when "
                "REDIS_URL is set, never a layer of its own), to the room's group as the consumer names it, with "
                "group_send run through async_to_sync.", error=recall(str(exc)), how=how))

@@ -279,6 +279,12 @@ def test_your_tests_catch_a_broken_consumer(runs, broken):
                "make them pass on a correct consumer first.", described=described))
     result = result_of(runs, broken)
     if result.outcome == "passed":
+        if set(BROKEN) <= set(runs) and all(result_of(runs, name).outcome == "passed" for name in BROKEN):
+            # Passing on every mistake is the mark of tests that never run their coroutine.
+            fail(T("Your tests all passed on {described}, and on every other broken consumer too: do they test "
+                   "anything? A test that asserts nothing passes on everything, and so does a coroutine that "
+                   "nothing runs: the async methods of a plain unittest.TestCase (use IsolatedAsyncioTestCase), or "
+                   "a decorator that never runs the coroutine it wraps.", described=described))
         fail(T("Your tests all passed on {described}: add a test that fails on it.", described=described))
     if result.outcome == "broken":
         fail(T("On {described}, your tests {why}.", described=described, why=result.why))
