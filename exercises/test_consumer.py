@@ -69,6 +69,7 @@ def test_rooms_are_isolated():
             alice, bob, carol = Socket(app, "lobby"), Socket(app, "lobby"), Socket(app, "kitchen")
             await alice.connect()
             await bob.connect()
+            await layer.group_of(2)   # joined (a consumer may accept before it joins): then the lobby's channels
             lobby = await layer_channels(layer)
             await carol.connect()
             await rooms_stay_apart(alice, carol, layer=layer, before=lobby, leaked=T(

@@ -73,6 +73,7 @@ def test_two_rooms_stay_apart(server):
         async with Layer(checker_redis()) as layer:
             alice, carol = LiveSocket(server, "lobby"), LiveSocket(server, "kitchen")
             await alice.connect()
+            await layer.group_of(1)   # joined (a consumer may accept before it joins): then the lobby's channels
             lobby = await layer_channels(layer)
             await carol.connect()
             await alice.send("lobby news")

@@ -97,6 +97,7 @@ def test_route_passes_room_name():
     async def scenario():
         async with Layer() as layer:
             alice = await connect_or_explain(app, "lobby")
+            await layer.group_of(1)   # joined (a consumer may accept before it joins): then the lobby's channels
             lobby = await layer_channels(layer)
             carol = await connect_or_explain(app, "kitchen")
             await rooms_stay_apart(alice, carol, layer=layer, before=lobby, leaked=T(
