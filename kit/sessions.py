@@ -32,6 +32,7 @@ LIBRARY_HASHERS = "django.contrib.auth.hashers."
 DATABASE = "db.sqlite3"    # the kit's settings put it at BASE_DIR / "db.sqlite3" (exercises/support.py DATABASE)
 FACTS = ("SECRET_KEY", "SESSION_ENGINE", "SESSION_COOKIE_NAME", "SESSION_COOKIE_AGE", "AUTHENTICATION_BACKENDS",
          "AUTH_USER_MODEL", "PASSWORD_HASHERS")   # the settings the writer needs, asked of the host
+FACTS_LIMIT = 64 * 1024   # characters of them, as JSON (a command line holds far more, but a key needs far less)
 
 
 def migrate() -> None:
@@ -123,6 +124,9 @@ def problem(facts: dict):
 
     if not isinstance(facts.get("SECRET_KEY"), str) or not facts["SECRET_KEY"]:
         return T("The kit could not log a user in on your project: the settings have no SECRET_KEY.")
+    if len(json.dumps(facts)) > FACTS_LIMIT:   # they travel on the writer's command line
+        return T("The kit could not log a user in on your project: its SECRET_KEY and session settings are "
+                 "longer than {limit} characters together.", limit=FACTS_LIMIT)
     if facts.get("SESSION_ENGINE", SESSION_ENGINES[0]) not in SESSION_ENGINES:
         return T("The kit could not log a user in on your project: SESSION_ENGINE keeps sessions outside the "
                  "database; leave it out of the settings, as Django's project template does.")
