@@ -40,6 +40,16 @@ def test_starter_scores_zero_on_each_stage(starter_report, stage_id):
     assert "Traceback" not in first["message"]
 
 
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("which", ["solutions_report", "starter_report"])
+def test_verdicts_and_first_messages_do_not_change_under_load(request, which):
+    """The same verdicts and first messages on a machine whose cores are all busy (tests/test_busy.py)."""
+    from tests.underload import assert_same_under_load
+
+    tree, quiet = request.getfixturevalue(which)
+    assert_same_under_load(which, tree, quiet)
+
+
 def test_starter_score_is_zero(starter_report):
     assert starter_report[1]["score"] == 0
 
