@@ -447,7 +447,7 @@ async def relayed_by_layer(layer: Layer, group: str | None, sockets, text: str) 
     event = await layer.heard()
     if event is None:
         fail(T("The message did not pass through the room's group on the channel layer: receive() must send it "
-               "with self.channel_layer.group_send(group, {{'type': ..., ...}}), not to the sockets directly."))
+               "with self.channel_layer.group_send(group, {'type': ..., ...}), not to the sockets directly."))
     await layer.layer.group_send(group, event)
     for sock in sockets:
         got = await sock.receive(T("a message the room's group delivered"))

@@ -461,11 +461,14 @@ def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, 
     Nothing of the tree configures it: pytest runs from an empty folder with the
     kit's own ini file, no plugin autoloading and no path or file of the tree on
     its command line; the tree is named only in its environment."""
-    # An instructor's hidden checks for a stage run in the same process, scored with it (kit/hidden.py).
+    # An instructor's hidden checks for a stage run in the same process, scored with it (kit/hidden.py), and
+    # after every visible check of the batch: learner code sees a hidden check's questions, and a visible
+    # check run after it could quote what that code wrote down in its failure message.
     limits = limits or {}
     test_limit = float(limits.get("KIT_TEST_TIME_LIMIT", TEST_TIME_LIMIT))
     stage_limit = float(limits.get("KIT_STAGE_TIME_LIMIT", STAGE_TIME_LIMIT))
-    modules = [str(path) for stage in stages for path in (stage.checkpoint, *hidden.checks_for(stage))]
+    modules = [str(stage.checkpoint) for stage in stages] + [str(path) for stage in stages
+                                                              for path in hidden.checks_for(stage)]
     cmd = [sys.executable, "-P", "-s", "-B", "-m", "pytest", *modules, "-c", str(EXERCISES_DIR / "pytest.ini"),
            "--rootdir", str(EXERCISES_DIR), "--confcutdir", str(EXERCISES_DIR), "-p", "kit.pytest_plugin",
            "-p", "pytest_timeout", f"--timeout={test_limit:g}", "-q", "--no-header", "-rN",
