@@ -195,15 +195,39 @@ async def stays_open(sock: LiveSocket, seconds: float) -> str | None:
         return str(exc.rcvd.code) if exc.rcvd else "none"
 
 
+async def first_frame_within(sock: LiveSocket, seconds: float) -> str | None:
+    """The message of the first frame sock gets within seconds, else None (a socket closed meanwhile is the
+    quiet check's to judge)."""
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        async with asyncio.timeout(seconds):
+            frame = await sock.next_frame()
+    except (TimeoutError, ConnectionClosed):
+        return None
+    try:
+        return str(json.loads(frame)["message"])
+    except (ValueError, TypeError, KeyError):
+        return str(frame)[:80]
+
+
 def test_a_quiet_room_still_delivers(workers):
     one, two = workers
 
     async def scenario():
         alice, bob = LiveSocket(one, "redis_quiet"), LiveSocket(two, "redis_quiet")
-        await alice.connect()
-        await bob.connect()
+        # A room nobody writes to, listening through the quiet: a message of another room that reaches it,
+        # however late it was sent (up to the quiet's end), is a leak.
+        carol = LiveSocket(two, "redis_far")
+        for sock in (carol, alice, bob):
+            await sock.connect()
         await crossing(alice, bob, "before the quiet", T("from worker A to worker B"))
-        codes = await asyncio.gather(stays_open(alice, QUIET), stays_open(bob, QUIET))
+        *codes, leaked = await asyncio.gather(stays_open(alice, QUIET), stays_open(bob, QUIET),
+                                              first_frame_within(carol, QUIET))
+        if leaked is not None:
+            fail(T("A client in room 'redis_far', where nobody wrote, received {got} within {quiet:.0f} s: every "
+                   "room needs a group of its own, and a message goes to its own room's group only.",
+                   got=repr(leaked), quiet=QUIET))
         for sock, worker, code in zip((alice, bob), "AB", codes):
             if code is not None:
                 fail(T("Within {quiet:.0f} s with no message in room '{room}', worker {worker} closed its socket "
@@ -217,7 +241,7 @@ def test_a_quiet_room_still_delivers(workers):
             assert got["message"] == "after the quiet", T(
                 "After {quiet:.0f} s of quiet, a client in room '{room}' got {got} instead of 'after the quiet'.",
                 quiet=QUIET, room=sock.room, got=repr(got["message"]))
-        await close_all(alice, bob)
+        await close_all(alice, bob, carol)
 
     run(scenario, limit=QUIET + 4 * WAIT)
 

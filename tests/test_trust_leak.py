@@ -63,3 +63,20 @@ def test_a_room_that_leaks_4_s_late_scores_zero_at_consumer_routing_and_daphne(t
         failures = stage(report, stage_id)["failures"]
         assert [f["test"] for f in failures] == [check], (stage_id, text[:3000])
     assert leftovers(tree) == [], "the leaking chat left processes running"
+
+
+# The pub/sub layer of solutions/ takes no made-up channel name: no decoy here.
+LEAK_8S = "\n".join(line for line in LEAK_4S.replace("call_later(4,", "call_later(8,").replace(
+    "4 s late", "8 s late").splitlines() if "decoy" not in line) + "\n"
+
+
+def test_a_room_that_leaks_8_s_late_scores_zero_at_redis(tmp_path):
+    """The fourth review: the redis stage, on two workers, had no rooms check past 2.5 s. A room nobody writes
+    to now listens through the quiet-room check (9 s): an 8 s-late leak of an earlier message reaches it."""
+    tree = copy_tree(SOLUTIONS, tmp_path / "leak-8s")
+    (tree / "myapp" / "consumers.py").write_text(LEAK_8S)
+    report = grade_json(tree, "redis", env=dict(KIT_BUSY_RETRY="0", TMPDIR=str(tmp_path)))
+    failures = stage(report, "redis")["failures"]
+    assert [f["test"] for f in failures] == ["test_a_quiet_room_still_delivers"], json.dumps(report)[:3000]
+    assert "redis_far" in failures[0]["message"]
+    assert leftovers(tree) == [], "the leaking chat left processes running"
