@@ -143,7 +143,7 @@ class DaphneServer:
         # Without a sandbox the folder is "bound" where it is: the learner user is still let through to it.
         binds = [*self.binds, (self._folder, inside, True)]
         cmd = [sys.executable, "-m", "daphne", "-u", f"{inside}/{SOCKET_NAME}", *self.extra_args, self.app]
-        self._log.write(f"$ {' '.join(cmd[1:])}\n".encode())
+        self._log.write(f"$ {' '.join(['daphne', *cmd[3:]])}\n".encode())   # as a learner types it
         self._log.flush()
         begun = time.monotonic()
         env = {"PYTHONPATH": str(self.project), **self.extra_env}
@@ -167,7 +167,7 @@ class DaphneServer:
         # As a learner types it, in the tree: nothing sets DJANGO_SETTINGS_MODULE but the tree's own asgi.py.
         cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
                *self.extra_args, self.app]
-        self._log.write(f"$ {' '.join(cmd[1:])}\n".encode())
+        self._log.write(f"$ {' '.join(['daphne', *cmd[3:]])}\n".encode())   # as a learner types it
         self._log.flush()
         env = django_env(self.project)
         env.pop("DJANGO_SETTINGS_MODULE", None)

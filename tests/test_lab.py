@@ -299,3 +299,20 @@ def test_solve_and_reset_say_to_reload_a_file_open_in_the_editor(starter_tree):
                                   env=dict(os.environ, KIT_LANG=lang, COLUMNS="400"))
             assert done.returncode == 0, done.stderr
             assert gettext_in(lang, sentence) in done.stdout, done.stdout
+
+
+def test_each_languages_lab_has_its_own_port(monkeypatch):
+    """A browser tab of the stopped English lab saves its layout to whatever lab answers on its port: the
+    Bengali lab on the same port reopened every English tab (the newcomer's walkthrough)."""
+    from traitlets.config import Config
+
+    config_file = KIT_ROOT / "kit" / "lab" / "jupyter_lab_config.py"
+    ports = {}
+    for lang in ("en", "bn"):
+        monkeypatch.setenv("KIT_LAB_LANG", lang)
+        monkeypatch.setenv("JUPYTER_PATH", "")
+        config = Config()
+        exec(compile(config_file.read_text(), str(config_file), "exec"),
+             {"get_config": lambda: config, "__file__": str(config_file)})
+        ports[lang] = config.ServerApp.port
+    assert ports["en"] != ports["bn"], ports

@@ -18,6 +18,9 @@ kit lies and which Python runs the lab, so the file holds no machine's paths.
   lessons' kernelspec says, so nothing else in the lesson changes either.
 - Workspaces: each language's lab keeps its own (in .kit/lab-workspaces/<lang>/, which git ignores),
   so `make lab-bn` does not reopen the tabs `make lab` left open, nor start their kernels.
+- Ports: each language's lab has its own (8888 English, 8889 Bengali; the next free one if taken). A browser
+  tab of the stopped English lab keeps saving its layout to whatever lab answers on its port: on a shared
+  port it wrote the English tabs into the Bengali workspace, and the Bengali lab reopened them all.
 """
 import os
 import shutil
@@ -41,5 +44,6 @@ if bash:
 os.environ["JUPYTER_PATH"] = os.pathsep.join([str(HERE), *filter(None, [os.environ.get("JUPYTER_PATH")])])
 c.LabApp.app_settings_dir = str(HERE / "settings")
 c.LabApp.workspaces_dir = str(KIT_ROOT / ".kit" / "lab-workspaces" / LANG)
+c.ServerApp.port = {"en": 8888, "bn": 8889}.get(LANG, 8888)
 c.LabApp.news_url = None
 c.LabApp.check_for_updates_class = "jupyterlab.handlers.announcements.NeverCheckForUpdate"
