@@ -89,6 +89,15 @@ class Places:
     def explain(self, exc: BaseException, doing: str) -> str:
         """One paragraph: what we were doing, what went wrong, where, and a known cause if any."""
         if isinstance(exc, SyntaxError):
+            indents = _indents(exc)
+            if indents:   # a pasted block one level too deep looks right once the message strips its spaces
+                return T("{doing}: syntax error in {place}: {error}. That line starts with {spaces} spaces, the code "
+                         "line above it with {above}: the lines of one block start with the same number (in a "
+                         "class, a method's def with 4 and its body with 8). Pasted code? Put the cursor at the "
+                         "very start of an empty line before you paste: the editor may have indented that line "
+                         "already. The line, a dot for each space:\n    {code}", doing=doing, place=self.where(exc),
+                         error=exc.msg, spaces=indents[0], above=indents[1],
+                         code="·" * indents[0] + exc.text.strip()[:200])
             if exc.text:
                 return T("{doing}: syntax error in {place}: {error}\n    {code}", doing=doing, place=self.where(exc),
                          error=exc.msg, code=exc.text.strip())
@@ -246,3 +255,18 @@ def exit_calls(root: Path) -> list[str]:
             if match:
                 found.append(T("{file}, line {line} calls {call}()", file=relpath, line=number, call=match.group(1)))
     return found
+
+
+def _indents(exc: SyntaxError) -> tuple[int, int] | None:
+    """For an indentation error: the spaces before the offending line and before the code line above it."""
+    if not isinstance(exc, IndentationError) or not exc.text or not exc.filename or not exc.lineno:
+        return None
+    try:
+        lines = Path(exc.filename).read_text(encoding="utf-8", errors="replace").splitlines()[:exc.lineno - 1]
+    except OSError:
+        return None
+    above = next((line for line in reversed(lines) if line.strip() and not line.lstrip().startswith("#")), None)
+    if above is None or "\t" in exc.text or "\t" in above:
+        return None
+    spaces = len(exc.text) - len(exc.text.lstrip(" "))
+    return spaces, len(above) - len(above.lstrip(" "))

@@ -506,6 +506,11 @@ LADDERS: dict[str, dict[str, tuple[str, ...]]] = {
 PAGE_ERROR = "{error} Fix it first (the rest of that script never ran); the check then saw: {failure}"
 SYNTAX_ERROR = "{doing}: syntax error in {place}: {error}"
 SYNTAX_ERROR_WITH_CODE = "{doing}: syntax error in {place}: {error}\n    {code}"
+INDENT_ERROR = ("{doing}: syntax error in {place}: {error}. That line starts with {spaces} spaces, the code line "
+                "above it with {above}: the lines of one block start with the same number (in a class, a method's "
+                "def with 4 and its body with 8). Pasted code? Put the cursor at the very start of an empty line "
+                "before you paste: the editor may have indented that line already. The line, a dot for each "
+                "space:\n    {code}")
 ROUTE_KEYWORD = "the route must capture a keyword argument named room_name."
 FIXED_REDIS = ("With REDIS_URL={url}, the layer's CONFIG is {config}: "
                "its hosts must come from REDIS_URL, not a fixed address.")
@@ -523,6 +528,7 @@ _SYNTAX = (
 FAILURE_LADDERS: dict[str, tuple[str, ...]] = {
     SYNTAX_ERROR: _SYNTAX,
     SYNTAX_ERROR_WITH_CODE: _SYNTAX,
+    INDENT_ERROR: _SYNTAX,
     ROUTE_KEYWORD: (
         N_("The socket found your consumer and crashed in it: the route matched, but gave the room to the consumer "
            "under another name."),
