@@ -246,9 +246,9 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
 
 
 def _broken_by(result: StageResult, changed: Stage, earlier: Stage, root: Path | None = None) -> None:
-    """An earlier stage graded again for `changed`: if it fails now, its first failure says so first.
+    """An earlier stage graded again for `changed`: if it does not pass, its first failure says so first.
 
-    Only what is known: the stage fails now. A shared file is named only when the learner's copy differs
+    Only what is known: the stage does not pass now (whether it ever passed, the grader cannot know). A shared file is named only when the learner's copy differs
     from every version the kit knows the earlier stage passes with (its solution, and each later one up to
     where `changed` starts): a file the learner did not touch is never blamed."""
     result.recheck_of = changed.id
@@ -259,11 +259,11 @@ def _broken_by(result: StageResult, changed: Stage, earlier: Stage, root: Path |
     first = result.failures[0]
     said = revive(first.message, first.template) if first.template else recall(first.message)
     if edited:
-        lead = T("Stage {earlier}, graded again because {changed} can break it, fails now; your {files} "
-                 "differs from the tree stage {earlier} was solved with:", earlier=earlier.id,
+        lead = T("Stage {earlier}, graded again because {changed} can break it, does not pass; your {files} "
+                 "differs from every version stage {earlier} passes with:", earlier=earlier.id,
                  changed=changed.id, files=", ".join(edited))
     else:
-        lead = T("Stage {earlier}, graded again because {changed} can break it, fails now:",
+        lead = T("Stage {earlier}, graded again because {changed} can break it, does not pass:",
                  earlier=earlier.id, changed=changed.id)
     message = join([lead, said])
     result.failures[0] = Failure(first.test, message, first.hint, template=message.data())

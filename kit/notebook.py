@@ -595,6 +595,8 @@ LESSON_SAYS = (
     N_("{channel} pub/sub channel, {count} subscriber(s)"), N_("{key} sorted set {members}"),
     N_("POST as {who}:"), N_("an anonymous visitor"), N_("open"),
     N_("in two browsers (one private window) as alice and bob"),
+    # 01: a setting the learner has not written yet
+    N_("(not set)"),
     # 07: a quiet room on each Redis layer
     N_("still listening after 8 quiet seconds"), N_("a message arrived?"), N_("{error} after {seconds} s: {detail}"),
 )

@@ -112,7 +112,7 @@ def test_an_author_that_announcements_lack_breaks_push_and_the_users_checkpoint_
     assert not push["passed"] and push["recheck_of"] == "users", push
     assert push["recheck"] and report["max_score"] == graded["users"]["max_points"], report
     assert push["failures"][0]["message"].startswith(
-        "Stage push, graded again because users can break it, fails now; your myapp/consumers.py differs"), \
+        "Stage push, graded again because users can break it, does not pass; your myapp/consumers.py differs"), \
         push["failures"][0]
 
 

@@ -72,7 +72,7 @@ def _routing_failure(tree):
 def test_a_recheck_never_blames_a_shared_file_the_learner_did_not_touch(tmp_path):
     tree = copy_tree(SOLUTIONS, tmp_path / "tree")   # routing.py exactly as stage routing solved it
     message = _routing_failure(tree)
-    assert message.startswith("Stage routing, graded again because hardening can break it, fails now:"), message
+    assert message.startswith("Stage routing, graded again because hardening can break it, does not pass:"), message
     assert "routing.py" not in message and "broke" not in message and "routing's own failure" in message
     (tree / "myapp/routing.py").write_text("# mine\n" + (tree / "myapp/routing.py").read_text())
     assert "your myapp/routing.py differs" in _routing_failure(tree)
