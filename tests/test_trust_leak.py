@@ -12,42 +12,14 @@ group fails at once, however late it would have delivered.
 from __future__ import annotations
 
 import json
-import textwrap
 
 from conftest import SOLUTIONS, copy_tree, grade_json, stage
 from leaks import leftovers
 from test_forgery import LIMITS
+from test_trust_live import LATE_LEAK
 
-LEAK_4S = textwrap.dedent('''\
-    import asyncio, json
-    from channels.generic.websocket import AsyncWebsocketConsumer
-
-
-    class ChatConsumer(AsyncWebsocketConsumer):
-        """Every room's messages reach every other room, 4 s late (long after the rooms check has looked)."""
-
-        async def connect(self):
-            self.room_group_name = f"chat_{self.scope['url_route']['kwargs']['room_name']}"
-            await self.channel_layer.group_add(self.room_group_name, self.channel_name)
-            await self.channel_layer.group_add("everyone", self.channel_name)
-            await self.channel_layer.group_add("everyone", "decoy.never-read")   # no group of the room's size
-            await self.accept()
-
-        async def disconnect(self, code):
-            await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
-            await self.channel_layer.group_discard("everyone", self.channel_name)
-
-        async def receive(self, text_data=None, bytes_data=None):
-            event = {"type": "chat.message", "message": json.loads(text_data)["message"], "room": self.room_group_name}
-            await self.channel_layer.group_send(self.room_group_name, event)
-            asyncio.get_running_loop().call_later(4, lambda: asyncio.ensure_future(
-                self.channel_layer.group_send("everyone", dict(event, leak=True))))
-
-        async def chat_message(self, event):
-            if event.get("leak") and event["room"] == self.room_group_name:
-                return
-            await self.send(text_data=json.dumps({"message": event["message"]}))
-''')
+# The third review's late leak (tests/test_trust_live.py), 4 s late: long after the rooms check has looked.
+LEAK_4S = LATE_LEAK.replace("call_later(1.5,", "call_later(4,").replace("1.5 s late", "4 s late")
 
 
 def test_a_room_that_leaks_4_s_late_scores_zero_at_consumer_routing_and_daphne(tmp_path):
