@@ -208,8 +208,13 @@ class CheckResult:
         if self.error:
             return _("Checkpoint {names}: not graded. {error}").format(names=names, error=i18n.translated(self.error))
         if self.passed:
-            return _("Checkpoint {names}: passed, {score}/{max_score} points.").format(
+            said = _("Checkpoint {names}: passed, {score}/{max_score} points.").format(
                 names=names, score=self.score, max_score=self.max_score)
+            following = _stage_after(self.stages)
+            if following is None:
+                return said
+            return said + " " + _("Next: stage {number} {id}, in {notebook}.").format(
+                number=i18n.numeral(following.number), id=following.id, notebook=following.notebook)
         broken = self.report.broken if self.report is not None else []
         if len(broken) > 1:
             return _("Checkpoint {names}: not passed yet ({score}/{max_score} points), and stages {broken}, "
@@ -878,3 +883,11 @@ def _progress_html(report: dict) -> str:
     return (f'<div class="kit-progress" style="font-family:sans-serif;line-height:2">'
             f'<div style="display:flex;flex-wrap:wrap;gap:4px">{"".join(boxes)}</div>'
             f'<div>{_escape(score)} {after}</div></div>')
+
+
+def _stage_after(stage_ids) -> "catalogue.Stage | None":
+    """The course's next available stage after the last of these (a passed checkpoint names where to go)."""
+    known = [s.id for s in catalogue.STAGES]
+    asked = [known.index(i) for i in stage_ids if i in known]
+    later = [s for s in catalogue.STAGES[max(asked) + 1:] if s.available] if asked else []
+    return later[0] if later else None

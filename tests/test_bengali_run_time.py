@@ -60,6 +60,6 @@ def test_a_lessons_client_name_and_none_are_said_in_bengali(monkeypatch, capsys)
     shown = capsys.readouterr().out
     assert "bob, রিস্টার্টের পরে" in shown and "রুম মনে রাখে" in shown, shown
     assert "alice (worker A)" in shown and "alice: hi" in shown, "names and messages not catalogued stay as they are"
-    assert said_in_lesson_language("none") == "কিছু না"
+    assert said_in_lesson_language("none") == "কিছুই না"
     monkeypatch.setenv("KIT_LANG", "en")
     assert said_in_lesson_language("none") == "none"

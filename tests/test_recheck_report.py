@@ -138,3 +138,15 @@ def test_classroom_scores_a_rechecked_stage_in_its_own_step_only():
     assert result["max_score"] == 15
     assert sum(t["score"] for t in result["tests"]) <= result["max_score"]
     assert [t["name"].endswith("(re-check for hardening)") for t in result["tests"]] == [False, True, True]
+
+
+def test_a_passed_checkpoint_names_the_next_stage_and_its_lesson():
+    """The newcomer's walkthrough: after a pass the checkpoint line said nothing of where to go next."""
+    from kit.notebook import CheckResult
+
+    asgi = Report(project="/tmp/p", stages=[StageResult("asgi", "ASGI", True, 10, 10)])
+    result = CheckResult(asgi)
+    assert result.verdict() == ("Checkpoint asgi: passed, 10/10 points. Next: stage 3 consumer, in "
+                                f"{catalogue.get('consumer').notebook}.")
+    last = CheckResult(Report(project="/tmp/p", stages=[StageResult("testing", "Testing", True, 10, 10)]))
+    assert "Next" not in last.verdict()
