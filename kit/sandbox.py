@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import learner, procs
+from . import learner, procs, seccomp
 
 KIT_PACKAGE = Path(__file__).resolve().parent
 FILE_SIZE_LIMIT = 64 * 1024 * 1024   # one file (a log, a flood of output) may not fill the disk
@@ -82,16 +82,18 @@ class Isolation:
         return f"{self.kind}: {self.detail}"
 
     def command(self, cmd: list[str], tree: Path, env: dict[str, str], *, binds=(),
-                network_private: bool = NETWORK_PRIVATE) -> list[str]:
+                network_private: bool = NETWORK_PRIVATE, seccomp_fd: int | None = None) -> list[str]:
         """cmd as it must be started for the learner's tree.
 
         binds: (host folder, folder inside, writable) of the stage's services (a Unix socket's folder);
-        network_private: a network namespace of its own, so no loopback service of the machine is reachable."""
+        network_private: a network namespace of its own, so no loopback service of the machine is reachable;
+        seccomp_fd: the filter bubblewrap loads (kit/seccomp.py: no kernel keyrings)."""
         if not self.sandboxed:
             return cmd
         # The interpreter by a plain path: a "tests/../.venv" spelling crosses folders the sandbox does not show.
         program = os.path.abspath(cmd[0]) if os.sep in cmd[0] else cmd[0]
-        return [*_bwrap_prefix(Path(tree), env), *_service_args(binds, network_private), *SEALED,
+        filtered = ["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []
+        return [*_bwrap_prefix(Path(tree), env), *_service_args(binds, network_private), *filtered, *SEALED,
                 *_nproc_args(), program, *cmd[1:]]
 
     def environment(self, env: dict[str, str]) -> dict[str, str]:
@@ -385,9 +387,16 @@ def spawn(cmd: list[str], tree: Path, *, env: dict[str, str] | None = None,
     if "KIT_SOURCE_TREE" in os.environ:  # lets the kit's tests find what a check left running
         extra.setdefault("KIT_SOURCE_TREE", os.environ["KIT_SOURCE_TREE"])
     _prepare(Path(tree), chosen, binds)
-    return subprocess.Popen(chosen.command(cmd, tree, extra, binds=binds), cwd=tree, env=chosen.environment(extra),
-                            process_group=0, stdin=subprocess.DEVNULL, close_fds=True, **_start_args(chosen),
-                            **popen)
+    filter_fd = seccomp.open_program() if chosen.sandboxed else None
+    if filter_fd is not None:
+        popen["pass_fds"] = (*popen.get("pass_fds", ()), filter_fd)
+    try:
+        return subprocess.Popen(chosen.command(cmd, tree, extra, binds=binds, seccomp_fd=filter_fd), cwd=tree,
+                                env=chosen.environment(extra), process_group=0, stdin=subprocess.DEVNULL,
+                                close_fds=True, **_start_args(chosen), **popen)
+    finally:
+        if filter_fd is not None:
+            os.close(filter_fd)
 
 
 def _prepare(tree: Path, isolation: Isolation, binds) -> None:
