@@ -139,8 +139,9 @@ def test_grading_every_stage_rechecks_nothing(tmp_path):
 def test_a_sync_consumer_that_refuses_anonymous_handshakes_passes(tmp_path):
     tree = copy_tree(SOLUTIONS, tmp_path / "tree")
     (tree / CONSUMER).write_text(SYNC_CONSUMER)
-    outcomes = checkpoint_outcomes(tree, "users")
-    assert outcomes and all(o["outcome"] == "passed" for o in outcomes.values()), outcomes
+    # The stage's verdict through the grader (a busy machine's second try included), not its raw outcomes.
+    users = next(s for s in grade_only(tree, "users")["stages"] if s["id"] == "users")
+    assert users["passed"], users["failures"]
 
 
 def test_refusing_anonymous_at_the_handshake_passes_too(tmp_path):
