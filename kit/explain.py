@@ -86,10 +86,23 @@ class Places:
             return self.where(exc.__cause__ or exc.__context__)
         return ""
 
+    def _indents(self, exc: SyntaxError) -> tuple[int, int] | None:
+        """For an indentation error in the tree: the spaces before its line and before the code line above it."""
+        if not isinstance(exc, IndentationError) or not exc.text or not exc.lineno or not self.contains(exc.filename):
+            return None
+        relpath = Path(exc.filename).resolve().relative_to(self.root).as_posix()
+        text = read_text_inside(self.root, relpath)   # never through a link planted in the tree
+        lines = (text or "").splitlines()[:exc.lineno - 1]
+        above = next((line for line in reversed(lines) if line.strip() and not line.lstrip().startswith("#")), None)
+        if above is None or "\t" in exc.text or "\t" in above:
+            return None
+        spaces = len(exc.text) - len(exc.text.lstrip(" "))
+        return spaces, len(above) - len(above.lstrip(" "))
+
     def explain(self, exc: BaseException, doing: str) -> str:
         """One paragraph: what we were doing, what went wrong, where, and a known cause if any."""
         if isinstance(exc, SyntaxError):
-            indents = _indents(exc)
+            indents = self._indents(exc)
             if indents:   # a pasted block one level too deep looks right once the message strips its spaces
                 return T("{doing}: syntax error in {place}: {error}. That line starts with {spaces} spaces, the code "
                          "line above it with {above}: the lines of one block start with the same number (in a "
@@ -255,18 +268,3 @@ def exit_calls(root: Path) -> list[str]:
             if match:
                 found.append(T("{file}, line {line} calls {call}()", file=relpath, line=number, call=match.group(1)))
     return found
-
-
-def _indents(exc: SyntaxError) -> tuple[int, int] | None:
-    """For an indentation error: the spaces before the offending line and before the code line above it."""
-    if not isinstance(exc, IndentationError) or not exc.text or not exc.filename or not exc.lineno:
-        return None
-    try:
-        lines = Path(exc.filename).read_text(encoding="utf-8", errors="replace").splitlines()[:exc.lineno - 1]
-    except OSError:
-        return None
-    above = next((line for line in reversed(lines) if line.strip() and not line.lstrip().startswith("#")), None)
-    if above is None or "\t" in exc.text or "\t" in above:
-        return None
-    spaces = len(exc.text) - len(exc.text.lstrip(" "))
-    return spaces, len(above) - len(above.lstrip(" "))
