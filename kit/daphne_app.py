@@ -69,6 +69,41 @@ def _probe_first_in_every_router() -> None:
 
     build = URLRouter.__init__
 
+    async def probe(scope, receive, send) -> None:
+        """The kit's end of the learner's routes (see the module's doc). Defined here, never as a name of
+        this module: a tree that imported it could serve it by hand with no router of its own."""
+        from channels.db import database_sync_to_async
+
+        await receive()
+        token = (scope.get("url_route") or {}).get("kwargs", {}).get("token") or "none"
+
+        def who() -> str:
+            user = scope.get("user")
+            if user is None:
+                return "no-user"
+            return user.get_username() if getattr(user, "is_authenticated", False) else "anonymous"
+
+        layer = _probe_layer()
+        channel = await layer.new_channel()
+        group = probe_group(token, await database_sync_to_async(who)())
+        await layer.group_add(group, channel)
+        await send({"type": "websocket.accept"})
+        delivered = asyncio.ensure_future(layer.receive(channel))
+        try:
+            while True:
+                event = asyncio.ensure_future(receive())
+                await asyncio.wait([event, delivered], return_when=asyncio.FIRST_COMPLETED)
+                if delivered.done():
+                    await send({"type": "websocket.send", "text": str(delivered.result().get("text", ""))})
+                    delivered = asyncio.ensure_future(layer.receive(channel))
+                if not event.done():
+                    event.cancel()
+                elif event.result()["type"] == "websocket.disconnect":
+                    return
+        finally:
+            delivered.cancel()
+            await layer.group_discard(group, channel)
+
     def __init__(router, routes):
         build(router, [re_path(PROBE, probe), *routes])
 
@@ -85,41 +120,6 @@ def _probe_layer():
 
         _layers.append(RedisChannelLayer(**checks_layer(os.environ.get("KIT_LAYER_REDIS", ""))["CONFIG"]))
     return _layers[0]
-
-
-async def probe(scope, receive, send) -> None:
-    """The kit's end of the learner's routes (see the module's doc)."""
-    from channels.db import database_sync_to_async
-
-    await receive()
-    token = (scope.get("url_route") or {}).get("kwargs", {}).get("token") or "none"
-
-    def who() -> str:
-        user = scope.get("user")
-        if user is None:
-            return "no-user"
-        return user.get_username() if getattr(user, "is_authenticated", False) else "anonymous"
-
-    layer = _probe_layer()
-    channel = await layer.new_channel()
-    group = probe_group(token, await database_sync_to_async(who)())
-    await layer.group_add(group, channel)
-    await send({"type": "websocket.accept"})
-    delivered = asyncio.ensure_future(layer.receive(channel))
-    try:
-        while True:
-            event = asyncio.ensure_future(receive())
-            await asyncio.wait([event, delivered], return_when=asyncio.FIRST_COMPLETED)
-            if delivered.done():
-                await send({"type": "websocket.send", "text": str(delivered.result().get("text", ""))})
-                delivered = asyncio.ensure_future(layer.receive(channel))
-            if not event.done():
-                event.cancel()
-            elif event.result()["type"] == "websocket.disconnect":
-                return
-    finally:
-        delivered.cancel()
-        await layer.group_discard(group, channel)
 
 
 def _application():
