@@ -604,6 +604,10 @@ LESSON_SAYS = (
     N_("(not set)"),
     # 07: a quiet room on each Redis layer
     N_("still listening after 8 quiet seconds"), N_("a message arrived?"), N_("{error} after {seconds} s: {detail}"),
+    # 05: the room's link, shown as Markdown (two names for the one URL: a template names each value once)
+    N_("Open the room in a browser tab: [{url}]({link}) (open it twice to chat with yourself)"),
+    # 09: the command line a cell echoes before its output; 10: a label before a value
+    N_("{command}   (REDIS_URL={url})"), N_("not set"), N_("| has a password field:"),
 )
 HISTORY_MARK = "   (history)"   # 11's marker on a line the room's history sent
 
@@ -707,6 +711,20 @@ def speak_lesson_language() -> None:
             return rich_print(self, *objects, **options)
 
         Console.print = console_print
+    try:
+        from IPython.display import Markdown
+    except ImportError:
+        pass
+    else:   # a cell's display(Markdown(f"...")): its text, said as it is shown (the link inside kept)
+        english_markdown = Markdown._repr_markdown_
+
+        def repr_markdown(self):
+            shown = english_markdown(self)
+            if isinstance(shown, tuple):
+                return (said_in_lesson_language(shown[0]), *shown[1:])
+            return said_in_lesson_language(shown)
+
+        Markdown._repr_markdown_ = repr_markdown
     try:
         from matplotlib.backend_bases import FigureCanvasBase
     except ImportError:

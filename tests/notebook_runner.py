@@ -29,11 +29,12 @@ def stage_of(notebook: str | os.PathLike) -> catalogue.Stage | None:
 
 
 def execute(notebook: str | os.PathLike, project: str | os.PathLike, *, tags: set[str] | None = None,
-            timeout: float = 600, after_last_cell=None, env: dict[str, str] | None = None):
+            skip: set[str] | None = None, timeout: float = 600, after_last_cell=None,
+            env: dict[str, str] | None = None):
     """Run a notebook in a fresh kernel with KIT_PROJECT=project; returns (executed notebook, kernel pid).
 
-    With `tags`, only the cells carrying one of them run (e.g. {"setup", "checkpoint"}); `env` adds to
-    the kernel's environment.
+    With `tags`, only the cells carrying one of them run (e.g. {"setup", "checkpoint"}); with `skip`, every
+    cell but those carrying one of these (e.g. {"checkpoint"}); `env` adds to the kernel's environment.
     `after_last_cell()` is called once the last code cell is done, while the kernel still
     lives: what runs then was left running by the cells themselves.
     A failing cell raises nbclient's CellExecutionError, which names the cell.
@@ -44,6 +45,8 @@ def execute(notebook: str | os.PathLike, project: str | os.PathLike, *, tags: se
     nb = nbformat.read(notebook, as_version=4)
     if tags is not None:
         nb.cells = [cell for cell in nb.cells if tags & set(cell.metadata.get("tags", []))]
+    if skip:
+        nb.cells = [cell for cell in nb.cells if not skip & set(cell.metadata.get("tags", []))]
     env = dict(os.environ, **(env or {}), KIT_PROJECT=str(Path(project).resolve()))
     pids = []
     last = max((i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"), default=-1)

@@ -52,6 +52,10 @@ SCRIPT = textwrap.dedent('''
     fig.canvas.print_figure(io.BytesIO(), format="png")
     out["plot"] = [t.get_text() for t in fig.findobj(Text) if t.get_text() and not t.get_text()[0].isdigit()]
     out["map"] = nb._course_map()
+    from IPython.display import Markdown
+    url = "http://127.0.0.1:8000/chat/lobby/"
+    out["markdown"] = Markdown(f"Open the room in a browser tab: [{url}]({url}) (open it twice to chat with yourself)")._repr_markdown_()
+    out["map_as_markdown"] = Markdown(out["map"])._repr_markdown_()
     try:
         nb.use_project(sys.argv[1])
         nb.load("myapp.broken")
@@ -95,3 +99,10 @@ def test_the_course_map_is_bengali(shown):
 def test_a_failed_import_is_said_in_bengali(shown):
     assert shown["load"].startswith("myapp.broken ইমপোর্ট করা ফেল করেছে (broken.py, লাইন 1): SyntaxError")
     assert "এই সেলটি আবার চালান" in shown["load"]
+
+
+def test_a_cells_markdown_is_bengali_and_keeps_its_link(shown):
+    url = "http://127.0.0.1:8000/chat/lobby/"
+    assert shown["markdown"].startswith(f"রুমটি একটি ব্রাউজার ট্যাবে খুলুন: [{url}]({url})"), shown["markdown"]
+    assert english_prose(shown["markdown"]) == []
+    assert shown["map_as_markdown"] == shown["map"]   # Bengali already: shown as it is

@@ -2,6 +2,8 @@
 
 Rule: after removing what is code or a value (inline `code`, fenced code, text in quotes, URLs, paths,
 an exception as Python or a library reports it (`ValueError: No route found ...`, to the end of the line),
+a terminal transcript (a line that starts with `$ `, the command, and the lines the program printed after it up
+to the next blank line: daphne's log, Django's migrate, the learner's own management command),
 --options, {placeholders}, dotted or snake_case or CamelCase identifiers, ALL-CAPS names), a line holds
 English prose when it still has THREE OR MORE Latin-letter words in a row, separated by single spaces,
 at least one of them all lowercase. Two words ("Channels Kit", "Django Channels") are names; a
@@ -17,8 +19,10 @@ ALLOWED = (
     "Django Channels",          # a name
     "Open from Path",           # JupyterLab's menu item, as the learner sees it in the English UI
     "Reload … from Disk",       # the same
+    "first words that stay",    # the chat message lesson 11's code saves: a value in code, printed by the model
 )
 
+_TRANSCRIPT = re.compile(r"^\$ .*(?:\n.+)*", re.M)   # a `$ command` line and its output, to a blank line
 _CODE = [
     re.compile(r"\b[A-Z]\w*(?:Error|Exception|Operation|Warning)\b: .*$", re.M),   # an exception Python reports
     re.compile(r"```.*?```", re.S),                     # fenced code
@@ -39,6 +43,7 @@ def english_prose(text: str) -> list[str]:
     """The runs of English prose in text (empty when there is none), by the module's rule."""
     for phrase in ALLOWED:
         text = text.replace(phrase, " ")
+    text = _TRANSCRIPT.sub(" \x00 ", text)
     for pattern in _CODE:
         text = pattern.sub(" \x00 ", text)
     found = []
@@ -62,3 +67,13 @@ def test_the_rule_lets_code_names_and_values_through():
                  "Django Channels দিয়ে", "https://example.org/a b c", "memory, redis, pubsub",
                  "ফিরিয়ে দেওয়া হয়েছে: ValueError: No route found for path"):
         assert english_prose(text) == [], text
+
+
+def test_a_terminal_transcript_is_the_programs_output_up_to_a_blank_line():
+    transcript = ("$ python manage.py migrate   (REDIS_URL=redis://127.0.0.1:6379/0)\nOperations to perform:\n"
+                  "  Apply all migrations: admin, auth\n2026-12-07 00:03:39,217 INFO     Configuring endpoint tcp\n")
+    assert english_prose(transcript) == []
+    # the transcript ends at the blank line: the lesson's own words after it are read again
+    assert english_prose(transcript + "\nthe lesson speaks again here") == ["the lesson speaks again here"]
+    # and only a line that starts with "$ " opens one
+    assert english_prose("run it as $ python manage.py migrate in a terminal") == ["run it as", "migrate in a terminal"]
