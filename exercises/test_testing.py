@@ -215,20 +215,23 @@ def wanted(request) -> set[str]:
 
 @pytest.fixture(scope="module")
 def runs(request):
-    """Every consumer's run, started at once in the order the checks ask for them, a few side by side.
+    """Every consumer's run, started at once in a random order, a few side by side.
 
     A stage has a time limit of its own: one run after another would not fit a loaded machine."""
     if not (PROJECT / SUITE).is_file():
         fail(T("{suite} is missing: write your consumer's tests there (see the notebook 12_testing).", suite=SUITE))
     asked = wanted(request)
-    pool = ThreadPoolExecutor(max_workers=3)
-    futures = {style: pool.submit(run_suite, consumers_under_test.consumer(style)) for style in CORRECT
-               if style in asked}
-    if YOURS in asked:
-        futures[YOURS] = pool.submit(run_suite, None)   # the learner's own consumer, unchanged
     # Each broken consumer in a style drawn at random: which one a run meets, no test can know in advance.
-    futures.update({fault: pool.submit(run_suite, consumers_under_test.consumer(fault=fault)) for fault in BROKEN
-                    if fault in asked})
+    consumers = {style: consumers_under_test.consumer(style) for style in CORRECT if style in asked}
+    consumers.update({fault: consumers_under_test.consumer(fault=fault) for fault in BROKEN if fault in asked})
+    if YOURS in asked:
+        consumers[YOURS] = None   # the learner's own consumer, unchanged
+    # Started in a random order too: runs of one suite can count each other through the kernel (a lock on a
+    # file every sandbox reads, the page cache), and a fixed order told a run which consumer it met.
+    order = list(consumers)
+    secrets.SystemRandom().shuffle(order)
+    pool = ThreadPoolExecutor(max_workers=3)
+    futures = {name: pool.submit(run_suite, consumers[name]) for name in order}
     yield futures
     for future in futures.values():
         future.cancel()
