@@ -215,14 +215,21 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
     try:
         # The stages that only import the tree share one process (one start-up instead of four);
         # if that process dies or hangs, they are graded again one by one, each in its own.
+        # An instructor's hidden checks run after every visible check of the grading has ended (_with_hidden).
+        hiding = {s.id for s in stages if s.available and hidden.checks_for(s)}
+        part = "visible" if hiding else "all"
         batch = [s for s in stages if s.available and not s.live]
-        batched = pool.submit(grade_batch, root, batch, isolation) if len(batch) > 1 else None
-        futures = {s.id: pool.submit(grade_stage, root, s, isolation)
+        batched = pool.submit(grade_batch, root, batch, isolation, part) if len(batch) > 1 else None
+        futures = {s.id: pool.submit(grade_stage, root, s, isolation, part)
                    for s in stages if batched is None or s not in batch}
         by_id = dict(zip([s.id for s in batch], batched.result())) if batched else {}
+        if hiding:
+            by_id.update({stage_id: future.result() for stage_id, future in futures.items()})
         results = []
         for stage in stages:
             result = by_id[stage.id] if stage.id in by_id else futures[stage.id].result()
+            if stage.id in hiding:
+                result = _with_hidden(result, grade_stage(root, stage, isolation, "hidden"))
             if stage.id in rechecked:
                 _broken_by(result, rechecked[stage.id], stage, root)
             if lang != SOURCE:
@@ -305,35 +312,54 @@ def _sigterm_as_interrupt():
         return None
 
 
-def grade_batch(root: Path, stages: list[Stage], isolation: sandbox.Isolation) -> list[StageResult]:
+def grade_batch(root: Path, stages: list[Stage], isolation: sandbox.Isolation,
+                part: str = "all") -> list[StageResult]:
     """Grade several in-process stages in one checking process; fall back to one process each."""
     begun, meter = time.monotonic(), busy.Meter()
-    outcome, expected, entries = run_checks(root, stages, isolation)
+    outcome, expected, entries = run_checks(root, stages, isolation, part=part)
     ids = {stage.id for stage in stages}
     if outcome or any(e["outcome"] == "running" for e in entries) or any(e["stage"] not in ids for e in expected):
-        return [grade_stage(root, stage, isolation) for stage in stages]
+        return [grade_stage(root, stage, isolation, part) for stage in stages]
     share, busy_share = (time.monotonic() - begun) / len(stages), meter.share()
     return [_patient(root, stage, isolation, _result(stage, _of(stage, expected), _of(stage, entries), "", share),
-                     busy_share) for stage in stages]
+                     busy_share, part) for stage in stages]
 
 
 def _of(stage: Stage, entries: list[dict]) -> list[dict]:
     return [e for e in entries if e.get("stage") == stage.id]
 
 
-def grade_stage(root: Path, stage: Stage, isolation: sandbox.Isolation) -> StageResult:
+def grade_stage(root: Path, stage: Stage, isolation: sandbox.Isolation, part: str = "all") -> StageResult:
+    """One stage in its own checking process: its visible checks, its hidden ones or both (part)."""
     if not stage.available:
         return StageResult(id=stage.id, title=stage.title, passed=False, points=0, max_points=stage.points,
                            available=False)
     begun, meter = time.monotonic(), busy.Meter()
-    outcome, expected, entries = run_checks(root, [stage], isolation)
+    outcome, expected, entries = run_checks(root, [stage], isolation, part=part)
     # Every check this process ran is the stage's: one that names no stage still has to pass.
     first = _result(stage, expected, entries, outcome, time.monotonic() - begun)
-    return _patient(root, stage, isolation, first, meter.share())
+    return _patient(root, stage, isolation, first, meter.share(), part)
+
+
+def _with_hidden(visible: StageResult, hidden_part: StageResult) -> StageResult:
+    """A stage's verdict from its two processes: the visible checks', then the hidden checks'.
+
+    Hidden checks get a process of their own, started only when every visible check of the grading has
+    ended: learner processes of one grading can pass notes through the kernel (a lock on a file every
+    sandbox reads, the page cache), and a visible check running beside a hidden one could quote its question
+    in a failure message the learner reads."""
+    visible.failures += hidden_part.failures
+    visible.skipped += hidden_part.skipped
+    visible.passed_checks += hidden_part.passed_checks
+    visible.seconds += hidden_part.seconds
+    visible.second_try = visible.second_try or hidden_part.second_try
+    visible.passed = visible.passed and hidden_part.passed
+    visible.points = visible.max_points if visible.passed else 0
+    return visible
 
 
 def _patient(root: Path, stage: Stage, isolation: sandbox.Isolation, first: StageResult,
-             busy_share: float) -> StageResult:
+             busy_share: float, part: str = "all") -> StageResult:
     """A stage that failed while the machine was busy is graded once more, whole, with every time limit doubled:
     a verdict must not depend on the load (kit/busy.py). The second try's verdict stands alone: nothing of the
     first is carried over but the wording of a failure both tries share (a part-graded second try would let
@@ -345,7 +371,7 @@ def _patient(root: Path, stage: Stage, isolation: sandbox.Isolation, first: Stag
     begun = time.monotonic()
     now = {"KIT_WAIT": busy.current_wait(), "KIT_TEST_TIME_LIMIT": TEST_TIME_LIMIT,
            "KIT_STAGE_TIME_LIMIT": STAGE_TIME_LIMIT, "KIT_DAPHNE_READY_TIMEOUT": server.READY_TIMEOUT}
-    outcome, expected, entries = run_checks(root, [stage], isolation, limits=busy.longer_limits(now))
+    outcome, expected, entries = run_checks(root, [stage], isolation, limits=busy.longer_limits(now), part=part)
     second = _result(stage, expected, entries, outcome, time.monotonic() - begun)
     second.seconds += first.seconds
     second.second_try = True
@@ -384,10 +410,11 @@ def _timed_out(failure: Failure) -> bool:
 
 def run_checks(root: Path, stages: list[Stage], isolation: sandbox.Isolation | None = None, *,
                keep_going: bool = False, select: str | None = None,
-               limits: dict[str, str] | None = None) -> tuple[str, list[dict], list[dict]]:
+               limits: dict[str, str] | None = None, part: str = "all") -> tuple[str, list[dict], list[dict]]:
     """Run the stages' checks on a scratch copy of root: (what went wrong with the process, expected, entries).
 
-    limits (busy.longer_limits(...)) replaces the time limits the checks and this process read."""
+    limits (busy.longer_limits(...)) replaces the time limits the checks and this process read; part is
+    "visible" (the kit's checks), "hidden" (an instructor's, kit/hidden.py) or "all" (both, hidden last)."""
     isolation = isolation or sandbox.detect()
     if _stopping.is_set():
         return T("Grading was interrupted."), [], []
@@ -399,7 +426,8 @@ def run_checks(root: Path, stages: list[Stage], isolation: sandbox.Isolation | N
             return str(exc), [], []
         group = sandbox.stage_group()   # all of the stage's processes in one bounded control group, if allowed
         try:
-            return _run_checkpoint(root, tree, stages, place, isolation, keep_going, select, group, limits or {})
+            return _run_checkpoint(root, tree, stages, place, isolation, keep_going, select, group, limits or {},
+                                   part)
         finally:
             sandbox.release_group(group)   # and whatever of them is left is gone
 
@@ -455,20 +483,21 @@ def _result(stage: Stage, expected: list[dict], entries: list[dict], outcome: st
 
 def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, isolation: sandbox.Isolation,
                     keep_going: bool, select: str | None, group=(),
-                    limits: dict[str, str] | None = None) -> tuple[str, list[dict], list[dict]]:
+                    limits: dict[str, str] | None = None, part: str = "all") -> tuple[str, list[dict], list[dict]]:
     """Run the stages' pytest modules in one fresh checking process on tree (a scratch copy of root).
 
     Nothing of the tree configures it: pytest runs from an empty folder with the
     kit's own ini file, no plugin autoloading and no path or file of the tree on
     its command line; the tree is named only in its environment."""
-    # An instructor's hidden checks for a stage run in the same process, scored with it (kit/hidden.py), and
-    # after every visible check of the batch: learner code sees a hidden check's questions, and a visible
-    # check run after it could quote what that code wrote down in its failure message.
+    # An instructor's hidden checks (kit/hidden.py) run after every visible check of the process (part "all"):
+    # learner code sees a hidden check's questions, and a visible check run after it could quote what that code
+    # wrote down in its failure message. grade() gives them a process of their own, after all others (part).
     limits = limits or {}
     test_limit = float(limits.get("KIT_TEST_TIME_LIMIT", TEST_TIME_LIMIT))
     stage_limit = float(limits.get("KIT_STAGE_TIME_LIMIT", STAGE_TIME_LIMIT))
-    modules = [str(stage.checkpoint) for stage in stages] + [str(path) for stage in stages
-                                                              for path in hidden.checks_for(stage)]
+    visible = [str(stage.checkpoint) for stage in stages] if part != "hidden" else []
+    modules = visible + ([str(path) for stage in stages for path in hidden.checks_for(stage)]
+                         if part != "visible" else [])
     cmd = [sys.executable, "-P", "-s", "-B", "-m", "pytest", *modules, "-c", str(EXERCISES_DIR / "pytest.ini"),
            "--rootdir", str(EXERCISES_DIR), "--confcutdir", str(EXERCISES_DIR), "-p", "kit.pytest_plugin",
            "-p", "pytest_timeout", f"--timeout={test_limit:g}", "-q", "--no-header", "-rN",
@@ -521,7 +550,7 @@ def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, 
                  "A settings file or module must never call sys.exit() or os._exit(); raise an exception "
                  "instead.", how=how, call=exits[0]), expected, entries
     # The log's last lines, unless an instructor's hidden check ran here: its traceback may be among them.
-    hidden_ran = any(hidden.checks_for(stage) for stage in stages)
+    hidden_ran = part != "visible" and any(hidden.checks_for(stage) for stage in stages)
     tail = "" if hidden_ran else as_data(" | ".join(_tail(log).strip().splitlines()[-3:]), 600)
     said = T("The checking process {how} before it could report.", how=how)
     return (join([said, tail]) if tail else said), expected, entries

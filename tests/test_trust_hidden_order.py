@@ -8,10 +8,13 @@ and the learner's code sends the notes. Hidden checks now run after every visibl
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 
 import pytest
-from conftest import STARTER, copy_tree, run_kit
+from conftest import KIT_ROOT, SOLUTIONS, STARTER, copy_tree, run_kit
 
 SECRET = "zebra-7731-quokka"
 
@@ -117,3 +120,51 @@ def test_a_hidden_checks_secret_never_reaches_a_visible_checks_message(tmp_path,
     routing = next(s for s in report["stages"] if s["id"] == "routing")
     assert not routing["passed"] and "NOTES" in routing["failures"][0]["message"], routing
     assert SECRET not in done.stdout + done.stderr
+
+
+# The sixth review's attack went between processes: the `consumer` stage's hidden check ran in its checking
+# process while the `daphne` stage's daphne (in another sandbox) was still up, and a lock on a file every
+# sandbox reads carried the question from one to the other, into daphne's visible failure. Kernel channels
+# between sandboxes cannot all be closed, so no learner process of a visible check may live while a hidden
+# check runs: grade() starts hidden checks in processes of their own after every visible one has ended.
+WHEN = '''
+import json, sys, time
+from pathlib import Path
+from kit import catalogue, grader
+
+calls, run_checks = [], grader.run_checks
+
+
+def timed(root, stages, *args, part="all", **kwargs):
+    begun = time.monotonic()
+    try:
+        return run_checks(root, stages, *args, part=part, **kwargs)
+    finally:
+        calls.append([part, [s.id for s in stages], begun, time.monotonic()])
+
+
+grader.run_checks = timed
+report = grader.grade(sys.argv[1], ["consumer", "routing", "daphne"])
+print(json.dumps({"calls": calls, "passed": {s.id: s.passed for s in report.stages}}))
+'''
+
+
+@pytest.mark.timeout(900)
+def test_hidden_checks_start_after_every_visible_check_of_the_grading_has_ended(tmp_path):
+    hidden = tmp_path / "hidden"
+    hidden.mkdir()
+    for name in ("test_consumer_extra.py", "test_daphne_extra.py"):   # when they run is what is tested here
+        (hidden / name).write_text("def test_nothing_more():\n    pass\n")
+    tree = copy_tree(SOLUTIONS, tmp_path / "tree")
+    env = {k: v for k, v in os.environ.items() if k != "KIT_PROJECT"} | {"KIT_HIDDEN_CHECKS": str(hidden)}
+    done = subprocess.run([sys.executable, "-c", WHEN, str(tree)], env=env, cwd=KIT_ROOT, capture_output=True,
+                          text=True, timeout=800)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    calls, passed = out["calls"], out["passed"]
+    visible = [c for c in calls if c[0] == "visible"]
+    hiding = [c for c in calls if c[0] == "hidden"]
+    assert {s for c in hiding for s in c[1]} == {"consumer", "daphne"}, json.dumps(calls)
+    assert visible and not [c for c in calls if c[0] == "all"], calls
+    assert min(c[2] for c in hiding) >= max(c[3] for c in visible), calls
+    assert passed == {"consumer": True, "routing": True, "daphne": True}, out
