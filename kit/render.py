@@ -155,12 +155,13 @@ def padded(heads: list[str], rows: list[list[str]], right: set[int] = frozenset(
 
 
 def aligned_table(title: str, heads: list[str], rows: list[list[str]], right: set[int] = frozenset(),
-                  caption: str = ""):
-    """A plain table (padded) under its title, its caption below: for a language rich mis-measures."""
+                  caption: str = "", styles: list[dict] | None = None):
+    """A plain table (padded) under its title, its caption below: for a language rich mis-measures.
+    styles: per row, {column: rich style}."""
     from rich.console import Group
     from rich.text import Text
 
-    out = [Text(title, style="italic"), *padded(heads, rows, right)]
+    out = [Text(title, style="italic"), *padded(heads, rows, right, styles)]
     if caption:
         out.append(Text(caption, style="dim italic"))
     return Group(*out)

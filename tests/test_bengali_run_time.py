@@ -1,8 +1,7 @@
 """What Bengali lessons 07, 08 and 11 show at run time that a whole-lesson run found in English (issue 18):
 `kit bench`'s report (07 runs it), a client's name the lesson gives a table (11: "bob, after a restart") and
 the value "none" (08: nothing in daphne's log). Built in memory: no lesson, server or grading runs (< 1 s).
-The whole lessons were run once by hand in a Bengali kernel; the suite runs 00, 03 and 04 that way
-(tests/test_bengali_lessons_run.py)."""
+Every whole lesson runs in a Bengali kernel in tests/test_bengali_lessons_run.py."""
 from __future__ import annotations
 
 import io
@@ -45,12 +44,27 @@ def test_kit_bench_reports_in_bengali(monkeypatch):
     assert not prose, f"kit bench says in English: {prose}\n{text}"
 
 
+def test_kit_bench_bengali_table_lines_up_in_a_terminal(monkeypatch):
+    """rich measures 'হারানো' three cells short of what a terminal (wcwidth) draws, so a bordered table's right
+    border slips; the Bengali table is padded by the terminal's width instead, every line equally wide."""
+    from kit.render import terminal_width
+
+    lines = _bench_text(monkeypatch, "bn").splitlines()
+    head = next(n for n, line in enumerate(lines) if "হারানো" in line)
+    assert set(lines[head + 1].strip()) == {"─"}, lines[head + 1]
+    table = lines[head:head + 2 + len(_bench_report().results)]
+    assert not any(mark in line for line in table for mark in "│┃"), "a vertical border: rich placed it"
+    assert len({terminal_width(line) for line in [table[0], *table[2:]]}) == 1, table
+    assert "ফেল করেছে" in table[4] and "4709 (47%)" in table[2]
+
+
 def test_kit_bench_still_reports_in_english(monkeypatch):
     text = _bench_text(monkeypatch, "en")
     for said in ("Lost without an error: in-memory (cap 100).", "Pure-Python limit on this machine: 22,181",
                  "daphne logged errors during: in-memory (cap 100)", "Redis (cap 100) failed:",
                  "The bench needs a finished chat", "Some frames were refused"):
         assert said in text, said
+    assert "┃ setup " in text and "│ in-memory (cap 100) │" in text   # English keeps rich's bordered table
     assert not re.search(r"[\u0980-\u09FF]", text)
 
 
