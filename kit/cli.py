@@ -317,7 +317,8 @@ def cmd_stages(args) -> int:
     for stage in catalogue.STAGES:
         grid.add_row(numeral(stage.number), stage.id, _(stage.builds), str(stage.points), "\n".join(stage.files),
                      stage.notebook if lang == SOURCE else f"{lang}/{stage.notebook}")
-    Console().print(grid)
+    with render.terminal_measure():   # a Bengali cell is as wide as a terminal draws it: the borders stay in line
+        Console().print(grid)
     return 0
 
 

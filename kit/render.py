@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.table import Table
@@ -36,6 +37,37 @@ def terminal_width(text: str) -> int:
     except ImportError:
         return max(len(text), cell_len(text))
     return max(max(wcswidth(line), cell_len(line)) for line in text.splitlines() or [""])
+
+
+@contextmanager
+def terminal_measure():
+    """While it is open, rich measures text as terminal_width does, so a bordered table with Bengali cells
+    (headings, wrapped sentences) keeps its borders in line. It replaces rich's private rich.cells._cell_len
+    (rich 15; a rich without it measures as it does, and tests/test_bengali_cli.py fails) and empties rich's
+    cache of measured strings on the way in and out, so nothing measured inside is reused outside. One thread
+    at a time."""
+    import rich.cells as cells
+
+    rich_measure, cache = getattr(cells, "_cell_len", None), getattr(cells, "cached_cell_len", None)
+    if rich_measure is None or not hasattr(cache, "cache_clear"):   # another rich: measured as it measures
+        yield
+        return
+    try:
+        from wcwidth import wcswidth
+    except ImportError:
+        def wcswidth(text):
+            return len(text)
+
+    def measured(text, *args, **kwargs):
+        return max(wcswidth(text), rich_measure(text, *args, **kwargs))   # -1 (a control character): rich's
+
+    cache.cache_clear()
+    cells._cell_len = measured
+    try:
+        yield
+    finally:
+        cells._cell_len = rich_measure
+        cache.cache_clear()
 
 
 def said(failure: Failure, lang: str) -> tuple[str, str]:

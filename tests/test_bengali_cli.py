@@ -48,6 +48,17 @@ def test_stages_table_speaks_bengali():
     assert english_prose(done.stdout) == [], done.stdout
 
 
+def test_stages_table_keeps_its_borders_in_line_in_bengali():
+    """rich measures 'পয়েন্ট' 4 cells and a terminal (wcwidth) draws 5: without render.terminal_measure the
+    Bengali rows end 1 to 10 cells past the table's top border."""
+    from kit.render import terminal_width
+
+    done = run_kit("stages", env=dict(BENGALI, COLUMNS="100"))
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert lines[0].startswith("┏") and "পয়েন্ট" in lines[1], done.stdout
+    assert {terminal_width(line) for line in lines} == {terminal_width(lines[0])}, done.stdout
+
+
 def test_solve_reset_hint_and_check_speak_bengali(tmp_path):
     tree = copy_tree(STARTER, tmp_path / "project")
     for args in (("solve", "consumer"), ("reset", "consumer"), ("solve", "daphne"), ("hint", "settings"),
