@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -513,6 +514,10 @@ def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, 
     reader = threading.Thread(target=_read_results, args=(readable, snapshots), daemon=True)
     work = scratch / "checks"
     work.mkdir()
+    # Every folder the checks make (daphne's socket folder, which its learner process writes to; the testing
+    # stage's copies; logs) goes in the scratch folder, where _watch bounds the disk they take.
+    temporary = _temporary_folder(scratch)
+    env["TMPDIR"] = str(temporary)
     log = scratch / "checks.log"
     with open(log, "wb") as out:
         try:
@@ -523,7 +528,7 @@ def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, 
         reader.start()
         _running.add(proc)
         try:
-            stopped = _watch(proc, tree, stage_limit)
+            stopped = _watch(proc, [scratch, temporary], stage_limit)
             if stopped:
                 procs.stop_tree(proc, grace=2)
                 reader.join(timeout=5)
@@ -536,6 +541,8 @@ def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, 
             procs.stop_tree(proc, grace=2)  # nothing the checks started may outlive them
             _running.discard(proc)
             procs.stop_children(marked=("KIT_SOURCE_TREE", str(root)))  # orphans of this tree's learner code
+            if not temporary.is_relative_to(scratch):
+                shutil.rmtree(temporary, ignore_errors=True)
     reader.join(timeout=5)
     expected, entries = _last(snapshots)
     if proc.returncode in (0, 1) and not any(e["outcome"] == "running" for e in entries):
@@ -556,10 +563,25 @@ def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, 
     return (join([said, tail]) if tail else said), expected, entries
 
 
-def _watch(proc: subprocess.Popen, tree: Path, limit: float = STAGE_TIME_LIMIT) -> str:
-    """Wait for the checking process, within the stage's time, while the scratch tree stays within its disk
-    bounds (a file's size is bounded per file only: many files could fill the disk). "" when it finished, else
-    why the stage must be stopped."""
+def _temporary_folder(scratch: Path) -> Path:
+    """The checking process's TMPDIR: every folder the checks make goes there (daphne's socket folder, which
+    its learner process writes to; the testing stage's copies; logs), where _watch bounds the disk they take.
+    In the scratch folder when its path is short enough for a Unix socket inside it, else a folder of its own
+    in /tmp (procs.socket_folder_base). Sticky and open to all, as /tmp is: Chromium, run as the learner
+    user, makes its folders there."""
+    inside = scratch / "tmp"
+    if len(str(inside).encode()) <= 48:
+        inside.mkdir()
+    else:
+        inside = Path(tempfile.mkdtemp(prefix="kit-tmp-", dir="/tmp"))
+    inside.chmod(0o1777)
+    return inside
+
+
+def _watch(proc: subprocess.Popen, folders: list[Path], limit: float = STAGE_TIME_LIMIT) -> str:
+    """Wait for the checking process, within the stage's time, while its folders (the scratch tree and the
+    checks' temporary folder) stay within their disk bounds (a file's size is bounded per file only: many
+    files could fill the disk). "" when it finished, else why the stage must be stopped."""
     deadline = time.monotonic() + limit
     while True:
         left = deadline - time.monotonic()
@@ -571,7 +593,7 @@ def _watch(proc: subprocess.Popen, tree: Path, limit: float = STAGE_TIME_LIMIT) 
         if left <= 0:
             return T("The stage did not finish within {limit:.0f} s and was stopped: "
                      "something in the project never returns.", limit=limit)
-        if _disk_used(tree) > sandbox.DISK_LIMIT:
+        if sum(_disk_used(folder) for folder in folders) > sandbox.DISK_LIMIT:
             procs.stop_tree(proc, grace=0.2)   # at once: every second of grace is more of the disk taken
             return T("The stage was stopped: the project wrote more than {limit} MiB or {entries} files into "
                      "its folder while it was graded.", limit=sandbox.DISK_LIMIT // 2 ** 20,

@@ -115,9 +115,24 @@ def _clean_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+SYSTEM_TOPS = ("/usr", "/etc", "/opt")   # shown whole, read-only, in every sandbox
+
+
+def in_system_folder() -> str | None:
+    """The kit's folder or the hidden checks' folder, when one lies in a folder every sandbox shows whole."""
+    from .hidden import ENV_VAR
+
+    places = [KIT_PACKAGE.parent] + ([Path(os.environ[ENV_VAR]).expanduser()] if os.environ.get(ENV_VAR) else [])
+    for place in places:
+        resolved = place.resolve()
+        if any(resolved.is_relative_to(top) for top in SYSTEM_TOPS):
+            return str(resolved)
+    return None
+
+
 def _system_binds() -> list[str]:
     args: list[str] = []
-    for top in ("/usr", "/etc", "/opt"):
+    for top in SYSTEM_TOPS:
         if os.path.isdir(top):
             args += ["--ro-bind", top, top]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
@@ -260,6 +275,10 @@ def detect() -> Isolation:
         return _fallback(f"no sandbox on {sys.platform}")
     if not bwrap():
         return _fallback("bubblewrap (bwrap) is not installed; on Debian: apt-get install bubblewrap")
+    seen = in_system_folder()
+    if seen:
+        return _fallback(f"{seen} lies under {', '.join(SYSTEM_TOPS)}, which every sandbox shows whole (learner "
+                         "code could read solutions/ and hidden checks there); move it elsewhere, say /srv")
     probe = Isolation("bubblewrap", "")
     try:
         with tempfile.TemporaryDirectory(prefix="kit-probe-") as scratch:

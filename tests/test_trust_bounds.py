@@ -104,6 +104,29 @@ def test_a_tree_that_fills_the_disk_fails_its_stage_and_gives_the_space_back(tmp
     assert not (tree / "myproject" / "fill").exists()   # the learner's own tree is never written
 
 
+# The sixth review: daphne's socket folder, the one folder outside the tree that daphne's learner process may
+# write, lay in the grading machine's /tmp, unwatched: 320 MiB went there while the stage passed 10/10.
+SOCKET_FOLDER_FILLER = '''
+import os as _os
+for _n in range(20):
+    with open(f"/run/kit/daphne/fill{_n}", "wb") as _out:
+        _out.write(b"x" * (16 << 20))
+'''
+
+
+def test_a_daphne_that_fills_its_socket_folder_fails_its_stage(tmp_path):
+    tree = copy_tree(SOLUTIONS, tmp_path / "filler")
+    asgi = tree / "myproject" / "asgi.py"
+    asgi.write_text(asgi.read_text(encoding="utf-8") + "\n" + textwrap.dedent(SOCKET_FOLDER_FILLER), encoding="utf-8")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    report = grade_json(tree, "daphne", env=dict(LIMITS, TMPDIR=str(scratch), KIT_BUSY_RETRY="0"))
+    message = report["stages"][0]["failures"][0]["message"] if report["stages"][0]["failures"] else ""
+    assert report["score"] == 0 and f"more than {sandbox.DISK_LIMIT // 2 ** 20} MiB" in message, \
+        json.dumps(report)[:2000]
+    assert grader._disk_used(scratch) < 16 << 20, sorted(str(p) for p in scratch.rglob("*"))[:20]
+
+
 def test_the_disk_walk_counts_blocks_and_follows_no_link(tmp_path):
     (tmp_path / "data").write_bytes(b"x" * (1 << 20))
     os.symlink("/usr", tmp_path / "link")

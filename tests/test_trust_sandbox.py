@@ -283,3 +283,20 @@ def test_handing_the_tree_over_gives_away_no_file_outside_it(tmp_path):
     assert (tree / "manage.py").stat().st_uid == who.uid and tree.stat().st_uid == who.uid
     assert (outside / "secret.txt").stat().st_uid == 0 and outside.stat().st_uid == 0
     assert (tree / "soft").lstat().st_uid == who.uid   # the link itself, harmless
+
+
+def test_no_sandbox_is_claimed_when_hidden_checks_lie_where_every_sandbox_sees(monkeypatch):
+    """The sixth review: /usr, /etc and /opt are shown whole in every sandbox, so hidden checks (or the kit
+    with its solutions/) kept there are readable by learner code. Grading says so instead of claiming a sandbox."""
+    monkeypatch.delenv("KIT_REQUIRE_SANDBOX", raising=False)
+    monkeypatch.setenv("KIT_HIDDEN_CHECKS", "/usr/share")
+    sandbox.detect.cache_clear()   # detect() is cached for the process: this test's answer must not stay
+    try:
+        found = sandbox.detect()
+        assert not found.sandboxed and "/usr/share lies under /usr, /etc, /opt" in found.detail, found
+        monkeypatch.setenv("KIT_REQUIRE_SANDBOX", "1")
+        sandbox.detect.cache_clear()
+        with pytest.raises(sandbox.SandboxUnavailable, match="move it elsewhere"):
+            sandbox.detect()
+    finally:
+        sandbox.detect.cache_clear()
