@@ -479,10 +479,11 @@ def login(username: str = LEARNER, *, password: str = "", required: bool = True)
     return sessions[username]
 
 
-def log_in_users(users: dict[str, str]) -> dict[str, dict]:
-    """Each user ({name: password}, made in this order) logged in by the kit itself (kit/sessions.py): the
-    host migrates the database (an intervention), the kit's own writer in the tree's sandbox writes the user
-    and session rows, and this process reads them back. No learner process is told the names or cookies."""
+def log_in_users(users: dict[str, str], staff=()) -> dict[str, dict]:
+    """Each user ({name: password}, made in this order; staff users exactly those named in staff) logged in
+    by the kit itself (kit/sessions.py): the host migrates the database (an intervention), the kit's own
+    writer in the tree's sandbox writes the user and session rows, and this process reads them back. No
+    learner process is told the names or cookies."""
     from kit import sessions
 
     on = host()
@@ -493,7 +494,7 @@ def log_in_users(users: dict[str, str]) -> dict[str, dict]:
     if why := sessions.problem(facts):
         fail(why)
     keys = {name: (password, sessions.new_key()) for name, password in users.items()}
-    order = json.dumps(sessions.order_for(facts, keys))
+    order = json.dumps(sessions.order_for(facts, keys, staff))
     code, out, err = run_in_tree(["-P", "-m", "kit.sessions", "--write", order], timeout=WAIT * 12,
                                  env={"PYTHONPATH": str(sandbox.KIT_PACKAGE.parent)})  # the kit's, not the tree
     try:
@@ -504,13 +505,17 @@ def log_in_users(users: dict[str, str]) -> dict[str, dict]:
         fail(T("The kit could not log a user in on your project: {error}.",
                error=outcome.get("error") or (err.strip().splitlines() or ["no answer"])[-1]))
     marks = ", ".join("?" * len(keys))
-    rows = read_database(f"SELECT 's', session_key, session_data FROM django_session WHERE session_key IN "
-                         f"({marks}) UNION ALL SELECT 'u', username, CAST(id AS TEXT) FROM auth_user WHERE "
-                         f"username IN ({marks})", (*(key for _, key in keys.values()), *keys))
-    stored = {(kind, a): b for kind, a, b in rows}
+    rows = read_database(f"SELECT 's', session_key, session_data, 0 FROM django_session WHERE session_key IN "
+                         f"({marks}) UNION ALL SELECT 'u', username, CAST(id AS TEXT), is_staff FROM auth_user "
+                         f"WHERE username IN ({marks})", (*(key for _, key in keys.values()), *keys))
+    stored = {(kind, a): (b, flag) for kind, a, b, flag in rows}
     for name, (_, key) in keys.items():
-        if ("u", name) not in stored or sessions.session_user(stored.get(("s", key), "")) != stored[("u", name)]:
+        number, is_staff = stored.get(("u", name), (None, None))
+        if number is None or sessions.session_user(stored.get(("s", key), ("",))[0]) != number:
             fail(T("The kit could not log a user in on your project: its session is not in the database."))
+        if bool(is_staff) != (name in staff):   # read here, so a check of staff rests on the row, not a claim
+            fail(T("The kit could not log a user in on your project: the database does not hold the staff "
+                   "flag the kit wrote for its user."))
     return {name: {"name": facts.get("SESSION_COOKIE_NAME") or "sessionid", "value": key}
             for name, (_, key) in keys.items()}
 

@@ -4,14 +4,15 @@ A real Redis and a live daphne on the graded tree, both given REDIS_URL, with
 sockets in two rooms. The learner's code then sends from three places, each in
 a process of its own that shares only Redis with daphne: send_to_room() called
 from a plain script, `python manage.py announce ROOM TEXT`, and a POST to the
-announce view (through daphne's own HTTP, with a real session cookie and
-Django's CSRF token). Each must reach its room's sockets and no other room's;
-the view must refuse anyone who is not staff. Rooms are proved apart by order,
+announce view (through daphne's own HTTP, with Django's CSRF token and a
+session cookie the kit wrote itself, as every stage logs in: support.log_in_users).
+Each must reach its room's sockets and no other room's; the view must refuse
+anyone who is not staff, which the checks read from the database themselves. Rooms are proved apart by order,
 not by waiting for silence: a socket's frames arrive first in, first out.
 """
 import asyncio
-import json
 import os
+import random
 import re
 import secrets
 import urllib.error
@@ -22,11 +23,9 @@ from urllib.parse import quote
 import pytest
 
 from kit.i18n import T, recall
-from support import (PROJECT, WAIT, LearnerCodeError, LiveSocket, close_all, fail, redis_for_learner, run, run_in_tree,
-                     server_clue)
-
-ANSWER = "KIT-ANSWER "  # marks the one line of a script's output the checks read
-
+from kit.sessions import session_user
+from support import (PROJECT, WAIT, LearnerCodeError, LiveSocket, close_all, fail, log_in_users, read_database,
+                     redis_for_learner, run, run_in_tree, server_clue)
 
 @pytest.fixture(scope="module")
 def redis():
@@ -81,17 +80,6 @@ def python_in_tree(args: list[str], redis, doing: str) -> str:
                "sync code call it through async_to_sync(layer.group_send)(group, event).",
                doing=doing, error=error_line(err)))
     return out
-
-
-def answer_of(out: str, doing: str):
-    for line in reversed(out.splitlines()):
-        if line.startswith(ANSWER):
-            try:
-                return json.loads(line[len(ANSWER):])
-            except ValueError:
-                break
-    fail(T("{doing} printed no answer the checks could read: your code should not replace sys.stdout.",
-           doing=doing))
 
 
 CALL_SEND_TO_ROOM = """
@@ -184,36 +172,36 @@ def test_announce_command_reaches_the_room(daphne, redis):
 
 
 # -- the view, through daphne's HTTP, as a browser would post its form ----------------------------
-MAKE_USERS = """
-import sys, json, django
-django.setup()
-from django.core.management import call_command
-call_command("migrate", verbosity=0, interactive=False)
-from django.contrib.auth import get_user_model
-from django.test import Client
-User = get_user_model()
-sessions = {}
-for name, staff in (("kit_staff", True), ("kit_member", False)):
-    User.objects.filter(username=name).delete()
-    user = User.objects.create_user(name, password="kit-" + name, is_staff=staff)
-    client = Client()
-    client.force_login(user)
-    sessions[name] = client.cookies["sessionid"].value
-print("KIT-ANSWER " + json.dumps(sessions))
-"""
-
-
 @pytest.fixture(scope="module")
-def sessions(daphne, redis):
-    """Session cookies of a staff user and of an ordinary one, in the tree's own database."""
-    out = python_in_tree(["-c", MAKE_USERS], redis, T("Migrating the database and creating two users"))
-    return answer_of(out, T("Creating two users"))
+def sessions(daphne):
+    """Session cookies of a staff user and of an ordinary one in the tree's own database, {"staff", "member"}:
+    the kit writes both users and their sessions itself and reads back which one is staff (support.log_in_users),
+    as every other stage logs in. Their names are the checker's, random and alike, and made in a random order:
+    no code of the tree is told or can tell which one the checks treat as staff but by is_staff."""
+    names = {"staff": "kit-" + secrets.token_hex(4), "member": "kit-" + secrets.token_hex(4)}
+    made = list(names.values())
+    random.shuffle(made)
+    cookies = log_in_users({name: "" for name in made}, staff={names["staff"]})
+    return {role: {**cookies[name], "username": name} for role, name in names.items()}
 
 
-def post_announce(daphne, room: str, text: str, session: str | None) -> int:
+def still_logged_in(member: dict) -> None:
+    """The ordinary user is still an active non-staff user with their session, read from the database by the
+    checks: a refusal counts only for a user the tree still has logged in (settings.py code that drops the
+    kit's sessions or users would turn a view that lets anyone in into one that seems to refuse them)."""
+    rows = read_database("SELECT s.session_data, CAST(u.id AS TEXT), u.is_staff, u.is_active FROM django_session s, "
+                         "auth_user u WHERE s.session_key = ? AND u.username = ?",
+                         (member["value"], member["username"]))
+    if not rows or session_user(rows[0][0]) != rows[0][1] or rows[0][2] or not rows[0][3]:
+        fail(T("After its POST, the logged-in user who is not staff was no longer logged in: the database lost "
+               "their session, or the user became staff or inactive. The announce view must refuse that user "
+               "while they stay logged in; leave users and sessions as they are."))
+
+
+def post_announce(daphne, room: str, text: str, session: dict | None) -> int:
     """POST the announce form to daphne as a browser does: CSRF cookie and field, and the session if any."""
     token = secrets.token_hex(16)  # Django accepts a 32-character secret as the cookie and as the field
-    cookies = [f"csrftoken={token}"] + ([f"sessionid={session}"] if session else [])
+    cookies = [f"csrftoken={token}"] + ([f"{session['name']}={session['value']}"] if session else [])
     body = urllib.parse.urlencode({"message": text, "csrfmiddlewaretoken": token}).encode()
     request = urllib.request.Request(f"{daphne.url}/chat/{quote(room)}/announce/", data=body, method="POST",
                                      headers={"Cookie": "; ".join(cookies), "Referer": f"{daphne.url}/chat/",
@@ -239,7 +227,7 @@ def test_staff_announce_view_reaches_only_its_room(daphne, sessions):
         await lobby.connect()
         await kitchen.connect()
         text = "staff: the lobby moves upstairs"
-        status = await in_thread(post_announce, daphne, "push_lobby", text, sessions["kit_staff"])
+        status = await in_thread(post_announce, daphne, "push_lobby", text, sessions["staff"])
         if status == 404:
             fail(T("POST /chat/push_lobby/announce/ answered 404: add path('<str:room_name>/announce/', "
                    "views.announce) to myapp/urls.py."))
@@ -261,7 +249,7 @@ def test_announce_view_refuses_anyone_but_staff(daphne, sessions):
         lobby = LiveSocket(daphne, "push_lobby")
         await lobby.connect()
         for who, session in ((T("an anonymous visitor"), None), (T("a logged-in user who is not staff"),
-                                                                 sessions["kit_member"])):
+                                                                 sessions["member"])):
             text = f"not allowed: {who}"
             status = await in_thread(post_announce, daphne, "push_lobby", text, session)
             if 200 <= status < 300:
@@ -275,5 +263,6 @@ def test_announce_view_refuses_anyone_but_staff(daphne, sessions):
                 fail(T("POST /chat/push_lobby/announce/ from {who} reached the room (and answered {status}): "
                        "check request.user.is_staff before send_to_room().", who=who, status=status))
         await lobby.close()
+        still_logged_in(sessions["member"])
 
     run(scenario, limit=12 * WAIT)

@@ -63,7 +63,7 @@ def log_in(username: str, password: str = "") -> dict:
 
 
 def write(order: dict) -> dict:
-    """Runs in the kit's writer process: the users of order["users"] ({name, password, key}) and a session
+    """Runs in the kit's writer process: the users of order["users"] ({name, password, key, staff}) and a session
     with each key, in the database at order["database"]. No Django app is set up: the library's signing and
     hashers only, with the facts given. {"ok": True}, or {"error": what went wrong} (sqlite's words)."""
     from django.conf import settings
@@ -93,6 +93,9 @@ def write(order: dict) -> dict:
                     connection.execute("UPDATE auth_user SET password = ? WHERE id = ?", (password, number))
                 else:
                     number, password = found
+                # made or found, the kit's user is staff exactly when the order says so
+                connection.execute("UPDATE auth_user SET is_staff = ? WHERE id = ?", (int(bool(user.get("staff"))),
+                                                                                       number))
                 data = {"_auth_user_id": str(number), "_auth_user_backend": order["backend"],
                         "_auth_user_hash": salted_hmac(AUTH_HASH_SALT, password, algorithm="sha256").hexdigest()}
                 encoded = signing.dumps(data, salt=SESSION_SALT, serializer=signing.JSONSerializer, compress=True)
@@ -138,11 +141,12 @@ def problem(facts: dict):
     return None
 
 
-def order_for(facts: dict, users: dict[str, tuple[str, str]]) -> dict:
-    """The writer's order: users is {name: (password, session key)}, in the order they are to be made."""
+def order_for(facts: dict, users: dict[str, tuple[str, str]], staff=()) -> dict:
+    """The writer's order: users is {name: (password, session key)}, in the order they are to be made; the
+    names in staff are made staff users (is_staff), every other one not."""
     return {"database": DATABASE, "secret": facts["SECRET_KEY"], "backend": facts["AUTHENTICATION_BACKENDS"][0],
             "hashers": facts.get("PASSWORD_HASHERS") or [], "age": facts.get("SESSION_COOKIE_AGE") or 1209600,
-            "users": [{"username": name, "password": password, "key": key}
+            "users": [{"username": name, "password": password, "key": key, "staff": name in staff}
                       for name, (password, key) in users.items()]}
 
 
