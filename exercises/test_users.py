@@ -4,7 +4,9 @@ The checks make their users with Django's ORM in the graded tree's own database
 (migrated first, as any deployment is) and log them in with real sessions:
 in process, a session cookie on a socket through the learner's asgi.py, so
 AuthMiddlewareStack puts the user in scope["user"]; in the browser, through the
-learner's login page, two people in two browser contexts side by side.
+learner's login page, two people in two browser contexts side by side. The
+same page, given a wrong password or a name nobody has, must log no one in:
+the checker reads the session rows behind the browser's cookies itself.
 
 What counts for an anonymous socket (the learner may pick either):
 - refused at the handshake (connect() closes instead of accepting), or
@@ -17,7 +19,7 @@ import re
 import pytest
 
 from kit.i18n import T
-from support import WAIT, Socket, close_all, fail, login, project_app, run, server_clue
+from support import WAIT, Socket, close_all, fail, login, project_app, read_database, run, server_clue
 
 # A browser on a busy machine is slower than a socket (see test_frontend.py).
 PAGE_WAIT = 3 * WAIT
@@ -171,9 +173,10 @@ def chromium(server):
         yield instance
 
 
-def logged_in_page(chromium, server, name: str, room: str):
-    """A browser context of its own (its own cookies) logged in as name through the login page, on the room.
-    Its sockets are watched through the browser (kit.browser.PageSockets), never through the page."""
+def submitted_login(chromium, server, name: str, password: str, room: str):
+    """A browser context of its own (its own cookies) that submitted the login page as name with password,
+    asking to go on to the room; (context, page) once the answer has loaded. Its sockets are watched through
+    the browser (kit.browser.PageSockets), never through the page."""
     from kit.browser import PageSockets
 
     context = chromium.new_context()
@@ -182,15 +185,23 @@ def logged_in_page(chromium, server, name: str, room: str):
     page.kit_sockets = PageSockets(page)
     response = page.goto(f"{server.url}/accounts/login/?next=/chat/{room}/")
     if response is None or response.status != 200:
+        context.close()
         fail(T("GET /accounts/login/ answered {status} in the browser. {clue}", status=response and response.status,
                clue=server_clue(server)))
     for field in ("username", "password"):
         if page.query_selector(f"input[name={field}]") is None:
+            context.close()
             fail(no_login_field(field))
     page.fill("input[name=username]", name)
-    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password]", password)
     with page.expect_navigation():
         page.press("input[name=password]", "Enter")
+    return context, page
+
+
+def logged_in_page(chromium, server, name: str, room: str):
+    """A browser context of its own logged in as name through the login page, on the room."""
+    context, page = submitted_login(chromium, server, name, PASSWORD, room)
     session = login(name)["name"]
     if not any(cookie["name"] == session for cookie in context.cookies()):
         fail(T("Submitting the login page as {name} with the right password did not log in (no {session} "
@@ -231,6 +242,86 @@ def wait_for_author_line(page, author: str, text: str, who: str, server) -> None
                author=repr(author), lines=repr(lines)))
     fail(T("{who} never showed {text} in #chat-log in {wait:.0f} s (its log: {lines}). {clue}", who=who,
            text=repr(text), wait=PAGE_WAIT, lines=repr(lines), clue=server_clue(server)))
+
+
+# -- a log-in that fails logs no one in (the sixth review: a page that logged anyone in as anyone) ---------
+def session_users(cookies: list[dict]) -> dict[str, str]:
+    """The browser's cookies that the tree's database, read by the checker itself, holds as a session of a
+    user, whatever each cookie is called: {cookie name: the user's id}."""
+    from kit.sessions import session_user
+
+    values = {cookie["value"]: cookie["name"] for cookie in cookies if cookie.get("value")}
+    if not values:
+        return {}
+    marks = ", ".join("?" * len(values))
+    rows = read_database(f"SELECT session_key, session_data FROM django_session WHERE session_key IN ({marks})",
+                         tuple(values))
+    return {values[key]: user for key, data in rows if (user := session_user(data or ""))}
+
+
+def socket_posts(server, cookies: list[dict], room: str, text: str) -> bool:
+    """Does a socket that daphne sees with these cookies post text to the room? Its frame would come back to
+    it, as to every socket of the room. A refused handshake, a close, an error frame or silence: it does not."""
+    import time
+
+    from websockets.sync.client import connect
+
+    header = "; ".join(f"{cookie['name']}={cookie['value']}" for cookie in cookies)
+    try:
+        client = connect(server.ws_url(room), origin=server.origin, open_timeout=WAIT,
+                         additional_headers={"Cookie": header} if header else None)
+    except Exception:  # noqa: BLE001 - refused at the handshake (or nothing answered): it posts nothing
+        return False
+    with client:
+        client.send(json.dumps({"message": text}))
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                frame = json.loads(client.recv(timeout=max(0.0, deadline - time.monotonic())))
+            except ValueError:
+                continue   # not JSON: no post of ours, and no refusal either
+            except Exception:  # noqa: BLE001 - silence or a close: nothing was posted
+                return False
+            if not isinstance(frame, dict) or frame.get("history") is True:
+                continue
+            if frame.get("message") == text:
+                return True
+            if "error" in frame:
+                return False
+
+
+def let_in(server, context, page, room: str, text: str) -> str | None:
+    """What shows that a failed log-in logged the browser in anyway (a T sentence), or None."""
+    from urllib.parse import urlsplit
+
+    bound = session_users(context.cookies())
+    if bound:
+        cookie, user = next(iter(bound.items()))
+        return T("its cookie {cookie} is a session of user #{user} in the database", cookie=cookie, user=user)
+    if page.query_selector("input[name=password]") is None:
+        return T("the browser went on to {path}, not back to the login form", path=urlsplit(page.url).path)
+    if socket_posts(server, context.cookies(), room, text):
+        return T("a socket opened with the browser's cookies posted to the room")
+    return None
+
+
+def test_a_wrong_password_or_an_unknown_name_logs_no_one_in(chromium, server):
+    import secrets
+
+    people("erin_page")
+    stranger = "nobody_" + secrets.token_hex(4)   # a name no user of the database has
+    for name, password, attempt in (("erin_page", "wrong-" + PASSWORD, T("a wrong password")),
+                                    (stranger, PASSWORD, T("a username nobody has"))):
+        context, page = submitted_login(chromium, server, name, password, "users_wrong")
+        try:
+            seen = let_in(server, context, page, "users_wrong", f"posted by {name} after a failed log-in")
+        finally:
+            context.close()
+        if seen:
+            fail(T("The login page accepted {name} with {attempt}: {seen}. It must check the password: use Django's "
+                   "LoginView, path('accounts/', include('django.contrib.auth.urls')) in myproject/urls.py (in a "
+                   "view of your own: authenticate(request, username=..., password=...), and login() only the "
+                   "user it returns).", name=repr(name), attempt=attempt, seen=seen))
 
 
 def test_two_people_side_by_side_see_each_others_names(chromium, server):

@@ -419,6 +419,15 @@ LADDERS: dict[str, dict[str, tuple[str, ...]]] = {
             "LoginView renders registration/login.html: a <form method=\"post\"> with {% csrf_token %}, "
             "{{ form.as_p }} and a submit button, in myapp/templates/registration/login.html.",
         ),
+        "test_a_wrong_password_or_an_unknown_name_logs_no_one_in": (
+            "Your login page logs people in without checking their password.",
+            "Django's LoginView checks the username and password for you: path(\"accounts/\", "
+            "include(\"django.contrib.auth.urls\")) in myproject/urls.py, the form in "
+            "myapp/templates/registration/login.html.",
+            "In a login view of your own: user = authenticate(request, username=..., password=...); when it is "
+            "None, show the form again; login(request, user) only with the user it returned. Never "
+            "get_or_create() a user from the form.",
+        ),
         "test_two_people_side_by_side_see_each_others_names": (
             "The room page does not show who wrote each message.",
             "Each frame now carries data.author next to data.message: put both on the message's line.",
