@@ -35,6 +35,23 @@ def solved_through(stage, dest: Path) -> Path:
     return tree
 
 
+def lessons_tree(stage, dest: Path, *, through_its_cells: bool = False) -> Path:
+    """The tree a learner holds in a stage's lesson: every stage before it solved (solved_through, which writes
+    the catalogued files only), plus what lessons' cells make that no stage lists: lesson 11's
+    `makemigrations` writes myapp/migrations/. On opening the lesson, that holds from the stage after
+    `history` on; with through_its_cells (its cells skipped, its checkpoint run), from `history` itself."""
+    from kit import catalogue
+
+    if stage is None:
+        return copy_tree(SOLUTIONS, dest)
+    tree = solved_through(stage, dest)
+    made_at = catalogue.STAGES.index(catalogue.get("history")) + (0 if through_its_cells else 1)
+    if catalogue.STAGES.index(stage) >= made_at:
+        shutil.copytree(SOLUTIONS / "myapp" / "migrations", tree / "myapp" / "migrations", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    return tree
+
+
 def mutate(tree: Path, relpath: str, old: str, new: str, count: int = 1) -> None:
     """Replace text in a tree's file, failing loudly if the text is not there (a mutant must really mutate)."""
     path = tree / relpath

@@ -1,5 +1,7 @@
 """Every Bengali lesson runs top to bottom in a real kernel, and everything it shows is read for English prose
-(the rule and its exceptions: tests/test_bengali_prose.py). Here, besides that rule, the body rows of a
+(the rule and its exceptions: tests/test_bengali_prose.py). This is the one run of every lesson's code cells
+(the English lessons hold the same cells; tests/test_notebooks.py runs their checkpoints): each cell runs
+without an error, and nothing a cell started is left running after the last. Here, besides that rule, the body rows of a
 table are data, not the lesson's words: the messages the experiment's clients sent and received.
 
 The checkpoint cell (tag "checkpoint") is skipped here: it is the slowest cell of a lesson (a whole grade)
@@ -13,10 +15,9 @@ from __future__ import annotations
 import re
 
 import pytest
-import shutil
 
-from conftest import KIT_ROOT, SOLUTIONS, copy_tree, solved_through
-from notebook_runner import assert_nothing_survives, cell_text, execute
+from conftest import KIT_ROOT, lessons_tree
+from notebook_runner import assert_nothing_survives, cell_text, describe, execute, survivors
 from test_bengali_prose import english_prose
 
 from kit import catalogue
@@ -25,19 +26,6 @@ LESSONS = [name for name in (catalogue.WELCOME_NOTEBOOK, *(stage.notebook for st
            if (catalogue.NOTEBOOKS_DIR / "bn" / name).exists()]
 SKIPPED = {"checkpoint"}
 DATA_LINE = re.compile(r"^\s*│")
-
-
-def learners_tree(stage, dest):
-    """The tree a learner holds on opening the lesson: every stage before it solved, and from `history` on the
-    migration lesson 11 made with makemigrations (solved_through writes the catalogued files only; without
-    it lesson 12's consumer logs "no such table")."""
-    if stage is None:
-        return copy_tree(SOLUTIONS, dest)
-    tree = solved_through(stage, dest)
-    if catalogue.STAGES.index(stage) > catalogue.STAGES.index(catalogue.get("history")):
-        shutil.copytree(SOLUTIONS / "myapp" / "migrations", tree / "myapp" / "migrations", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    return tree
 
 
 def shown(cell) -> str:
@@ -57,8 +45,11 @@ def test_every_bengali_lesson_is_read():
 @pytest.mark.parametrize("name", LESSONS, ids=[name.split("_")[0] for name in LESSONS])
 def test_a_bengali_lesson_shows_no_english_prose(name, tmp_path):
     stage = next((s for s in catalogue.STAGES if s.notebook == name), None)
-    tree = learners_tree(stage, tmp_path / "t")
-    nb, pid = execute(KIT_ROOT / "notebooks" / "bn" / name, tree, skip=SKIPPED, timeout=300)
+    tree = lessons_tree(stage, tmp_path / "t")
+    left_by_cells = []  # what still runs after the last cell, while the kernel lives
+    nb, pid = execute(KIT_ROOT / "notebooks" / "bn" / name, tree, skip=SKIPPED, timeout=300,
+                      after_last_cell=lambda: left_by_cells.extend(describe(survivors(tree, None))))
+    assert not left_by_cells, f"notebooks/bn/{name}: its last cells did not stop {left_by_cells}"
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     # the selection itself: no checkpoint ran, and every other code cell did
     assert not [c for c in code if SKIPPED & set(c.metadata.get("tags", []))], "a skipped cell ran"
