@@ -32,6 +32,7 @@ from kit import procs, sandbox
 from kit.busy import DEFAULT_WAIT
 from kit.explain import Places, exit_calls
 from kit.i18n import T, join, lower_first, pack, recall, unpack
+from kit.sessions import untrusted_schema
 
 PROJECT = Path(os.environ["KIT_GRADED_PROJECT"]).resolve()
 PLACES = Places(PROJECT)
@@ -47,6 +48,10 @@ class LearnerCodeError(AssertionError):
 
 def fail(message: str):
     raise LearnerCodeError(message)
+
+
+class UntrustedDatabase(LearnerCodeError):
+    """The tree's database holds SQL of its own: no check can read it, logged in or not."""
 
 
 def server_clue(server) -> str:
@@ -472,8 +477,8 @@ def login(username: str = LEARNER, *, password: str = "", required: bool = True)
     if username not in sessions or password:
         try:
             sessions.update(log_in_users({username: password}))
-        except LearnerCodeError:
-            if required:
+        except LearnerCodeError as exc:
+            if required or isinstance(exc, UntrustedDatabase):
                 raise
             sessions[username] = None
     return sessions[username]
@@ -493,6 +498,7 @@ def log_in_users(users: dict[str, str], staff=()) -> dict[str, dict]:
     facts = on.session_facts
     if why := sessions.problem(facts):
         fail(why)
+    read_database("SELECT 1")   # SQL of the tree's own in the database is refused in its own words, first
     keys = {name: (password, sessions.new_key()) for name, password in users.items()}
     order = json.dumps(sessions.order_for(facts, keys, staff))
     code, out, err = run_in_tree(["-P", "-m", "kit.sessions", "--write", order], timeout=WAIT * 12,
@@ -504,20 +510,32 @@ def log_in_users(users: dict[str, str], staff=()) -> dict[str, dict]:
     if not isinstance(outcome, dict) or not outcome.get("ok"):
         fail(T("The kit could not log a user in on your project: {error}.",
                error=outcome.get("error") or (err.strip().splitlines() or ["no answer"])[-1]))
-    marks = ", ".join("?" * len(keys))
-    rows = read_database(f"SELECT 's', session_key, session_data, 0 FROM django_session WHERE session_key IN "
-                         f"({marks}) UNION ALL SELECT 'u', username, CAST(id AS TEXT), is_staff FROM auth_user "
-                         f"WHERE username IN ({marks})", (*(key for _, key in keys.values()), *keys))
-    stored = {(kind, a): (b, flag) for kind, a, b, flag in rows}
     for name, (_, key) in keys.items():
-        number, is_staff = stored.get(("u", name), (None, None))
-        if number is None or sessions.session_user(stored.get(("s", key), ("",))[0]) != number:
+        found = session_of(key, name)
+        if found is None:
             fail(T("The kit could not log a user in on your project: its session is not in the database."))
-        if bool(is_staff) != (name in staff):   # read here, so a check of staff rests on the row, not a claim
+        if found["is_staff"] != (name in staff):   # read here, so a check of staff rests on the row, not a claim
             fail(T("The kit could not log a user in on your project: the database does not hold the staff "
                    "flag the kit wrote for its user."))
     return {name: {"name": facts.get("SESSION_COOKIE_NAME") or "sessionid", "value": key}
             for name, (_, key) in keys.items()}
+
+
+def session_of(key: str, username: str) -> dict | None:
+    """The user a session key logs in, read by the checks from the tree's database: {"is_staff", "is_active"}
+    when the session names `username` and Django would honour it (its hash matches the password row now),
+    else None. Rows that stay in place prove nothing: a trigger could have changed the password under them."""
+    from kit import sessions
+
+    rows = read_database("SELECT s.session_data, CAST(u.id AS TEXT), u.password, u.is_staff, u.is_active "
+                         "FROM django_session s, auth_user u WHERE s.session_key = ? AND u.username = ?",
+                         (key, username))
+    if not rows:
+        return None
+    data, number, password, is_staff, is_active = rows[0]
+    if sessions.honoured_user(data, password, host().session_facts["SECRET_KEY"]) != number:
+        return None
+    return {"is_staff": bool(is_staff), "is_active": bool(is_active)}
 
 
 def cookie_header(session: dict | None) -> list[list[str]]:
@@ -553,6 +571,10 @@ def read_database(sql: str, params: tuple = ()) -> list[tuple]:
         _copy_file(DATABASE + "-wal", folder, False)
         connection = sqlite3.connect(os.path.join(folder, DATABASE))
         try:
+            if found := untrusted_schema(connection):
+                raise UntrustedDatabase(T("The project's database holds SQL of its own ({found}): the checks read that database "
+                       "themselves and trust no trigger or view in it. Drop them; a chat needs neither.",
+                       found=", ".join(found)))
             return connection.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             fail(T("Reading the project's database failed: {error}.", error=str(exc)))

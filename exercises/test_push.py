@@ -23,9 +23,8 @@ from urllib.parse import quote
 import pytest
 
 from kit.i18n import T, recall
-from kit.sessions import session_user
-from support import (PROJECT, WAIT, LearnerCodeError, LiveSocket, close_all, fail, log_in_users, read_database,
-                     redis_for_learner, run, run_in_tree, server_clue)
+from support import (PROJECT, WAIT, LearnerCodeError, LiveSocket, close_all, fail, log_in_users, redis_for_learner,
+                     run, run_in_tree, server_clue, session_of)
 
 @pytest.fixture(scope="module")
 def redis():
@@ -189,12 +188,10 @@ def still_logged_in(member: dict) -> None:
     """The ordinary user is still an active non-staff user with their session, read from the database by the
     checks: a refusal counts only for a user the tree still has logged in (settings.py code that drops the
     kit's sessions or users would turn a view that lets anyone in into one that seems to refuse them)."""
-    rows = read_database("SELECT s.session_data, CAST(u.id AS TEXT), u.is_staff, u.is_active FROM django_session s, "
-                         "auth_user u WHERE s.session_key = ? AND u.username = ?",
-                         (member["value"], member["username"]))
-    if not rows or session_user(rows[0][0]) != rows[0][1] or rows[0][2] or not rows[0][3]:
+    found = session_of(member["value"], member["username"])
+    if found is None or found["is_staff"] or not found["is_active"]:
         fail(T("After its POST, the logged-in user who is not staff was no longer logged in: the database lost "
-               "their session, or the user became staff or inactive. The announce view must refuse that user "
+               "their session, their password changed, or the user became staff or inactive. The announce view must refuse that user "
                "while they stay logged in; leave users and sessions as they are."))
 
 

@@ -32,6 +32,8 @@ LIBRARY_HASHERS = "django.contrib.auth.hashers."
 DATABASE = "db.sqlite3"    # the kit's settings put it at BASE_DIR / "db.sqlite3" (exercises/support.py DATABASE)
 FACTS = ("SECRET_KEY", "SESSION_ENGINE", "SESSION_COOKIE_NAME", "SESSION_COOKIE_AGE", "AUTHENTICATION_BACKENDS",
          "AUTH_USER_MODEL", "PASSWORD_HASHERS")   # the settings the writer needs, asked of the host
+# The writer's words when it refuses (it imports nothing of the kit's messages; the checker says it in full).
+SCHEMA_REFUSED = "the database holds SQL of its own ({found})"
 FACTS_LIMIT = 64 * 1024   # characters of them, as JSON (a command line holds far more, but a key needs far less)
 
 
@@ -78,6 +80,8 @@ def write(order: dict) -> dict:
     expires = (now + datetime.timedelta(seconds=int(order.get("age") or 1209600))).isoformat(" ")
     connection = sqlite3.connect(order["database"], timeout=20)
     try:
+        if found := untrusted_schema(connection):
+            return {"error": SCHEMA_REFUSED.format(found=", ".join(found))}
         with connection:
             for user in order["users"]:
                 found = connection.execute("SELECT id, password FROM auth_user WHERE username = ?",
@@ -158,15 +162,44 @@ def new_key() -> str:
     return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(32))
 
 
-def session_user(data: str) -> str | None:
-    """The user id a stored session names (its signed payload, read without the key), or None."""
+def _payload(data: str) -> dict:
+    """A stored session's signed payload, read without the key ({} when it is not one)."""
     payload = data.split(":", 1)[0]
     try:
         raw = base64.urlsafe_b64decode(payload.lstrip(".") + "=" * (-len(payload.lstrip(".")) % 4))
         value = json.loads(zlib.decompress(raw) if payload.startswith(".") else raw)
     except (ValueError, zlib.error):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def session_user(data: str) -> str | None:
+    """The user id a stored session names, or None."""
+    return _payload(data).get("_auth_user_id")
+
+
+def honoured_user(data: str, password: str, secret: str) -> str | None:
+    """The user id a stored session names when Django would still honour it, else None: its auth hash must be
+    the one made from the user's password row as it is now (a changed password logs every session out, as
+    Django's get_user does), so rows that merely stay in place prove no log-in."""
+    import hmac
+
+    from django.utils.crypto import salted_hmac
+
+    value = _payload(data)
+    wanted = salted_hmac(AUTH_HASH_SALT, password or "", secret=secret, algorithm="sha256").hexdigest()
+    if not isinstance(value.get("_auth_user_hash"), str) or not hmac.compare_digest(value["_auth_user_hash"], wanted):
         return None
-    return value.get("_auth_user_id") if isinstance(value, dict) else None
+    return value.get("_auth_user_id")
+
+
+def untrusted_schema(connection: sqlite3.Connection) -> list[str]:
+    """The triggers and views of a database: SQL of the tree's that runs inside the kit's own reads and writes
+    (a trigger on the kit's UPDATE, a view that answers the checker's copy differently). None is trusted."""
+    connection.execute("PRAGMA trusted_schema = OFF")
+    return [f"{kind} {name}" for kind, name in
+            connection.execute("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view') "
+                               "ORDER BY name LIMIT 5")]
 
 
 def main(argv: list[str]) -> int:

@@ -73,6 +73,65 @@ DROPS_MEMBERS = textwrap.dedent('''
 ''')
 
 
+# The seventh review: SQL of the tree's own runs inside the kit's writes. When the kit's writer made the
+# ordinary user non-staff, a trigger changed their password (so Django took their POST for an anonymous one and
+# refused it), and another kept the session row Django then deleted: the rows read back looked logged in.
+TRIGGERS = textwrap.dedent('''
+    from django.db import migrations
+
+    SQL = ["""CREATE TRIGGER adv_member AFTER UPDATE OF is_staff ON auth_user
+              WHEN NEW.is_staff = 0 AND NEW.username != 'kit-learner'
+              BEGIN UPDATE auth_user SET password = NEW.password || '-' WHERE id = NEW.id; END""",
+           """CREATE TRIGGER adv_keep BEFORE DELETE ON django_session BEGIN SELECT RAISE(IGNORE); END"""]
+
+
+    class Migration(migrations.Migration):
+        dependencies = [("myapp", "0001_initial"), ("auth", "0012_alter_user_first_name_max_length"),
+                        ("sessions", "0001_initial")]
+        operations = [migrations.RunSQL(sql) for sql in SQL]
+''')
+
+# The same without SQL: when a user who is not staff POSTs to announce, their password changes before the view
+# runs, so Django takes the POST for an anonymous one and refuses it; the session row Django then deletes is
+# put back as it was. Every row reads as before; only the session's hash says the user is logged out.
+LOGS_MEMBERS_OUT = textwrap.dedent('''
+
+    from django.core.signals import request_started as _started
+
+
+    def _log_member_out(scope=None, **kwargs):
+        from http.cookies import SimpleCookie
+
+        from django.contrib.auth.models import User
+        from django.contrib.sessions.models import Session
+
+        if not scope or not scope.get("path", "").endswith("/announce/"):
+            return
+        cookie = SimpleCookie(dict(scope["headers"]).get(b"cookie", b"").decode())
+        if "sessionid" not in cookie:
+            return
+        for session in Session.objects.filter(session_key=cookie["sessionid"].value):
+            for user in User.objects.filter(id=session.get_decoded().get("_auth_user_id"), is_staff=False):
+                user.password = user.password + "-"
+                user.save(update_fields=["password"])
+                _kept.append((session.session_key, session.session_data, session.expire_date))
+
+
+    def _put_back(**kwargs):   # Django deleted the session it no longer honours: the same row goes back
+        from django.contrib.sessions.models import Session
+
+        while _kept:
+            key, data, expires = _kept.pop()
+            Session.objects.update_or_create(session_key=key, defaults={"session_data": data, "expire_date": expires})
+
+
+    _kept = []
+    _started.connect(_log_member_out, weak=False)
+    from django.core.signals import request_finished as _finished
+    _finished.connect(_put_back, weak=False)
+''')
+
+
 def push_tree(tmp_path, name: str, settings_tail: str = ""):
     """solutions/ whose announce view lets any logged-in user in, with settings.py's tail appended."""
     tree = copy_tree(SOLUTIONS, tmp_path / name)
@@ -121,3 +180,21 @@ def test_dropping_the_ordinary_users_session_scores_zero(tmp_path):
 def test_solutions_pass_push(tmp_path):
     report, text = graded(tmp_path, copy_tree(SOLUTIONS, tmp_path / "solutions"))
     assert report["score"] == report["max_score"] == 10, text
+
+
+def test_triggers_in_the_database_score_zero(tmp_path):
+    tree = push_tree(tmp_path, "triggers")
+    (tree / "myapp" / "migrations" / "0002_triggers.py").write_text(TRIGGERS)
+    report, text = graded(tmp_path, tree)
+    assert report["score"] == 0, f"the triggers forged {report['score']} points: {text}"
+    assert "holds SQL of its own (trigger adv_keep, trigger adv_member)" in \
+        stage(report, "push")["failures"][0]["message"], text
+
+
+def test_a_session_django_no_longer_honours_is_not_a_log_in(tmp_path):
+    """The rows stay; the session's hash no longer matches the password: the checker computes it as Django does."""
+    report, text = graded(tmp_path, push_tree(tmp_path, "logs-out", LOGS_MEMBERS_OUT))
+    assert report["score"] == 0, f"changed passwords forged {report['score']} points: {text}"
+    failures = stage(report, "push")["failures"]
+    assert [f["test"] for f in failures] == ["test_announce_view_refuses_anyone_but_staff"], text
+    assert "no longer logged in" in failures[0]["message"], text
