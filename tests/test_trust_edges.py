@@ -30,7 +30,8 @@ SOLVED_CONSUMER = (SOLUTIONS / "myapp" / "consumers.py").read_text(encoding="utf
 SOLUTION_MARK = "group_send"            # in the solved consumer, never in the starter's
 SECRET = "SECRET-EXPECTED-VALUE-4c1e"
 # Rich markup that crashes a table, a screen clear, an OSC 52 clipboard write, a bell, NUL and friends.
-NASTY = "boom [/] [bold red]x[/] \x1b[2J\x1b]52;c;aGFja2Vk\x07 nul\x00 bs\x08 vt\x0b del\x7f c1\x9b end"
+NASTY = ("boom [/] [bold red]x[/] \x1b[2J\x1b]52;c;aGFja2Vk\x07 nul\x00 bs\x08 vt\x0b del\x7f c1\x9b "
+         "rlo\u202e 01/01 \u202c isolate\u2067x\u2069 end")
 NO_SANDBOX = {"KIT_SANDBOX": "off", "KIT_REQUIRE_SANDBOX": ""}
 QUICK = {"KIT_TEST_TIME_LIMIT": "20", "KIT_STAGE_TIME_LIMIT": "120", "REDIS_URL": ""}
 
@@ -44,7 +45,8 @@ def fingerprint(*folders: Path) -> str:
 
 
 def no_control(text: str) -> bool:
-    return not any(ord(c) < 32 and c not in "\t\n" or 0x7f <= ord(c) <= 0x9f for c in text)
+    return not any(ord(c) < 32 and c not in "\t\n" or 0x7f <= ord(c) <= 0x9f or 0x202a <= ord(c) <= 0x202e
+                   or 0x2066 <= ord(c) <= 0x2069 for c in text)
 
 
 # -- links: a linked tree is refused, a link in a tree is never followed ---------------------------------------
