@@ -171,8 +171,21 @@ def build_parser() -> argparse.ArgumentParser:
                            help=_("grade even though this machine lacks {requirements} (comma-separated): the stages "
                                   "it cannot grade are 'not graded', points without a sandbox advisory").format(
                                requirements=" / ".join(REQUIREMENTS)))
+    grade_all.add_argument("--shard-count", type=int, metavar="N",
+                           help=_("grade the class as N shards, this run only one of them (see kit grade-merge)"))
+    grade_all.add_argument("--shard-index", type=int, metavar="I",
+                           help=_("the shard to grade, 0 to N-1 (default: $SLURM_ARRAY_TASK_ID or "
+                                  "$JOB_COMPLETION_INDEX): learners sorted by folder name (NFC), the k-th to shard "
+                                  "k mod N"))
     add_lang(grade_all)
     grade_all.set_defaults(run=cmd_grade_all)
+
+    grade_merge = _command(sub, "grade-merge", _("merge the shards of one grade-all into the class's gradebook"))
+    grade_merge.add_argument("folders", nargs="+", metavar="FOLDER", help=_("the shards' --out folders"))
+    grade_merge.add_argument("--out", metavar="FOLDER", required=True, help=_("where the class's gradebook goes"))
+    grade_merge.add_argument("--force", action="store_true", help=_("replace the gradebook already in --out"))
+    add_lang(grade_merge)
+    grade_merge.set_defaults(run=cmd_grade_merge)
 
     from .bench import DEFAULT_LAYERS
 
@@ -394,10 +407,28 @@ def cmd_grade_all(args) -> int:
         raise UsageError(T("--allow-missing takes {known}, not {unknown}.", known=", ".join(REQUIREMENTS),
                            unknown=", ".join(unknown)))
     try:
+        shard = None
+        if args.shard_count is not None or args.shard_index is not None:
+            from .shards import index_from
+
+            if args.shard_count is None:
+                raise GradeAllError(T("--shard-index needs --shard-count, the number of shards."))
+            shard = (index_from(args.shard_index, args.shard_count), args.shard_count)
         return run(args.directory, known_stages(args.stages), args.out, Console(), resume=args.resume,
-                   force=args.force, allow_missing=allowed, language=args.lang)
+                   force=args.force, allow_missing=allowed, language=args.lang, shard=shard)
     except GradeAllError as exc:
         raise UsageError(exc.args[0] if exc.args else str(exc)) from None
+
+
+def cmd_grade_merge(args) -> int:
+    from .gradeall import GradeAllError
+    from .shards import merge
+
+    try:
+        merge([Path(f) for f in args.folders], Path(args.out), Console(), force=args.force)
+    except GradeAllError as exc:
+        raise UsageError(exc.args[0] if exc.args else str(exc)) from None
+    return 0
 
 
 def cmd_status(args) -> int:

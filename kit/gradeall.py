@@ -166,8 +166,9 @@ def _catch_signals():
 
 def run(directory: str | Path, stage_ids: list[str], out_dir: str | Path | None, console: Console, *,
         resume: bool = False, force: bool = False, allow_missing: set[str] | None = None,
-        language: str | None = None) -> int:
-    """The whole command: check, find, grade (writing the gradebook after each learner); the exit code."""
+        language: str | None = None, shard: tuple[int, int] | None = None) -> int:
+    """The whole command: check, find, grade (writing the gradebook after each learner); the exit code.
+    shard=(index, count): only that shard's learners, and a manifest once complete (kit/shards.py)."""
     allow_missing = set(allow_missing or ())
     root = Path(directory).expanduser().absolute()
     out = Path(out_dir).expanduser().resolve() if out_dir else Path.cwd().resolve() / f"{root.name}-grades"
@@ -200,6 +201,11 @@ def run(directory: str | Path, stage_ids: list[str], out_dir: str | Path | None,
             raise GradeAllError(T("{root} is not a class folder: none of its folders holds a project tree "
                                   "(manage.py, myproject/, myapp/) up to two levels down. Give grade-all the folder "
                                   "that holds one folder per learner.", root=str(root.resolve())))
+        if shard:
+            from . import shards
+
+            whole, submissions = shards.pick(submissions, *shard)
+            attempt = shards.unfinish(out)
         meta = Meta(directory=str(root.resolve()), stages=stage_ids, isolation=isolation.describe(),
                     kit_commit=kit_commit(), started=now(),
                     machine_not_graded={s: machine_why or why for s, why in machine_not_graded.items()},
@@ -218,7 +224,10 @@ def run(directory: str | Path, stage_ids: list[str], out_dir: str | Path | None,
             for name in FILES:
                 (out / name).unlink(missing_ok=True)
             shutil.rmtree(out / FEEDBACK, ignore_errors=True)
-        return _batch(submissions, stage_ids, out, meta, say, machine_not_graded)
+        code = _batch(submissions, stage_ids, out, meta, say, machine_not_graded)
+        if shard and code == 0:   # last: only a complete shard gets the manifest the merge asks for
+            shards.finish(out, whole, *shard, meta, attempt, submissions)
+        return code
 
 
 def _batch(submissions: list[Submission], stage_ids: list[str], out: Path, meta: Meta, say: Say,
