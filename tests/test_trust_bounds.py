@@ -86,24 +86,6 @@ for _n in range(25):   # 400 MiB in files of 16 MiB, each below the per-file bou
 '''
 
 
-def test_a_tree_that_fills_the_disk_fails_its_stage_and_gives_the_space_back(tmp_path):
-    tree = copy_tree(SOLUTIONS, tmp_path / "filler")
-    settings = tree / "myproject" / "settings.py"
-    settings.write_text(settings.read_text(encoding="utf-8") + "\n" + textwrap.dedent(DISK_FILLER), encoding="utf-8")
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    left_before = {group for group in sandbox.CGROUPS.glob("**/kit-stage-*") if not alive(group)}
-    report = grade_json(tree, "settings", env=dict(LIMITS, TMPDIR=str(scratch)))
-    stage = report["stages"][0]
-    assert report["score"] == 0, json.dumps(report)[:2000]
-    message = stage["failures"][0]["message"]
-    assert f"more than {sandbox.DISK_LIMIT // 2 ** 20} MiB" in message, json.dumps(report)[:2000]
-    assert "Traceback" not in message and len(message) < 600, message
-    assert leftovers(tree, tmpdir=scratch) == []
-    assert grader._disk_used(scratch) < 16 << 20, sorted(str(p) for p in scratch.rglob("*"))[:20]
-    assert not (tree / "myproject" / "fill").exists()   # the learner's own tree is never written
-
-
 # The sixth review: daphne's socket folder, the one folder outside the tree that daphne's learner process may
 # write, lay in the grading machine's /tmp, unwatched: 320 MiB went there while the stage passed 10/10.
 SOCKET_FOLDER_FILLER = '''
@@ -114,17 +96,24 @@ for _n in range(20):
 '''
 
 
-def test_a_daphne_that_fills_its_socket_folder_fails_its_stage(tmp_path):
+@pytest.mark.parametrize("stage_id, relpath, filler", [("settings", "myproject/settings.py", DISK_FILLER),
+                                                       ("daphne", "myproject/asgi.py", SOCKET_FOLDER_FILLER)],
+                         ids=["scratch-tree", "daphne-socket-folder"])
+def test_a_tree_that_fills_the_disk_fails_its_stage_and_gives_the_space_back(tmp_path, stage_id, relpath, filler):
     tree = copy_tree(SOLUTIONS, tmp_path / "filler")
-    asgi = tree / "myproject" / "asgi.py"
-    asgi.write_text(asgi.read_text(encoding="utf-8") + "\n" + textwrap.dedent(SOCKET_FOLDER_FILLER), encoding="utf-8")
+    module = tree / relpath
+    module.write_text(module.read_text(encoding="utf-8") + "\n" + textwrap.dedent(filler), encoding="utf-8")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    report = grade_json(tree, "daphne", env=dict(LIMITS, TMPDIR=str(scratch), KIT_BUSY_RETRY="0"))
-    message = report["stages"][0]["failures"][0]["message"] if report["stages"][0]["failures"] else ""
-    assert report["score"] == 0 and f"more than {sandbox.DISK_LIMIT // 2 ** 20} MiB" in message, \
-        json.dumps(report)[:2000]
+    report = grade_json(tree, stage_id, env=dict(LIMITS, TMPDIR=str(scratch), KIT_BUSY_RETRY="0"))
+    failures = report["stages"][0]["failures"]
+    message = failures[0]["message"] if failures else ""
+    assert report["score"] == 0, json.dumps(report)[:2000]
+    assert f"more than {sandbox.DISK_LIMIT // 2 ** 20} MiB" in message, json.dumps(report)[:2000]
+    assert "Traceback" not in message and len(message) < 600, message
+    assert leftovers(tree, tmpdir=scratch) == []
     assert grader._disk_used(scratch) < 16 << 20, sorted(str(p) for p in scratch.rglob("*"))[:20]
+    assert not (tree / "myproject" / "fill").exists()   # the learner's own tree is never written
 
 
 def test_the_disk_walk_counts_blocks_and_follows_no_link(tmp_path):

@@ -45,33 +45,36 @@ CLAIMED_COOKIES = textwrap.dedent('''
     _atexit.register(_claim)
 ''')
 
-# Whatever the kit calls its users, a POST to announce from one who is not staff loses its session before the
-# view runs, so the view that lets any logged-in user in sees an anonymous visitor (and refuses them).
-DROPS_MEMBERS = textwrap.dedent('''
-
-    from django.core.signals import request_started as _started
 
 
-    def _drop_member(scope=None, **kwargs):
-        from http.cookies import SimpleCookie
+def on_announce(action: str, tail: str = "") -> str:
+    """settings.py code that, when a user who is not staff POSTs to announce, runs action (lines using
+    `session` and `user`) before the view does, whatever the kit calls its users."""
+    return textwrap.dedent('''
 
-        from django.contrib.auth.models import User
-        from django.contrib.sessions.models import Session
-
-        if not scope or not scope.get("path", "").endswith("/announce/"):
-            return
-        cookie = SimpleCookie(dict(scope["headers"]).get(b"cookie", b"").decode())
-        if "sessionid" not in cookie:
-            return
-        for session in Session.objects.filter(session_key=cookie["sessionid"].value):
-            number = session.get_decoded().get("_auth_user_id")
-            if not User.objects.filter(id=number, is_staff=True).exists():
-                session.delete()
+        from django.core.signals import request_started as _started
 
 
-    _started.connect(_drop_member, weak=False)
-''')
+        def _on_member(scope=None, **kwargs):
+            from http.cookies import SimpleCookie
 
+            from django.contrib.auth.models import User
+            from django.contrib.sessions.models import Session
+
+            if not scope or not scope.get("path", "").endswith("/announce/"):
+                return
+            cookie = SimpleCookie(dict(scope["headers"]).get(b"cookie", b"").decode())
+            if "sessionid" not in cookie:
+                return
+            for session in Session.objects.filter(session_key=cookie["sessionid"].value):
+                for user in User.objects.filter(id=session.get_decoded().get("_auth_user_id"), is_staff=False):
+    ''') + textwrap.indent(textwrap.dedent(action), " " * 12) + "\n\n_started.connect(_on_member, weak=False)\n" + \
+        textwrap.dedent(tail)
+
+
+# The member's session is gone when the view runs: the view that lets any logged-in user in sees an anonymous
+# visitor (and refuses them).
+DROPS_MEMBERS = on_announce("session.delete()")
 
 # The seventh review: SQL of the tree's own runs inside the kit's writes. When the kit's writer made the
 # ordinary user non-staff, a trigger changed their password (so Django took their POST for an anonymous one and
@@ -94,28 +97,11 @@ TRIGGERS = textwrap.dedent('''
 # The same without SQL: when a user who is not staff POSTs to announce, their password changes before the view
 # runs, so Django takes the POST for an anonymous one and refuses it; the session row Django then deletes is
 # put back as it was. Every row reads as before; only the session's hash says the user is logged out.
-LOGS_MEMBERS_OUT = textwrap.dedent('''
-
-    from django.core.signals import request_started as _started
-
-
-    def _log_member_out(scope=None, **kwargs):
-        from http.cookies import SimpleCookie
-
-        from django.contrib.auth.models import User
-        from django.contrib.sessions.models import Session
-
-        if not scope or not scope.get("path", "").endswith("/announce/"):
-            return
-        cookie = SimpleCookie(dict(scope["headers"]).get(b"cookie", b"").decode())
-        if "sessionid" not in cookie:
-            return
-        for session in Session.objects.filter(session_key=cookie["sessionid"].value):
-            for user in User.objects.filter(id=session.get_decoded().get("_auth_user_id"), is_staff=False):
-                user.password = user.password + "-"
-                user.save(update_fields=["password"])
-                _kept.append((session.session_key, session.session_data, session.expire_date))
-
+LOGS_MEMBERS_OUT = on_announce('''
+    user.password = user.password + "-"
+    user.save(update_fields=["password"])
+    _kept.append((session.session_key, session.session_data, session.expire_date))
+''', tail='''
 
     def _put_back(**kwargs):   # Django deleted the session it no longer honours: the same row goes back
         from django.contrib.sessions.models import Session
@@ -126,7 +112,6 @@ LOGS_MEMBERS_OUT = textwrap.dedent('''
 
 
     _kept = []
-    _started.connect(_log_member_out, weak=False)
     from django.core.signals import request_finished as _finished
     _finished.connect(_put_back, weak=False)
 ''')
