@@ -498,13 +498,17 @@ def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, 
     limits = limits or {}
     test_limit = float(limits.get("KIT_TEST_TIME_LIMIT", TEST_TIME_LIMIT))
     stage_limit = float(limits.get("KIT_STAGE_TIME_LIMIT", STAGE_TIME_LIMIT))
-    visible = [str(stage.checkpoint) for stage in stages] if part != "hidden" else []
-    modules = visible + ([str(path) for stage in stages for path in hidden.checks_for(stage)]
-                         if part != "visible" else [])
+    # Hidden checks alone still collect the stage's own module (its conftest and `support` come with it) and
+    # deselect every check of it.
+    modules = [str(stage.checkpoint) for stage in stages] + ([str(path) for stage in stages
+                                                              for path in hidden.checks_for(stage)]
+                                                             if part != "visible" else [])
+    unwanted = [f"--deselect={stage.checkpoint.relative_to(EXERCISES_DIR)}::" for stage in stages] \
+        if part == "hidden" else []
     cmd = [sys.executable, "-P", "-s", "-B", "-m", "pytest", *modules, "-c", str(EXERCISES_DIR / "pytest.ini"),
            "--rootdir", str(EXERCISES_DIR), "--confcutdir", str(EXERCISES_DIR), "-p", "kit.pytest_plugin",
            "-p", "pytest_timeout", f"--timeout={test_limit:g}", "-q", "--no-header", "-rN",
-           "-W", "ignore::DeprecationWarning", *(["--kit-keep-going"] if keep_going else []),
+           "-W", "ignore::DeprecationWarning", *unwanted, *(["--kit-keep-going"] if keep_going else []),
            *(["-k", select] if select else [])]
     env = dict(os.environ, KIT_GRADED_PROJECT=str(tree), KIT_SOURCE_TREE=str(root),
                KIT_GRADING_ISOLATION=isolation.kind, KIT_GRADING_ISOLATION_DETAIL=isolation.detail,
