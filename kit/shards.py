@@ -239,7 +239,7 @@ def merge(folders: list[Path], out: Path, console=None, force: bool = False) -> 
         if feedback[sub.key].is_file():
             atomic_write(out / FEEDBACK / f"{names[id(sub)]}.md", feedback[sub.key].read_bytes())
     if console is not None:
-        from .gradeall import summary_tables
+        from .classsummary import summary_tables
         from .i18n import numeral
 
         for grid in summary_tables(submissions, meta.stages):
