@@ -10,7 +10,7 @@ from test_bengali_prose import english_prose
 from kit.cli import LEARNER_COMMANDS
 
 BENGALI = {"KIT_LANG": "bn"}
-COMMANDS = (*LEARNER_COMMANDS, "release", "grade-all", "bench")
+COMMANDS = (*LEARNER_COMMANDS, "release", "grade-all", "grade-merge", "bench")
 
 
 def said(done) -> str:
