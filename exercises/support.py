@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -32,7 +33,7 @@ from kit import procs, sandbox
 from kit.busy import DEFAULT_WAIT
 from kit.explain import Places, exit_calls
 from kit.i18n import T, join, lower_first, pack, recall, unpack
-from kit.sessions import untrusted_schema
+from kit.sessions import connect as connect_database, untrusted_schema
 
 PROJECT = Path(os.environ["KIT_GRADED_PROJECT"]).resolve()
 PLACES = Places(PROJECT)
@@ -498,7 +499,7 @@ def log_in_users(users: dict[str, str], staff=()) -> dict[str, dict]:
     facts = on.session_facts
     if why := sessions.problem(facts):
         fail(why)
-    read_database("SELECT 1")   # SQL of the tree's own in the database is refused in its own words, first
+    refuse_untrusted_database()   # in its own words, before the writer meets the same SQL
     keys = {name: (password, sessions.new_key()) for name, password in users.items()}
     order = json.dumps(sessions.order_for(facts, keys, staff))
     code, out, err = run_in_tree(["-P", "-m", "kit.sessions", "--write", order], timeout=WAIT * 12,
@@ -563,23 +564,36 @@ def _copy_file(name: str, folder: str, required: bool) -> None:
             target.write(source.read(DATABASE_LIMIT))
 
 
-def read_database(sql: str, params: tuple = ()) -> list[tuple]:
-    """Rows the checks read themselves, from a copy of the tree's SQLite database (and its write-ahead log)
-    in a folder of this process: learner code can neither point the read elsewhere nor see it."""
+@contextlib.contextmanager
+def _database_copy():
+    """A connection to a copy of the tree's SQLite database (and its write-ahead log) in a folder of this
+    process: learner code can neither point the read elsewhere nor see it. SQL of the tree's own is refused."""
     with tempfile.TemporaryDirectory(prefix="kit-db-") as folder:
         _copy_file(DATABASE, folder, True)
         _copy_file(DATABASE + "-wal", folder, False)
-        connection = sqlite3.connect(os.path.join(folder, DATABASE))
+        connection = connect_database(os.path.join(folder, DATABASE))
         try:
             if found := untrusted_schema(connection):
                 raise UntrustedDatabase(T("The project's database holds SQL of its own ({found}): the checks read that database "
                        "themselves and trust no trigger or view in it. Drop them; a chat needs neither.",
                        found=", ".join(found)))
-            return connection.execute(sql, params).fetchall()
+            yield connection
         except sqlite3.Error as exc:
             fail(T("Reading the project's database failed: {error}.", error=str(exc)))
         finally:
             connection.close()
+
+
+def read_database(sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows the checks read themselves, from a private copy of the tree's database."""
+    with _database_copy() as connection:
+        return connection.execute(sql, params).fetchall()
+
+
+def refuse_untrusted_database() -> None:
+    """Fails, in the refusal's own words, when the tree's database holds triggers or views."""
+    with _database_copy():
+        pass
 
 
 # -- running async scenarios ---------------------------------------------------------------

@@ -78,7 +78,7 @@ def write(order: dict) -> dict:
 
     now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
     expires = (now + datetime.timedelta(seconds=int(order.get("age") or 1209600))).isoformat(" ")
-    connection = sqlite3.connect(order["database"], timeout=20)
+    connection = connect(order["database"], timeout=20)
     try:
         if found := untrusted_schema(connection):
             return {"error": SCHEMA_REFUSED.format(found=", ".join(found))}
@@ -193,10 +193,16 @@ def honoured_user(data: str, password: str, secret: str) -> str | None:
     return value.get("_auth_user_id")
 
 
+def connect(path: str, timeout: float = 5.0) -> sqlite3.Connection:
+    """A connection to a tree's database that runs no SQL function of its schema's own (trusted_schema off)."""
+    connection = sqlite3.connect(path, timeout=timeout)
+    connection.execute("PRAGMA trusted_schema = OFF")
+    return connection
+
+
 def untrusted_schema(connection: sqlite3.Connection) -> list[str]:
     """The triggers and views of a database: SQL of the tree's that runs inside the kit's own reads and writes
     (a trigger on the kit's UPDATE, a view that answers the checker's copy differently). None is trusted."""
-    connection.execute("PRAGMA trusted_schema = OFF")
     return [f"{kind} {name}" for kind, name in
             connection.execute("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view') "
                                "ORDER BY name LIMIT 5")]
