@@ -3,11 +3,11 @@
 A stage's solution is the state of its files right after that stage, not the
 finished course: `kit solve consumer` writes the tutorial's consumer, and only
 `kit solve hardening` the hardened one. solutions/ is the finished tree (the
-state after the last stage); solutions/stages/<stage>/<relpath> holds a stage's
-version of a file only where it differs from the finished one, so every
-version is stored once. `kit reset STAGE` puts back the files as that stage
-starts: the previous stages' solution where one touched the file, else the
-starter.
+state after the last stage); a file several stages change holds each stage's
+lines in marked stage regions (kit/regions.py), so every line is written once,
+and solution_text() cuts out the state of any stage, markers dropped. `kit reset
+STAGE` puts back the files as that stage starts: the previous stages' solution
+where one touched the file, else the starter.
 
 Stages share files (settings.py grows in the settings, redis and hardening
 stages). A file the learner has edited that also holds their work for another
@@ -33,13 +33,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from . import catalogue
+from . import catalogue, regions
 from .catalogue import KIT_ROOT, Stage, stages_for_file
 from .i18n import T, _
 from .project import linked_inside, read_inside, read_text_inside
 
 SOLUTIONS = KIT_ROOT / "solutions"
-STAGE_SOLUTIONS = SOLUTIONS / "stages"
+STATES = KIT_ROOT / ".kit" / "solutions"        # a stage's state of a file, cut out for a learner to read
 STARTER_SNAPSHOT = KIT_ROOT / ".kit" / "starter"   # written by `kit release`
 WRITTEN = Path(".kit") / "written.json"            # in the project: what solve/reset wrote there
 MAX_FILE = 64 * 2**20                              # a project file solve/reset reads, at most
@@ -64,24 +64,40 @@ def _read(path: Path) -> str | None:
 
 
 def solution_source(relpath: str, stage: Stage | None = None) -> Path | None:
-    """Where the file's state right after `stage` is stored (the finished tree when stage is None).
-
-    None when no stage up to `stage` touches the file: it is still the starter then.
+    """The solution file holding the file's state right after `stage` (the finished tree when stage is None),
+    with its stage regions. None when no stage up to `stage` touches the file: it is still the starter then.
     """
     if stage is None:
         return SOLUTIONS / relpath
     done = catalogue.STAGES[:catalogue.STAGES.index(stage) + 1]
-    owners = [s for s in done if relpath in s.files]
-    if not owners:
-        return None
-    staged = STAGE_SOLUTIONS / owners[-1].id / relpath
-    return staged if staged.is_file() else SOLUTIONS / relpath
+    return SOLUTIONS / relpath if any(relpath in s.files for s in done) else None
 
 
 def solution_text(relpath: str, stage: Stage | None = None) -> str | None:
     """The file as it stands right after `stage` (the finished course when stage is None)."""
     source = solution_source(relpath, stage)
-    return starter_text(relpath) if source is None else _read(source)
+    if source is None:
+        return starter_text(relpath)
+    text = _read(source)
+    return None if text is None else regions.cut(text, relpath, stage.id if stage else None)
+
+
+def solution_copy(relpath: str, stage: Stage) -> Path | None:
+    """A file a learner may open that holds the stage's solution of relpath, markers cut out: the solution
+    file itself when it has no stage regions, else a copy under .kit/solutions/<stage>/. None if none can be."""
+    source = solution_source(relpath, stage)
+    text = _read(source) if source is not None else None
+    if text is None or not regions.has_regions(text, relpath):
+        return source if text is not None else None
+    copy = STATES / stage.id / relpath
+    try:
+        wanted = regions.cut(text, relpath, stage.id)
+        if _read(copy) != wanted:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_text(wanted, encoding="utf-8")
+    except OSError:
+        return None
+    return copy
 
 
 def before_text(relpath: str, stage: Stage) -> str | None:
@@ -116,10 +132,12 @@ def _record(project: Path, relpath: str, text: str) -> None:
 
 
 def kit_versions(relpath: str) -> set[str]:
-    """Every version of the file the kit itself provides: the starter and each stage's solution."""
+    """Every version of the file the kit itself provides: the starter, each stage's solution, and the
+    solution file as it is (a copy of solutions/ holds it with its stage regions)."""
     versions = {starter_text(relpath)}
     if SOLUTIONS.is_dir():
         versions.update(solution_text(relpath, stage) for stage in catalogue.STAGES)
+        versions.add(_read(SOLUTIONS / relpath))
     versions.discard(None)
     return versions
 
@@ -257,7 +275,7 @@ def _replace(stage: Stage, project: Path, source, label: str, action: str, force
         wrote += 1
         out.print("  " + saved.translate(), soft_wrap=True)
     for relpath, others in refused:
-        where = solution_source(relpath, stage) if action == "solve" else None
+        where = solution_copy(relpath, stage) if action == "solve" else None
         said = (T("{file}: left alone. You edited it, and it also holds your work for stage(s) {stages}. Add --force "
                   "to replace it anyway (a backup is kept), or copy the part you need from {source}.", file=relpath,
                   stages=", ".join(others), source=where.relative_to(KIT_ROOT).as_posix())

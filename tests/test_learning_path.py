@@ -48,21 +48,10 @@ def test_each_stage_changes_only_the_files_the_catalogue_names():
         assert changed <= set(stage.files), f"{stage.id} changes {changed - set(stage.files)} without naming it"
         before = after
     for relpath in PROJECT_FILES:
-        assert before[relpath] == (SOLUTIONS / relpath).read_text(), f"the last stage's {relpath} is not finished"
+        assert before[relpath] == files.solution_text(relpath), f"the last stage's {relpath} is not finished"
 
 
-def test_each_intermediate_version_is_stored_once_under_its_stage():
-    stored = [p for p in files.STAGE_SOLUTIONS.rglob("*") if p.is_file()]
-    assert stored, "solutions/stages/ holds no intermediate version"
-    for path in stored:
-        stage_id, *parts = path.relative_to(files.STAGE_SOLUTIONS).parts
-        relpath = "/".join(parts)
-        stage = catalogue.get(stage_id)
-        assert relpath in stage.files, f"{path}: stage {stage_id} does not name {relpath}"
-        assert path.read_text() != (SOLUTIONS / relpath).read_text(), f"{path} duplicates the finished file"
-        index = STAGES.index(stage)
-        if index:
-            assert path.read_text() != files.solution_text(relpath, STAGES[index - 1]), f"{path} changes nothing"
+# Each intermediate version is written once, as stage regions of the finished file: tests/test_solution_regions.py.
 
 
 def test_intermediate_solutions_do_not_reach_ahead():

@@ -101,11 +101,23 @@ def starter_of(solution: Path) -> bytes:
     return in_project.read_bytes() if in_project.is_file() else b""
 
 
+def stage_states() -> dict[str, str]:
+    """Each stage's state of a solution file with stage regions (kit/regions.py), which no file on disk holds."""
+    from kit import files, regions
+
+    return {f"solutions/{rel} after {stage.id}": files.solution_text(rel, stage)
+            for rel in catalogue.PROJECT_FILES if (SOLUTIONS / rel).is_file()
+            and regions.has_regions((SOLUTIONS / rel).read_text(encoding="utf-8"), rel)
+            for stage in catalogue.stages_for_file(rel)}
+
+
 def distinctive_solution_lines() -> set[str]:
     """Lines only the finished tree has: absent from the starter and from all other material of the kit."""
     lines = set()
     for path in files_of(SOLUTIONS):
         lines |= {line.strip() for line in path.read_text(encoding="utf-8").splitlines() if len(line.strip()) >= 20}
+    for text in stage_states().values():
+        lines |= {line.strip() for line in text.splitlines() if len(line.strip()) >= 20}
     elsewhere = ""
     for top in ("project", "exercises", "notebooks", "kit", "README.md", "docs", "locale"):
         for path in ([KIT_ROOT / top] if (KIT_ROOT / top).is_file() else files_of(KIT_ROOT / top)):
@@ -118,6 +130,7 @@ def test_no_solution_file_or_text_leaks_into_the_release(release):
     distinctive = distinctive_solution_lines()
     assert len(distinctive) > 20, "the solutions should have many lines of their own to look for"
     finished = {p.read_bytes() for p in files_of(SOLUTIONS) if p.read_bytes() != starter_of(p)}
+    finished |= {text.encode("utf-8") for text in stage_states().values()}
     for path in files_of(release):
         data = path.read_bytes()
         assert data not in finished, f"{path.relative_to(release)} is a solution file"
@@ -138,7 +151,7 @@ def code_lines(text: str) -> list[str]:
 def answers() -> dict[str, tuple[str, str]]:
     """Every answer the kit holds for a project file: where it is -> (its text, the starter's text).
 
-    The finished tree, each stage's own solution (solutions/stages/<stage>/), and
+    The finished tree, each stage's own solution (cut from the finished file's stage regions), and
     the classic tutorial that the tests build trees from (tests/classic.py).
     """
     found = {}
@@ -147,6 +160,8 @@ def answers() -> dict[str, tuple[str, str]]:
         if path.suffix in (".py", ".html"):
             found[f"solutions/{rel.as_posix()}"] = (path.read_text(encoding="utf-8"),
                                                    starter_of(path).decode("utf-8"))
+    for where, text in stage_states().items():
+        found[where] = (text, (KIT_ROOT / "project" / where.split()[0].removeprefix("solutions/")).read_text(encoding="utf-8"))
     for name, rel in (("CONSUMER", "myapp/consumers.py"), ("ROUTING", "myapp/routing.py"), ("ASGI", "myproject/asgi.py")):
         found[f"tests/classic.py {name}"] = (getattr(CLASSIC, name), (KIT_ROOT / "project" / rel).read_text(encoding="utf-8"))
     return found

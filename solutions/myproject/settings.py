@@ -48,13 +48,21 @@ TEMPLATES = [
 
 ASGI_APPLICATION = "myproject.asgi.application"
 
+# kit-stage: from redis
 # One process can use the in-memory layer; several workers need Redis.
 #
 # In memory, `capacity` is how many messages may wait in one socket's channel
 # before the layer drops new ones *silently*. The default, 100, is overrun by a
 # handful of clients typing fast into one room (benchmarks/load.py: a burst of
 # 5 senders x 400 into a room of 10 loses about two thirds). 10_000 holds any
+# kit-stage: end
+# kit-stage: from hardening
 # backlog the rate limit below allows, costs nothing while queues are short and
+# kit-stage: end
+# kit-stage: from redis before hardening
+# # backlog a busy room builds up, costs nothing while queues are short and
+# kit-stage: end
+# kit-stage: from redis
 # does not slow delivery.
 #
 # On Redis, RedisPubSubChannelLayer rather than RedisChannelLayer: the queued
@@ -81,7 +89,16 @@ else:
             "CONFIG": {"capacity": CHANNEL_CAPACITY},
         },
     }
+# kit-stage: end
+# kit-stage: before redis
+# # One process: the in-memory layer. The redis stage moves it to Redis, so that
+# # several daphne workers can share it.
+# CHANNEL_LAYERS = {
+#     "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
+# }
+# kit-stage: end
 
+# kit-stage: from hardening
 # Hardening limits, read by myapp/consumers.py. Longer messages are refused with
 # an error frame, never relayed (daphne itself cuts frames over 1 MiB).
 CHAT_MAX_MESSAGE_LENGTH = int(os.environ.get("CHAT_MAX_MESSAGE_LENGTH", "2000"))
@@ -89,16 +106,19 @@ CHAT_MAX_MESSAGE_LENGTH = int(os.environ.get("CHAT_MAX_MESSAGE_LENGTH", "2000"))
 # many, then this many a second). People type far slower; floods are refused.
 CHAT_RATE_LIMIT = int(os.environ.get("CHAT_RATE_LIMIT", "10"))
 
+# kit-stage: end
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": BASE_DIR / "db.sqlite3",
+        # kit-stage: from history
         # database_sync_to_async closes a connection older than this after every call; at 0 (Django's
         # default) each saved chat message opens a new one, and a busy room falls behind its senders.
         "CONN_MAX_AGE": 600,
         # WAL lets readers (history for a joiner) go on while a message is written; NORMAL syncs
         # to disk at checkpoints instead of on every insert.
         "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
+        # kit-stage: end
     }
 }
 
