@@ -334,12 +334,14 @@ def _grade(root: Path, stages: list[str], *, recheck: bool = False):
     kernel's interrupt) stops its checks and says so.
     """
     from . import grader, procs
+    from .gradingline import GradingLine
 
     outcome = {}
+    line = GradingLine(stages)
 
     def work():
         try:
-            outcome["report"] = grader.grade(root, stages, recheck=recheck)
+            outcome["report"] = grader.grade(root, stages, recheck=recheck, on_stage_done=line.stage_done)
         except BaseException as exc:  # anything at all becomes a sentence for the learner
             outcome["error"] = exc
 
@@ -348,12 +350,15 @@ def _grade(root: Path, stages: list[str], *, recheck: bool = False):
     try:
         while worker.is_alive():
             worker.join(0.2)
+            line.tick()
     except KeyboardInterrupt:
         # The grader stops its own checks only when interrupted in its own thread; these are its checkers.
         for proc in list(getattr(grader, "_running", ())):
             procs.stop_tree(proc, grace=2)
         worker.join(30)
         return None, T("Interrupted: grading was stopped before it finished.")
+    finally:
+        line.close()
     if "report" in outcome:
         return outcome["report"], None
     exc = outcome.get("error")
@@ -393,10 +398,17 @@ def serve(project=None, *, restart: bool = False, **options):
         print(T("daphne is already running at {url}/chat/ (serve(restart=True) after editing files)",
                 url=server.url).translate())
         return server
+    # A restart keeps the port: the chat pages already open in the browser reconnect to the same address.
+    keep = {"port": server.port} if server is not None and server.port and "port" not in options else {}
     if server is not None:
         server.stop()
     try:
-        server = DaphneServer(root, **options).start()
+        try:
+            server = DaphneServer(root, **options, **keep).start()
+        except ServerError:
+            if not keep:
+                raise
+            server = DaphneServer(root, **options).start()   # the old port was taken meanwhile: a free one
     except ServerError as exc:
         raise LessonError(T("daphne did not start: {error}", error=i18n.translated(str(exc))).translate()) from None
     _servers[root] = server

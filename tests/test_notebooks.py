@@ -7,6 +7,7 @@ New notebooks (redis, hardening) are picked up from the catalogue as they land.
 from __future__ import annotations
 
 import re
+import socket
 
 import nbformat
 import psutil
@@ -165,6 +166,14 @@ def test_serve_reuses_the_running_server_and_restart_replaces_it(solved_tree):
         assert fresh.running and fresh.process.pid != pid
         assert wait_until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie", 10), \
             "the old daphne outlived serve(restart=True)"
+        # the chat pages already open reconnect to the address they had (lesson 05 tells learners so)
+        assert fresh.port == first.port, "serve(restart=True) moved daphne to another port: open pages are stranded"
+        fresh.stop()
+        with socket.socket() as squatter:   # someone took the port meanwhile: the restart picks a free one
+            squatter.bind(("127.0.0.1", first.port))
+            squatter.listen()
+            moved = serve(solved_tree, restart=True)
+            assert moved.running and moved.port != first.port
     finally:
         stop(solved_tree)
     assert not survivors(solved_tree, None)
