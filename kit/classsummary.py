@@ -5,7 +5,7 @@ from rich.table import Table
 
 from . import catalogue
 from .classfolder import Submission
-from .gradebook import BAND_LABELS, NOT_GRADED, distribution, stage_summary
+from .gradebook import BAND_LABELS, MACHINE, NOT_GRADED, clean, distribution, stage_summary
 from .i18n import N_, T, _, numeral
 
 PASS_RATE = N_("Pass rate per stage")
@@ -31,6 +31,9 @@ def summary_tables(submissions: list[Submission], stage_ids: list[str]) -> tuple
     caption = T("mean {mean:.1f}, median {median:g}, min {min}, max {max}, full marks {full_marks}",
                 mean=dist["mean"], median=dist["median"], min=dist["min"], max=dist["max"],
                 full_marks=dist["full_marks"]).translate()
+    if dist["machine"]:
+        caption += "; " + T("{count} learner(s) not graded because of the machine, left out",
+                            count=numeral(len(dist["machine"]))).translate()
     if dist["no_tree"]:
         caption += "; " + T("{count} folder(s) with no project tree left out",
                             count=numeral(dist["no_tree"])).translate()
@@ -49,3 +52,12 @@ def summary_tables(submissions: list[Submission], stage_ids: list[str]) -> tuple
         scores.add_row(*band)
     scores.caption = caption
     return stages, scores
+
+
+def rerun_line(submissions: list[Submission]) -> str:
+    """One sentence naming the learners the machine failed (kit/gradebook.py, MACHINE), or ""."""
+    names = [clean(s.learner) for s in submissions if s.status == MACHINE]
+    if not names:
+        return ""
+    return T("Not graded because of the machine, never scored 0: {count} learner(s) ({names}).",
+             count=numeral(len(names)), names=", ".join(names[:20]) + (" …" if len(names) > 20 else "")).translate()

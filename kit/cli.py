@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help=_("the shard to grade, 0 to N-1 (default: $SLURM_ARRAY_TASK_ID or "
                                   "$JOB_COMPLETION_INDEX): learners sorted by folder name (NFC), the k-th to shard "
                                   "k mod N"))
+    grade_all.add_argument("--jobs", type=int, metavar="N",
+                           help=_("learners graded at once, each with services of its own (default: what fits this "
+                                  "machine, a learner per two cores within its memory)"))
     add_lang(grade_all)
     grade_all.set_defaults(run=cmd_grade_all)
 
@@ -414,8 +417,10 @@ def cmd_grade_all(args) -> int:
             if args.shard_count is None:
                 raise GradeAllError(T("--shard-index needs --shard-count, the number of shards."))
             shard = (index_from(args.shard_index, args.shard_count), args.shard_count)
+        if args.jobs is not None and args.jobs < 1:
+            raise GradeAllError(T("--jobs must be 1 or more, not {jobs}.", jobs=args.jobs))
         return run(args.directory, known_stages(args.stages), args.out, Console(), resume=args.resume,
-                   force=args.force, allow_missing=allowed, language=args.lang, shard=shard)
+                   force=args.force, allow_missing=allowed, language=args.lang, shard=shard, jobs=args.jobs)
     except GradeAllError as exc:
         raise UsageError(exc.args[0] if exc.args else str(exc)) from None
 

@@ -2,10 +2,11 @@
 
 DIR holds one folder (or archive) per learner; kit/classfolder.py finds each
 learner's tree in the layouts a release and `gh classroom clone` produce.
-Trees are graded one after another with the real grader (each stage in its own
-process, as `kit check` does); whatever a submission holds (a syntax error, an
-infinite loop, no tree at all, a tree too big), it gets its row with the
-reason, and the batch goes on.
+Trees are graded with the real grader (each stage in its own process, as `kit
+check` does), `--jobs` learners at a time, each in a grading process of its own
+(kit/gradejobs.py); whatever a submission holds (a syntax error, an infinite
+loop, no tree at all, a tree too big), it gets its row with the reason, and the
+batch goes on. A learner the machine failed is "not graded, re-run", never 0.
 
 Before it starts, grade-all checks that this machine can grade every stage
 asked for: the sandbox, and a browser for the stages that drive one. Without
@@ -29,12 +30,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from . import catalogue
+from . import catalogue, gradejobs
 from .classfolder import (GRADED, HELP_EPILOG, REFUSED, REQUIREMENTS, GradeAllError,  # noqa: F401 (API)
                           Submission, find_submissions, looks_like_tree, plain_text)
-from .classsummary import summary_tables
-from .gradebook import (FEEDBACK, FILES, Meta, clean, is_not_graded, kit_commit, learner_max, load, max_score,
-                        not_graded_result, now, reasons, short, write_all)
+from .classsummary import rerun_line, summary_tables
+from .gradebook import (FEEDBACK, FILES, MACHINE, Meta, clean, is_not_graded, kit_commit, learner_max, load,
+                        machine_failure, max_score, not_graded_result, now, reasons, rerun, short, write_all)
 from .gradebook import write_csv as _write_csv
 from .i18n import T, _, numeral
 from .project import NotAProjectTree
@@ -102,13 +103,16 @@ def grade_one(sub: Submission, stage_ids: list[str], machine_not_graded: dict, o
         sub.error, sub.status = (exc.args[0] if exc.args and isinstance(exc.args[0], str) else plain_text(exc)), REFUSED
     except KeyboardInterrupt:
         raise
-    except Exception as exc:  # a batch must survive anything one submission does
-        sub.error, sub.status = T("Grading failed: {error}", error=plain_text(f"{type(exc).__name__}: {exc}")[:500]), \
-            REFUSED
+    except Exception as exc:  # a batch must survive anything one submission does; the kit failing is no 0
+        sub.error, sub.status = rerun(T("Grading failed: {error}",
+                                        error=plain_text(f"{type(exc).__name__}: {exc}")[:500])), MACHINE
     else:
         by_id = {r.id: r for r in report.stages}
         report.stages = [by_id.get(s) or not_graded_result(s, machine_not_graded[s]) for s in stage_ids]
         sub.report = report
+        why = machine_failure(report, stage_ids, machine_not_graded)
+        if why is not None:   # the machine's failure, not the code's: not graded, re-run (kit/gradebook.py)
+            sub.error, sub.status = rerun(why), MACHINE
     sub.seconds = time.monotonic() - begun
     sub.done = True
 
@@ -164,9 +168,10 @@ def _catch_signals():
 
 def run(directory: str | Path, stage_ids: list[str], out_dir: str | Path | None, console: Console, *,
         resume: bool = False, force: bool = False, allow_missing: set[str] | None = None,
-        language: str | None = None, shard: tuple[int, int] | None = None) -> int:
+        language: str | None = None, shard: tuple[int, int] | None = None, jobs: int | None = None) -> int:
     """The whole command: check, find, grade (writing the gradebook after each learner); the exit code.
-    shard=(index, count): only that shard's learners, and a manifest once complete (kit/shards.py)."""
+    shard=(index, count): only that shard's learners, and a manifest once complete (kit/shards.py);
+    jobs: learners graded at once (kit/gradejobs.py; None: what fits the machine)."""
     allow_missing = set(allow_missing or ())
     root = Path(directory).expanduser().absolute()
     out = Path(out_dir).expanduser().resolve() if out_dir else Path.cwd().resolve() / f"{root.name}-grades"
@@ -213,7 +218,8 @@ def run(directory: str | Path, stage_ids: list[str], out_dir: str | Path | None,
             meta.started = data.get("started") or meta.started
             # Graded learners are kept, matched by their folder (never by a shown name two folders may share); a
             # row refused before (too big, two trees) is looked at afresh.
-            graded = {key: sub for key, sub in done.items() if sub.report is not None}
+            # A learner the machine failed is graded again.
+            graded = {key: sub for key, sub in done.items() if sub.report is not None and sub.status != MACHINE}
             submissions = [graded.get(s.key, s) if s.status == GRADED else s for s in submissions]
             keys, names = {s.key for s in submissions}, {s.learner for s in submissions}
             submissions += [s for key, s in graded.items() if key not in keys and s.learner not in names]
@@ -222,14 +228,14 @@ def run(directory: str | Path, stage_ids: list[str], out_dir: str | Path | None,
             for name in FILES:
                 (out / name).unlink(missing_ok=True)
             shutil.rmtree(out / FEEDBACK, ignore_errors=True)
-        code = _batch(submissions, stage_ids, out, meta, say, machine_not_graded)
+        code = _batch(submissions, stage_ids, out, meta, say, machine_not_graded, jobs or gradejobs.default_jobs())
         if shard and code == 0:   # last: only a complete shard gets the manifest the merge asks for
             shards.finish(out, whole, *shard, meta, attempt, submissions)
         return code
 
 
 def _batch(submissions: list[Submission], stage_ids: list[str], out: Path, meta: Meta, say: Say,
-           machine_not_graded: dict) -> int:
+           machine_not_graded: dict, jobs: int = 1) -> int:
     todo = [s for s in submissions if not s.done]
     say(T("Grading {count} submission(s) in {root}: stages {stages}", count=numeral(len(todo)),
           root=meta.directory, stages=", ".join(stage_ids)).translate(), soft_wrap=True)
@@ -252,11 +258,22 @@ def _batch(submissions: list[Submission], stage_ids: list[str], out: Path, meta:
         for sub in submissions:   # refused and tree-less rows are said once, before the grading
             if sub.done and sub.report is None and sub.error:
                 say(learner_line(sub, stage_ids), soft_wrap=True)
-        for number, sub in enumerate(todo, 1):
-            say(f"[dim]{numeral(number)}/{numeral(len(todo))}[/] {escape(clean(sub.learner))} ...", soft_wrap=True)
-            grade_one(sub, stage_ids, machine_not_graded)
+        count = {"started": 0, "finished": 0}
+
+        def started(sub: Submission) -> None:
+            count["started"] += 1
+            say(f"[dim]{numeral(count['started'])}/{numeral(len(todo))}[/] {escape(clean(sub.learner))} ...",
+                soft_wrap=True)
+
+        def finished(sub: Submission) -> None:   # in the order they end; the gradebook keeps the class's order
+            count["finished"] += 1
             write_all(out, meta, submissions, chart=False, feedback=[sub])
-            say(learner_line(sub, stage_ids), soft_wrap=True)
+            done = T("{done}/{total} done", done=numeral(count["finished"]), total=numeral(len(todo))).translate()
+            say(learner_line(sub, stage_ids) + (f"  [dim]{escape(done)}[/]" if jobs > 1 else ""), soft_wrap=True)
+
+        if todo and jobs > 1:
+            say(T("{jobs} learners at a time.", jobs=numeral(jobs)).translate())
+        gradejobs.grade_all(todo, stage_ids, machine_not_graded, jobs, started, finished)
         meta.status = "complete"
         write_all(out, meta, submissions, feedback=[])
     except KeyboardInterrupt as exc:
@@ -275,6 +292,10 @@ def _batch(submissions: list[Submission], stage_ids: list[str], out: Path, meta:
             signal.signal(number, handler)
     for grid in summary_tables(submissions, stage_ids):
         say(grid)
+    again = rerun_line(submissions)
+    if again:
+        say("[yellow]" + escape(again + " " + T("Run the same command with --resume to grade them again.")
+                                .translate()) + "[/]", soft_wrap=True)
     say(T("Wrote {csv}, {html}, {json} and one feedback file per learner in {feedback}", csv=str(out / "grades.csv"),
           html=str(out / "report.html"), json=str(out / "grades.json"), feedback=str(out / FEEDBACK)).translate(),
         soft_wrap=True)

@@ -98,6 +98,42 @@ def is_not_graded(result: StageResult | None) -> bool:
     return bool(result is not None and result.skipped and all(f.test == "stage" for f in result.failures))
 
 
+# -- the machine's failures: not graded, re-run -------------------------------------------------------
+# A learner whose grading failed for a reason of the machine (the kit itself failed or ran out of its own time,
+# a service or the sandbox could not start, the machine was too busy to grade a check in time) has this status:
+# the row says "not graded: <reason>, re-run", the learner is left out of the class's numbers (never a 0), and
+# `grade-all --resume` grades them again.
+MACHINE = "machine"
+RERUN = N_("not graded: {reason}, re-run")
+BUSY_VERDICT = "The machine was too busy to grade this check in time"   # kit/grader.py, _patient
+
+
+def rerun(reason) -> T:
+    """The row's sentence; a long reason is cut (a service's log) so that ", re-run" is always read."""
+    return T(RERUN, reason=reason if len(str(reason)) <= NOTE_LENGTH - 40 else short(str(reason), NOTE_LENGTH - 40))
+
+
+def _template_of(failure: Failure) -> str:
+    """The kit's template a failure was made from (never text a learner wrote inside it)."""
+    if isinstance(failure.template, dict):
+        return str(failure.template.get("template", ""))
+    return failure.message.template if isinstance(failure.message, T) else ""
+
+
+def machine_failure(report: Report, stage_ids: list[str], class_wide: dict) -> T | None:
+    """Why this report holds a failure of the machine, not of the learner's code; None when it holds none.
+    A stage the whole class goes without (class_wide: no browser, allowed) is no failure of this grading."""
+    for stage_id in stage_ids:
+        result = next((r for r in report.stages if r.id == stage_id), None)
+        if result is None or stage_id in class_wide:
+            continue
+        if is_not_graded(result):
+            return T("stage {stage}: {why}", stage=stage_id, why=recall(result.skipped[0]))
+        if any(_template_of(f).startswith(BUSY_VERDICT) for f in result.failures):
+            return T("stage {stage}: the machine was too busy to grade it in time", stage=stage_id)
+    return None
+
+
 def not_graded_result(stage_id: str, why: str) -> StageResult:
     stage = catalogue.get(stage_id)
     return StageResult(id=stage.id, title=stage.title, passed=False, points=0, max_points=stage.points,
@@ -190,7 +226,8 @@ def distribution(submissions: list[Submission], stage_ids: list[str]) -> dict:
             "median": statistics.median(totals) if totals else 0, "min": min(totals, default=0),
             "max": max(totals, default=0),
             "full_marks": sum(1 for s in counted if s.total == learner_max(s, stage_ids) and s.report is not None),
-            "no_tree": sum(1 for s in submissions if s.status == NO_TREE), "bands": bands}
+            "no_tree": sum(1 for s in submissions if s.status == NO_TREE), "bands": bands,
+            "machine": [s.learner for s in submissions if s.status == MACHINE]}
 
 
 # -- writing, atomically ---------------------------------------------------------------------------
@@ -315,7 +352,8 @@ def _report_from(data: dict) -> Report:
                                   points=entry["points"], max_points=entry["max_points"],
                                   available=entry.get("available", True), skipped=entry.get("skipped", []),
                                   failures=failures, passed_checks=entry.get("passed_checks", []),
-                                  seconds=entry.get("seconds", 0.0)))
+                                  seconds=entry.get("seconds", 0.0), recheck_of=entry.get("recheck_of", ""),
+                                  second_try=entry.get("second_try", False)))
     return Report(project=data["project"], stages=stages, isolation=data.get("isolation", ""))
 
 

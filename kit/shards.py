@@ -239,12 +239,36 @@ def merge(folders: list[Path], out: Path, console=None, force: bool = False) -> 
         if feedback[sub.key].is_file():
             atomic_write(out / FEEDBACK / f"{names[id(sub)]}.md", feedback[sub.key].read_bytes())
     if console is not None:
-        from .classsummary import summary_tables
+        from rich.markup import escape
+
+        from .classsummary import rerun_line, summary_tables
+        from .gradebook import MACHINE
         from .i18n import numeral
 
         for grid in summary_tables(submissions, meta.stages):
             console.print(grid)
+        again = rerun_line(submissions)
+        if again:   # whose shard to grade again: the learners the machine failed, never merged as 0
+            failed = {s.key for s in submissions if s.status == MACHINE}
+            which = [str(m["shard_index"]) for m in shards if failed & set(m["shard_learners"])]
+            console.print("[yellow]" + escape(again + " " + T(
+                "Grade shard(s) {shards} again with --resume into the same --out, then merge again.",
+                shards=", ".join(which)).translate()) + "[/]", soft_wrap=True)
         console.print(T("Merged {count} shard(s): wrote {csv}, {html}, {json} and the feedback files in {feedback}",
                         count=numeral(len(shards)), csv=str(out / "grades.csv"), html=str(out / "report.html"),
                         json=str(out / "grades.json"), feedback=str(out / FEEDBACK)).translate(), soft_wrap=True)
     return meta, submissions
+
+
+def names_in_shard(names: list[str], index: int, count: int) -> list[str]:
+    """The folder names of shard index of count, chosen as grade-all chooses (pick): for an engine that fetches
+    only its own learners' work (examples/github-actions/grade-class.yml)."""
+    subs = [Submission(name, Path(name), None) for name in names]
+    return [s.folder.name for s in pick(subs, index, count)[1]]
+
+
+if __name__ == "__main__":   # python -m kit.shards COUNT INDEX < names: this shard's names, one a line
+    import sys
+
+    wanted = [line.strip() for line in sys.stdin if line.strip()]
+    print("\n".join(names_in_shard(wanted, int(sys.argv[2]), int(sys.argv[1]))))
