@@ -29,9 +29,9 @@ from . import procs
 from .classfolder import Submission
 from .i18n import T
 
-# What one learner's grading takes at its peak, all processes together (measured: benchmarks/class_jobs.py
-# prints it; the browser stage is the largest), so that the default --jobs leaves the machine its memory.
-LEARNER_MEMORY = 1.5 * 2**30
+# What one learner's grading takes at its peak, all processes together (benchmarks/class_jobs.py prints it: 1.98
+# GiB for every stage on the 2-core machine), so that the default --jobs leaves the machine its memory.
+LEARNER_MEMORY = 2 * 2**30
 # One learner's grading keeps about two cores busy (its stages run KIT_PARALLEL at a time, mostly waiting).
 CORES_PER_LEARNER = 2
 STOP_GRACE = 20.0     # seconds a grading process gets to stop its own checks before it is killed

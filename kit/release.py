@@ -42,7 +42,7 @@ from .project import NOT_RELEASED, NOT_RELEASED_ENDINGS
 
 # Tracked entries a learner never gets.
 LEFT_OUT = {".git", ".venv", ".ci", ".kit", "solutions", "tests", "benchmarks", "build", "dist",
-            "docs/instructors.md", ".github", "docs/release"}
+            "docs/instructors.md", ".github", "docs/release", "examples"}
 WORKFLOW = ".github/workflows/classroom.yml"
 # The learner's README and its Bengali edition replace the kit's (which is the instructor's).
 LEARNER_DOCS = {"README.md": "docs/release/README.md", "README.bn.md": "docs/release/README.bn.md"}

@@ -29,6 +29,8 @@ from kit.grader import Failure, Report, StageResult
 from kit.i18n import T
 
 STAGES = ("settings", "asgi")
+# Whole classes graded on a shared 2-core machine: longer than the suite's default limit under load.
+pytestmark = pytest.mark.timeout(900)
 MARK = "KIT_TEST_GRADE_JOBS"     # in the environment of every process a test's grade-all starts
 
 
