@@ -51,6 +51,7 @@ check: $(STAMP)
 # Figures, not tests: grading speed, the live stages, every notebook, load and bursts, the channel layers.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.grading
+	$(BIN)/python -m benchmarks.class_jobs
 	$(BIN)/python -m benchmarks.live_stages
 	$(BIN)/python -m benchmarks.notebooks
 	$(BIN)/python -m benchmarks.load
