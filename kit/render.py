@@ -126,6 +126,9 @@ def caption_of(report: Report) -> str:
     isolation = report.isolation.split(":")[0] or "unknown"
     caption = _("score {score} / {max_score}   (isolation: {isolation})").format(
         score=report.score, max_score=report.max_score, isolation=isolation)
+    if any(result.recheck_of for result in report.stages):
+        caption += "\n" + _("Re-checked stages share a file with the one you asked for: they are graded again to "
+                             "show what your change may have broken, and their points are not in the score.")
     if report.advisory:
         caption += "\n" + _(ADVISORY)
     return caption

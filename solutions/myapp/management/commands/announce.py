@@ -13,9 +13,11 @@ class Command(BaseCommand):
         parser.add_argument("text", help="the message")
 
     def handle(self, *args, room, text, **options):
-        if isinstance(get_channel_layer(), InMemoryChannelLayer):
+        in_memory = isinstance(get_channel_layer(), InMemoryChannelLayer)
+        if in_memory:
             # This process's own in-memory layer has no members: daphne's sockets are in daphne's layer.
             self.stderr.write("REDIS_URL is not set: the message stays in this process and reaches no socket. "
                               "Set REDIS_URL to the Redis daphne uses.")
         send_to_room(room, text)
-        self.stdout.write(f"Sent to room {room}.")
+        if not in_memory:
+            self.stdout.write(f"Sent to room {room}.")
