@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -66,8 +67,11 @@ def run_kit(*args: str, env: dict | None = None, timeout: float = 600, cwd: Path
     full_env.update(env or {})
     if full_env.get("KIT_SANDBOX") == "off":  # asked for by name: CI's KIT_REQUIRE_SANDBOX=1 would refuse it
         full_env.pop("KIT_REQUIRE_SANDBOX", None)
-    return subprocess.run([sys.executable, "-m", "kit", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "kit", *args], capture_output=True, text=True,
                           timeout=timeout, env=full_env, cwd=cwd)
+    if args[:1] == ("check",) and "--json" in args:
+        _count_second_tries(done.stdout)
+    return done
 
 
 def grade_json(project: Path, *stages: str, env: dict | None = None) -> dict:
@@ -86,6 +90,7 @@ def grade_only(project: Path, *stages: str, env: dict | None = None) -> dict:
     done = subprocess.run([sys.executable, "-c", script, str(project), *stages], env=full_env,
                           capture_output=True, text=True, timeout=600, cwd=KIT_ROOT)
     assert done.returncode == 0, f"grading {stages} failed to run: {done.stderr[-2000:]}"
+    _count_second_tries(done.stdout.strip().splitlines()[-1])
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -138,3 +143,44 @@ def require_browser() -> None:
         if browser.required():
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+# -- how often the suite's gradings needed a second try (issue 17: where the suite's time goes) ------
+SECOND_TRIES = "KIT_TEST_SECOND_TRIES"   # a file every xdist worker appends a line to, per graded stage
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):   # the controller, before it starts the workers (they inherit it)
+        os.environ[SECOND_TRIES] = os.path.join(tempfile.mkdtemp(prefix="kit-second-tries-"), "stages.jsonl")
+
+
+def _count_second_tries(stdout: str) -> None:
+    path = os.environ.get(SECOND_TRIES)
+    try:
+        stages = json.loads(stdout).get("stages", []) if path else []
+    except (ValueError, AttributeError):
+        return
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[0]
+    with open(path, "a", encoding="utf-8") as log:
+        for stage in stages:
+            log.write(json.dumps({"file": test, "passed": bool(stage.get("passed")),
+                                  "second_try": bool(stage.get("second_try")),
+                                  "seconds": float(stage.get("seconds") or 0)}) + "\n")
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """One line of figures (and the files where second tries cost most) for the next look at the suite's time."""
+    path = os.environ.get(SECOND_TRIES)
+    if hasattr(config, "workerinput") or not path or not os.path.exists(path):
+        return
+    rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    again = [r for r in rows if r["second_try"]]
+    terminalreporter.write_sep("-", f"kit check gradings: {len(rows)} stages, {sum(not r['passed'] for r in rows)} "
+                                    f"failed, {len(again)} graded a second time ({sum(r['seconds'] for r in again):.0f} s "
+                                    f"of {sum(r['seconds'] for r in rows):.0f} s)")
+    by_file: dict[str, list] = {}
+    for r in again:
+        by_file.setdefault(r["file"], []).append(r["seconds"])
+    for name, seconds in sorted(by_file.items(), key=lambda item: -sum(item[1]))[:8]:
+        terminalreporter.write_line(f"  {sum(seconds):7.0f} s  {len(seconds):3d} second tries  {name}")
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
