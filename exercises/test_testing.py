@@ -5,20 +5,24 @@ the sandbox, on private copies of the graded tree in which this checkpoint has
 put a myapp.consumers of its own. Correct consumers, written in four styles,
 must pass the learner's tests; each broken consumer must fail at least one of
 them. A suite that always passes, always fails, or compares source text cannot
-satisfy both sides. The consumers are written afresh for each run
-(consumers_under_test.py) and reach the sandbox as compiled code only, loaded
-by testing_bootstrap.py before any learner code; myapp/consumers.py there is a
-stub an audit hook refuses to open, and a suite that tries counts for nothing.
+satisfy both sides. The consumers are written afresh for each grading
+(consumers_under_test.py) and run in a sandboxed process of their own, which
+this checkpoint starts and stops (kit/relay.py): the learner's suite gets a
+stand-in myapp.consumers (testing_bootstrap.py, before any learner code) that
+relays each socket to its consumer over a Unix socket, so the suite's process
+holds none of the consumer's code; myapp/consumers.py there is a stub an audit
+hook refuses to open, and a suite that tries counts for nothing.
 Verdicts come from pytest's exit code together with its JUnit report, read
 defensively: both are learner-controlled data, and a run whose two accounts
 disagree counts for nothing.
 """
 import functools
-import marshal
+import json
 import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +34,7 @@ from pathlib import Path
 import pytest
 
 import consumers_under_test
-from kit import procs, sandbox
+from kit import procs, relay, sandbox
 from kit.i18n import T
 from kit.nofollow import read_inside
 from support import PROJECT, WAIT, fail
@@ -38,10 +42,15 @@ from support import PROJECT, WAIT, fail
 SUITE = "myapp/tests/test_consumers.py"
 # One run of the learner's suite, Django's start-up included; a loaded machine needs the margin.
 RUN_LIMIT = max(40.0, 8 * WAIT)
+WORKERS = 3  # runs side by side
+# A check waits for its run, which may wait its turn behind every other (twelve runs, three at a time); each
+# run is stopped at RUN_LIMIT, so this only keeps a check from giving up on a run that has not begun.
+QUEUED_LIMIT = (RUN_LIMIT + 5) * 4
 
 # -- the consumers the learner's tests meet ------------------------------------------------------
-# Written afresh for each run (consumers_under_test.py): a style drawn at random for each broken one, names,
-# strings and layout drawn anew, so that no text tells broken from correct; the text never enters the sandbox.
+# Written afresh for each grading (consumers_under_test.py): a style drawn at random for each broken one, names,
+# strings and layout drawn anew, so that no text tells broken from correct; neither text nor code enters the
+# learner's sandbox.
 CORRECT = {
     "async": T("written with AsyncWebsocketConsumer"),
     "json": T("written with AsyncJsonWebsocketConsumer"),
@@ -67,7 +76,10 @@ assert set(CORRECT) == set(consumers_under_test.STYLES) and set(BROKEN) == set(c
 
 # The first code of each run, before any of the learner's: read here, handed to `python -c` in the sandbox.
 BOOTSTRAP = (Path(__file__).parent / "testing_bootstrap.py").read_text(encoding="utf-8")
-STUB = "# The checkpoint's consumer is not kept as text: your tests meet it only through its sockets.\n"
+STUB = ("# The checkpoint's consumer runs in a process of its own: your tests meet it only through its sockets.\n")
+RELAY = relay.__file__          # loaded by file in the learner's sandbox, where the kit's folder is shown read-only
+INSIDE = "/kit-consumer"        # where a run's socket folder appears in its sandbox
+SOCKET = "consumer.sock"
 # The async test plugins that the lesson's runner (`python -m pytest myapp/tests`) loads by itself when they
 # are installed beside pytest: tests marked for one (@pytest.mark.anyio) pass there, so they must run here.
 ASYNC_PLUGINS = ("anyio", "asyncio")
@@ -122,7 +134,7 @@ def junit_counts(path: Path):
 
 
 def copy_with(hidden: bool, folder: Path) -> Path:
-    """A private copy of the graded tree; when hidden, its myapp/consumers.py a stub (the consumer comes as code)."""
+    """A private copy of the graded tree; when hidden, its myapp/consumers.py a stub (the consumer runs elsewhere)."""
     tree = folder / "tree"
     shutil.copytree(PROJECT, tree, symlinks=True,
                     ignore=shutil.ignore_patterns("__pycache__", "db.sqlite3", ".kit", ".kit-backups"))
@@ -135,40 +147,70 @@ def copy_with(hidden: bool, folder: Path) -> Path:
     return tree
 
 
-def compiled(consumer: str, tree: Path, folder: Path) -> int:
-    """An open file holding the consumer's compiled code, already unlinked: the run reads it and closes it.
+class Served:
+    """The kit's consumers of one grading, in one sandboxed process (kit/relay.py), each on a listening socket
+    of its own that this process made, in a folder of its own: a run is shown its consumer's folder only."""
 
-    Compiled here, docstrings stripped, so that the sandbox receives code and never the text."""
-    code = compile(consumer, str(tree / "myapp" / "consumers.py"), "exec", dont_inherit=True, optimize=2)
-    path = folder / "consumer.code"
-    path.write_bytes(marshal.dumps(code))
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    path.unlink()
-    return fd
+    def __init__(self, consumers: dict[str, str]):
+        self.top = Path(tempfile.mkdtemp(prefix="kit-consumers-"))
+        self.places: dict[str, Path] = {}
+        jobs, fds = [], []
+        for number, (name, text) in enumerate(consumers.items()):
+            place = self.top / str(number)   # numbered in the runs' random order: a name tells nothing
+            place.mkdir(mode=0o700)
+            listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listening.bind(str(place / SOCKET))
+            os.chmod(place / SOCKET, 0o666)  # the learner user connects (the folder lets only it pass)
+            listening.listen(64)
+            self.places[name] = place
+            jobs.append([listening.fileno(), text])
+            fds.append(listening)
+        serving = self.top / "serving"
+        serving.mkdir()
+        listed = self.top / "jobs"
+        listed.write_text(json.dumps(jobs), encoding="utf-8")
+        fd = os.open(listed, os.O_RDONLY | os.O_NOFOLLOW)
+        listed.unlink()  # the process reads it and closes it; no file holds the texts after
+        isolation = sandbox.for_grading() or sandbox.Isolation("process", "")
+        try:
+            self.process = sandbox.spawn([sys.executable, "-P", "-B", "-m", "kit.relay", str(fd)], serving,
+                                         isolation=isolation, pass_fds=(fd, *(s.fileno() for s in fds)),
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        finally:
+            os.close(fd)
+            for listening in fds:
+                listening.close()  # the consumers' process holds them; connections queue until it serves
+        # It starts beside the suites: the stand-in waits for it when a suite imports myapp.consumers.
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        procs.stop_tree(self.process, grace=1)
+        shutil.rmtree(self.top, ignore_errors=True)
 
 
-def run_suite(consumer: str | None) -> Run:
+def run_suite(place: Path | None, served: Served | None = None) -> Run:
+    """The learner's suite on a copy of the tree: against the consumer served in place, or (None) their own."""
     folder = Path(tempfile.mkdtemp(prefix="kit-testing-"))
-    fd = None
     try:
-        tree = copy_with(consumer is not None, folder)
+        tree = copy_with(place is not None, folder)
         report = tree / f".kit-junit-{secrets.token_hex(8)}.xml"  # a name no file of the tree can hold yet
         marker = tree / f".kit-read-{secrets.token_hex(8)}"       # made when the suite tries to read the consumer
-        fd = compiled(consumer, tree, folder) if consumer is not None else None
+        isolation = sandbox.for_grading() or sandbox.Isolation("process", "")
+        binds = [(str(place), INSIDE, False)] if place is not None else []
+        address = f"{INSIDE if isolation.sandboxed else place}/{SOCKET}" if place is not None else "-"
         # -I: nothing from the tree (sitecustomize, PYTHONPATH) runs before the bootstrap; -B: no .pyc is written.
         # -x: one failing test is the whole answer, and a broken consumer makes later tests wait for
         # frames that never come. No plugins but the async ones (each costs start-up time): those the
         # lesson's runner loads too, so that every test style it runs is run here.
-        args = [sys.executable, "-I", "-B", "-c", BOOTSTRAP, "-" if fd is None else str(fd), str(tree), str(marker),
-                SUITE, "-q", "-x", "-p", "no:cacheprovider", *async_plugins(), "-c", os.devnull,
-                "--rootdir", str(tree), f"--junitxml={report}", "-o", "junit_family=xunit2"]
-        isolation = sandbox.for_grading() or sandbox.Isolation("process", "")
+        args = [sys.executable, "-I", "-B", "-c", BOOTSTRAP, RELAY if place is not None else "-", address,
+                str(tree), str(marker), SUITE, "-q", "-x", "-p", "no:cacheprovider", *async_plugins(),
+                "-c", os.devnull, "--rootdir", str(tree), f"--junitxml={report}", "-o", "junit_family=xunit2"]
         env = {"REDIS_URL": "", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-        proc = sandbox.spawn(args, tree, env=env, isolation=isolation, pass_fds=() if fd is None else (fd,),
+        proc = sandbox.spawn(args, tree, env=env, isolation=isolation, binds=binds,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if fd is not None:
-            os.close(fd)  # the run holds its own copy
-            fd = None
         try:
             code = proc.wait(timeout=RUN_LIMIT)
         except subprocess.TimeoutExpired:
@@ -176,10 +218,14 @@ def run_suite(consumer: str | None) -> Run:
                                    "receive_from() and receive_nothing() a timeout)", limit=RUN_LIMIT))
         finally:
             procs.stop_tree(proc, grace=1)
-        if consumer is not None and os.path.lexists(marker):
+        if place is not None and os.path.lexists(marker):
             return Run("broken", T("tried to read myapp/consumers.py (its text or its compiled code): here the "
                                    "consumers your tests meet cannot be read, only driven through their sockets; "
                                    "test what a consumer does, not how it is written"))
+        if served is not None and not served.alive:
+            return Run("broken", T("could not be judged: the process that runs the checkpoint's consumers "
+                                   "stopped while your tests ran (did they open thousands of sockets, or send "
+                                   "megabytes at once?)"))
         counts = junit_counts(report)
         if code == 5:
             return Run("broken", T("found no tests in {suite}: name each function test_...", suite=SUITE))
@@ -198,8 +244,6 @@ def run_suite(consumer: str | None) -> Run:
                                "skipped) that disagree, or ran no test at all", code=code, tests=tests, bad=bad,
                                skipped=skipped))
     finally:
-        if fd is not None:
-            os.close(fd)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -230,16 +274,23 @@ def runs(request):
     # file every sandbox reads, the page cache), and a fixed order told a run which consumer it met.
     order = list(consumers)
     secrets.SystemRandom().shuffle(order)
-    pool = ThreadPoolExecutor(max_workers=3)
-    futures = {name: pool.submit(run_suite, consumers[name]) for name in order}
-    yield futures
-    for future in futures.values():
-        future.cancel()
-    pool.shutdown(wait=True)
+    kits = {name: consumers[name] for name in order if consumers[name] is not None}
+    served = Served(kits) if kits else None
+    pool, futures = ThreadPoolExecutor(max_workers=WORKERS), {}
+    try:
+        futures = {name: pool.submit(run_suite, served.places[name] if name in kits else None, served)
+                   for name in order}
+        yield futures
+    finally:
+        for future in futures.values():
+            future.cancel()
+        pool.shutdown(wait=True)
+        if served is not None:
+            served.stop()  # the consumers' process ends with the checkpoint
 
 
 def result_of(runs, name: str) -> Run:
-    return runs[name].result(timeout=RUN_LIMIT + 5)
+    return runs[name].result(timeout=QUEUED_LIMIT)
 
 
 # The learner's own consumer, as the graded tree holds it: the suite must pass there too, as it does when the
@@ -248,7 +299,7 @@ YOURS = "yours"
 
 
 @pytest.mark.parametrize("style", [*CORRECT, YOURS])
-@pytest.mark.timeout(RUN_LIMIT + 15)  # waits for a run of the learner's suite, bounded by RUN_LIMIT
+@pytest.mark.timeout(QUEUED_LIMIT + 10)  # waits for a run of the learner's suite, bounded by RUN_LIMIT
 def test_your_tests_pass_on_a_correct_consumer(runs, style):
     result = result_of(runs, style)
     if style == YOURS:
@@ -273,7 +324,7 @@ def test_your_tests_pass_on_a_correct_consumer(runs, style):
 
 
 @pytest.mark.parametrize("broken", list(BROKEN))
-@pytest.mark.timeout(RUN_LIMIT + 15)
+@pytest.mark.timeout(QUEUED_LIMIT + 10)
 def test_your_tests_catch_a_broken_consumer(runs, broken):
     described = BROKEN[broken]
     if result_of(runs, "async").outcome != "passed":

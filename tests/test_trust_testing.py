@@ -1,9 +1,11 @@
 """The `testing` stage cannot be passed by reading source (issue 16, part 8).
 
-The consumers a learner's suite meets are written afresh for each run, from four styles, with names and
-strings drawn at random: no line of text tells a broken one from a correct one. Their text never enters the
-sandbox (compiled code only, loaded by the kit's bootstrap), and myapp/consumers.py there is a stub an audit
-hook refuses to open: a suite that reads it, by any route, scores 0 and is told so in one plain sentence.
+The consumers a learner's suite meets are written afresh for each grading, from four styles, with names and
+strings drawn at random: no line of text tells a broken one from a correct one. They run in a process of
+their own (kit/relay.py), so neither their text nor their code enters the suite's sandbox; myapp/consumers.py
+there is a stub an audit hook refuses to open: a suite that reads it, by any route, scores 0 and is told so
+in one plain sentence. A suite that looks for the consumer's code finds none (tests/test_trust_testing_process.py,
+for the routes to code that the suite's process held before).
 """
 from __future__ import annotations
 
@@ -54,7 +56,10 @@ READERS = {
                  "return ''.join(linecache.getlines(myapp.consumers.__file__))",
     "loader": "import importlib.machinery\n"
               "return importlib.machinery.SourceFileLoader('x', str(CONSUMERS)).get_data(str(CONSUMERS)).decode()",
-    # The compiled code, which the sandbox does hold: refused to the suite by every route Python audits.
+}
+# Routes to the consumer's compiled code, which the suite's process held when the consumer ran there: now it
+# holds a stand-in with no such code, and a suite that needs it fails on a correct consumer.
+CODE_READERS = {
     "__code__": "from myapp.consumers import ChatConsumer\n"
                 "return ' '.join(n for f in vars(ChatConsumer).values() if callable(f) for n in f.__code__.co_names)",
     "dis": "import dis, io\nfrom myapp.consumers import ChatConsumer\nout = io.StringIO()\n"
@@ -168,13 +173,14 @@ def test_a_suite_that_greps_the_source_scores_nothing(solved_tree):
     assert not result["passed"] and result["points"] == 0
 
 
-@pytest.mark.parametrize("route", list(READERS))
+@pytest.mark.parametrize("route", [*READERS, *CODE_READERS])
 def test_reading_the_consumer_by_any_route_scores_nothing_and_says_so(solved_tree, route):
-    body = textwrap.indent(READERS[route], "    ")
+    body = textwrap.indent(READERS.get(route) or CODE_READERS[route], "    ")
     results = checkpoint_outcomes(with_suite(solved_tree, READER_SUITE.format(body=body)), "testing",
                                   select="correct_consumer and async", env=FAST)
     entry = results[CORRECT_ASYNC]
-    assert entry["outcome"] == "failed" and entry["message"].startswith(READ_SENTENCE), entry
+    said = READ_SENTENCE if route in READERS else "Your tests failed on a correct consumer"
+    assert entry["outcome"] == "failed" and entry["message"].startswith(said), entry
 
 
 def test_a_suite_that_searches_the_sandbox_for_the_text_finds_none(solved_tree):
@@ -217,17 +223,27 @@ sys.path[:0] = [sys.argv[1]]
 import consumers_under_test as generated
 import test_testing as checker
 
-def run(job):
-    style, fault, way = job
-    writer = generated.Writer(style, fault)
-    writer.way = way
-    result = checker.run_suite(writer.text())
-    return [style, fault, way, result.outcome, result.why, result.failed]
-
 jobs = [(style, fault, (i + j) % 3) for i, style in enumerate(generated.STYLES)
         for j, fault in enumerate([None, *sys.argv[2].split(",")])]
-with ThreadPoolExecutor(3) as pool:
-    print(json.dumps(list(pool.map(run, jobs))))
+texts = {}
+for number, (style, fault, way) in enumerate(jobs):
+    writer = generated.Writer(style, fault)
+    writer.way = way
+    texts[number] = writer.text()
+served = checker.Served(texts)
+
+
+def run(number):
+    style, fault, way = jobs[number]
+    result = checker.run_suite(served.places[number], served)
+    return [style, fault, way, result.outcome, result.why, result.failed]
+
+
+try:
+    with ThreadPoolExecutor(3) as pool:
+        print(json.dumps(list(pool.map(run, range(len(jobs))))))
+finally:
+    served.stop()
 '''
 
 
