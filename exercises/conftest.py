@@ -26,7 +26,7 @@ def pytest_configure(config):
     # The grader passes its limit per check as --timeout; a checkpoint run directly gets the same one.
     if getattr(config.option, "timeout", None) is None and not os.environ.get("PYTEST_TIMEOUT"):
         config.option.timeout = TEST_TIME_LIMIT
-    # Only an instructor's hidden check carries its hint so (docs/instructors.md); the kit's are in kit/hints.py.
+    # Only an instructor's hidden check carries its hint so (docs/instructors.md); the kit's are in kit/hint_ladders/.
     config.addinivalue_line("markers", "hint(text): what to try when this check fails")
     if any(Path(arg).stem in HOSTED for arg in config.args):
         from support import start_host_early

@@ -253,7 +253,7 @@ def hint_ladder(stage_id: str, test_name: str, template: dict | None = None) -> 
 
     test_name is the check's name as reports give it: a parametrize suffix
     ('test_bad_frame_is_refused[not-json]') shares its function's ladder. template is the failure's
-    message data (kit/i18n.py): a failure that names its own cause has its own ladder (kit/hints.py).
+    message data (kit/i18n.py): a failure that names its own cause has its own ladder (kit/hint_ladders/causes.toml).
     """
     from .hints import ladder_for
 

@@ -32,13 +32,12 @@ from rich.markup import escape
 
 from . import catalogue, gradejobs
 from .classfolder import (GRADED, HELP_EPILOG, REFUSED, REQUIREMENTS, GradeAllError,  # noqa: F401 (API)
-                          Submission, find_submissions, looks_like_tree, plain_text)
+                          Submission, find_submissions, looks_like_tree)
 from .classsummary import rerun_line, summary_tables
 from .gradebook import (FEEDBACK, FILES, MACHINE, Meta, clean, is_not_graded, kit_commit, learner_max, load,
-                        machine_failure, max_score, not_graded_result, now, reasons, rerun, short, write_all)
+                        max_score, now, reasons, short, write_all)
 from .gradebook import write_csv as _write_csv
 from .i18n import T, _, numeral
-from .project import NotAProjectTree
 
 NO_BROWSER = T("no browser on the grading machine")
 SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
@@ -90,33 +89,6 @@ def preflight(stage_ids: list[str], allow_missing: set[str]):
 
 
 # -- grading -----------------------------------------------------------------------------------------------
-def grade_one(sub: Submission, stage_ids: list[str], machine_not_graded: dict, on_stage_done=None) -> None:
-    from . import sandbox
-    from .grader import Report, grade
-
-    begun = time.monotonic()
-    run = [s for s in stage_ids if s not in machine_not_graded]
-    try:
-        report = (grade(sub.tree, run, on_stage_done=on_stage_done) if run
-                  else Report(str(sub.tree), [], sandbox.detect().describe()))
-    except NotAProjectTree as exc:
-        sub.error, sub.status = (exc.args[0] if exc.args and isinstance(exc.args[0], str) else plain_text(exc)), REFUSED
-    except KeyboardInterrupt:
-        raise
-    except Exception as exc:  # a batch must survive anything one submission does; the kit failing is no 0
-        sub.error, sub.status = rerun(T("Grading failed: {error}",
-                                        error=plain_text(f"{type(exc).__name__}: {exc}")[:500])), MACHINE
-    else:
-        by_id = {r.id: r for r in report.stages}
-        report.stages = [by_id.get(s) or not_graded_result(s, machine_not_graded[s]) for s in stage_ids]
-        sub.report = report
-        why = machine_failure(report, stage_ids, machine_not_graded)
-        if why is not None:   # the machine's failure, not the code's: not graded, re-run (kit/gradebook.py)
-            sub.error, sub.status = rerun(why), MACHINE
-    sub.seconds = time.monotonic() - begun
-    sub.done = True
-
-
 class Say:
     """The console, until it is gone (a dropped SSH session): then printing stops, grading does not."""
 

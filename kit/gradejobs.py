@@ -177,11 +177,40 @@ def _machine(sub: Submission, why, began: float) -> None:
 
 
 # -- the grading process ---------------------------------------------------------------------------------
-def main(request_path: str, result_path: str) -> int:
-    """Grade one learner (gradeall.grade_one) and write their row as a one-learner grades.json."""
-    from .gradeall import grade_one
-    from .gradebook import Meta, write_json
+def grade_one(sub: Submission, stage_ids: list[str], machine_not_graded: dict, on_stage_done=None) -> None:
+    """Grade one learner; their row's status says whether the code or the machine decided it."""
+    from . import sandbox
+    from .classfolder import REFUSED, plain_text
+    from .gradebook import MACHINE, machine_failure, not_graded_result, rerun
+    from .grader import Report, grade
+    from .project import NotAProjectTree
 
+    begun = time.monotonic()
+    run = [s for s in stage_ids if s not in machine_not_graded]
+    try:
+        report = (grade(sub.tree, run, on_stage_done=on_stage_done) if run
+                  else Report(str(sub.tree), [], sandbox.detect().describe()))
+    except NotAProjectTree as exc:
+        sub.error, sub.status = (exc.args[0] if exc.args and isinstance(exc.args[0], str) else plain_text(exc)), REFUSED
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # a batch must survive anything one submission does; the kit failing is no 0
+        sub.error, sub.status = rerun(T("Grading failed: {error}",
+                                        error=plain_text(f"{type(exc).__name__}: {exc}")[:500])), MACHINE
+    else:
+        by_id = {r.id: r for r in report.stages}
+        report.stages = [by_id.get(s) or not_graded_result(s, machine_not_graded[s]) for s in stage_ids]
+        sub.report = report
+        why = machine_failure(report, stage_ids, machine_not_graded)
+        if why is not None:   # the machine's failure, not the code's: not graded, re-run (kit/gradebook.py)
+            sub.error, sub.status = rerun(why), MACHINE
+    sub.seconds = time.monotonic() - begun
+    sub.done = True
+
+
+def main(request_path: str, result_path: str) -> int:
+    """Grade one learner (grade_one) and write their row as a one-learner grades.json."""
+    from .gradebook import Meta, write_json
     from .i18n import recall
 
     request = json.loads(Path(request_path).read_text(encoding="utf-8"))

@@ -436,7 +436,7 @@ def run_checks(root: Path, stages: list[Stage], isolation: sandbox.Isolation | N
 
 
 def _hint(stage: Stage, entry: dict) -> str:
-    """The first rung of the failing check's own ladder (kit/hints.py), else its marker, else the stage's."""
+    """The first rung of the failing check's own ladder (kit/hint_ladders/), else its marker, else the stage's."""
     from .hints import ladder_for
 
     ladder = ladder_for(stage.id, entry["test"], entry.get("i18n"))

@@ -334,9 +334,9 @@ def translated(text, lang: str | None = None) -> str:
 
 # -- extraction of static English that is not marked with a call: Babel extractors (babel.cfg) -------
 def extract_static(fileobj, keywords, comment_tags, options):
-    """Babel extractor for kit/hints.py and kit/catalogue.py: every string of the hint ladders (LADDERS)
-    and each Stage(...)'s title, what the learner builds and hints, so those files stay plain data; and, as in code, a message
-    marked with T(), N_() or _() there. Stages listed in the
+    """Babel extractor for kit/catalogue.py: each Stage(...)'s title, what the learner builds and hints, so the
+    file stays plain data; and, as in code, a message marked with T(), N_() or _() there (the hint ladders are
+    data files with an extractor of their own, kit/hint_extract.py). Stages listed in the
     option `skip_stages` (space-separated) are left out: they speak English until they are translated."""
     import ast
 
@@ -349,16 +349,7 @@ def extract_static(fileobj, keywords, comment_tags, options):
                 yield sub.lineno, sub.value
 
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(t, ast.Name) and t.id == "LADDERS" for t in targets) and isinstance(node.value, ast.Dict):
-                for key, ladders in zip(node.value.keys, node.value.values):
-                    if isinstance(key, ast.Constant) and key.value in skip or not isinstance(ladders, ast.Dict):
-                        continue
-                    for rungs in ladders.values:
-                        for lineno, text in strings(rungs):
-                            yield lineno, None, text, []
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Stage":
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Stage":
             named = {k.arg: k.value for k in node.keywords}
             stage_id = named.get("id")
             if isinstance(stage_id, ast.Constant) and stage_id.value in skip:

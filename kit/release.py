@@ -36,7 +36,7 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import catalogue, classroom, hidden
+from . import catalogue, classroom, files, hidden
 from .catalogue import KIT_ROOT, PROJECT_FILES
 from .project import NOT_RELEASED, NOT_RELEASED_ENDINGS
 
@@ -278,10 +278,17 @@ def _refuse_leaks(out: Path, root: Path, starter: dict[str, bytes]) -> None:
         raise ReleaseError("solutions/ ended up in the release.")
     if not solutions.is_dir():
         return
-    finished = {path.read_bytes() for path in solutions.rglob("*")
-                if path.is_file() and path.suffix in (".py", ".html")
-                and path.read_bytes().strip()  # an empty __init__.py gives nothing away
-                and path.read_bytes() != starter.get(path.relative_to(solutions).as_posix())}
+    finished = set()
+    for path in solutions.rglob("*"):
+        if not path.is_file() or path.suffix not in (".py", ".html"):
+            continue
+        rel = path.relative_to(solutions).as_posix()
+        # the file as it is, and every stage's state cut out of its stage regions (kit/regions.py)
+        states = {path.read_bytes(), *(text.encode("utf-8") for stage in (None, *catalogue.STAGES)
+                                       if (text := files.solution_text(rel, stage)) is not None)}
+        finished |= {state for state in states
+                     if state.strip()  # an empty __init__.py gives nothing away
+                     and state != starter.get(rel)}
     for path in out.rglob("*"):
         if path.is_file() and path.read_bytes() in finished:
             shutil.rmtree(out)

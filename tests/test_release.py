@@ -471,3 +471,20 @@ def test_instructor_guide_steps_are_in_order_and_its_figures_are_the_kits():
                    "public", " ".join(LIMITS.split()), "45 to 63 s"):
         assert needed in flat, f"the guide should say {needed!r}"
     assert "20 to 30 s" not in flat
+
+
+def test_the_last_guard_knows_every_stages_cut_state(tmp_path):
+    """The finished files carry stage regions (kit/regions.py): a stage's state, cut from them, exists nowhere as a
+    file, so the release's last guard must cut them too to recognise one that slipped into a release."""
+    from kit import files, release as releasing
+
+    consumer_stage = catalogue.get("consumer")
+    cut = files.solution_text("myapp/consumers.py", consumer_stage)
+    assert cut.encode() != (SOLUTIONS / "myapp" / "consumers.py").read_bytes(), "the consumer stage is not cut"
+    out = tmp_path / "release"
+    (out / "notes").mkdir(parents=True)
+    (out / "notes" / "consumer.py").write_text(cut, encoding="utf-8")
+    starter = {rel: (KIT_ROOT / "project" / rel).read_bytes() for rel in ("myapp/consumers.py",)}
+    with pytest.raises(releasing.ReleaseError, match="copy of a finished solution file"):
+        releasing._refuse_leaks(out, KIT_ROOT, starter)
+    assert not out.exists(), "the refused release was left on disk"
