@@ -21,6 +21,9 @@ BUSY = 0.25
 # Runnable tasks per core (the one-minute load average) above which a time limit hit twice is the machine's.
 OVERLOADED = 6.0
 PATIENCE = 2.0   # how much longer every limit is when a failed stage is graded again
+# A stage whose own processes (its control group) used at least this share of all the CPU time the machine spent
+# while it ran made the load itself: its failures are its own, never the machine's (a tree that forks spinners).
+OWN_LOAD = 0.5
 # The checks' own wait for what a correct tree does at once (exercises/support.py WAIT), its one home.
 DEFAULT_WAIT = 5.0
 
@@ -45,11 +48,29 @@ def per_core_load() -> float:
     return os.getloadavg()[0] / (os.cpu_count() or 1)
 
 
+def _machine_cpu_total() -> float | None:
+    """Seconds of CPU time the whole machine has spent busy since boot (/proc/stat), or None."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = sum(fields[3:5])   # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 class Meter:
     """Started when a stage starts; share() is how busy the machine was since."""
 
     def __init__(self):
         self.began, self.waited = time.monotonic(), _waited_total()
+        self.cpu = _machine_cpu_total()
+
+    def own_load(self, stage_cpu: float | None) -> bool:
+        """Did the stage's own processes (stage_cpu seconds) spend most of the CPU the machine spent since?"""
+        now = _machine_cpu_total()
+        if stage_cpu is None or now is None or self.cpu is None or now - self.cpu <= 0:
+            return False
+        return stage_cpu / (now - self.cpu) >= OWN_LOAD
 
     def share(self) -> float:
         elapsed = time.monotonic() - self.began

@@ -165,6 +165,12 @@ def run(directory: str | Path, stage_ids: list[str], out_dir: str | Path | None,
     if previous and previous[0].get("stages") != stage_ids:
         raise GradeAllError(T("--resume: the gradebook in {out} graded stages {theirs}; resume it with the same "
                               "stages.", out=str(out), theirs=", ".join(previous[0].get("stages", []))))
+    from . import sandbox
+
+    if seen := sandbox.shown_whole(root, out):
+        raise GradeAllError(T("{place} lies under {tops}, which every sandbox shows whole: one learner's code could "
+                              "read another learner's tree or the gradebook there. Move the class folder and --out "
+                              "elsewhere, say /srv.", place=seen, tops=", ".join(sandbox.SYSTEM_TOPS)))
     say = Say(console)
     isolation, machine_not_graded, machine_why = preflight(stage_ids, allow_missing)
     from . import hidden

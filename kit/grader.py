@@ -344,6 +344,14 @@ def grade_stage(root: Path, stage: Stage, isolation: sandbox.Isolation, part: st
     return _patient(root, stage, isolation, first, meter.share(), part)
 
 
+_this_thread = threading.local()   # the CPU seconds of the last control group this thread's run_checks made
+
+
+def _own_load(meter: busy.Meter) -> bool:
+    """Did the stage's own processes make the machine busy (a tree that forks spinners is not the machine)?"""
+    return meter.own_load(getattr(_this_thread, "stage_cpu", None))
+
+
 def _with_hidden(visible: StageResult, hidden_part: StageResult) -> StageResult:
     """A stage's verdict from its two processes: the visible checks', then the hidden checks'.
 
@@ -371,18 +379,20 @@ def _patient(root: Path, stage: Stage, isolation: sandbox.Isolation, first: Stag
     wanted = busy.mode() == "always" or (busy.mode() == "when-busy" and busy_share >= busy.BUSY)
     if first.passed or not first.available or only_not_graded or not wanted or _stopping.is_set():
         return first
-    begun = time.monotonic()
+    begun, meter = time.monotonic(), busy.Meter()
     now = {"KIT_WAIT": busy.current_wait(), "KIT_TEST_TIME_LIMIT": TEST_TIME_LIMIT,
            "KIT_STAGE_TIME_LIMIT": STAGE_TIME_LIMIT, "KIT_DAPHNE_READY_TIMEOUT": server.READY_TIMEOUT}
     outcome, expected, entries = run_checks(root, [stage], isolation, limits=busy.longer_limits(now), part=part)
     second = _result(stage, expected, entries, outcome, time.monotonic() - begun)
     second.seconds += first.seconds
     second.second_try = True
+    # A time limit hit twice is the machine's only when the stage's own processes did not make the load.
+    machine_busy = busy.per_core_load() >= busy.OVERLOADED and not _own_load(meter)
     said_first = {f.test: f for f in first.failures}
     failures = []
     for failure in second.failures:
         before = said_first.get(failure.test)
-        if _timed_out(failure) and busy.per_core_load() >= busy.OVERLOADED:
+        if _timed_out(failure) and machine_busy:
             # The load may be the tree's own doing: what the first try said stays in the message.
             first_said = before or failure
             said = revive(first_said.message, first_said.template) if first_said.template else recall(first_said.message)
@@ -432,6 +442,7 @@ def run_checks(root: Path, stages: list[Stage], isolation: sandbox.Isolation | N
             return _run_checkpoint(root, tree, stages, place, isolation, keep_going, select, group, limits or {},
                                    part)
         finally:
+            _this_thread.stage_cpu = sandbox.group_cpu_seconds(group)   # for _patient: whose load was it?
             sandbox.release_group(group)   # and whatever of them is left is gone
 
 

@@ -122,9 +122,13 @@ def in_system_folder() -> str | None:
     """The kit's folder or the hidden checks' folder, when one lies in a folder every sandbox shows whole."""
     from .hidden import ENV_VAR
 
-    places = [KIT_PACKAGE.parent] + ([Path(os.environ[ENV_VAR]).expanduser()] if os.environ.get(ENV_VAR) else [])
+    return shown_whole(KIT_PACKAGE.parent, *([Path(os.environ[ENV_VAR]).expanduser()] if os.environ.get(ENV_VAR) else []))
+
+
+def shown_whole(*places: Path) -> str | None:
+    """The first of places that lies in a folder every sandbox shows whole (SYSTEM_TOPS), resolved, or None."""
     for place in places:
-        resolved = place.resolve()
+        resolved = Path(place).resolve()
         if any(resolved.is_relative_to(top) for top in SYSTEM_TOPS):
             return str(resolved)
     return None
@@ -335,7 +339,27 @@ def stage_group() -> list[Path]:
     except OSError:
         release_group(made)
         return []
+    if not unified.is_file():   # v1 counts CPU time in a hierarchy of its own; without it, no count (never a limit)
+        try:
+            (CGROUPS / "cpuacct" / name).mkdir()
+            made.append(CGROUPS / "cpuacct" / name)
+        except OSError:
+            pass
     return made
+
+
+def group_cpu_seconds(group: list[Path]) -> float | None:
+    """CPU seconds the group's processes have used (v2: cpu.stat; v1: the cpuacct folder), or None."""
+    for folder in group:
+        try:
+            if (folder / "cpu.stat").is_file():
+                stat = dict(line.split() for line in (folder / "cpu.stat").read_text().splitlines())
+                return int(stat["usage_usec"]) / 1e6
+            if (folder / "cpuacct.usage").is_file():
+                return int((folder / "cpuacct.usage").read_text()) / 1e9
+        except (OSError, ValueError, KeyError):
+            return None
+    return None
 
 
 _numbers = itertools.count()

@@ -300,3 +300,23 @@ def test_no_sandbox_is_claimed_when_hidden_checks_lie_where_every_sandbox_sees(m
             sandbox.detect()
     finally:
         sandbox.detect.cache_clear()
+
+
+@pytest.mark.parametrize("where", ["class", "out"])
+def test_grade_all_refuses_a_class_or_gradebook_in_a_folder_every_sandbox_shows(tmp_path, monkeypatch, where):
+    """Eighth review: /usr, /etc and /opt are shown whole in every sandbox, so a class folder there let one learner's
+    myapp/__init__.py put another learner's package on its path (40/40 from a starter). Refused, in one sentence."""
+    from rich.console import Console
+
+    from kit import gradeall
+    from kit.classfolder import GradeAllError
+
+    system = tmp_path / "opt"
+    cls = (system if where == "class" else tmp_path) / "class"
+    copy_tree(STARTER, cls / "eve")
+    out = (system if where == "out" else tmp_path) / "grades"
+    monkeypatch.setattr(sandbox, "SYSTEM_TOPS", (str(system),))
+    with pytest.raises(GradeAllError, match="every sandbox shows whole") as refused:
+        gradeall.run(cls, ["settings"], out, Console(file=open(os.devnull, "w")))
+    assert str(system) in str(refused.value)
+    assert not out.exists(), "a refused class wrote a gradebook"
