@@ -121,7 +121,7 @@ def distinctive_solution_lines() -> set[str]:
     elsewhere = ""
     for top in ("project", "exercises", "notebooks", "kit", "README.md", "docs", "locale"):
         for path in ([KIT_ROOT / top] if (KIT_ROOT / top).is_file() else files_of(KIT_ROOT / top)):
-            if path.suffix in (".py", ".html", ".ipynb", ".md", ".txt", ".po", ".pot"):
+            if path.suffix in (".py", ".html", ".ipynb", ".md", ".txt", ".po", ".pot", ".toml"):  # .toml: hint ladders
                 elsewhere += path.read_text(encoding="utf-8", errors="replace")
     return {line for line in lines if line not in elsewhere}
 
