@@ -1,7 +1,7 @@
 """One live line under a checkpoint cell while it grades: which stages are done, how long it has run.
 
 A checkpoint can take a minute on a busy laptop; a cell that shows nothing but [*] for that long looks hung.
-The line appears after a moment, is redrawn in place, and is emptied when the verdict table arrives, so the
+The line appears after a moment, is redrawn in place, and is removed when the verdict table arrives, so the
 cell ends with the table alone. Only the kernel's own thread draws: the grader reports stages from its thread.
 """
 from __future__ import annotations
@@ -52,8 +52,12 @@ class GradingLine:
             self.handle.update(shown, raw=True)
 
     def close(self) -> None:
+        """Remove the line. An emptied display still takes a row of its own in JupyterLab, so the cell's
+        output is cleared, and only when the table arrives (wait=True): the cell never blinks empty."""
         if self.handle is not None:
-            self.handle.update({"text/plain": ""}, raw=True)
+            from IPython.display import clear_output
+
+            clear_output(wait=True)
 
 
 def _in_a_kernel() -> bool:

@@ -96,9 +96,10 @@ def learner_rows(out: Path) -> list[list[str]]:
 
 
 def learners(out: Path) -> list[dict]:
-    """Every field of every learner but the time it took; every field of every stage but its time."""
+    """Every field of every learner but the time it took; every field of every stage but its time and
+    whether the machine made it a second try (three gradings at once on two cores may, one may not)."""
     return [{k: v for k, v in e.items() if k != "seconds"}
-            | {"report": e["report"] and [{k: v for k, v in s.items() if k != "seconds"}
+            | {"report": e["report"] and [{k: v for k, v in s.items() if k not in ("seconds", "second_try")}
                                           for s in e["report"]["stages"]]}
             for e in grades(out)["learners"]]
 
@@ -229,7 +230,8 @@ def test_the_kits_time_limit_and_a_killed_grading_are_not_graded_rerun_and_resum
         (tree / "myproject" / "SLOW").write_text("")
     out = tmp_path / "out"
     proc = start(str(root), "settings", "--out", str(out), "--jobs", "3", mark=tmp_path,
-                 env={"KIT_LEARNER_TIME_LIMIT": "45", "KIT_TEST_TIME_LIMIT": "300", "KIT_STAGE_TIME_LIMIT": "300"})
+                 env={"KIT_LEARNER_TIME_LIMIT": "45", "KIT_TEST_TIME_LIMIT": "300", "KIT_STAGE_TIME_LIMIT": "300",
+                      "KIT_WAIT": "150"})   # no limit but the learner's ends bob's settings.py import
     deadline = time.monotonic() + 60
     while len(graders(tmp_path)) < 3 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
