@@ -6,7 +6,9 @@ correct code. So the grader measures the CPU pressure around every stage (Linux'
 share of time some task waited for a processor; the load average per core where that file is missing),
 and grades a failed stage once more, with every time limit doubled, when the machine was busy. A check
 that fails twice failed on the code; a time limit hit twice on an overloaded machine is said to be the
-machine's fault (kit/grader.py, _patient)."""
+machine's fault (kit/grader.py, _patient), and only on a machine that was busy before the grading started:
+a tree can load the machine while it runs (spinners, tasks parked uninterruptibly that the load average
+counts) but not before its first process exists (ninth review)."""
 from __future__ import annotations
 
 import os
@@ -33,6 +35,32 @@ def mode() -> str:
     kit's tests of trees that must fail: load only makes them fail more); "always" whatever the load (the
     kit's attack tests, so the second try's path is attacked on every machine)."""
     return {"0": "never", "always": "always"}.get(os.environ.get("KIT_BUSY_RETRY", "1"), "when-busy")
+
+
+_before: float | None = None   # how busy the machine was just before this process's grading began
+
+
+def note_start() -> None:
+    """Called when a grading begins, before any learner process exists: what the last ten seconds (PSI) or
+    the last minute (the load average, per core) were like is the one reading learner code cannot touch."""
+    global _before
+    _before = _recent_pressure()
+    if _before is None:
+        _before = min(1.0, per_core_load())
+
+
+def busy_before() -> bool:
+    """Was the machine already busy when this grading began? (Unknown counts as no: the code is blamed.)"""
+    return _before is not None and _before >= BUSY
+
+
+def _recent_pressure() -> float | None:
+    """The share of the last ten seconds some task waited for a CPU (/proc/pressure/cpu avg10), or None."""
+    try:
+        found = re.search(r"^some avg10=([\d.]+)", PRESSURE.read_text(), re.M)
+    except OSError:
+        return None
+    return float(found.group(1)) / 100 if found else None
 
 
 def _waited_total() -> float | None:

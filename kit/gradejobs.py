@@ -141,9 +141,9 @@ def _release_groups(pid: int) -> None:
     process killed before it could remove them leaves them, perhaps not empty."""
     from . import sandbox
 
-    for top in (sandbox.CGROUPS, sandbox.CGROUPS / "memory", sandbox.CGROUPS / "pids"):
+    for top in sandbox.GROUP_TOPS:
         try:
-            sandbox.release_group(sorted(top.glob(f"kit-stage-{pid}-*")))
+            sandbox.release_group(sorted((sandbox.CGROUPS / top).glob(f"kit-stage-{pid}-*")))
         except OSError:
             continue
 

@@ -209,6 +209,7 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
                     stages.append(earlier)
                     rechecked[earlier.id] = stage
     isolation = sandbox.detect()
+    busy.note_start()   # before any learner process: the machine's own load, which the tree cannot touch
     _stopping.clear()
     before = procs.child_pids()
     procs.adopt_orphans()
@@ -386,8 +387,9 @@ def _patient(root: Path, stage: Stage, isolation: sandbox.Isolation, first: Stag
     second = _result(stage, expected, entries, outcome, time.monotonic() - begun)
     second.seconds += first.seconds
     second.second_try = True
-    # A time limit hit twice is the machine's only when the stage's own processes did not make the load.
-    machine_busy = busy.per_core_load() >= busy.OVERLOADED and not _own_load(meter)
+    # A time limit hit twice is the machine's only when the machine was busy before the grading began and the
+    # stage's own processes did not make the load (a tree can load the machine only once it runs).
+    machine_busy = busy.busy_before() and busy.per_core_load() >= busy.OVERLOADED and not _own_load(meter)
     said_first = {f.test: f for f in first.failures}
     failures = []
     for failure in second.failures:

@@ -320,6 +320,8 @@ def stage_group() -> list[Path]:
     controllers, a read-only /sys/fs/cgroup): then the per-process limits alone hold."""
     if os.geteuid() != 0 or not sys.platform.startswith("linux"):
         return []
+    if next(_sweeps) == 0:
+        release_stale_groups()
     name = f"kit-stage-{os.getpid()}-{next(_numbers)}"
     unified = CGROUPS / "cgroup.subtree_control"
     made: list[Path] = []
@@ -339,13 +341,38 @@ def stage_group() -> list[Path]:
     except OSError:
         release_group(made)
         return []
-    if not unified.is_file():   # v1 counts CPU time in a hierarchy of its own; without it, no count (never a limit)
+    # v1 counts CPU time (cpuacct) and shares it out (cpu) in hierarchies of their own; v2's folder has both
+    # when the parent enables cpu. A group of its own is one claim on the CPU however many processes (or
+    # sessions: the kernel's autogroups) the tree makes, so a tree that forks spinners slows its own stage and
+    # not another learner's. Without them: no count, no sharing (never a failure).
+    for top in ([] if unified.is_file() else [CGROUPS / "cpuacct", CGROUPS / "cpu"]):
         try:
-            (CGROUPS / "cpuacct" / name).mkdir()
-            made.append(CGROUPS / "cpuacct" / name)
+            (top / name).mkdir()
+            made.append(top / name)
         except OSError:
             pass
     return made
+
+
+GROUP_TOPS = ("", "memory", "pids", "cpuacct", "cpu")   # where stage groups are made (v2: the first)
+
+
+def release_stale_groups() -> None:
+    """Stage groups whose grading process is gone (killed before it could remove them): empty them, remove them."""
+    if os.geteuid() != 0:
+        return
+    for top in GROUP_TOPS:
+        try:
+            folders = sorted((CGROUPS / top).glob("kit-stage-*-*"))
+        except OSError:
+            continue
+        for folder in folders:
+            try:
+                owner = int(folder.name.split("-")[2])
+            except (IndexError, ValueError):
+                continue
+            if not Path(f"/proc/{owner}").exists():
+                release_group([folder])
 
 
 def group_cpu_seconds(group: list[Path]) -> float | None:
@@ -363,6 +390,7 @@ def group_cpu_seconds(group: list[Path]) -> float | None:
 
 
 _numbers = itertools.count()
+_sweeps = itertools.count()   # the first stage group this process makes sweeps away stale ones
 
 
 def memory_ran_out() -> bool:

@@ -38,7 +38,10 @@ def test_what_differs_from_run_to_run_is_left_out_of_the_comparison():
     assert outcome(report("dbeeca", 1)) != outcome({"stages": [{"id": "history", "passed": True, "failures": []}]})
 
 
-@pytest.mark.parametrize("work, own", [("while True: pass", True), ("import time; time.sleep(30)", False)])
+# Each its own session, as the review's spinners were: the kernel's autogroups would otherwise share the CPU
+# out per session, and eight spinners of one session get what one busy process of another gets.
+@pytest.mark.parametrize("work, own", [("import os; os.setsid()\nwhile True: pass", True),
+                                       ("import time; time.sleep(30)", False)])
 def test_a_stage_that_makes_the_load_itself_is_told_from_a_busy_machine(work, own):
     """Eighth review: a tree that forks spinners made its own timed-out checks read as 'the machine was too busy'
     (not graded, re-run, out of the class's numbers). The stage's control group counts its own CPU time; when
@@ -52,10 +55,11 @@ def test_a_stage_that_makes_the_load_itself_is_told_from_a_busy_machine(work, ow
     if sandbox.group_cpu_seconds(group) is None:
         sandbox.release_group(group)
         pytest.skip("this machine lets the kit make no control group that counts CPU time (not root, or no cgroups)")
+    counted = [folder for folder in group if folder.parent.name != "cpu"]   # counted, not given a fair share
     try:
         meter = busy.Meter()
         # eight, as the review's tree forked sixteen: most of the CPU even beside the suite's other worker
-        procs = [subprocess.Popen([*sandbox.joining(group), sys.executable, "-c", work]) for _ in range(8)]
+        procs = [subprocess.Popen([*sandbox.joining(counted), sys.executable, "-c", work]) for _ in range(8)]
         time.sleep(3)
         used = sandbox.group_cpu_seconds(group)
         assert meter.own_load(used) is own, f"the group used {used:.1f} s of CPU in 3 s"
@@ -63,3 +67,67 @@ def test_a_stage_that_makes_the_load_itself_is_told_from_a_busy_machine(work, ow
         sandbox.release_group(group)   # kills what is left
         for proc in procs:
             proc.wait(timeout=10)
+
+
+def test_the_machines_verdict_needs_a_machine_busy_before_the_grading_began(tmp_path, monkeypatch):
+    """Ninth review: a tree that loads the machine while it runs (spinners; tasks parked uninterruptibly, which
+    the load average counts and no CPU meter sees) made its zero 'not graded, re-run'. The reading the
+    machine's verdict rests on is taken when the grading begins, before any learner process exists."""
+    pressure = tmp_path / "cpu"
+    monkeypatch.setattr(busy, "PRESSURE", pressure)
+    pressure.write_text("some avg10=3.10 avg60=1.00 avg300=0.50 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
+    busy.note_start()
+    assert not busy.busy_before()
+    pressure.write_text("some avg10=95.00 avg60=90.00 avg300=80.00 total=9\n")   # the tree's own load, later
+    assert not busy.busy_before(), "a reading taken after the grading began decides"
+    busy.note_start()                                                           # a grading on a busy machine
+    assert busy.busy_before()
+
+
+def test_a_stage_that_forks_spinners_gets_no_more_cpu_than_another_stage(tmp_path):
+    """Ninth review: with --jobs 2, one learner's 48 spinners (each a session of its own, so each its own
+    autogroup) starved another learner's correct tree into 'not graded'. Each stage's group has a CPU share of
+    its own: eight spinners in one group get about what one process in another gets."""
+    import subprocess
+    import sys
+
+    from kit import sandbox
+
+    groups = [sandbox.stage_group(), sandbox.stage_group()]
+    if not all(any(folder.parent.name == "cpu" for folder in group) for group in groups) \
+            or sandbox.group_cpu_seconds(groups[0]) is None:
+        for group in groups:
+            sandbox.release_group(group)
+        pytest.skip("this machine gives the kit no CPU-sharing control groups (not root, cgroup v2, or no cpu)")
+    spin = "import os\nos.setsid()\nwhile True: pass"
+    procs = []
+    try:
+        procs = [subprocess.Popen([*sandbox.joining(groups[0]), sys.executable, "-c", spin]) for _ in range(8)]
+        procs.append(subprocess.Popen([*sandbox.joining(groups[1]), sys.executable, "-c", spin]))
+        time.sleep(4)
+        many, one = (sandbox.group_cpu_seconds(group) for group in groups)
+        assert one >= many / 2, f"eight spinners used {many:.1f} s of CPU, one beside them {one:.1f} s"
+    finally:
+        for group in groups:
+            sandbox.release_group(group)
+        for proc in procs:
+            proc.wait(timeout=10)
+
+
+def test_stage_groups_left_by_a_killed_grading_are_removed(tmp_path):
+    """Ninth review: stage groups of gradings killed before they could clean up piled up (and cpuacct's were
+    never looked at). The first stage group a process makes removes those whose grading process is gone."""
+    import subprocess
+    import sys
+
+    from kit import sandbox
+
+    if not sandbox.stage_group.__globals__["CGROUPS"].joinpath("pids").is_dir() or not sandbox.stage_group():
+        pytest.skip("this machine lets the kit make no control groups (not root, or no cgroups)")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(gone.stdout)
+    stale = [sandbox.CGROUPS / top / f"kit-stage-{dead}-0" for top in ("pids", "cpuacct")]
+    for folder in stale:
+        folder.mkdir()
+    sandbox.release_stale_groups()
+    assert not any(folder.exists() for folder in stale)
