@@ -231,22 +231,22 @@ def test_a_quiet_room_still_delivers(workers):
             fail(T("A client in room 'redis_far', where nobody wrote, received {got} within {quiet:.0f} s: every "
                    "room needs a group of its own, and a message goes to its own room's group only.",
                    got=repr(leaked), quiet=QUIET))
+        # Which socket or log shows the quiet read giving up first is a race (the load decides it): one message
+        # says it, whichever showed it, so the verdict reads the same on a quiet and a busy machine.
+        gave_up = [worker for worker in workers if QUIET_TIMEOUT in worker.log_text()]
+        if gave_up or 1011 in codes:
+            closed = next(sock for sock, code in zip((alice, bob), codes) if code == 1011) if not gave_up else None
+            fail(T("Within {quiet:.0f} s with no message in room '{room}', the room did not survive the quiet: "
+                   "daphne's Redis client gave up on a quiet read, and daphne ends the sockets that meet it with "
+                   "code 1011. A Redis client that gives up on a quiet read (redis-py's socket_timeout, 5 s by "
+                   "default) ends every socket of a quiet room: give RedisChannelLayer the hosts [{fix}], or use "
+                   "RedisPubSubChannelLayer. {clue}", quiet=QUIET, room=alice.room, fix=QUIET_FIX,
+                   clue=server_clue(gave_up[0]) if gave_up else closed.server_clue()))
         for sock, worker, code in zip((alice, bob), "AB", codes):
             if code is not None:
                 fail(T("Within {quiet:.0f} s with no message in room '{room}', worker {worker} closed its socket "
-                       "(code {code}). A Redis client that gives up on a quiet read (redis-py's socket_timeout, "
-                       "5 s by default) ends every socket of a quiet room: give RedisChannelLayer the hosts "
-                       "[{fix}], or use RedisPubSubChannelLayer. {clue}", quiet=QUIET, room=sock.room,
-                       worker=worker, code=code, fix=QUIET_FIX, clue=sock.server_clue()))
-        # The socket that died may be another of the worker's (Channels' layer has one blocking read a
-        # process): its log says what the client saw, whichever socket it was.
-        for worker, name in zip(workers, "AB"):
-            if QUIET_TIMEOUT in worker.log_text():
-                fail(T("Within {quiet:.0f} s with no message, worker {worker}'s Redis client gave up on a quiet read "
-                       "and ended a socket. A Redis client that gives up on a quiet read (redis-py's socket_timeout, "
-                       "5 s by default) ends every socket of a quiet room: give RedisChannelLayer the hosts "
-                       "[{fix}], or use RedisPubSubChannelLayer. {clue}", quiet=QUIET, worker=name, fix=QUIET_FIX,
-                       clue=server_clue(worker)))
+                       "(code {code}): a socket of a quiet room must stay open. {clue}", quiet=QUIET,
+                       room=sock.room, worker=worker, code=code, clue=sock.server_clue()))
         await alice.send("after the quiet")
         for sock in (alice, bob):
             got = await sock.receive(T("the message sent after {quiet:.0f} s of quiet", quiet=QUIET))

@@ -192,7 +192,9 @@ def test_attack_scores_zero_and_changes_nothing(tmp_path, hidden_checks, name, m
                      "'process: ... learner code ran as separate processes only'")
     tree = attack_tree(tmp_path, name)
     before = kit_fingerprint()
-    env = dict(LIMITS, KIT_HIDDEN_CHECKS=str(hidden_checks), TMPDIR=str(tmp_path))
+    # Every stage must fail: a busy machine's second try could only fail it again, twice as slowly (one attack
+    # of twelve stages outlived its 300 s). test_a_second_try_forges_nothing_either attacks the second try.
+    env = dict(LIMITS, KIT_HIDDEN_CHECKS=str(hidden_checks), TMPDIR=str(tmp_path), KIT_BUSY_RETRY="0")
     if mode == "off":
         env["KIT_SANDBOX"] = "off"
     report = grade_json(tree, *attack["stages"], env=env)
