@@ -37,39 +37,36 @@ def mode() -> str:
     return {"0": "never", "always": "always"}.get(os.environ.get("KIT_BUSY_RETRY", "1"), "when-busy")
 
 
-_before: float | None = None   # how busy the machine was just before this process's grading began
+_before = False   # was the machine busy just before this process's grading began?
 
 
 def note_start() -> None:
     """Called when a grading begins, before any learner process exists: what the last ten seconds (PSI) or
-    the last minute (the load average, per core) were like is the one reading learner code cannot touch."""
+    the last minute (the load average) were like is the one reading learner code cannot touch."""
     global _before
-    _before = _recent_pressure()
-    if _before is None:
-        _before = min(1.0, per_core_load())
+    recent = _pressure("avg10")
+    _before = float(recent) / 100 >= BUSY if recent is not None else per_core_load() >= 1.0
 
 
 def busy_before() -> bool:
     """Was the machine already busy when this grading began? (Unknown counts as no: the code is blamed.)"""
-    return _before is not None and _before >= BUSY
+    return _before
 
 
-def _recent_pressure() -> float | None:
-    """The share of the last ten seconds some task waited for a CPU (/proc/pressure/cpu avg10), or None."""
+def _pressure(field: str) -> str | None:
+    """A field of /proc/pressure/cpu's 'some' line (avg10: percent of the last ten seconds some task waited
+    for a CPU; total: microseconds since boot), or None without pressure accounting."""
     try:
-        found = re.search(r"^some avg10=([\d.]+)", PRESSURE.read_text(), re.M)
+        found = re.search(rf"^some\b.*?\b{field}=([\d.]+)", PRESSURE.read_text(), re.M)
     except OSError:
         return None
-    return float(found.group(1)) / 100 if found else None
+    return found.group(1) if found else None
 
 
 def _waited_total() -> float | None:
     """Seconds some task has waited for a CPU since boot, or None without pressure accounting."""
-    try:
-        found = re.search(r"^some .*total=(\d+)", PRESSURE.read_text(), re.M)
-    except OSError:
-        return None
-    return int(found.group(1)) / 1e6 if found else None
+    total = _pressure("total")
+    return int(total) / 1e6 if total is not None else None
 
 
 def per_core_load() -> float:
