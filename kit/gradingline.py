@@ -53,11 +53,13 @@ class GradingLine:
 
     def close(self) -> None:
         """Remove the line. An emptied display still takes a row of its own in JupyterLab, so the cell's
-        output is cleared, and only when the table arrives (wait=True): the cell never blinks empty."""
+        output is cleared, and only when the table arrives (wait=True): the cell never blinks empty. The line
+        is emptied too, for a cell that shows no table (result = check(...))."""
         if self.handle is not None:
             from IPython.display import clear_output
 
             clear_output(wait=True)
+            self.handle.update({"text/plain": ""}, raw=True)
 
 
 def _in_a_kernel() -> bool:

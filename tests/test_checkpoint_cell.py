@@ -108,3 +108,6 @@ def test_a_long_checkpoint_shows_a_live_line_that_it_removes_at_the_end(tmp_path
     # still take a row of its own in JupyterLab)
     ended = run_cells(catalogue.NOTEBOOKS_DIR, starter_tree, [drawn + "\nline.close()\n'the table'"]).cells[0].outputs
     assert [(o.output_type, o.data.get("text/plain")) for o in ended] == [("execute_result", "'the table'")], ended
+    # a cell that shows no table (the result kept in a name) is left with the line emptied, not a stale count
+    kept = run_cells(catalogue.NOTEBOOKS_DIR, starter_tree, [drawn + "\nline.close()"]).cells[0].outputs
+    assert [o.data.get("text/plain") for o in kept] == [""], kept
