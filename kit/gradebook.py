@@ -105,19 +105,11 @@ def is_not_graded(result: StageResult | None) -> bool:
 # `grade-all --resume` grades them again.
 MACHINE = "machine"
 RERUN = N_("not graded: {reason}, re-run")
-BUSY_VERDICT = "The machine was too busy to grade this check in time"   # kit/grader.py, _patient
 
 
 def rerun(reason) -> T:
     """The row's sentence; a long reason is cut (a service's log) so that ", re-run" is always read."""
     return T(RERUN, reason=reason if len(str(reason)) <= NOTE_LENGTH - 40 else short(str(reason), NOTE_LENGTH - 40))
-
-
-def _template_of(failure: Failure) -> str:
-    """The kit's template a failure was made from (never text a learner wrote inside it)."""
-    if isinstance(failure.template, dict):
-        return str(failure.template.get("template", ""))
-    return failure.message.template if isinstance(failure.message, T) else ""
 
 
 def machine_failure(report: Report, stage_ids: list[str], class_wide: dict) -> T | None:
@@ -129,7 +121,7 @@ def machine_failure(report: Report, stage_ids: list[str], class_wide: dict) -> T
             continue
         if is_not_graded(result):
             return T("stage {stage}: {why}", stage=stage_id, why=recall(result.skipped[0]))
-        if any(_template_of(f).startswith(BUSY_VERDICT) for f in result.failures):
+        if result.machine_busy:   # the grader's own mark: a failure's sentence may be the tree's (tenth review)
             return T("stage {stage}: the machine was too busy to grade it in time", stage=stage_id)
     return None
 
@@ -353,7 +345,8 @@ def _report_from(data: dict) -> Report:
                                   available=entry.get("available", True), skipped=entry.get("skipped", []),
                                   failures=failures, passed_checks=entry.get("passed_checks", []),
                                   seconds=entry.get("seconds", 0.0), recheck_of=entry.get("recheck_of", ""),
-                                  second_try=entry.get("second_try", False)))
+                                  second_try=entry.get("second_try", False),
+                                  machine_busy=entry.get("machine_busy", False)))
     return Report(project=data["project"], stages=stages, isolation=data.get("isolation", ""))
 
 

@@ -132,6 +132,9 @@ class StageResult:
     recheck_of: str = ""
     # Graded a second time, every limit doubled, because it failed while the machine was busy (kit/busy.py).
     second_try: bool = False
+    # The busy machine's verdict (_patient: a time limit hit twice on a machine busy before the grading began).
+    # Set only here, never read from a message: a tree can make its host say the kit's busy sentence (tenth review).
+    machine_busy: bool = False
 
     @property
     def verdict(self) -> str:
@@ -365,6 +368,7 @@ def _with_hidden(visible: StageResult, hidden_part: StageResult) -> StageResult:
     visible.passed_checks += hidden_part.passed_checks
     visible.seconds += hidden_part.seconds
     visible.second_try = visible.second_try or hidden_part.second_try
+    visible.machine_busy = visible.machine_busy or hidden_part.machine_busy
     visible.passed = visible.passed and hidden_part.passed
     visible.points = visible.max_points if visible.passed else 0
     return visible
@@ -398,6 +402,7 @@ def _patient(root: Path, stage: Stage, isolation: sandbox.Isolation, first: Stag
             # The load may be the tree's own doing: what the first try said stays in the message.
             first_said = before or failure
             said = revive(first_said.message, first_said.template) if first_said.template else recall(first_said.message)
+            second.machine_busy = True
             failures.append(Failure(failure.test, T(
                 "The machine was too busy to grade this check in time ({load:.0f} tasks were waiting for each "
                 "processor); run it again when the machine is quieter. The first try said: {said}",
