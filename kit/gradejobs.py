@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import procs
+from . import procs, sandbox
 from .classfolder import Submission
 from .i18n import T
 
@@ -133,19 +133,7 @@ def _stop(running: list[subprocess.Popen]) -> None:
         except subprocess.TimeoutExpired:
             pass
         procs.stop_tree(proc, grace=2)
-        _release_groups(proc.pid)
-
-
-def _release_groups(pid: int) -> None:
-    """The control groups a grading process made for its stages (kit/sandbox.py names them by its pid): a
-    process killed before it could remove them leaves them, perhaps not empty."""
-    from . import sandbox
-
-    for top in sandbox.GROUP_TOPS:
-        try:
-            sandbox.release_group(sorted((sandbox.CGROUPS / top).glob(f"kit-stage-{pid}-*")))
-        except OSError:
-            continue
+        sandbox.release_stale_groups()   # a grading process killed before it removed its stage groups
 
 
 def _collect(sub: Submission, proc: subprocess.Popen, place: Path, began: float) -> None:
@@ -153,7 +141,7 @@ def _collect(sub: Submission, proc: subprocess.Popen, place: Path, began: float)
 
     result = place.with_suffix(".out.json")
     if proc.returncode != 0 or not result.is_file():
-        _release_groups(proc.pid)
+        sandbox.release_stale_groups()   # a grading process killed before it removed its stage groups
         try:
             said = place.with_suffix(".log").read_bytes()[-4000:].decode("utf-8", "replace")
         except OSError:

@@ -80,6 +80,11 @@ def grade_json(project: Path, *stages: str, env: dict | None = None) -> dict:
     return json.loads(done.stdout)
 
 
+# The environment for grading a tree that must fail: a busy machine's second try could only fail it again, twice
+# as slowly, and no failure may be retried into a pass under load (issue 17).
+MUST_FAIL = {"KIT_BUSY_RETRY": "0"}
+
+
 def grade_only(project: Path, *stages: str, env: dict | None = None) -> dict:
     """The report of exactly these stages, as `kit check` grades them but re-checking no earlier stage
     (`kit check users` also grades hardening and push): for a test that reads only the named stages."""

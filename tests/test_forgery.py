@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import KIT_ROOT, STARTER, copy_tree, grade_json
+from conftest import KIT_ROOT, MUST_FAIL, STARTER, copy_tree, grade_json
 from kit import sandbox
 from leaks import leftovers
 
@@ -194,7 +194,7 @@ def test_attack_scores_zero_and_changes_nothing(tmp_path, hidden_checks, name, m
     before = kit_fingerprint()
     # Every stage must fail: a busy machine's second try could only fail it again, twice as slowly (one attack
     # of twelve stages outlived its 300 s). test_a_second_try_forges_nothing_either attacks the second try.
-    env = dict(LIMITS, KIT_HIDDEN_CHECKS=str(hidden_checks), TMPDIR=str(tmp_path), KIT_BUSY_RETRY="0")
+    env = dict(LIMITS, KIT_HIDDEN_CHECKS=str(hidden_checks), TMPDIR=str(tmp_path), **MUST_FAIL)
     if mode == "off":
         env["KIT_SANDBOX"] = "off"
     report = grade_json(tree, *attack["stages"], env=env)

@@ -10,7 +10,7 @@ import re
 
 import nbformat
 import pytest
-from conftest import KIT_ROOT, SOLUTIONS, STARTER, copy_tree, grade_json, grade_only, mutate, run_kit
+from conftest import KIT_ROOT, MUST_FAIL, SOLUTIONS, STARTER, copy_tree, grade_json, grade_only, mutate, run_kit
 
 from kit import catalogue, files, hints
 from kit.catalogue import PROJECT_FILES, STAGES
@@ -85,9 +85,6 @@ def test_routing_solution_teaches_the_notebooks_pattern():
 def tree_bytes(tree) -> dict[str, bytes]:
     return {str(p.relative_to(tree)): p.read_bytes() for p in sorted(tree.rglob("*"))
             if p.is_file() and "__pycache__" not in p.parts}
-
-
-MUST_FAIL = {"KIT_BUSY_RETRY": "0"}
 
 
 @pytest.mark.timeout(1200)  # grades the course's stages up to the next one, once per stage

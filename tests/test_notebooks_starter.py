@@ -10,7 +10,7 @@ tests/test_kit_messages_bn.py::test_each_stages_failure_shows_in_bengali_with_it
 from __future__ import annotations
 
 import pytest
-from conftest import STARTER, copy_tree
+from conftest import MUST_FAIL, STARTER, copy_tree
 from notebook_runner import assert_nothing_survives, cell_text, execute, lesson_notebooks, stage_of
 
 from kit import catalogue
@@ -20,9 +20,6 @@ BENGALI = [catalogue.NOTEBOOKS_DIR / "bn" / STAGE_NOTEBOOKS[0].name]  # the kern
 RUN = STAGE_NOTEBOOKS + [path for path in BENGALI if path.exists()]
 RUN_TIMEOUT = 600  # per cell; only stops a hang, never a verdict
 # The starter must fail: a second try under load (kit/busy.py) could only make it fail again, later.
-MUST_FAIL = {"KIT_BUSY_RETRY": "0"}
-
-
 def ids(paths):
     return [path.stem if path.parent == catalogue.NOTEBOOKS_DIR else f"{path.parent.name}-{path.stem}"
             for path in paths]

@@ -6,12 +6,11 @@ Mutants start from the finished tree (solutions/): `users` builds on the hardene
 import textwrap
 
 import pytest
-from conftest import SOLUTIONS, STARTER, checkpoint_outcomes, copy_tree, grade_json, grade_only, mutate
+from conftest import MUST_FAIL, SOLUTIONS, STARTER, checkpoint_outcomes, copy_tree, grade_json, grade_only, mutate
 
 CONSUMER = "myapp/consumers.py"
 ROOM = "myapp/templates/myapp/room.html"
 # The starter must fail: a second try under load (kit/busy.py) could only make it fail again, later.
-MUST_FAIL = {"KIT_BUSY_RETRY": "0"}
 
 # A sync consumer that refuses anonymous visitors at the handshake and names authors by `.username`.
 SYNC_CONSUMER = textwrap.dedent('''\

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import textwrap
 
-from conftest import SOLUTIONS, copy_tree, grade_only, mutate, stage
+from conftest import MUST_FAIL, SOLUTIONS, copy_tree, grade_only, mutate, stage
 
-MUST_FAIL = {"KIT_BUSY_RETRY": "0"}  # a failure must not be retried into a pass under load
 
 ON_THE_LOOP = textwrap.dedent('''\
 

@@ -31,7 +31,7 @@ import textwrap
 
 import pytest
 
-from conftest import KIT_ROOT, STARTER, copy_tree, grade_json, stage
+from conftest import KIT_ROOT, MUST_FAIL, STARTER, copy_tree, grade_json, stage
 from kit import sandbox
 from leaks import leftovers
 from test_forgery import LIMITS, kit_fingerprint
@@ -169,7 +169,7 @@ def test_a_lying_host_scores_zero(tmp_path, mode):
     tree = tree_with(tmp_path, "liar", LYING_HOST)
     before = kit_fingerprint()
     # Must fail everywhere: a busy machine's second try could only fail it again, twice as slowly (issue 17).
-    env = dict(LIMITS, TMPDIR=str(tmp_path), KIT_BUSY_RETRY="0", **({"KIT_SANDBOX": "off"} if mode == "off" else {}))
+    env = dict(LIMITS, TMPDIR=str(tmp_path), **MUST_FAIL, **({"KIT_SANDBOX": "off"} if mode == "off" else {}))
     report = grade_json(tree, *STAGES, env=env)
     text = json.dumps(report)
     # The lie took hold: the routes it claims got routing past its asked first step (the starter's are empty).
@@ -201,7 +201,7 @@ def test_a_dict_relay_without_a_layer_scores_zero_on_settings_asgi_consumer_and_
 def test_the_starter_scores_zero_on_the_same_stages(tmp_path):
     """The baseline the lie starts from: an honest 0, so the lie is what the test above measures."""
     report = grade_json(copy_tree(STARTER, tmp_path / "starter"), *STAGES,
-                        env=dict(LIMITS, TMPDIR=str(tmp_path), KIT_BUSY_RETRY="0"))
+                        env=dict(LIMITS, TMPDIR=str(tmp_path), **MUST_FAIL))
     assert report["score"] == 0 and "test_channels_installed" not in stage(report, "settings")["passed_checks"]
 
 

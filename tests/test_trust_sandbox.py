@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import KIT_ROOT, SOLUTIONS, STARTER, copy_tree, grade_json
+from conftest import KIT_ROOT, MUST_FAIL, SOLUTIONS, STARTER, copy_tree, grade_json
 from kit import learner, sandbox
 from leaks import leftovers
 from test_forgery import FORGED_SNAPSHOT, LIMITS, kit_fingerprint
@@ -60,7 +60,7 @@ def with_settings(tree: Path, code: str) -> Path:
 def graded(tree: Path, *stages: str, mode: str, tmp_path: Path, **extra) -> dict:
     """Trees that must fail, and fail at once (settings.py raises or forges): a busy machine's second try
     could only repeat the same failure, twice as slowly (issue 17: 172 of this file's 175 s of gradings)."""
-    env = {**LIMITS, "TMPDIR": str(tmp_path), "KIT_BUSY_RETRY": "0", **extra}
+    env = {**LIMITS, "TMPDIR": str(tmp_path), **MUST_FAIL, **extra}
     if mode == "off":
         env["KIT_SANDBOX"] = "off"
     return grade_json(tree, *stages, env=env)
