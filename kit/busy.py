@@ -48,6 +48,18 @@ def note_start() -> None:
     _before = float(recent) / 100 >= BUSY if recent is not None else per_core_load() >= 1.0
 
 
+def settle(limit: float = 30.0) -> None:
+    """Wait (at most limit seconds) until the last ten seconds' CPU pressure is below BUSY: the kit's own
+    gradings that just ended leave it high for a while, and a grading that begins then would take their
+    load for the machine's (kit/gradejobs.py grades a learner alone after others)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        recent = _pressure("avg10")
+        if recent is None or float(recent) / 100 < BUSY:
+            return
+        time.sleep(1)
+
+
 def busy_before() -> bool:
     """Was the machine already busy when this grading began? (Unknown counts as no: the code is blamed.)"""
     return _before

@@ -249,9 +249,16 @@ def _batch(submissions: list[Submission], stage_ids: list[str], out: Path, meta:
             done = T("{done}/{total} done", done=numeral(count["finished"]), total=numeral(len(todo))).translate()
             say(learner_line(sub, stage_ids) + (f"  [dim]{escape(done)}[/]" if jobs > 1 else ""), soft_wrap=True)
 
+        def again(subs: list[Submission]) -> None:
+            count["started"] -= len(subs)
+            say("[yellow]" + escape(T("Grading {count} learner(s) again, alone: the machine failed their grading "
+                                      "while others were graded ({names}).", count=numeral(len(subs)),
+                                      names=", ".join(clean(s.learner) for s in subs)).translate()) + "[/]",
+                soft_wrap=True)
+
         if todo and jobs > 1:
             say(T("{jobs} learners at a time.", jobs=numeral(jobs)).translate())
-        gradejobs.grade_all(todo, stage_ids, machine_not_graded, jobs, started, finished)
+        gradejobs.grade_all(todo, stage_ids, machine_not_graded, jobs, started, finished, again)
         meta.status = "complete"
         write_all(out, meta, submissions, feedback=[])
     except KeyboardInterrupt as exc:

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import procs, sandbox
+from . import busy, procs, sandbox
 from .classfolder import Submission
 from .i18n import T
 
@@ -69,11 +69,25 @@ def _worker_env() -> dict:
 
 
 def grade_all(todo: list[Submission], stage_ids: list[str], machine_not_graded: dict, jobs: int,
-              started=None, finished=None) -> None:
+              started=None, finished=None, again=None) -> None:
     """Grade the submissions, `jobs` at a time; started(sub) and finished(sub) are called in this process as
-    each begins and ends. An interrupt (KeyboardInterrupt) stops every grading process, then goes on up."""
+    each begins and ends. With jobs > 1, a learner whose grading the machine failed beside other gradings (it
+    was too busy, the grading process was killed) is graded once more, alone, when the others are done:
+    another learner's load must not cost anyone their grade (tenth review); again(subs) is called first.
+    An interrupt (KeyboardInterrupt) stops every grading process, then goes on up."""
+    alone = _grade(todo, stage_ids, machine_not_graded, jobs, started, finished, defer=jobs > 1)
+    if alone:
+        if again:
+            again(alone)
+        busy.settle()   # what the others left in the last ten seconds' pressure is no reading of this grading
+        _grade(alone, stage_ids, machine_not_graded, 1, started, finished, defer=False)
+
+
+def _grade(todo: list[Submission], stage_ids: list[str], machine_not_graded: dict, jobs: int,
+           started, finished, defer: bool) -> list[Submission]:
+    """grade_all's one pass; returns the learners deferred to be graded alone (none unless defer)."""
     limit = learner_time_limit(len(stage_ids))
-    queue = list(todo)
+    queue, deferred = list(todo), []
     running: dict[subprocess.Popen, tuple[Submission, Path, float]] = {}
     with tempfile.TemporaryDirectory(prefix="kit-jobs-") as folder:   # 0700: only this process reads rows
         try:
@@ -90,19 +104,36 @@ def grade_all(todo: list[Submission], stage_ids: list[str], machine_not_graded: 
                     continue
                 for proc in ended:
                     sub, result, began = running.pop(proc)
-                    if proc.poll() is None:        # the kit's own time for one learner ran out
+                    if proc.poll() is None:        # the kit's own time for one learner ran out: not again
                         _stop([proc])
                         _machine(sub, T("the kit's time limit for one learner ({limit:.0f} s) ran out",
                                         limit=limit), began)
                     else:
                         _collect(sub, proc, result, began)
+                        if defer and _beside_others(sub):
+                            deferred.append(sub)
+                            continue
                     if finished:
                         finished(sub)
         except BaseException:
             for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):   # a second signal must not cut
                 signal.signal(number, signal.SIG_IGN)                        # the stopping short
             _stop(list(running))
+            for sub in deferred:   # their first row stands: --resume grades them again
+                if finished:
+                    finished(sub)
             raise
+    return deferred
+
+
+def _beside_others(sub: Submission) -> bool:
+    """Could other gradings have caused this learner's machine failure? The machine was too busy, or the
+    grading process died (the out-of-memory killer picks the biggest, not the guilty)."""
+    from .gradebook import MACHINE
+
+    if sub.status != MACHINE:
+        return False
+    return sub.report is None or any(result.machine_busy for result in sub.report.stages)
 
 
 def _start(sub: Submission, stage_ids: list[str], machine_not_graded: dict, place: Path) -> subprocess.Popen:
