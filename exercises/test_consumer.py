@@ -93,8 +93,8 @@ def test_leaves_group_on_disconnect():
             group = await layer.joined("lobby", 2)
             await bob.close()
             assert await layer.group_of(1, like=group, wait=2 * WAIT), T(
-                "After a socket closed, its channel is still in the group: disconnect() must call "
-                "group_discard(group, self.channel_name).")
+                "After a socket closed, its channel was still in the group {wait:.0f} s later: disconnect() must "
+                "call group_discard(group, self.channel_name).", wait=2 * WAIT)
             await alice.close()
 
     run(scenario)

@@ -104,8 +104,8 @@ def test_room_survives_a_client_leaving(server):
             group = await layer.joined("lobby", 2)
             await bob.close()
             assert await layer.group_of(1, like=group, wait=2 * WAIT), T(
-                "After a socket closed, its channel is still in the group: disconnect() must call "
-                "group_discard(group, self.channel_name).")
+                "After a socket closed, its channel was still in the group {wait:.0f} s later: disconnect() must "
+                "call group_discard(group, self.channel_name).", wait=2 * WAIT)
             await alice.send("still here?")
             got = await alice.receive(T("its message after another client left"))
             assert got["message"] == "still here?"
