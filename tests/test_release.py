@@ -15,7 +15,7 @@ import nbformat
 import pytest
 
 import classic as CLASSIC
-from conftest import KIT_ROOT, SOLUTIONS, copy_tree, run_kit
+from conftest import KIT_ROOT, MUST_FAIL, SOLUTIONS, copy_tree, run_kit
 from kit import catalogue, classroom
 from kit.project import RUN_LEFTOVERS
 
@@ -214,7 +214,7 @@ def test_release_kit_grades_the_starter_to_zero_and_a_solved_tree_to_full_marks(
                            env=dict(os.environ, PYTHONPATH=str(release)), capture_output=True, text=True, check=True)
     assert where.stdout.strip() == str(release / "kit" / "__init__.py"), "the release's own kit must be graded"
     # The starter must fail: a second try under load (kit/busy.py) could only make it fail again, later.
-    starter = run_release_kit(release, "check", "--json", "-", env={"KIT_BUSY_RETRY": "0"})
+    starter = run_release_kit(release, "check", "--json", "-", env=MUST_FAIL)
     assert starter.returncode == 1, starter.stderr
     report = json.loads(starter.stdout)
     assert report["project"] == str(release / "project")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import STARTER, copy_tree, run_kit
+from conftest import MUST_FAIL, STARTER, copy_tree, run_kit
 
 COUNTING_SUITE = '''
 import fcntl, glob, os, time
@@ -63,6 +63,6 @@ def test_a_suite_that_counts_its_runs_scores_zero(tmp_path):
     """Without the random order this scored 10/10; with it, 5 of 12 runs hold the right tickets 1 time in 792."""
     tree = copy_tree(STARTER, tmp_path / "counting")
     (tree / "myapp" / "tests" / "test_consumers.py").write_text(COUNTING_SUITE)
-    done = run_kit("check", "testing", "--project", str(tree), "--json", "-", env={"KIT_BUSY_RETRY": "0"})
+    done = run_kit("check", "testing", "--project", str(tree), "--json", "-", env=MUST_FAIL)
     report = json.loads(done.stdout)
     assert report["score"] == 0, json.dumps(report)[:3000]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import textwrap
 
-from conftest import SOLUTIONS, copy_tree, grade_json, grade_only, require_browser, stage
+from conftest import MUST_FAIL, SOLUTIONS, copy_tree, grade_json, grade_only, require_browser, stage
 from leaks import leftovers
 
 from kit.hints import LADDERS
@@ -62,7 +62,7 @@ def test_a_login_page_that_checks_no_password_scores_zero_at_users(tmp_path):
     # As the review graded it (`kit check users`, hardening and push re-checked); a second try on a busy
     # machine could only fail again, later. No TMPDIR of the test's: as root, Chromium runs as the learner
     # user, who cannot reach a folder under pytest's private tmp_path for its profile.
-    report = grade_json(tree, "users", env={"KIT_BUSY_RETRY": "0"})
+    report = grade_json(tree, "users", env=MUST_FAIL)
     text = json.dumps(report)
     assert report["score"] == 0, f"the no-password login forged {report['score']} points: {text[:3000]}"
     failures = stage(report, "users")["failures"]
