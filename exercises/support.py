@@ -423,6 +423,12 @@ class Layer:
             not_joined(room, count)
         return group
 
+    async def left(self, group: str, remaining: int) -> None:
+        """A socket of group just closed: its channel must be gone from it, the other `remaining` still there."""
+        if not await self.group_of(remaining, like=group, wait=2 * WAIT):
+            fail(T("After a socket closed, its channel was still in the group {wait:.0f} s later: disconnect() must "
+                   "call group_discard(group, self.channel_name).", wait=2 * WAIT))
+
     async def listen(self, count: int) -> str | None:
         """The checker's own channel joins the group of the `count` sockets just opened, if there is one:
         it hears what the consumers send to it. The group's name, or None (relayed_by_layer then fails)."""
