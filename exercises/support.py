@@ -376,29 +376,42 @@ class Layer:
 
     PREFIX = "kit"   # kit/daphne_app.py LAYER_PREFIX
 
-    def __init__(self, redis=None):
+    def __init__(self, redis=None, *, prefix: str | None = None, pubsub: bool = False):
         self.redis = redis   # the Redis a graded daphne's layer runs on (layer_daphne); else the host's
+        # The learner's own layer on the stage's Redis (the redis and push stages): its prefix, and whether it is
+        # channels_redis's pub/sub layer, whose groups are Redis channels with one subscriber per worker.
+        self.learners = prefix is not None
+        self.prefix, self.pubsub = (prefix if self.learners else self.PREFIX), pubsub
 
     async def __aenter__(self) -> "Layer":
         import redis.asyncio
 
         from channels_redis.core import RedisChannelLayer
+        from channels_redis.pubsub import RedisPubSubChannelLayer
 
         url = (self.redis or host().redis or checker_redis()).url
         self.client = redis.asyncio.from_url(url, socket_timeout=4 * WAIT)
-        self.layer = RedisChannelLayer(hosts=[{"address": url, "socket_timeout": None}], prefix=self.PREFIX)
+        self.layer = (RedisPubSubChannelLayer(hosts=[url], prefix=self.prefix) if self.pubsub else
+                      RedisChannelLayer(hosts=[{"address": url, "socket_timeout": None}], prefix=self.prefix))
         self.channel = None
         await self.client.flushdb()  # groups an earlier check's sockets left behind do not count
         return self
 
     async def __aexit__(self, *exc) -> None:
-        await self.layer.close_pools()
+        await (self.layer.flush() if self.pubsub else self.layer.close_pools())
         await self.client.aclose()
 
     async def groups(self) -> dict[str, set[str]]:
-        """Every group on the layer: name -> its members' channel names."""
+        """Every group on the layer: name -> its members' channel names (on the pub/sub layer, where Redis
+        knows no channel of a group, one name per worker subscribed to it)."""
         found = {}
-        start = f"{self.PREFIX}:group:"
+        if self.pubsub:
+            start = f"{self.prefix}__group__"
+            names = await self.client.pubsub_channels(start + "*")
+            for name, count in await self.client.pubsub_numsub(*names) if names else []:
+                found[name.decode(errors="replace")[len(start):]] = {f"worker {n}" for n in range(count)}
+            return found
+        start = f"{self.prefix}:group:"
         async for key in self.client.scan_iter(match=start + "*", count=1000):
             members = await self.client.zrange(key, 0, -1)
             found[key.decode(errors="replace")[len(start):]] = {m.decode(errors="replace") for m in members}
@@ -454,6 +467,11 @@ def not_joined(room: str, count: int):
 async def relayed_by_layer(layer: Layer, group: str | None, sockets, text: str) -> None:
     """After a socket sent text: the consumer's event reached the group on the layer (Layer.listen), and the
     same event, sent by the checker itself to that group, comes out of every socket as the frame again."""
+    if group is None and layer.learners:
+        fail(T("The room's sockets got their messages, but no group of room '{room}' is on the Redis that "
+               "REDIS_URL names: with REDIS_URL set, daphne and every process that sends to a room must use the "
+               "channel layer CHANNEL_LAYERS builds on it (channels_redis), not a way of their own.",
+               room=sockets[0].room))
     if group is None:
         not_joined(sockets[0].room, len(sockets))
     event = await layer.heard()
@@ -937,6 +955,32 @@ class LiveSocket:
 def sandboxed() -> bool:
     isolation = sandbox.for_grading()
     return bool(isolation and isolation.sandboxed)
+
+
+def layer_config(redis_url: str, binds=()) -> dict:
+    """CHANNEL_LAYERS['default'] as the settings file builds it, in a fresh process with this REDIS_URL."""
+    script = ("import json, myproject.settings as s; "
+              "print(json.dumps(getattr(s, 'CHANNEL_LAYERS', {}).get('default', {}), default=str))")
+    code, out, err = run_in_tree(["-c", script], env={"REDIS_URL": redis_url}, timeout=6 * WAIT,
+                                 binds=binds)
+    if code != 0:
+        last = (err.strip().splitlines() or ["no output"])[-1]
+        fail(T("Importing myproject/settings.py with REDIS_URL={url} failed: {error}", url=redis_url or T("(empty)"),
+               error=last))
+    try:
+        layer = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        fail(T("Importing myproject/settings.py printed something unexpected; settings should not print."))
+    return layer if isinstance(layer, dict) else {}
+
+
+def learner_layer(redis) -> tuple[str, bool]:
+    """The prefix of the layer the settings build with REDIS_URL set, and whether it is the pub/sub layer: what
+    the checker needs to find the room's group on the stage's Redis. Asked: a wrong answer only hides the room."""
+    url, binds = redis_for_learner(redis)
+    config = layer_config(url, binds)
+    options = config.get("CONFIG") if isinstance(config.get("CONFIG"), dict) else {}
+    return str(options.get("prefix", "asgi")), "pubsub" in str(config.get("BACKEND", ""))
 
 
 def redis_for_learner(redis) -> tuple[str, list]:

@@ -2,7 +2,8 @@
 
 A real Redis and a live daphne on the graded tree, both given REDIS_URL, with
 sockets in two rooms. The learner's code then sends from three places, each in
-a process of its own that shares only Redis with daphne: send_to_room() called
+a process of its own that shares only Redis with daphne (and the tree's files: so the first check also
+watches the room's group on that Redis itself): send_to_room() called
 from a plain script, `python manage.py announce ROOM TEXT`, and a POST to the
 announce view (through daphne's own HTTP, with Django's CSRF token and a
 session cookie the kit wrote itself, as every stage logs in: support.log_in_users).
@@ -23,8 +24,8 @@ from urllib.parse import quote
 import pytest
 
 from kit.i18n import T, recall
-from support import (PROJECT, WAIT, LearnerCodeError, LiveSocket, close_all, fail, log_in_users, redis_for_learner,
-                     run, run_in_tree, server_clue, session_of)
+from support import (PROJECT, WAIT, Layer, LearnerCodeError, LiveSocket, close_all, fail, learner_layer, log_in_users,
+                     redis_for_learner, relayed_by_layer, run, run_in_tree, server_clue, session_of)
 
 @pytest.fixture(scope="module")
 def redis():
@@ -127,15 +128,23 @@ def two_rooms(daphne, first: str, second: str):
 
 
 def test_send_to_room_reaches_the_room(daphne, redis):
+    """Observed on the stage's Redis too (review 11): the checker's own channel in the room's group there hears
+    what send_to_room() sent, and what the checker sends to that group reaches the room's socket. A script and
+    daphne that meet through a file of the tree deliver but fail here."""
+    prefix, pubsub = learner_layer(redis)
+
     async def scenario():
-        lobby, kitchen = two_rooms(daphne, "push_lobby", "push_kitchen")
-        await lobby.connect()
-        await kitchen.connect()
-        text = "from send_to_room"
-        await in_thread(python_in_tree, ["-c", CALL_SEND_TO_ROOM, "push_lobby", text], redis,
-                        T("Calling send_to_room('push_lobby', ...) from a script"))
-        await delivered(lobby, kitchen, text, T("send_to_room() in another process"))
-        await close_all(lobby, kitchen)
+        async with Layer(redis, prefix=prefix, pubsub=pubsub) as layer:
+            lobby, kitchen = two_rooms(daphne, "push_lobby", "push_kitchen")
+            await lobby.connect()
+            group = await layer.listen(1)   # the lobby's, before the kitchen has one
+            await kitchen.connect()
+            text = "from send_to_room"
+            await in_thread(python_in_tree, ["-c", CALL_SEND_TO_ROOM, "push_lobby", text], redis,
+                            T("Calling send_to_room('push_lobby', ...) from a script"))
+            await delivered(lobby, kitchen, text, T("send_to_room() in another process"))
+            await relayed_by_layer(layer, group, [lobby], text)
+            await close_all(lobby, kitchen)
 
     run(scenario, limit=12 * WAIT)
 

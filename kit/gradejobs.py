@@ -89,12 +89,16 @@ def _grade(todo: list[Submission], stage_ids: list[str], machine_not_graded: dic
     limit = learner_time_limit(len(stage_ids))
     queue, deferred = list(todo), []
     running: dict[subprocess.Popen, tuple[Submission, Path, float]] = {}
+    crowded: set[subprocess.Popen] = set()   # gradings that ran while another did, at some moment
     with tempfile.TemporaryDirectory(prefix="kit-jobs-") as folder:   # 0700: only this process reads rows
         try:
             while queue or running:
                 while queue and len(running) < jobs:
                     sub, place = queue.pop(0), Path(folder) / str(len(todo) - len(queue))
-                    running[_start(sub, stage_ids, machine_not_graded, place)] = (sub, place, time.monotonic())
+                    proc = _start(sub, stage_ids, machine_not_graded, place)
+                    if running:
+                        crowded.update(running, (proc,))
+                    running[proc] = (sub, place, time.monotonic())
                     if started:
                         started(sub)
                 ended = [proc for proc in running if proc.poll() is not None
@@ -110,7 +114,7 @@ def _grade(todo: list[Submission], stage_ids: list[str], machine_not_graded: dic
                                         limit=limit), began)
                     else:
                         _collect(sub, proc, result, began)
-                        if defer and _beside_others(sub):
+                        if defer and proc in crowded and _machines_failure(sub):
                             deferred.append(sub)
                             continue
                     if finished:
@@ -126,9 +130,9 @@ def _grade(todo: list[Submission], stage_ids: list[str], machine_not_graded: dic
     return deferred
 
 
-def _beside_others(sub: Submission) -> bool:
-    """Could other gradings have caused this learner's machine failure? The machine was too busy, or the
-    grading process died (the out-of-memory killer picks the biggest, not the guilty)."""
+def _machines_failure(sub: Submission) -> bool:
+    """A failure that other gradings running beside this one could have caused: the machine was too busy, or
+    the grading process died (the out-of-memory killer picks the biggest, not the guilty)."""
     from .gradebook import MACHINE
 
     if sub.status != MACHINE:

@@ -29,12 +29,16 @@ MAX_BYTES = 50 * 1024 * 1024
 MAX_FILES = 5000
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_DEPTH = 50                     # folders within folders, counted from the tree's top
+# Characters in a path from the tree's top: far above any project's, and short enough that the copy's path,
+# under the grader's own temporary folder, stays within the system's limit wherever the tree was (review 11).
+MAX_PATH = 1024
 # One sentence for the guide and `kit grade-all --help` (docs/instructors.md quotes it).
 LIMITS = (f"A tree is graded without .git, node_modules, any virtual environment (a folder holding pyvenv.cfg, or "
           f"bin/activate beside lib/python*/site-packages), caches (__pycache__, .pytest_cache, .mypy_cache, "
           f".ruff_cache) and build output (build/ and dist/ at its top, *.egg-info); what remains may hold at most "
           f"{MAX_FILES} files and {MAX_BYTES // 2**20} MB, no file over {MAX_FILE_BYTES // 2**20} MB, "
-          f"no folder more than {MAX_DEPTH} levels deep, or the tree is refused with that reason.")
+          f"no folder more than {MAX_DEPTH} levels deep, no path longer than {MAX_PATH} characters, or the tree is "
+          f"refused with that reason.")
 
 
 class TreeTooBig(ValueError):
@@ -63,6 +67,10 @@ def _files(root: Path):
         relative = here.relative_to(root)
         yield "dir", None, relative
         for entry in entries:
+            if len(os.fsencode(relative / entry.name)) > MAX_PATH:
+                raise TreeTooBig(T("The project tree has a path too long to grade: {path}... is over {limit} "
+                                   "characters. Give its folders and files shorter names and grade again.",
+                                   path=str(relative / entry.name)[:80], limit=MAX_PATH))
             if entry.name in NOT_GRADED or entry.is_dir(follow_symlinks=False):
                 continue
             if entry.is_symlink():

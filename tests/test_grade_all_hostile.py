@@ -113,6 +113,10 @@ def build_hostile_class(root: Path, sources: Path) -> Path:
     make_zip(root / "ann.zip", starter_zip)
     (root / " =1+2").mkdir()                                               # 12: formulas after whitespace
     (root / "\t=1+3").mkdir()
+    lengthy = copy_tree(STARTER, root / "lengthy")                         # 13: a path past MAX_PATH (review 11:
+    far = lengthy.joinpath(*["d" * 200] * 6)                               # a copy under the grader's own folder
+    far.mkdir(parents=True)                                                # failed with ENAMETOOLONG, and the
+    (far / "f.txt").write_text("far")                                      # row read "not graded, re-run")
     return root
 
 
@@ -184,6 +188,8 @@ def test_a_deep_tree_is_refused_and_its_unpacked_copy_is_cleaned_up(hostile, tmp
     assert table["deeper"]["status"] == "refused" and "deep" in table["deeper"]["error"]
     assert not list(temporary.glob("kit-unpacked-*")), list(temporary.iterdir())
     assert f"{scratch.MAX_DEPTH} levels" in scratch.LIMITS
+    assert table["lengthy"]["status"] == "refused" and "path too long" in table["lengthy"]["error"]
+    assert f"{scratch.MAX_PATH} characters" in scratch.LIMITS
     nested(tmp_path / "t", 1200)
     try:
         with pytest.raises(scratch.TreeTooBig):

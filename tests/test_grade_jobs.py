@@ -268,6 +268,28 @@ def test_the_kits_time_limit_is_not_graded_rerun_a_killed_grading_is_graded_agai
         [("ann", "graded", 10), ("bob", "graded", 10), ("cy", "graded", 10)]
 
 
+def test_a_grading_that_ran_alone_is_not_graded_again(tmp_path):
+    """Review 11: a learner graded with nobody beside them (one learner, --jobs 2) whose grading process dies is
+    not graded, re-run at once: no other grading could have caused it, so a second grading would only cost."""
+    root = tmp_path / "class"
+    tree = solved_through(catalogue.get("settings"), root / "dee" / "project")
+    settings = tree / "myproject" / "settings.py"
+    settings.write_text(settings.read_text() + "\nimport time\ntime.sleep(200)\n")
+    out = tmp_path / "out"
+    proc = start(str(root), "settings", "--out", str(out), "--jobs", "2", mark=tmp_path,
+                 env={"KIT_WAIT": "150"})
+    deadline = time.monotonic() + 60
+    while not graders(tmp_path) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    graders(tmp_path)[0].kill()
+    said = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, said[-3000:]
+    (row,) = grades(out)["learners"]
+    assert row["status"] == MACHINE and "killed by signal SIGKILL" in row["note"], row
+    assert "again, alone" not in " ".join(said.split())
+    assert not marked(tmp_path)
+
+
 def _report(*results: StageResult) -> Report:
     return Report("tree", list(results), "bubblewrap: test")
 
