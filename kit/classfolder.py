@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -294,12 +295,20 @@ def one_learner_per_tree(submissions: list[Submission]) -> None:
                                                 "own copy and grade again.", others=others), REFUSED, True
 
 
+def looks(name: str) -> str:
+    """What a name looks like on a screen: its compatibility form (NFKC: 'é' typed as one character or two),
+    without the characters that show nothing (control and format characters: zero-width spaces and joiners,
+    direction marks). Two names that look alike are one name to a reader (twelfth review)."""
+    return "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) not in ("Cc", "Cf"))
+
+
 def one_name_per_learner(submissions: list[Submission]) -> None:
-    """Two folders shown as one name (b'a\\xfe' and a folder literally named 'a\\xfe') are refused for both: a
-    row, a feedback file or a resumed score is never one learner's under another's name."""
+    """Two folders shown as one name (b'a\\xfe' and a folder literally named 'a\\xfe'; 'José' typed two ways;
+    'bob' with a zero-width space) are refused for both: a row, a feedback file or a resumed score is never one
+    learner's under another's name."""
     by_name: dict[str, list[Submission]] = {}
     for sub in submissions:
-        by_name.setdefault(sub.learner, []).append(sub)
+        by_name.setdefault(looks(sub.learner), []).append(sub)
     for same in by_name.values():
         if len(same) < 2:
             continue

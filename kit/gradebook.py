@@ -36,7 +36,9 @@ from .i18n import N_, SOURCE, T, _, language, message_data, numeral, recall, rev
 NOT_GRADED = N_("not graded")
 FILES = ("grades.json", "grades.csv", "report.html")
 FEEDBACK = "feedback"
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Control characters, and the direction overrides and isolates that make a name read as another (U+202E shows
+# "ecila" as "alice": the twelfth review), as kit/grader.py's CONTROL has them.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 INVISIBLE = ("Cf", "Cc", "Zs", "Zl", "Zp", "Mn", "Me")   # what a spreadsheet may skip before a formula's "="
 NOTE_LENGTH = 240                 # characters of one stage's reason in the CSV's note
 

@@ -71,8 +71,8 @@ def _worker_env() -> dict:
 def grade_all(todo: list[Submission], stage_ids: list[str], machine_not_graded: dict, jobs: int,
               started=None, finished=None, again=None) -> None:
     """Grade the submissions, `jobs` at a time; started(sub) and finished(sub) are called in this process as
-    each begins and ends. With jobs > 1, a learner whose grading the machine failed beside other gradings (it
-    was too busy, the grading process was killed) is graded once more, alone, when the others are done:
+    each begins and ends. With jobs > 1, a learner whose grading the machine failed beside other gradings (too
+    busy, a service that could not start, the grading process killed) is graded once more, alone, at the end:
     another learner's load must not cost anyone their grade (tenth review); again(subs) is called first.
     An interrupt (KeyboardInterrupt) stops every grading process, then goes on up."""
     alone = _grade(todo, stage_ids, machine_not_graded, jobs, started, finished, defer=jobs > 1)
@@ -131,13 +131,12 @@ def _grade(todo: list[Submission], stage_ids: list[str], machine_not_graded: dic
 
 
 def _machines_failure(sub: Submission) -> bool:
-    """A failure that other gradings running beside this one could have caused: the machine was too busy, or
-    the grading process died (the out-of-memory killer picks the biggest, not the guilty)."""
+    """A failure of the machine that other gradings running beside this one could have caused: the machine was
+    too busy, a service could not start in time, the grading process died (the out-of-memory killer picks the
+    biggest, not the guilty). The kit's own time for one learner is no such failure: it never gets here."""
     from .gradebook import MACHINE
 
-    if sub.status != MACHINE:
-        return False
-    return sub.report is None or any(result.machine_busy for result in sub.report.stages)
+    return sub.status == MACHINE
 
 
 def _start(sub: Submission, stage_ids: list[str], machine_not_graded: dict, place: Path) -> subprocess.Popen:

@@ -96,9 +96,26 @@ for _n in range(20):
 '''
 
 
+# The twelfth review: files deleted but held open take disk space no walk of the folders can list: 1.5 GiB went
+# that way, past the 256 MiB bound, and the stage was never stopped.
+HELD_DELETED_FILLER = '''
+import os as _os, pathlib as _pathlib, time as _time
+_fill = _pathlib.Path(__file__).resolve().parent
+_held = []
+for _n in range(25):   # 400 MiB in files of 16 MiB, each unlinked as soon as it is open
+    _fd = _os.open(_fill / f"held{_n}", _os.O_RDWR | _os.O_CREAT, 0o600)
+    _os.unlink(_fill / f"held{_n}")
+    _os.write(_fd, b"x" * (16 << 20))
+    _os.fsync(_fd)
+    _held.append(_fd)
+_time.sleep(8)
+'''
+
+
 @pytest.mark.parametrize("stage_id, relpath, filler", [("settings", "myproject/settings.py", DISK_FILLER),
-                                                       ("daphne", "myproject/asgi.py", SOCKET_FOLDER_FILLER)],
-                         ids=["scratch-tree", "daphne-socket-folder"])
+                                                       ("daphne", "myproject/asgi.py", SOCKET_FOLDER_FILLER),
+                                                       ("settings", "myproject/settings.py", HELD_DELETED_FILLER)],
+                         ids=["scratch-tree", "daphne-socket-folder", "deleted-but-open"])
 def test_a_tree_that_fills_the_disk_fails_its_stage_and_gives_the_space_back(tmp_path, stage_id, relpath, filler):
     tree = copy_tree(SOLUTIONS, tmp_path / "filler")
     module = tree / relpath

@@ -114,3 +114,23 @@ def test_resume_keeps_each_learner_their_own_score(graded):
     assert table["a\\xff"]["report"] is not None and table["zed"]["report"] is not None
     assert table["mallory"]["report"] is not None and (out / "feedback" / "mallory.md").is_file()
     assert len([e for e in json.loads((out / "grades.json").read_text())["learners"]]) == 8
+
+
+def test_names_that_look_alike_are_refused_and_no_name_reads_as_another():
+    """Twelfth review: '\\u202eecila' (a right-to-left override) showed as 'alice' beside the real alice in
+    report.html, and 'José' typed two ways or 'bob' with a zero-width space were two learners under one look.
+    Both of each pair are refused; a direction override never reaches a name shown; Bengali joiners in a name
+    that looks like no other stay."""
+    from kit.classfolder import GRADED, REFUSED, Submission, one_name_per_learner
+    from kit.gradebook import clean
+
+    names = ["alice", "\u202eecila", "Jos\u00e9", "Jose\u0301", "bob", "b\u200bob", "র\u200d্যাপ"]
+    subs = [Submission(name, Path("/class") / name, Path("/class") / name, key=str(n)) for n, name in
+            enumerate(names)]
+    for sub in subs:
+        sub.status = GRADED
+    one_name_per_learner(subs)
+    refused = {sub.learner for sub in subs if sub.status == REFUSED}
+    assert refused == {"Jos\u00e9", "Jose\u0301", "bob", "b\u200bob"}, refused
+    assert clean("\u202eecila") == "ecila" and clean("\u2066x\u2069") == "x"
+    assert clean("র\u200d্যাপ") == "র\u200d্যাপ"   # a joiner is part of Bengali spelling
