@@ -17,6 +17,7 @@ class's mean and median.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tarfile
 import unicodedata
@@ -295,11 +296,20 @@ def one_learner_per_tree(submissions: list[Submission]) -> None:
                                                 "own copy and grade again.", others=others), REFUSED, True
 
 
+# Characters a screen shows as nothing: Unicode's default-ignorable code points (zero-width spaces and joiners,
+# direction marks, the combining grapheme joiner, variation selectors, Hangul fillers, tags) and the blank
+# braille pattern (thirteenth review: 'alice' + U+034F read as 'alice').
+UNSEEN = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+                    "\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\U0001bca0-\U0001bca3"
+                    "\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
+
+
 def looks(name: str) -> str:
     """What a name looks like on a screen: its compatibility form (NFKC: 'é' typed as one character or two),
-    without the characters that show nothing (control and format characters: zero-width spaces and joiners,
-    direction marks). Two names that look alike are one name to a reader (twelfth review)."""
-    return "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) not in ("Cc", "Cf"))
+    without what shows nothing (control and format characters, UNSEEN), its spaces as one. Two names that
+    look alike are one name to a reader (twelfth and thirteenth reviews)."""
+    shown = "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) not in ("Cc", "Cf"))
+    return " ".join(UNSEEN.sub("", shown).split())
 
 
 def one_name_per_learner(submissions: list[Submission]) -> None:
