@@ -417,14 +417,17 @@ class Layer:
             found[key.decode(errors="replace")[len(start):]] = {m.decode(errors="replace") for m in members}
         return found
 
-    async def group_of(self, size: int, *, wait: float = WAIT, like=None) -> str | None:
-        """A group holding exactly `size` channels (the one named `like`, when given), waited for."""
+    async def group_of(self, size: int, *, wait: float = WAIT, like=None, room: str | None = None) -> str | None:
+        """A group holding exactly `size` channels (the one named `like`, when given), waited for; of several,
+        one whose name holds `room` first (a chat may keep its sockets in more groups than the room's)."""
         deadline = time.monotonic() + wait
         while True:
             groups = await self.groups()
-            for name, members in groups.items():
-                if len(members) == size and (like is None or name == like):
-                    return name
+            found = sorted((name for name, members in groups.items()
+                            if len(members) == size and (like is None or name == like)),
+                           key=lambda name: room is None or room not in name)
+            if found:
+                return found[0]
             if time.monotonic() > deadline:
                 return None
             await asyncio.sleep(0.05)
@@ -442,10 +445,10 @@ class Layer:
             fail(T("After a socket closed, its channel was still in the group {wait:.0f} s later: disconnect() must "
                    "call group_discard(group, self.channel_name).", wait=2 * WAIT))
 
-    async def listen(self, count: int) -> str | None:
-        """The checker's own channel joins the group of the `count` sockets just opened, if there is one:
-        it hears what the consumers send to it. The group's name, or None (relayed_by_layer then fails)."""
-        group = await self.group_of(count)
+    async def listen(self, count: int, room: str | None = None) -> str | None:
+        """The checker's own channel joins the group of the `count` sockets just opened in room, if there is
+        one: it hears what the consumers send to it. The group's name, or None (relayed_by_layer then fails)."""
+        group = await self.group_of(count, room=room)
         if group is not None:
             self.channel = await self.layer.new_channel()
             await self.layer.group_add(group, self.channel)

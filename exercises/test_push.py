@@ -137,7 +137,7 @@ def test_send_to_room_reaches_the_room(daphne, redis):
         async with Layer(redis, prefix=prefix, pubsub=pubsub) as layer:
             lobby, kitchen = two_rooms(daphne, "push_lobby", "push_kitchen")
             await lobby.connect()
-            group = await layer.listen(1)   # the lobby's, before the kitchen has one
+            group = await layer.listen(1, "push_lobby")   # the lobby's, before the kitchen has one
             await kitchen.connect()
             text = "from send_to_room"
             await in_thread(python_in_tree, ["-c", CALL_SEND_TO_ROOM, "push_lobby", text], redis,

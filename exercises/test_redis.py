@@ -118,7 +118,7 @@ def test_message_crosses_from_one_worker_to_the_other(redis, workers):
             alice, bob = LiveSocket(one, "redis_lobby"), LiveSocket(two, "redis_lobby")
             await alice.connect()
             await bob.connect()
-            group = await layer.listen(2)   # its failure waits: the frames say more first
+            group = await layer.listen(2, "redis_lobby")   # its failure waits: the frames say more first
             await crossing(alice, bob, "from worker A", T("from worker A to worker B"))
             await crossing(bob, alice, "from worker B", T("from worker B to worker A"))
             await relayed_by_layer(layer, group, [alice, bob], "from worker A")

@@ -630,7 +630,7 @@ def _watch(proc: subprocess.Popen, folders: list[Path], limit: float = STAGE_TIM
 def _held_deleted(proc: subprocess.Popen, folders: list[Path]) -> float:
     """The bytes that files deleted but still held open or mapped by the stage's processes take on the folders'
     disks: no walk of the folders lists them (twelfth and thirteenth reviews: 1.5 GiB past the bound). Infinite
-    past DISK_ENTRIES open files and mappings (the look stays short, whatever the processes hold). A descriptor
+    past DISK_ENTRIES open files (the look stays short, whatever the processes hold). A descriptor
     in flight on a socket, held by no process, is not seen (docs/architecture.md, what stays open)."""
     import psutil
 
@@ -641,24 +641,31 @@ def _held_deleted(proc: subprocess.Popen, folders: list[Path]) -> float:
         return 0
     total, seen, counted = 0, 0, set()
     for member in family:
-        for held in (f"/proc/{member.pid}/fd", f"/proc/{member.pid}/map_files"):   # open, or only mapped
-            try:
-                names = os.listdir(held)
-            except OSError:
-                continue
-            for name in names:
+        places = []
+        try:   # the process may end while it is looked at: what was found so far still counts
+            for number in os.listdir(f"/proc/{member.pid}/fd"):
                 seen += 1
                 if seen > sandbox.DISK_ENTRIES:
                     return float("inf")
                 try:
-                    if not os.readlink(f"{held}/{name}").endswith(" (deleted)"):
-                        continue
-                    info = os.stat(f"{held}/{name}")   # the file itself, deleted or not
-                except OSError:
+                    if os.readlink(f"/proc/{member.pid}/fd/{number}").endswith(" (deleted)"):
+                        places.append(f"/proc/{member.pid}/fd/{number}")
+                except OSError:   # closed since the listing
                     continue
-                if info.st_dev in devices and (info.st_dev, info.st_ino) not in counted:
-                    counted.add((info.st_dev, info.st_ino))
-                    total += info.st_blocks * 512
+            with open(f"/proc/{member.pid}/maps", encoding="utf-8", errors="replace") as maps:
+                for line in maps:   # one read a process, however many mappings (a fork bomb has thousands)
+                    if line.rstrip("\n").endswith(" (deleted)"):
+                        places.append(f"/proc/{member.pid}/map_files/{line.split(None, 1)[0]}")
+        except OSError:
+            pass
+        for place in places:
+            try:
+                info = os.stat(place)   # the file itself, deleted or not
+            except OSError:
+                continue
+            if info.st_dev in devices and (info.st_dev, info.st_ino) not in counted:
+                counted.add((info.st_dev, info.st_ino))
+                total += info.st_blocks * 512
     return total
 
 
