@@ -30,15 +30,12 @@ from pathlib import Path
 from . import catalogue
 from .catalogue import KIT_ROOT
 from .classfolder import COUNTED, DUPLICATE, NO_TREE, Submission, folder_key
-from .grader import ADVISORY, Failure, Report, StageResult
+from .grader import ADVISORY, CONTROL, Failure, Report, StageResult  # CONTROL: U+202E showed 'ecila' as 'alice'
 from .i18n import N_, SOURCE, T, _, language, message_data, numeral, recall, revive, translated
 
 NOT_GRADED = N_("not graded")
 FILES = ("grades.json", "grades.csv", "report.html")
 FEEDBACK = "feedback"
-# Control characters, and the direction overrides and isolates that make a name read as another (U+202E shows
-# "ecila" as "alice": the twelfth review), as kit/grader.py's CONTROL has them.
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 INVISIBLE = ("Cf", "Cc", "Zs", "Zl", "Zp", "Mn", "Me")   # what a spreadsheet may skip before a formula's "="
 NOTE_LENGTH = 240                 # characters of one stage's reason in the CSV's note
 
