@@ -7,7 +7,7 @@ daphne serves the tree's own myproject.asgi:application (kit/daphne_app.py),
 whose in-memory channel layer runs on a Redis of the checker's: the checker
 finds the room's group there itself, hears the consumer's event in it, and
 sends that event to the group, which must come out of every socket of the room
-(exercises/support.py Layer). A chat that relays between its own sockets
+(exercises/support/layer.py Layer). A chat that relays between its own sockets
 without the layer fails here.
 """
 import urllib.request

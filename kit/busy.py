@@ -26,7 +26,7 @@ PATIENCE = 2.0   # how much longer every limit is when a failed stage is graded 
 # A stage whose own processes (its control group) used at least this share of all the CPU time the machine spent
 # while it ran made the load itself: its failures are its own, never the machine's (a tree that forks spinners).
 OWN_LOAD = 0.5
-# The checks' own wait for what a correct tree does at once (exercises/support.py WAIT), its one home.
+# The checks' own wait for what a correct tree does at once (exercises/support/base.py WAIT), its one home.
 DEFAULT_WAIT = 5.0
 
 

@@ -10,7 +10,7 @@ everything it observes comes back on its own Redis or through its own clients.
 
 - The in-memory channel layer of the settings becomes channels_redis on the
   checker's Redis (KIT_LAYER_REDIS, prefix `kit`): the checker reads the groups
-  there and sends to them itself (exercises/support.py Layer). Any other layer
+  there and sends to them itself (exercises/support/layer.py Layer). Any other layer
   is left as the settings make it (a Redis at a dead port still fails).
 - With KIT_PROBE set, every URLRouter the learner's code builds gets the kit's
   probe route first (ws/kit-probe/<token>/), so the `asgi` stage reaches the
@@ -30,7 +30,7 @@ import importlib
 import os
 import re
 
-LAYER_PREFIX = "kit"   # channels_redis keys on the checker's Redis: kit:group:<name> (exercises/support.py Layer)
+LAYER_PREFIX = "kit"   # channels_redis keys on the checker's Redis: kit:group:<name> (exercises/support/layer.py Layer)
 IN_MEMORY = "channels.layers.InMemoryChannelLayer"
 PROBE = r"^ws/kit-probe/(?P<token>[0-9a-f]+)/$"
 PROBE_GROUP = "kit-probe"   # the probe's group: kit-probe.<token>.<user>, on the checker's Redis

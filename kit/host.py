@@ -7,7 +7,7 @@ the checker's own HTTP and WebSocket clients observe what comes back: those
 observations are what points are given for. Over a second socket it answers
 questions as plain data: values of settings, the shape of the app, where
 the learner's code raised or blocked (group membership is read by the checker
-itself, on its own Redis: exercises/support.py Layer). This is the learner's own
+itself, on its own Redis: exercises/support/layer.py Layer). This is the learner's own
 interpreter, so every answer is a claim their code could forge: an answer may
 explain a failure, and the facts without behaviour (docs/architecture.md
 lists them) may be asked, but no stage passes on answers alone.

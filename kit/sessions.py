@@ -6,7 +6,7 @@ chooses the users' names and session keys, and a process of the kit's own
 planted in the tree reaches nothing outside it) writes the rows with sqlite3
 from the facts the checker gives it: the settings' SECRET_KEY, backend and
 hashers (asked; a wrong one only makes the log-in fail). The checker then reads
-the rows back itself (exercises/support.py read_database). No learner process
+the rows back itself (exercises/support/users.py read_database). No learner process
 is told whom the checks log in, or with which cookie: an app learns the user
 only from the cookie, through the session row, as AuthMiddlewareStack does.
 
@@ -29,7 +29,7 @@ SESSION_ENGINES = ("django.contrib.sessions.backends.db", "django.contrib.sessio
 SESSION_SALT = "django.contrib.sessions.SessionStore"   # SessionBase.key_salt of both engines above
 AUTH_HASH_SALT = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
 LIBRARY_HASHERS = "django.contrib.auth.hashers."
-DATABASE = "db.sqlite3"    # the kit's settings put it at BASE_DIR / "db.sqlite3" (exercises/support.py DATABASE)
+DATABASE = "db.sqlite3"    # the kit's settings put it at BASE_DIR / "db.sqlite3" (exercises/support/users.py DATABASE)
 FACTS = ("SECRET_KEY", "SESSION_ENGINE", "SESSION_COOKIE_NAME", "SESSION_COOKIE_AGE", "AUTHENTICATION_BACKENDS",
          "AUTH_USER_MODEL", "PASSWORD_HASHERS")   # the settings the writer needs, asked of the host
 # The writer's words when it refuses (it imports nothing of the kit's messages; the checker says it in full).

@@ -13,7 +13,7 @@ cookie. Before the defence this scored 10/10 at `asgi` (with and without the
 sandbox). Its fallback, for a kit that no longer tells it a name, is the newest
 user in the tree's database, read straight from db.sqlite3.
 
-The defence (exercises/support.py log_in_users, kit/sessions.py): the checker
+The defence (exercises/support/users.py log_in_users, kit/sessions.py): the checker
 chooses the users and their session keys, a process of the kit's own (no code
 of the tree) writes the rows, the checker reads them back, and no learner
 process is told a name. Four users, made in a random order, each connect with
