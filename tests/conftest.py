@@ -5,10 +5,10 @@ import json
 import os
 import resource
 import shutil
-import time
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
