@@ -28,7 +28,7 @@ from pathlib import Path
 from kit import catalogue
 from kit.catalogue import KIT_ROOT
 from kit.grader import PARALLEL
-from kit.gradebook import MACHINE
+from kit.grades import MACHINE
 
 from .class_trees import KINDS, make_class
 from .class_watch import Watch, leftovers

@@ -5,7 +5,7 @@ from rich.table import Table
 
 from . import catalogue
 from .classfolder import Submission
-from .gradebook import BAND_LABELS, MACHINE, NOT_GRADED, clean, distribution, stage_summary
+from .grades import BAND_LABELS, MACHINE, NOT_GRADED, clean, distribution, stage_summary
 from .i18n import N_, T, _, numeral
 
 PASS_RATE = N_("Pass rate per stage")
@@ -55,7 +55,7 @@ def summary_tables(submissions: list[Submission], stage_ids: list[str]) -> tuple
 
 
 def rerun_line(submissions: list[Submission]) -> str:
-    """One sentence naming the learners the machine failed (kit/gradebook.py, MACHINE), or ""."""
+    """One sentence naming the learners the machine failed (kit/grades.py, MACHINE), or ""."""
     names = [clean(s.learner) for s in submissions if s.status == MACHINE]
     if not names:
         return ""

@@ -34,8 +34,9 @@ from . import catalogue, gradejobs
 from .classfolder import (GRADED, HELP_EPILOG, REFUSED, REQUIREMENTS, GradeAllError,  # noqa: F401 (API)
                           Submission, find_submissions, looks_like_tree)
 from .classsummary import rerun_line, summary_tables
-from .gradebook import (FEEDBACK, FILES, MACHINE, Meta, clean, is_not_graded, kit_commit, learner_max, load,
-                        max_score, now, reasons, short, write_all)
+from .grades import (FEEDBACK, FILES, MACHINE, Meta, clean, is_not_graded, kit_commit, learner_max, max_score,
+                     now, reasons, short)
+from .gradebook import load, write_all
 from .gradebook import write_csv as _write_csv
 from .i18n import T, _, numeral
 

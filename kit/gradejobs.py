@@ -12,7 +12,7 @@ A grading process is trusted (it records verdicts, as grade-all does): it is the
 tree's path, and writes its learner's row into a folder only this process can read (0700). It dies with
 grade-all (procs.spawn); on SIGINT/SIGTERM grade-all stops every one, each stopping its own checks first.
 A grading process that dies or outlives the kit's time for one learner is the machine's failure, never the
-learner's: that learner is "not graded" and `--resume` grades them again (kit/gradebook.py, MACHINE).
+learner's: that learner is "not graded" and `--resume` grades them again (kit/grades.py, MACHINE).
 """
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def _machines_failure(sub: Submission) -> bool:
     """A failure of the machine that other gradings running beside this one could have caused: the machine was
     too busy, a service could not start in time, the grading process died (the out-of-memory killer picks the
     biggest, not the guilty). The kit's own time for one learner is no such failure: it never gets here."""
-    from .gradebook import MACHINE
+    from .grades import MACHINE
 
     return sub.status == MACHINE
 
@@ -192,7 +192,7 @@ def _collect(sub: Submission, proc: subprocess.Popen, place: Path, began: float)
 
 
 def _machine(sub: Submission, why, began: float) -> None:
-    from .gradebook import MACHINE, rerun
+    from .grades import MACHINE, rerun
 
     sub.report, sub.error, sub.status = None, rerun(why), MACHINE
     sub.seconds, sub.done = time.monotonic() - began, True
@@ -203,7 +203,7 @@ def grade_one(sub: Submission, stage_ids: list[str], machine_not_graded: dict, o
     """Grade one learner; their row's status says whether the code or the machine decided it."""
     from . import sandbox
     from .classfolder import REFUSED, plain_text
-    from .gradebook import MACHINE, machine_failure, not_graded_result, rerun
+    from .grades import MACHINE, machine_failure, not_graded_result, rerun
     from .grader import Report, grade
     from .project import NotAProjectTree
 
@@ -224,7 +224,7 @@ def grade_one(sub: Submission, stage_ids: list[str], machine_not_graded: dict, o
         report.stages = [by_id.get(s) or not_graded_result(s, machine_not_graded[s]) for s in stage_ids]
         sub.report = report
         why = machine_failure(report, stage_ids, machine_not_graded)
-        if why is not None:   # the machine's failure, not the code's: not graded, re-run (kit/gradebook.py)
+        if why is not None:   # the machine's failure, not the code's: not graded, re-run (kit/grades.py)
             sub.error, sub.status = rerun(why), MACHINE
     sub.seconds = time.monotonic() - begun
     sub.done = True
@@ -232,7 +232,8 @@ def grade_one(sub: Submission, stage_ids: list[str], machine_not_graded: dict, o
 
 def main(request_path: str, result_path: str) -> int:
     """Grade one learner (grade_one) and write their row as a one-learner grades.json."""
-    from .gradebook import Meta, write_json
+    from .grades import Meta
+    from .gradebook import write_json
     from .i18n import recall
 
     request = json.loads(Path(request_path).read_text(encoding="utf-8"))

@@ -53,7 +53,7 @@ MESSAGE_LIMIT = 4000     # characters of one message or hint kept in a report
 ADVISORY = N_("advisory: graded without a sandbox, so these points are not marks")
 # Control characters, lone surrogates, and the bidirectional marks, overrides and isolates: learner text that
 # reorders what a reader sees around it (a name shown backwards, a score that seems to say another thing).
-# kit/gradebook.py cleans names and notes with the same set.
+# kit/grades.py cleans names and notes with the same set.
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]")
 
 

@@ -20,7 +20,9 @@ import unicodedata
 from pathlib import Path
 
 from .classfolder import GradeAllError, Submission, plain_name
-from .gradebook import FEEDBACK, FILES, Meta, atomic_write, feedback_names, load, now, write_all
+from .grades import FEEDBACK, FILES, Meta, atomic_write, now
+from .feedback import feedback_names
+from .gradebook import load, write_all
 from .i18n import N_, T
 
 MANIFEST = "shard.json"
@@ -242,7 +244,7 @@ def merge(folders: list[Path], out: Path, console=None, force: bool = False) -> 
         from rich.markup import escape
 
         from .classsummary import rerun_line, summary_tables
-        from .gradebook import MACHINE
+        from .grades import MACHINE
         from .i18n import numeral
 
         for grid in summary_tables(submissions, meta.stages):

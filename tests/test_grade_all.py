@@ -204,7 +204,8 @@ def test_one_feedback_file_per_learner_in_their_language(batch):
 def test_grade_all_lang_writes_every_feedback_file_in_that_language(tmp_path):
     """`grade-all --lang bn` (Meta.language): Bengali feedback for a learner who handed in only project/ (nothing
     to guess the language from); without --lang that learner's feedback stays English. No grading needed."""
-    from kit.gradebook import Meta, write_feedback
+    from kit.grades import Meta
+    from kit.feedback import write_feedback
     from kit.grader import Failure, Report, StageResult
 
     tree = tmp_path / "দীপা" / "project"

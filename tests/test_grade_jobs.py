@@ -24,7 +24,7 @@ import pytest
 
 from conftest import KIT_ROOT, STARTER, copy_tree, run_kit, solved_through
 from kit import catalogue, gradejobs
-from kit.gradebook import MACHINE, machine_failure, not_graded_result
+from kit.grades import MACHINE, machine_failure, not_graded_result
 from kit.grader import Failure, Report, StageResult
 from kit.i18n import T
 

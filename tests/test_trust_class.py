@@ -123,7 +123,7 @@ def test_names_that_look_alike_are_refused_and_no_name_reads_as_another():
     is refused whole; a direction override never reaches a name shown; Bengali joiners in a name
     that looks like no other stay."""
     from kit.classfolder import GRADED, REFUSED, Submission, one_name_per_learner
-    from kit.gradebook import clean
+    from kit.grades import clean
 
     names = ["alice", "\u202eecila", "Jos\u00e9", "Jose\u0301", "bob", "b\u200bob", "র\u200d্যাপ", "carol",
              "carol\u034f", "dan\ufe0f", "dan", "eve\u2800", "eve ", "eve", "ফারহানা"]
