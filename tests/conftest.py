@@ -183,9 +183,9 @@ def _cpu_seconds() -> float:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    """Each test file's CPU seconds, for the summary: on 2 cores the suite is bound by CPU, not by waiting
-    (issue 17: 4,215 CPU-seconds in a 2,798 s run with three workers, no faster than two), so its time is cut
-    where the CPU goes."""
+    """Each test file's CPU seconds, for the summary: on 2 cores the suite is mostly bound by the CPU (issue 17:
+    4,215 CPU-seconds in a 2,798 s run with three workers, no faster than two), so its time is cut where the
+    CPU goes."""
     before, started = _cpu_seconds(), time.monotonic()
     yield
     path = os.environ.get(SECOND_TRIES)
