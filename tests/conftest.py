@@ -175,6 +175,9 @@ def _count_second_tries(stdout: str) -> None:
                                   "seconds": float(stage.get("seconds") or 0)}) + "\n")
 
 
+STARTED = time.monotonic()   # the run's start, as near as the controller sees it (it imports this first)
+
+
 def _cpu_seconds() -> float:
     """This process's CPU and that of every child it has waited for (kit check, daphne, browsers, kernels)."""
     return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
@@ -196,7 +199,7 @@ def pytest_runtest_protocol(item, nextitem):
                                   "worker": os.environ.get("PYTEST_XDIST_WORKER", "main")}) + "\n")
 
 
-def _cpu_summary(terminalreporter, config, folder: str) -> None:
+def _cpu_summary(terminalreporter, folder: str) -> None:
     path = os.path.join(folder, "cpu.jsonl")
     if not os.path.exists(path):
         return
@@ -209,7 +212,7 @@ def _cpu_summary(terminalreporter, config, folder: str) -> None:
         spent[0] += row["cpu"]
         spent[1] += row["wall"]
     used = sum(cpu for cpu, _ in by_file.values())
-    wall = time.monotonic() - config._kit_started
+    wall = time.monotonic() - STARTED
     cores = os.cpu_count() or 1
     terminalreporter.write_sep("-", f"CPU: {used:.0f} s used by the tests and their processes in {wall:.0f} s on "
                                     f"{cores} cores ({100 * used / (wall * cores):.0f}% of what the cores had); "
@@ -218,29 +221,12 @@ def _cpu_summary(terminalreporter, config, folder: str) -> None:
         terminalreporter.write_line(f"  {cpu:7.0f} s CPU  {spent_wall:7.0f} s wall  {name}")
 
 
-# The files that take longest (their wall time in a full run, longest first) start first: a long file started
-# last keeps one worker busy after the other has run out of work (the summary's "had fewer workers").
-LONGEST_FIRST = ("test_part_two_users_history.py", "test_learning_path.py", "test_grading.py",
-                 "test_part_two_push_testing.py", "test_release.py", "test_mutants.py", "test_frontend.py",
-                 "test_forgery.py", "test_notebooks.py", "test_trust_testing.py", "test_busy.py", "test_verdicts.py",
-                 "test_grade_jobs.py", "test_grade_all.py")
-
-
-def pytest_collection_modifyitems(session, config, items):
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: the rest keep their order
-
-
-def pytest_sessionstart(session):
-    session.config._kit_started = time.monotonic()
-
-
 def pytest_terminal_summary(terminalreporter, config):
     """One line of figures (and the files where second tries cost most) for the next look at the suite's time."""
     path = os.environ.get(SECOND_TRIES)
     if hasattr(config, "workerinput") or not path:
         return
-    _cpu_summary(terminalreporter, config, os.path.dirname(path))
+    _cpu_summary(terminalreporter, os.path.dirname(path))
     if not os.path.exists(path):
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)
         return
