@@ -81,7 +81,7 @@ def test_the_workflow_has_the_structure_the_issue_asks():
     assert grade["env"]["KIT_REQUIRE_SANDBOX"] == "1" and grade["env"]["RUNNER"] == "${{ matrix.runner }}"
     assert grade["env"]["SHARDS"] == "${{ needs.pin.outputs.shard-count }}"
     assert 'shard-count=$((RUNNERS * PER_RUNNER))' in next(s for s in steps(pin) if s.get("id") == "plan")["run"]
-    grading = next(s for s in steps(grade) if "grade-shards.sh" in s.get("run", ""))
+    grading = next(s for s in steps(grade) if "grade-shards.sh class out" in s.get("run", ""))
     assert grading["run"] == "bash kit/examples/github-actions/grade-shards.sh class out"
     setup = next(s for s in steps(grade) if "make setup" in s.get("run", ""))
     assert "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0" in setup["run"]
@@ -120,6 +120,16 @@ def test_the_workflows_grading_command_uses_the_kits_real_flags():
     words = shlex.split(line)
     args = build_parser().parse_args(words[words.index("grade-merge"):])
     assert args.out == "gradebook"
+
+
+def test_a_runners_shards_are_named_in_one_place():
+    """The fetch step clones the learners of the shards the grading step grades: both ask the runner script."""
+    flow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    fetch = next(s for s in flow["jobs"]["grade"]["steps"] if "Fetch this runner" in s.get("name", ""))
+    assert "grade-shards.sh --which" in fetch["run"] and "RUNNER * PER_RUNNER" not in fetch["run"]
+    which = subprocess.run(["bash", str(RUNNER_SCRIPT), "--which"], text=True, capture_output=True, check=True,
+                           env=base_env(PER_RUNNER="2", RUNNER="1"))
+    assert which.stdout.split() == ["2", "3"]
 
 
 def test_two_runners_of_two_shards_each_grade_the_class_once_and_merge(tmp_path):
