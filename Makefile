@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kit-installed
-# make test: two workers halve the time on 2 cores; a stage that fails on a busy machine is graded again (kit/busy.py).
+# make test: two workers halve the time on 2 cores; a stage that fails on a busy machine is graded again (kit/grading/busy.py).
 TEST_JOBS ?= 2
 
 .PHONY: lab lab-bn test check bench setup

@@ -25,10 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from kit import catalogue
-from kit.catalogue import KIT_ROOT
-from kit.grader import PARALLEL
-from kit.grades import MACHINE
+from kit.course import catalogue
+from kit.course.catalogue import KIT_ROOT
+from kit.grading.limits import PARALLEL
+from kit.class_grading.grades import MACHINE
 
 from .class_trees import KINDS, make_class
 from .class_watch import Watch, leftovers

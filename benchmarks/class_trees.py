@@ -10,8 +10,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from kit import catalogue, files
-from kit.catalogue import KIT_ROOT
+from kit.course import catalogue, files
+from kit.course.catalogue import KIT_ROOT
 
 KINDS = ("finished", "half", "starter", "broken", "hostile")
 HOSTILE = ("sleep", "hang", "spin")          # the hostile slot takes these in turn

@@ -4,7 +4,7 @@ The floor is measured in the same run: a fresh Python process that sets Django
 up on solutions/ and makes one WebSocket round trip with a communicator, which
 is what grading one in-process stage cannot avoid. Grading does more: the
 host serves the app on a real socket and the checks' own WebSocket clients
-observe it (kit/serving.py), all in the sandbox. Targets on a 2-core
+observe it (kit/grading/serving.py), all in the sandbox. Targets on a 2-core
 machine: one in-process stage (`consumer`, sandbox and all) within 1.5x that
 floor; the four in-process stages under 3 s; the whole `kit check` of
 solutions/ within 20 s; daphne start-to-ready under 2 s.
@@ -19,10 +19,10 @@ import sys
 import time
 
 from benchmarks.timing import print_medians
-from kit import catalogue
-from kit.catalogue import KIT_ROOT as ROOT
-from kit.project import django_env
-from kit.server import DaphneServer
+from kit.course import catalogue
+from kit.course.catalogue import KIT_ROOT as ROOT
+from kit.course.project import django_env
+from kit.services.server import DaphneServer
 
 IN_PROCESS = [stage.id for stage in catalogue.STAGES if stage.available and not stage.live]
 

@@ -6,7 +6,7 @@ tests/conftest.py's solved_through builds it), which relays messages without
 touching the database. Against it, the finished tree (solutions/), whose
 consumer also saves every relayed message with database_sync_to_async and
 replays the last 50 to each socket that joins. Both get the same load from the
-kit's one driver (kit/load.py's burst: senders flood one room, listeners only
+kit's one driver (kit/benchmark/load.py's burst: senders flood one room, listeners only
 read, every client logged in), on daphne with the in-memory layer and the rate
 limit lifted; the two trees take turns, `--runs` times each, and the table
 shows the medians.
@@ -31,11 +31,11 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from kit import catalogue, files
-from kit.catalogue import KIT_ROOT
-from kit.load import UNLIMITED, Tally, burst
-from kit.project import ignore_leftovers
-from kit.server import DaphneServer
+from kit.course import catalogue, files
+from kit.course.catalogue import KIT_ROOT
+from kit.benchmark.load import UNLIMITED, Tally, burst
+from kit.course.project import ignore_leftovers
+from kit.services.server import DaphneServer
 
 def tree_after(stage_id: str, dest: Path) -> Path:
     """A copy of the starter with every stage up to `stage_id` solved (tests/conftest.py's solved_through)."""

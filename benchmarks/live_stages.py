@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 from benchmarks.timing import print_medians
-from kit import browser
-from kit.catalogue import KIT_ROOT as ROOT
-from kit.redis import RedisServer
+from kit.services import browser
+from kit.course.catalogue import KIT_ROOT as ROOT
+from kit.services.redis import RedisServer
 
 
 def chromium_ready() -> None:

@@ -2,7 +2,7 @@
 
     python -m benchmarks.load [--sockets 200] [--messages 10] [--burst 400]   # from the kit's folder
 
-The load and its counting are kit/load.py's, the ones `kit bench` and the tests
+The load and its counting are kit/benchmark/load.py's, the ones `kit bench` and the tests
 use: no fixed wait decides that a message is lost (see its docstring).
 Loopback only; every server is stopped on exit.
 """
@@ -15,10 +15,10 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from kit.catalogue import KIT_ROOT
-from kit.load import UNLIMITED, burst, describe, room_traffic
-from kit.redis import RedisServer
-from kit.server import DaphneServer
+from kit.course.catalogue import KIT_ROOT
+from kit.benchmark.load import UNLIMITED, burst, describe, room_traffic
+from kit.services.redis import RedisServer
+from kit.services.server import DaphneServer
 from tests.classic import classic_tree
 
 SOLUTIONS = KIT_ROOT / "solutions"

@@ -15,8 +15,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from kit.catalogue import KIT_ROOT as ROOT
-from kit.project import ignore_leftovers
+from kit.course.catalogue import KIT_ROOT as ROOT
+from kit.course.project import ignore_leftovers
 from tests.notebook_runner import execute, lesson_notebooks
 
 TARGET_SECONDS = 180

@@ -18,15 +18,15 @@ def pytest_addoption(parser):
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-timeout reads its settings
 def pytest_configure(config):
-    from kit.grader import TEST_TIME_LIMIT
-    from kit.project import active_project
+    from kit.grading.limits import TEST_TIME_LIMIT
+    from kit.course.project import active_project
 
     chosen = config.getoption("--project") or os.environ.get("KIT_GRADED_PROJECT") or active_project()
     os.environ["KIT_GRADED_PROJECT"] = str(Path(chosen).resolve())
     # The grader passes its limit per check as --timeout; a checkpoint run directly gets the same one.
     if getattr(config.option, "timeout", None) is None and not os.environ.get("PYTEST_TIMEOUT"):
         config.option.timeout = TEST_TIME_LIMIT
-    # Only an instructor's hidden check carries its hint so (docs/instructors.md); the kit's are in kit/hint_ladders/.
+    # Only an instructor's hidden check carries its hint so (docs/instructors.md); the kit's are in kit/course/hint_ladders/.
     config.addinivalue_line("markers", "hint(text): what to try when this check fails")
     if any(Path(arg).stem in HOSTED for arg in config.args):
         from support import start_host_early
@@ -51,7 +51,7 @@ def project():
 @pytest.fixture(scope="module")
 def server():
     """One daphne per checkpoint module on the graded tree, in-memory layer whatever REDIS_URL says."""
-    from kit.server import DaphneServer, ServerError
+    from kit.services.server import DaphneServer, ServerError
     from support import PROJECT, fail
 
     daphne = DaphneServer(PROJECT, env={"REDIS_URL": ""})
@@ -61,3 +61,19 @@ def server():
         fail(f"daphne did not start on this project. {exc}")
     yield daphne
     daphne.stop()
+
+
+@pytest.fixture(scope="module")
+def redis():
+    """The kit's own hardened Redis for a checkpoint module (redis, push), whatever REDIS_URL says; no Redis is
+    "not graded", never a failure of the learner's code."""
+    from kit.course.i18n import T
+    from kit.services.redis import RedisServer, RedisUnavailable
+
+    server = RedisServer(grading=True)
+    try:
+        server.start()
+    except RedisUnavailable as exc:
+        pytest.skip(T("Not graded: no Redis could start on this machine. {error}", error=str(exc)))
+    yield server
+    server.stop()

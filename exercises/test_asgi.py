@@ -1,14 +1,14 @@
 """Checkpoint `asgi`: myproject/asgi.py routes HTTP to Django and WebSockets through auth to a URLRouter.
 
 Observed on a real daphne serving the tree's own myproject.asgi:application in
-the tree's sandbox (kit/daphne_app.py), with the checker's own clients through
+the tree's sandbox (kit/services/daphne_app.py), with the checker's own clients through
 its forwarder: a page over HTTP, and a WebSocket to the kit's probe route,
 which goes first in every URLRouter the learner's code builds (so this stage
 does not wait for the routing stage's route). The probe joins a group on the
 checker's Redis named for the token its path carried (URLRouter's kwargs) and
 the user the session cookie logged in (AuthMiddlewareStack): the checker reads
 that group there itself and sends a word of its own to it, which must come out
-of its socket. The kit logs four users in itself (kit/sessions.py: rows written
+of its socket. The kit logs four users in itself (kit/grading/sessions.py: rows written
 by the kit's own process, never by the learner's), made for this run in a random
 order, and opens a probe socket with each one's cookie, in another random order:
 each probe's group must name its own cookie's user, so an app learns who is
@@ -25,10 +25,10 @@ import urllib.request
 
 import pytest
 
-from kit import daphne_app
-from kit.daphne_app import PROBE_GROUP
-from kit.i18n import T, recall
-from kit.server import ServerError
+from kit.services import daphne_app
+from kit.services.daphne_app import PROBE_GROUP
+from kit.course.i18n import T, recall
+from kit.services.server import ServerError
 from support import (WAIT, Layer, LearnerCodeError, LiveSocket, checker_redis, fail, host, layer_daphne,
                      log_in_users, run, server_clue, stop_daphne)
 

@@ -6,7 +6,7 @@ host's channel layer is channels_redis on a Redis of the checker's: the checker
 reads the groups there itself and sends to them (support.Layer).
 """
 
-from kit.i18n import T
+from kit.course.i18n import T
 from support import (Layer, Socket, close_all, consumer_app, layer_channels, layer_on_redis, relayed_by_layer,
                      rooms_stay_apart, run)
 

@@ -2,8 +2,8 @@
 
 A real daphne in the tree's sandbox, listening on a Unix socket (its network is
 its own); real `websockets` and HTTP clients in two rooms reach it through the
-checker's own forwarder on a free loopback port (kit/server.py, kit/forward.py).
-daphne serves the tree's own myproject.asgi:application (kit/daphne_app.py),
+checker's own forwarder on a free loopback port (kit/services/server.py, kit/services/forward.py).
+daphne serves the tree's own myproject.asgi:application (kit/services/daphne_app.py),
 whose in-memory channel layer runs on a Redis of the checker's: the checker
 finds the room's group there itself, hears the consumer's event in it, and
 sends that event to the group, which must come out of every socket of the room
@@ -14,9 +14,9 @@ import urllib.request
 
 import pytest
 
-from kit.explain import log_errors
-from kit.i18n import T
-from kit.server import ServerError
+from kit.grading.explain import log_errors
+from kit.course.i18n import T
+from kit.services.server import ServerError
 from support import (Layer, LiveSocket, apart_on_layer, checker_redis, close_all, fail, host, layer_channels,
                      layer_daphne, no_late_leak, relayed_by_layer, run, server_clue, stop_daphne)
 

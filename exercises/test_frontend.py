@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from kit.i18n import T, recall
+from kit.course.i18n import T, recall
 from support import LEARNER, PROJECT, WAIT, LiveSocket, fail, is_history, login, server_clue
 
 ROOM_TEMPLATE = ("room.html", PROJECT / "myapp" / "templates" / "myapp" / "room.html")
@@ -21,14 +21,14 @@ ROOM_TEMPLATE = ("room.html", PROJECT / "myapp" / "templates" / "myapp" / "room.
 # conditions than for a bare client (a correct page still meets them at once).
 PAGE_WAIT = 3 * WAIT
 
-# What the checks see of a page comes from the browser itself (kit.browser: Chromium's own report of
+# What the checks see of a page comes from the browser itself (kit.services.browser: Chromium's own report of
 # every WebSocket the page dials and every frame it sends and receives, and the DOM read in Playwright's
 # isolated world), never from an object the page's scripts can write (DESIGN.md, "Trust").
 
 
 @pytest.fixture(scope="module")
 def chromium(server):
-    from kit import browser
+    from kit.services import browser
 
     browser.require()
     with browser.chromium(only=server) as instance:   # the page reaches its server alone
@@ -37,7 +37,7 @@ def chromium(server):
 
 @pytest.fixture
 def context(chromium):
-    from kit.browser import PageErrors
+    from kit.services.page import PageErrors
 
     ctx = chromium.new_context()
     ctx.set_default_timeout(PAGE_WAIT * 1000)
@@ -84,7 +84,7 @@ class ChatPage:
     """One browser tab on a room page, driven like a person would, watched through the browser."""
 
     def __init__(self, context, server, room, *, host=None, user=LEARNER):
-        from kit.browser import PageSockets, on_host
+        from kit.services.page import PageSockets, on_host
 
         self.server, self.room = server, room
         self.page = context.new_page()
@@ -122,7 +122,7 @@ class ChatPage:
         script has thrown, since what it was to do may never run: the failure then leads with that error."""
         import time
 
-        from kit.browser import wait_until
+        from kit.services.page import wait_until
 
         started = time.monotonic()
         deadline = started + PAGE_WAIT
@@ -137,7 +137,7 @@ class ChatPage:
     def wait_connected(self):
         import time
 
-        from kit.browser import host_of
+        from kit.services.page import host_of
 
         host = host_of(self.url)
         elsewhere = lambda: [u for u in self.sockets.urls() if host_of(u) != host]  # noqa: E731
@@ -179,7 +179,7 @@ class ChatPage:
         return self.wait_for(lambda: self.sockets.sent())
 
     def log_lines(self):
-        from kit.browser import shown_lines
+        from kit.services.page import shown_lines
 
         return shown_lines(self.page, "#chat-log")
 
@@ -243,7 +243,7 @@ class Listener:
         """Did a frame holding text reach this client within PAGE_WAIT (replayed history passed over)?"""
         import time
 
-        from kit.browser import holds
+        from kit.services.page import holds
 
         deadline = time.monotonic() + PAGE_WAIT
         while True:
@@ -278,7 +278,7 @@ def test_https_page_uses_wss(context, server):
     import urllib.request
     from urllib.parse import urlsplit
 
-    from kit.browser import PageSockets, host_of, wait_until
+    from kit.services.page import PageSockets, host_of, wait_until
 
     # Serve the real room page as if it came over https (the browser never leaves
     # this machine): its socket URL must then start with wss:.

@@ -20,8 +20,8 @@ from urllib.parse import quote, urljoin
 
 import pytest
 
-from kit.explain import log_errors
-from kit.i18n import T, recall
+from kit.grading.explain import log_errors
+from kit.course.i18n import T, recall
 from support import (PAGE_ORIGIN, WAIT, LiveSocket, Socket, close_all, consumer_app, fail, login, project_app, run,
                      server_clue, setting_values)
 
@@ -419,7 +419,7 @@ def test_live_flood_does_not_silence_others(server):
 
 def test_html_in_a_message_is_shown_as_text(server):
     """What the page shows is text: a message holding HTML, and the error frame that refuses a message of its own."""
-    from kit import browser
+    from kit.services import browser, page as pages
 
     browser.require()
     _, rate = limits()
@@ -438,7 +438,7 @@ def test_html_in_a_message_is_shown_as_text(server):
         page.on("request", lambda request: requested.append(request.url))
         page.goto(server.url + "/chat/xssroom/")
         send_when_page_listens(server, "xssroom", page, received, [payload, "after the html"])
-        browser.wait_until(page, lambda: "after the html" in shown(page), timeout=WAIT * 4)
+        pages.wait_until(page, lambda: "after the html" in shown(page), timeout=WAIT * 4)
         injected = page.locator('img[src="x"]').count()
         ran = any(url == urljoin(page.url, "x") for url in requested)
         assert not injected and not ran, T(
@@ -473,7 +473,7 @@ def page_shows_its_refusal(page, rate: int, received: list) -> None:
     """The person typing sends more than CHAT_RATE_LIMIT messages at once; the server refuses one with an
     error frame (a visitor who may not post is refused at the first), and the page must show its text.
     received: the frames the page's socket received, as the browser reports them (filled as they come)."""
-    from kit.browser import wait_until
+    from kit.services.page import wait_until
 
     def refusals() -> list:
         return [error_of(frame) for frame in list(received)]
@@ -499,7 +499,7 @@ def page_shows_its_refusal(page, rate: int, received: list) -> None:
 
 def shown(page) -> str:
     """The text of the page's chat log, whatever element the learner made it, read in Playwright's own world."""
-    from kit.browser import shown_text
+    from kit.services.page import shown_text
 
     return shown_text(page, "#chat-log") or ""
 
@@ -508,7 +508,7 @@ def send_when_page_listens(server, room, page, received, messages) -> None:
     """Send messages from a `websockets` client once the page's own socket is in the room."""
     from websockets.sync.client import connect
 
-    from kit.browser import holds
+    from kit.services.page import holds
 
     try:
         client = connect(server.ws_url(room), origin=server.origin, open_timeout=WAIT,

@@ -37,7 +37,7 @@ import re
 import secrets
 import time
 
-from kit.i18n import T
+from kit.course.i18n import T
 from support import WAIT, Socket, close_all, fail, host, login, project_app, read_database, run
 
 HISTORY_LENGTH = 50

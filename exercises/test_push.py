@@ -23,26 +23,13 @@ from urllib.parse import quote
 
 import pytest
 
-from kit.i18n import T, recall
+from kit.course.i18n import T, recall
 from support import (PROJECT, WAIT, Layer, LearnerCodeError, LiveSocket, close_all, fail, learner_layer, log_in_users,
                      redis_for_learner, relayed_by_layer, run, run_in_tree, server_clue, session_of)
 
 @pytest.fixture(scope="module")
-def redis():
-    from kit.redis import RedisServer, RedisUnavailable
-
-    server = RedisServer(grading=True)  # the kit's own hardened Redis, whatever REDIS_URL says
-    try:
-        server.start()
-    except RedisUnavailable as exc:
-        pytest.skip(T("Not graded: no Redis could start on this machine. {error}", error=str(exc)))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def daphne(redis):
-    from kit.server import DaphneServer, ServerError
+    from kit.services.server import DaphneServer, ServerError
 
     url, binds = redis_for_learner(redis)
     server = DaphneServer(PROJECT, env={"REDIS_URL": url}, binds=binds)

@@ -1,6 +1,6 @@
 """Checkpoint `redis`: two daphne workers share one Redis channel layer.
 
-One real Redis (the kit's own, hardened: kit/redis.py) and two daphne
+One real Redis (the kit's own, hardened: kit/services/redis.py) and two daphne
 processes on the graded tree, both given REDIS_URL (its Unix socket). A message
 sent through worker A must reach a client on worker B in the same room and
 nobody in another room. With an in-memory layer each worker is an island: the
@@ -18,27 +18,14 @@ from urllib.parse import urlparse
 
 import pytest
 
-from kit.explain import log_errors
-from kit.i18n import T
+from kit.grading.explain import log_errors
+from kit.course.i18n import T
 from support import (PROJECT, WAIT, Layer, LiveSocket, close_all, fail, layer_config, learner_layer, no_late_leak,
                      redis_for_learner, relayed_by_layer, run, server_clue)
 
 
-@pytest.fixture(scope="module")
-def redis():
-    from kit.redis import RedisServer, RedisUnavailable
-
-    server = RedisServer(grading=True)  # the kit's own hardened Redis, whatever REDIS_URL says
-    try:
-        server.start()
-    except RedisUnavailable as exc:
-        pytest.skip(T("Not graded: no Redis could start on this machine. {error}", error=str(exc)))
-    yield server
-    server.stop()
-
-
 def start_worker(redis):
-    from kit.server import DaphneServer, ServerError
+    from kit.services.server import DaphneServer, ServerError
 
     url, binds = redis_for_learner(redis)
     daphne = DaphneServer(PROJECT, env={"REDIS_URL": url}, binds=binds)

@@ -5,7 +5,7 @@ learner's own asgi.py: the chat path is accepted and broadcasts through a group
 the checker reads and sends to on its own Redis (support.Layer), a path outside
 ws/chat/ is refused. The routes' text, asked of the host, only explains a failure.
 """
-from kit.i18n import T
+from kit.course.i18n import T
 from support import (Layer, Socket, close_all, fail, host, layer_channels, layer_on_redis, project_app,
                      relayed_by_layer, rooms_stay_apart, run)
 

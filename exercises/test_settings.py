@@ -14,7 +14,7 @@ files.)
 import json
 import secrets
 
-from kit.i18n import T, recall
+from kit.course.i18n import T, recall
 from support import WAIT, LearnerCodeError, Socket, django_setup, fail, host, layer_app, run, run_in_tree
 
 MARK = "kit-settings-" + secrets.token_hex(8)

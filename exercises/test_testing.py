@@ -7,7 +7,7 @@ must pass the learner's tests; each broken consumer must fail at least one of
 them. A suite that always passes, always fails, or compares source text cannot
 satisfy both sides. The consumers are written afresh for each grading
 (consumers_under_test.py) and run in a sandboxed process of their own, which
-this checkpoint starts and stops (kit/relay.py): the learner's suite gets a
+this checkpoint starts and stops (kit/services/relay.py): the learner's suite gets a
 stand-in myapp.consumers (testing_bootstrap.py, before any learner code) that
 relays each socket to its consumer over a Unix socket, so the suite's process
 holds none of the consumer's code; myapp/consumers.py there is a stub an audit
@@ -34,9 +34,10 @@ from pathlib import Path
 import pytest
 
 import consumers_under_test
-from kit import procs, relay, sandbox
-from kit.i18n import T
-from kit.nofollow import read_inside
+from kit.isolation import procs, sandbox
+from kit.services import relay
+from kit.course.i18n import T
+from kit.course.nofollow import read_inside
 from support import PROJECT, WAIT, fail
 
 SUITE = "myapp/tests/test_consumers.py"
@@ -148,7 +149,7 @@ def copy_with(hidden: bool, folder: Path) -> Path:
 
 
 class Served:
-    """The kit's consumers of one grading, in one sandboxed process (kit/relay.py), each on a listening socket
+    """The kit's consumers of one grading, in one sandboxed process (kit/services/relay_consumers.py), each on a listening socket
     of its own that this process made, in a folder of its own: a run is shown its consumer's folder only."""
 
     def __init__(self, consumers: dict[str, str]):
@@ -173,7 +174,7 @@ class Served:
         listed.unlink()  # the process reads it and closes it; no file holds the texts after
         isolation = sandbox.for_grading() or sandbox.Isolation("process", "")
         try:
-            self.process = sandbox.spawn([sys.executable, "-P", "-B", "-m", "kit.relay", str(fd)], serving,
+            self.process = sandbox.spawn([sys.executable, "-P", "-B", "-m", "kit.services.relay_consumers", str(fd)], serving,
                                          isolation=isolation, pass_fds=(fd, *(s.fileno() for s in fds)),
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         finally:

@@ -18,7 +18,7 @@ import re
 
 import pytest
 
-from kit.i18n import T
+from kit.course.i18n import T
 from support import WAIT, Socket, close_all, fail, login, project_app, read_database, run, server_clue
 
 # A browser on a busy machine is slower than a socket (see test_frontend.py).
@@ -175,7 +175,7 @@ def test_login_page_answers(server):
 # -- in the browser: two people, each logged in through the login page ------------------------
 @pytest.fixture(scope="module")
 def chromium(server):
-    from kit import browser
+    from kit.services import browser
 
     browser.require()
     with browser.chromium(only=server) as instance:   # the page reaches its server alone
@@ -185,8 +185,8 @@ def chromium(server):
 def submitted_login(chromium, server, name: str, password: str, room: str):
     """A browser context of its own (its own cookies) that submitted the login page as name with password,
     asking to go on to the room; (context, page) once the answer has loaded. Its sockets are watched through
-    the browser (kit.browser.PageSockets), never through the page."""
-    from kit.browser import PageSockets
+    the browser (kit.services.page.PageSockets), never through the page."""
+    from kit.services.page import PageSockets
 
     context = chromium.new_context()
     context.set_default_timeout(PAGE_WAIT * 1000)
@@ -233,7 +233,7 @@ def send(page, text: str) -> None:
 def wait_for_author_line(page, author: str, text: str, who: str, server) -> None:
     """The page shows a line holding both the author and the text, and a frame holding the text reached the
     page's own socket (as the browser reports it): shown because the server sent it."""
-    from kit.browser import shown_lines, wait_until
+    from kit.services.page import shown_lines, wait_until
 
     def shown() -> bool:
         return (any(author in line and text in line for line in shown_lines(page))
@@ -257,7 +257,7 @@ def wait_for_author_line(page, author: str, text: str, who: str, server) -> None
 def session_users(cookies: list[dict]) -> dict[str, str]:
     """The browser's cookies that the tree's database, read by the checker itself, holds as a session of a
     user, whatever each cookie is called: {cookie name: the user's id}."""
-    from kit.sessions import session_user
+    from kit.grading.sessions import session_user
 
     values = {cookie["value"]: cookie["name"] for cookie in cookies if cookie.get("value")}
     if not values:
@@ -334,7 +334,7 @@ def test_a_wrong_password_or_an_unknown_name_logs_no_one_in(chromium, server):
 
 
 def test_two_people_side_by_side_see_each_others_names(chromium, server):
-    from kit.browser import wait_until
+    from kit.services.page import wait_until
 
     people("alice_page", "bob_page")
     alice_context, alice = logged_in_page(chromium, server, "alice_page", "users_page")

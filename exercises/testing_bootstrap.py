@@ -3,11 +3,11 @@
 Not imported by the checker: its text is handed to `python -I -B -c` inside the sandbox, so nothing in the
 learner's tree (a sitecustomize.py, a .pth, PYTHONPATH) runs before it. Arguments:
     RELAY ADDRESS TREE MARKER PYTEST-ARGS...
-RELAY ("-" for none: the learner's own consumer, imported as usual) is the path of kit/relay.py, loaded by
+RELAY ("-" for none: the learner's own consumer, imported as usual) is the path of kit/services/relay.py, loaded by
 file under a private name before the tree is on sys.path, so no folder of the tree can stand in for it.
 `myapp.consumers` is then made by a finder placed first on sys.meta_path: a module whose ChatConsumer is
 the relay's stand-in, talking to the consumer under test on the Unix socket ADDRESS. The consumer runs in
-a process of its own (kit/relay.py): this process holds none of its code, so there is nothing here to
+a process of its own (kit/services/relay.py): this process holds none of its code, so there is nothing here to
 read. myapp/consumers.py in the tree is a stub; a suite that opens it anyway is told so in plain words
 (an audit hook, which Python never lets anyone remove, refuses the open and creates MARKER).
 """

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 __all__ = ["check", "hint", "STAGES"]
 
-from .catalogue import STAGES
+from kit.course.catalogue import STAGES
 
 
 def check(*stages: str, project=None):
     """Grade stages of the active tree; the result shows the verdict table inline. Never raises."""
-    from .notebook import check as notebook_check
+    from kit.lessons.checkpoint import check as notebook_check
 
     return notebook_check(*stages, project=project)
 
 
 def hint(stage: str | None = None, project=None) -> str:
     """Print (and return) the next hint for the first failing check; never raises."""
-    from .notebook import hint as notebook_hint
+    from kit.lessons.checkpoint import hint as notebook_hint
 
     return notebook_hint(stage, project=project)

@@ -2,10 +2,10 @@
 # Make sure a Chromium exists for the browser checks (CI only: `make test` calls this when CI is set).
 # Uses Debian's chromium package: downloading Playwright's own browser build is not possible everywhere.
 set -euo pipefail
-# Ask the kit first: kit/browser.py is the one place that knows where a browser may be.
+# Ask the kit first: kit/services/browser.py is the one place that knows where a browser may be.
 PY="${PYTHON_BIN:-.venv/bin/python}"
-if [ -x "$PY" ] && "$PY" -c 'import sys; from kit.browser import why_unavailable; sys.exit(1 if why_unavailable() else 0)' 2>/dev/null; then
-  echo "browser: found by kit.browser"; exit 0
+if [ -x "$PY" ] && "$PY" -c 'import sys; from kit.services.browser import why_unavailable; sys.exit(1 if why_unavailable() else 0)' 2>/dev/null; then
+  echo "browser: found by kit.services.browser"; exit 0
 fi
 for candidate in chromium chromium-browser google-chrome google-chrome-stable; do
   if command -v "$candidate" >/dev/null 2>&1; then

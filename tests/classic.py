@@ -16,8 +16,8 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from kit.catalogue import KIT_ROOT
-from kit.project import ignore_leftovers
+from kit.course.catalogue import KIT_ROOT
+from kit.course.project import ignore_leftovers
 
 CONSUMER = textwrap.dedent('''\
     import json

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.project import ignore_leftovers
+from kit.course.project import ignore_leftovers
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = KIT_ROOT / "solutions"
@@ -27,7 +27,7 @@ def copy_tree(source: Path, dest: Path) -> Path:
 
 def solved_through(stage, dest: Path) -> Path:
     """The tree a learner holds right after `stage`: the starter with every stage up to it solved."""
-    from kit import catalogue, files
+    from kit.course import catalogue, files
 
     tree = copy_tree(STARTER, dest)
     for relpath in catalogue.PROJECT_FILES:
@@ -43,7 +43,7 @@ def lessons_tree(stage, dest: Path, *, through_its_cells: bool = False) -> Path:
     the catalogued files only), plus what lessons' cells make that no stage lists: lesson 11's
     `makemigrations` writes myapp/migrations/. On opening the lesson, that holds from the stage after
     `history` on; with through_its_cells (its cells skipped, its checkpoint run), from `history` itself."""
-    from kit import catalogue
+    from kit.course import catalogue
 
     if stage is None:
         return copy_tree(SOLUTIONS, dest)
@@ -143,7 +143,7 @@ def executed_bengali_notebook(repo: Path) -> None:
 
 def require_browser() -> None:
     """Skip the test without a Chromium, or fail it where one is required (CI: KIT_REQUIRE_BROWSER=1)."""
-    from kit import browser
+    from kit.services import browser
 
     reason = browser.why_unavailable()
     if reason:

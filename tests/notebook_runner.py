@@ -12,8 +12,8 @@ from pathlib import Path
 
 import psutil
 
-from kit import catalogue
-from kit.procs import kit_processes, wait_until
+from kit.course import catalogue
+from kit.isolation.procs import kit_processes, wait_until
 
 
 def lesson_notebooks() -> list[Path]:

@@ -7,7 +7,7 @@ import pytest
 from conftest import STARTER, copy_tree, run_kit
 from test_bengali_prose import english_prose
 
-from kit.cli import LEARNER_COMMANDS
+from kit.commands.cli import LEARNER_COMMANDS
 
 BENGALI = {"KIT_LANG": "bn"}
 COMMANDS = (*LEARNER_COMMANDS, "release", "grade-all", "grade-merge", "bench")
@@ -28,7 +28,7 @@ def test_help_speaks_bengali(args):
     done = run_kit(*args, env=BENGALI)
     assert done.returncode == 0, said(done)
     assert "ব্যবহার: kit" in done.stdout and "অপশন" in done.stdout
-    if args[0] != "grade-all":   # its epilog is the instructor's layout rules, kept English (kit/classfolder.py)
+    if args[0] != "grade-all":   # its epilog is the instructor's layout rules, kept English (kit/class_grading/classfolder.py)
         assert english_prose(done.stdout) == [], done.stdout
 
 
@@ -51,7 +51,7 @@ def test_stages_table_speaks_bengali():
 def test_stages_table_keeps_its_borders_in_line_in_bengali():
     """rich measures 'পয়েন্ট' 4 cells and a terminal (wcwidth) draws 5: without render.terminal_measure the
     Bengali rows end 1 to 10 cells past the table's top border."""
-    from kit.render import terminal_width
+    from kit.output.render import terminal_width
 
     done = run_kit("stages", env=dict(BENGALI, COLUMNS="100"))
     lines = [line for line in done.stdout.splitlines() if line.strip()]

@@ -2,7 +2,7 @@
 is the English one, character for character; the build never rewrites a link inside code.
 
 The one exception: a diagram (a ```mermaid block, or a plain block drawn with box-drawing characters; see
-kit.i18n_notebooks.is_diagram) is a picture a learner reads, not code a learner copies, so its labels are
+kit.lessons.markdown_blocks.is_diagram) is a picture a learner reads, not code a learner copies, so its labels are
 translated. Its shape must stay the English one's (test_a_diagram_keeps_its_shape)."""
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import re
 import nbformat
 import pytest
 
-from kit import i18n_notebooks as nbi18n
+from kit.lessons import i18n_notebooks as nbi18n
+from kit.lessons import markdown_blocks as blocks
 
 ENGLISH = nbi18n.english_notebooks()
 
@@ -26,8 +27,8 @@ def test_code_in_every_cell_is_the_english_code(path):
         if en.cell_type == "code":
             assert bn.source == en.source, f"{where}: the code cell differs"
             continue
-        en_fences, en_spans = nbi18n.code_of(en.source)
-        bn_fences, bn_spans = nbi18n.code_of(bn.source)
+        en_fences, en_spans = blocks.code_of(en.source)
+        bn_fences, bn_spans = blocks.code_of(bn.source)
         assert bn_fences == en_fences, f"{where}: a fenced code block differs"
         assert bn_spans == en_spans, (f"{where}: inline code differs; only in English: "
                                       f"{sorted(set(en_spans) - set(bn_spans))}, only in Bengali: "
@@ -37,14 +38,14 @@ def test_code_in_every_cell_is_the_english_code(path):
 def test_links_inside_code_are_never_rewritten():
     markdown = ("[page](../project/x.py) `<a href=\"{% url 'login' %}\">` <a href=\"README.md\">r</a>\n\n"
                 "```html\n<a href=\"{% url 'login' %}?next=x\">\n```\n")
-    fixed = nbi18n.fix_links(markdown, set())
-    assert nbi18n.code_of(fixed) == nbi18n.code_of(markdown)
+    fixed = blocks.fix_links(markdown, set())
+    assert blocks.code_of(fixed) == blocks.code_of(markdown)
     assert "](../../project/x.py)" in fixed and 'href="../README.md"' in fixed   # links outside code still move
 
 
 def test_the_code_check_can_fail():
-    assert nbi18n.code_of("`a` and `b`") != nbi18n.code_of("`a` and `../b`")
-    assert nbi18n.code_of("```\nx\n```\n")[0] != nbi18n.code_of("```\n../x\n```\n")[0]
+    assert blocks.code_of("`a` and `b`") != blocks.code_of("`a` and `../b`")
+    assert blocks.code_of("```\nx\n```\n")[0] != blocks.code_of("```\n../x\n```\n")[0]
 
 
 def _shape(diagram: str) -> list[str]:
@@ -65,17 +66,17 @@ def test_a_diagram_keeps_its_shape(path):
     for en, bn in zip(english.cells, bengali.cells):
         if en.cell_type != "markdown":
             continue
-        en_diagrams = [p.text for p in nbi18n.pieces(en.source) if nbi18n.is_diagram(p.text)]
-        bn_diagrams = [p.text for p in nbi18n.pieces(bn.source) if nbi18n.is_diagram(p.text)]
+        en_diagrams = [p.text for p in blocks.pieces(en.source) if blocks.is_diagram(p.text)]
+        bn_diagrams = [p.text for p in blocks.pieces(bn.source) if blocks.is_diagram(p.text)]
         assert len(bn_diagrams) == len(en_diagrams), f"{path.name}, cell {en.get('id')}: a diagram is lost"
         for en_d, bn_d in zip(en_diagrams, bn_diagrams):
             assert _shape(bn_d) == _shape(en_d), f"{path.name}, cell {en.get('id')}: the diagram's shape changed"
 
 
 def test_only_a_picture_is_a_diagram():
-    assert nbi18n.is_diagram("```mermaid\nflowchart LR\n    A --> B\n```\n")
-    assert nbi18n.is_diagram("```\nbrowsers ──▶ proxy\n```\n")
-    assert not nbi18n.is_diagram("```python\nprint('──')\n```\n")          # code, whatever it prints
-    assert not nbi18n.is_diagram("```\nkit check consumer\n```\n")
-    assert not nbi18n.is_diagram("<!-- fragment: x -->\n```\n# ──\n```\n")
+    assert blocks.is_diagram("```mermaid\nflowchart LR\n    A --> B\n```\n")
+    assert blocks.is_diagram("```\nbrowsers ──▶ proxy\n```\n")
+    assert not blocks.is_diagram("```python\nprint('──')\n```\n")          # code, whatever it prints
+    assert not blocks.is_diagram("```\nkit check consumer\n```\n")
+    assert not blocks.is_diagram("<!-- fragment: x -->\n```\n# ──\n```\n")
     assert _shape("```mermaid\n    A[\"a\"] -- \"b\" --> B\n```") != _shape("```mermaid\n    A[\"a\"] --> C\n```")

@@ -1,6 +1,6 @@
 """A stage's number is written in the language's digits wherever a learner reads it: `kit check`'s table
 (both of its layouts), the checkpoint cell's table and the progress strip, as `kit stages` and `kit status`
-already do (kit.i18n.numeral; locale/bn/glossary.md). Points stay Latin: they are values the learner
+already do (kit.course.i18n.numeral; locale/bn/glossary.md). Points stay Latin: they are values the learner
 compares with what code prints. Built from a report in memory: no grading, well under a second."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from kit import catalogue
-from kit.grader import Failure, Report, StageResult
+from kit.course import catalogue
+from kit.grading.report import Failure, Report, StageResult
 
 LATE = [s for s in catalogue.STAGES if s.number >= 10]   # two-digit numbers: no Latin digit can hide
 
@@ -24,7 +24,7 @@ def _report() -> Report:
 def _table_text(report: Report, lang: str, monkeypatch, rich_measures_all: bool = False) -> str:
     from rich.console import Console
 
-    from kit import render
+    from kit.output import render
 
     monkeypatch.setenv("KIT_LANG", lang)
     if rich_measures_all:   # the bordered layout a Bengali table gets when rich measures every word right
@@ -55,7 +55,7 @@ def test_english_table_keeps_latin_numbers(monkeypatch):
 
 
 def test_checkpoint_cell_and_progress_strip_number_stages_in_bengali(monkeypatch):
-    from kit.notebook import _progress_html, _report_html
+    from kit.lessons.checkpoint import _progress_html, _report_html
 
     monkeypatch.setenv("KIT_LANG", "bn")
     report = _report()

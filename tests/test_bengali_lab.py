@@ -7,10 +7,10 @@ import sys
 
 from conftest import KIT_ROOT
 
-from kit import catalogue
+from kit.course import catalogue
 
 ASK = "import sys, types; sys.modules.setdefault('ipykernel', types.ModuleType('ipykernel')); " \
-      "from kit.i18n import language; print(language())"
+      "from kit.course.i18n import language; print(language())"
 
 
 def language_in(folder, **env) -> str:
@@ -34,8 +34,8 @@ def test_an_english_lesson_stays_english_in_the_bengali_lab_and_the_english_lab_
 
 
 def test_an_english_lessons_kit_commands_stay_english_in_the_bengali_lab():
-    ask = ASK.replace("from kit.i18n import language; print(language())",
-                      "import os; from kit.i18n import adopt_notebook_language; adopt_notebook_language(); "
+    ask = ASK.replace("from kit.course.i18n import language; print(language())",
+                      "import os; from kit.course.i18n import adopt_notebook_language; adopt_notebook_language(); "
                       "print(os.environ.get('KIT_LANG'))")
     clean = {"PATH": "/usr/bin:/bin", "KIT_LAB_LANG": "bn", "PYTHONPATH": str(KIT_ROOT)}
     for folder, expected in ((catalogue.NOTEBOOKS_DIR, "en"), (catalogue.NOTEBOOKS_DIR / "bn", "bn"), (KIT_ROOT, "None")):

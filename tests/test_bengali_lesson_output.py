@@ -1,5 +1,5 @@
 """What the notebook helpers and the lessons' cells show, in a Bengali lesson's kernel: the course map, the
-helpers' messages, printed guidance, rich tables and plot text in Bengali (kit/notebook.py LESSON_SAYS);
+helpers' messages, printed guidance, rich tables and plot text in Bengali (kit/lessons/speaking.py LESSON_SAYS);
 anything that is not a lesson's own sentence is shown as it is. Runs in a child Python, since a Bengali
 lesson changes print() and rich's and matplotlib's output for its kernel."""
 from __future__ import annotations
@@ -18,8 +18,8 @@ SCRIPT = textwrap.dedent('''
     sys.modules.setdefault("ipykernel", types.ModuleType("ipykernel"))
     import matplotlib
     matplotlib.use("Agg")
-    from kit import notebook as nb
-    from kit.fonts import use_for_plots
+    from kit.lessons import notebook as nb
+    from kit.lessons.fonts import use_for_plots
     use_for_plots()
     nb.speak_lesson_language()
     out = {}

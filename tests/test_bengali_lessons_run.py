@@ -20,7 +20,7 @@ from conftest import KIT_ROOT, lessons_tree
 from notebook_runner import assert_nothing_survives, cell_text, describe, execute, survivors
 from test_bengali_prose import english_prose
 
-from kit import catalogue
+from kit.course import catalogue
 
 LESSONS = [name for name in (catalogue.WELCOME_NOTEBOOK, *(stage.notebook for stage in catalogue.STAGES))
            if (catalogue.NOTEBOOKS_DIR / "bn" / name).exists()]

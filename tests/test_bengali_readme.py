@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from kit.catalogue import KIT_ROOT
+from kit.course.catalogue import KIT_ROOT
 
 EN = (KIT_ROOT / "README.md").read_text(encoding="utf-8")
 BN = (KIT_ROOT / "README.bn.md").read_text(encoding="utf-8")

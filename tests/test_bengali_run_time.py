@@ -9,8 +9,9 @@ import re
 
 from test_bengali_prose import english_prose
 
-from kit import bench
-from kit.notebook import said_in_lesson_language, show_received
+from kit.benchmark import bench
+from kit.lessons.speaking import said_in_lesson_language
+from kit.notebook import show_received
 
 
 def _bench_report() -> bench.Report:
@@ -47,7 +48,7 @@ def test_kit_bench_reports_in_bengali(monkeypatch):
 def test_kit_bench_bengali_table_lines_up_in_a_terminal(monkeypatch):
     """rich measures 'হারানো' three cells short of what a terminal (wcwidth) draws, so a bordered table's right
     border slips; the Bengali table is padded by the terminal's width instead, every line equally wide."""
-    from kit.render import terminal_width
+    from kit.output.render import terminal_width
 
     lines = _bench_text(monkeypatch, "bn").splitlines()
     head = next(n for n, line in enumerate(lines) if "হারানো" in line)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from kit import catalogue, i18n
+from kit.course import catalogue, i18n
 
 
 @pytest.mark.parametrize("stage", catalogue.STAGES, ids=[s.id for s in catalogue.STAGES])

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from kit import busy
+from kit.grading import busy
+from kit.isolation import stage_groups
 from tests.classic import classic_tree
 from tests.underload import assert_same_under_load, cpu_load, graded, outcome
 
@@ -34,8 +35,9 @@ def test_only_the_kits_own_time_limits_can_be_the_machines():
     consumer that never answers still fails then, however busy the machine (issue 17: a starter once read "the
     machine was too busy" when that wait counted as a time limit). The kit's own limits (a check or a stage
     that never finished) can be the machine's; the tree's own words never are."""
-    from kit.grader import Failure, _timed_out
-    from kit.i18n import T
+    from kit.grading.report import Failure
+    from kit.grading.grader import _timed_out
+    from kit.course.i18n import T
 
     def failure(message):
         return Failure("t", message, "h", template=message.data() if isinstance(message, T) else None)
@@ -73,22 +75,20 @@ def test_a_stage_that_makes_the_load_itself_is_told_from_a_busy_machine(work, ow
     import subprocess
     import sys
 
-    from kit import sandbox
-
-    group = sandbox.stage_group()
-    if sandbox.group_cpu_seconds(group) is None:
-        sandbox.release_group(group)
+    group = stage_groups.stage_group()
+    if stage_groups.group_cpu_seconds(group) is None:
+        stage_groups.release_group(group)
         pytest.skip("this machine lets the kit make no control group that counts CPU time (not root, or no cgroups)")
     counted = [folder for folder in group if folder.parent.name != "cpu"]   # counted, not given a fair share
     try:
         meter = busy.Meter()
         # eight, as the review's tree forked sixteen: most of the CPU even beside the suite's other worker
-        procs = [subprocess.Popen([*sandbox.joining(counted), sys.executable, "-c", work]) for _ in range(8)]
+        procs = [subprocess.Popen([*stage_groups.joining(counted), sys.executable, "-c", work]) for _ in range(8)]
         time.sleep(3)
-        used = sandbox.group_cpu_seconds(group)
+        used = stage_groups.group_cpu_seconds(group)
         assert meter.own_load(used) is own, f"the group used {used:.1f} s of CPU in 3 s"
     finally:
-        sandbox.release_group(group)   # kills what is left
+        stage_groups.release_group(group)   # kills what is left
         for proc in procs:
             proc.wait(timeout=10)
 
@@ -115,25 +115,23 @@ def test_a_stage_that_forks_spinners_gets_no_more_cpu_than_another_stage(tmp_pat
     import subprocess
     import sys
 
-    from kit import sandbox
-
-    groups = [sandbox.stage_group(), sandbox.stage_group()]
+    groups = [stage_groups.stage_group(), stage_groups.stage_group()]
     if not all(any(folder.parent.name == "cpu" for folder in group) for group in groups) \
-            or sandbox.group_cpu_seconds(groups[0]) is None:
+            or stage_groups.group_cpu_seconds(groups[0]) is None:
         for group in groups:
-            sandbox.release_group(group)
+            stage_groups.release_group(group)
         pytest.skip("this machine gives the kit no CPU-sharing control groups (not root, cgroup v2, or no cpu)")
     spin = "import os\nos.setsid()\nwhile True: pass"
     procs = []
     try:
-        procs = [subprocess.Popen([*sandbox.joining(groups[0]), sys.executable, "-c", spin]) for _ in range(8)]
-        procs.append(subprocess.Popen([*sandbox.joining(groups[1]), sys.executable, "-c", spin]))
+        procs = [subprocess.Popen([*stage_groups.joining(groups[0]), sys.executable, "-c", spin]) for _ in range(8)]
+        procs.append(subprocess.Popen([*stage_groups.joining(groups[1]), sys.executable, "-c", spin]))
         time.sleep(4)
-        many, one = (sandbox.group_cpu_seconds(group) for group in groups)
+        many, one = (stage_groups.group_cpu_seconds(group) for group in groups)
         assert one >= many / 2, f"eight spinners used {many:.1f} s of CPU, one beside them {one:.1f} s"
     finally:
         for group in groups:
-            sandbox.release_group(group)
+            stage_groups.release_group(group)
         for proc in procs:
             proc.wait(timeout=10)
 
@@ -144,16 +142,14 @@ def test_stage_groups_left_by_a_killed_grading_are_removed(tmp_path):
     import subprocess
     import sys
 
-    from kit import sandbox
-
-    probe = sandbox.stage_group()
-    sandbox.release_group(probe)
+    probe = stage_groups.stage_group()
+    stage_groups.release_group(probe)
     if not any(folder.parent.name == "pids" for folder in probe):
         pytest.skip("this machine lets the kit make no v1 control groups (not root, cgroup v2, or no cgroups)")
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = int(gone.stdout)
-    stale = [sandbox.CGROUPS / top / f"kit-stage-{dead}-0" for top in ("pids", "cpuacct")]
+    stale = [stage_groups.CGROUPS / top / f"kit-stage-{dead}-0" for top in ("pids", "cpuacct")]
     for folder in stale:
         folder.mkdir()
-    sandbox.release_stale_groups()
+    stage_groups.release_stale_groups()
     assert not any(folder.exists() for folder in stale)

@@ -12,7 +12,7 @@ import os
 import pytest
 from conftest import KIT_ROOT
 
-from kit import catalogue
+from kit.course import catalogue
 
 CELLS = [
     'from kit import check\ncheck("settings")',
@@ -37,7 +37,7 @@ def run_cells(folder, project, cells=CELLS):
 
 @pytest.mark.parametrize("lang", ["en", "bn"])
 def test_a_checkpoint_cell_shows_one_table_that_wraps(lang, starter_tree):
-    from kit.i18n import gettext_in
+    from kit.course.i18n import gettext_in
 
     folder = catalogue.NOTEBOOKS_DIR / ("bn" if lang == "bn" else "")
     nb = run_cells(folder, starter_tree)
@@ -99,7 +99,7 @@ def test_use_project_recovers_from_a_typo_in_settings_without_a_restart(solved_t
 def test_a_long_checkpoint_shows_a_live_line_that_it_removes_at_the_end(tmp_path, starter_tree):
     """A checkpoint can take a minute on a busy laptop: a line says it is grading (and what is done) while
     the cell runs, drawn by the kernel, and is removed when the verdict arrives."""
-    drawn = 'from kit.gradingline import GradingLine\nline = GradingLine(["users"])\nline.began -= 65\nline.tick()'
+    drawn = 'from kit.lessons.gradingline import GradingLine\nline = GradingLine(["users"])\nline.began -= 65\nline.tick()'
     shown = run_cells(catalogue.NOTEBOOKS_DIR, starter_tree, [drawn]).cells[0].outputs
     assert [o.output_type for o in shown] == ["display_data"], shown
     assert shown[0].data["text/plain"].startswith("Grading users") and " 65 s" in shown[0].data["text/plain"]

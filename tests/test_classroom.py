@@ -16,8 +16,9 @@ import pytest
 import yaml
 
 from conftest import KIT_ROOT, SOLUTIONS, grade_json, run_kit, stage
-from kit import catalogue, classroom
-from kit.procs import kit_processes
+from kit.course import catalogue
+from kit.output import classroom
+from kit.isolation.procs import kit_processes
 
 WORKFLOW = KIT_ROOT / ".github" / "workflows" / "classroom.yml"
 
@@ -36,7 +37,7 @@ def workflow() -> dict:
 
 def test_committed_workflow_is_the_one_the_catalogue_makes():
     assert WORKFLOW.read_text(encoding="utf-8") == classroom.workflow_yaml(), \
-        "classroom.yml is out of date: run `python -m kit.classroom > .github/workflows/classroom.yml`"
+        "classroom.yml is out of date: run `python -m kit.output.classroom > .github/workflows/classroom.yml`"
 
 
 def test_workflow_has_classroom_names_and_a_step_per_stage_with_its_points():

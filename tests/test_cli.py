@@ -10,8 +10,8 @@ import pytest
 
 from conftest import KIT_ROOT, run_kit
 
-from kit import catalogue
-from kit.procs import kit_processes, wait_until
+from kit.course import catalogue
+from kit.isolation.procs import kit_processes, wait_until
 
 
 def test_path_that_does_not_exist_is_a_usage_error(tmp_path):
@@ -116,7 +116,7 @@ def test_solve_copies_the_finished_files_and_keeps_a_backup(kit_project):
 
 
 def test_solve_never_overwrites_edited_shared_file_without_force(kit_project):
-    from kit.files import solution_text
+    from kit.course.files import solution_text
 
     env, tree = kit_project
     settings = tree / "myproject/settings.py"

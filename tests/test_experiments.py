@@ -2,7 +2,7 @@
 
 A lesson cell that drives the learner's consumer (lesson 03's WebsocketCommunicator
 experiment) used to end in a 79-line traceback for a misspelled event type. With
-kit.notebook imported, IPython shows two lines from kit/explain.py instead: what
+kit.notebook imported, IPython shows two lines from kit/grading/explain.py instead: what
 went wrong, where in the tree, the likely cause; then what to do. A typo in the cell
 itself keeps Python's own traceback. Run in a child process: IPython's shell and
 Django's set-up are once per process.
@@ -70,7 +70,7 @@ def test_a_misspelled_event_type_is_explained_in_two_lines(tmp_path):
 def test_daphnes_never_awaited_warning_is_said_as_the_fix(tmp_path):
     """daphne's log holds only Python's warning (and its tracemalloc advice) for a sync consumer that calls the
     layer without async_to_sync: the clue says what to write, never the tracemalloc line."""
-    from kit.explain import Places
+    from kit.grading.explain import Places
 
     tree = classic_tree(tmp_path / "classic")
     consumer = tree / "myapp/consumers.py"

@@ -5,8 +5,8 @@ starts with 4 spaces, and the pasted `receive()` lands at 12. The old message qu
 its spaces, so it looked right."""
 from __future__ import annotations
 
-from kit import hints
-from kit.explain import Places
+from kit.course import hints
+from kit.grading.explain import Places
 
 CLASS = '''class ChatConsumer:
     async def connect(self):

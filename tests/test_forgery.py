@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from conftest import KIT_ROOT, MUST_FAIL, STARTER, copy_tree, grade_json
-from kit import sandbox
+from kit.isolation import sandbox
 from leaks import leftovers
 
 SECRET = "SECRET-OF-THE-HIDDEN-CHECK-7f3a"
 IN_PROCESS = ("settings", "asgi", "consumer", "routing")
-# Two in-process stages share one checking process as four do (kit/grader.py grade_batch), and the
+# Two in-process stages share one checking process as four do (kit/grading/grader.py grade_batch), and the
 # starter fails consumer and routing only after waiting: an attack on that shared process grades two.
 BATCH = ("settings", "asgi")
 ALL = ("settings", "asgi", "consumer", "routing", "frontend", "daphne", "redis", "hardening")
@@ -59,7 +59,7 @@ ATTACKS: dict[str, dict] = {
                        "    outcome.get_result().outcome = 'passed'\n\n"
                        "def pytest_collection_modifyitems(items):\n    items.clear()\n",
         "myapp/conftest.py": "import pytest\n\n@pytest.fixture(autouse=True)\ndef nothing():\n    yield\n",
-        "pytest.ini": "[pytest]\naddopts = -p conftest -p no:kit.pytest_plugin\n",
+        "pytest.ini": "[pytest]\naddopts = -p conftest -p no:kit.grading.pytest_plugin\n",
         "setup.cfg": "[tool:pytest]\naddopts = -p conftest\n",
         "tox.ini": "[pytest]\naddopts = -p conftest\n",
         "pyproject.toml": "[tool.pytest.ini_options]\naddopts = '-p conftest'\n",
@@ -75,7 +75,7 @@ ATTACKS: dict[str, dict] = {
                     if hasattr(module, attr):
                         setattr(module, attr, lambda *a, **k: None)
         try:
-            import kit.pytest_plugin as plugin
+            import kit.grading.pytest_plugin as plugin
             plugin.Recorder.save = lambda self: None
         except Exception:
             pass
@@ -113,7 +113,7 @@ ATTACKS: dict[str, dict] = {
     "edits-the-kit": {"append": textwrap.dedent('''
         import glob, os, kit
         root = os.path.dirname(os.path.dirname(kit.__file__))
-        for path in [os.path.join(root, "exercises", "conftest.py"), os.path.join(root, "kit", "grader.py")]:
+        for path in [os.path.join(root, "exercises", "conftest.py"), os.path.join(root, "kit", "grading", "grader.py")]:
             try:
                 with open(path, "a") as handle:
                     handle.write("\\n# forged\\n")
@@ -212,7 +212,7 @@ def test_attack_scores_zero_and_changes_nothing(tmp_path, hidden_checks, name, m
 @pytest.mark.parametrize("name,mode", [("settings-patch-the-runner", "off"), ("settings-writes-results", "sandbox"),
                                        ("package-points-at-solutions", "sandbox")])
 def test_a_second_try_forges_nothing_either(tmp_path, hidden_checks, name, mode):
-    """A failed stage graded again (kit/busy.py: on a busy machine; here always) meets every check again."""
+    """A failed stage graded again (kit/grading/busy.py: on a busy machine; here always) meets every check again."""
     tree = attack_tree(tmp_path, name)
     env = dict(LIMITS, KIT_HIDDEN_CHECKS=str(hidden_checks), TMPDIR=str(tmp_path), KIT_BUSY_RETRY="always")
     if mode == "off":

@@ -93,7 +93,7 @@ def test_missing_browser_skips_unless_required(solved_tree, tmp_path):
 
 def logged_in(context, server) -> None:
     """The finished chat lets only logged-in people post (stage users): give the browser a session."""
-    from kit import load
+    from kit.benchmark import load
 
     load.log_in(server)
     cookie = load._BY_TREE.get(str(server.project), {}).get("Cookie", "")
@@ -104,8 +104,8 @@ def logged_in(context, server) -> None:
 
 def test_screenshot_of_the_working_chat(solved_tree):
     """Two people chatting in the finished page; saved for the README."""
-    from kit import browser
-    from kit.server import DaphneServer
+    from kit.services import browser
+    from kit.services.server import DaphneServer
 
     with DaphneServer(solved_tree, env={"REDIS_URL": ""}) as server, browser.chromium() as chromium:
         context = chromium.new_context(viewport={"width": 900, "height": 480}, device_scale_factor=1)
@@ -131,9 +131,9 @@ def test_screenshot_of_the_working_chat(solved_tree):
 
 def test_solution_page_reconnects_after_a_restart(solved_tree):
     """daphne restarts (after every code change): the finished page notices, retries with backoff, chats again."""
-    from kit import browser
-    from kit.procs import free_port
-    from kit.server import DaphneServer
+    from kit.services import browser
+    from kit.isolation.procs import free_port
+    from kit.services.server import DaphneServer
 
     connected = "() => document.querySelector('#chat-status').textContent === 'connected'"
     server = DaphneServer(solved_tree, port=free_port(), env={"REDIS_URL": ""})  # a fixed port survives restarts
@@ -173,7 +173,7 @@ def test_a_page_line_is_said_as_the_templates_line(tmp_path):
     said in Bengali too."""
     from types import SimpleNamespace
 
-    from kit.browser import PageErrors
+    from kit.services.page import PageErrors
 
     template = tmp_path / "room.html"
     template.write_text("<p>\n{% if user %}Hi {{ user }}.\n{% else %}Log in{% endif %}\n</p>\n<script>\n"

@@ -24,7 +24,9 @@ from pathlib import Path
 import pytest
 
 from conftest import KIT_ROOT, STARTER, copy_tree, executed_bengali_notebook, mutate, run_kit, solved_through
-from kit import catalogue, classfolder, scratch
+from kit.course import catalogue
+from kit.class_grading import archives, classfolder
+from kit.grading import scratch
 
 STAGES = ["settings", "asgi"]
 FULL = sum(catalogue.get(s).points for s in STAGES)
@@ -204,9 +206,9 @@ def test_one_feedback_file_per_learner_in_their_language(batch):
 def test_grade_all_lang_writes_every_feedback_file_in_that_language(tmp_path):
     """`grade-all --lang bn` (Meta.language): Bengali feedback for a learner who handed in only project/ (nothing
     to guess the language from); without --lang that learner's feedback stays English. No grading needed."""
-    from kit.grades import Meta
-    from kit.feedback import write_feedback
-    from kit.grader import Failure, Report, StageResult
+    from kit.class_grading.grades import Meta
+    from kit.class_grading.feedback import write_feedback
+    from kit.grading.report import Failure, Report, StageResult
 
     tree = tmp_path / "দীপা" / "project"
     tree.mkdir(parents=True)
@@ -385,7 +387,7 @@ def test_virtual_environments_caches_and_build_output_are_not_graded(tmp_path):
 def test_archives_are_unpacked_without_links_or_ways_out_and_bounded(tmp_path, monkeypatch):
     good = tmp_path / "good.zip"
     make_zip(good, {"r/a.txt": b"a", "__MACOSX/r/._a.txt": b"x"}, links={"r/link": "/etc/passwd"})
-    place = classfolder.unpack(good, tmp_path / "u1")
+    place = archives.unpack(good, tmp_path / "u1")
     assert (place / "r" / "a.txt").read_bytes() == b"a" and not (place / "r" / "link").exists()
     assert not (place / "__MACOSX").exists()
     bad = tmp_path / "bad.tar.gz"
@@ -393,12 +395,12 @@ def test_archives_are_unpacked_without_links_or_ways_out_and_bounded(tmp_path, m
         info = tarfile.TarInfo("/abs.txt")
         info.size = 1
         packed.addfile(info, io.BytesIO(b"x"))
-    with pytest.raises(classfolder.UnsafeArchive, match="outside itself"):
-        classfolder.unpack(bad, tmp_path / "u2")
+    with pytest.raises(archives.UnsafeArchive, match="outside itself"):
+        archives.unpack(bad, tmp_path / "u2")
     monkeypatch.setattr(classfolder, "ARCHIVE_MAX_BYTES", 10)
     make_zip(tmp_path / "huge.zip", {"r/a.txt": b"x" * 100})
-    with pytest.raises(classfolder.UnsafeArchive, match="more than"):
-        classfolder.unpack(tmp_path / "huge.zip", tmp_path / "u3")
+    with pytest.raises(archives.UnsafeArchive, match="more than"):
+        archives.unpack(tmp_path / "huge.zip", tmp_path / "u3")
 
 
 def start_grade_all(root: Path, out: Path, **popen) -> subprocess.Popen:
@@ -448,7 +450,7 @@ def test_under_nohup_a_hangup_does_not_stop_the_batch(tmp_path):
 
 
 def test_a_learner_name_never_runs_as_a_spreadsheet_formula(tmp_path):
-    from kit import gradebook
+    from kit.class_grading import gradebook
 
     subs = [classfolder.Submission(name, tmp_path, None, status=classfolder.NO_TREE, done=True, error=error)
             for name, error in (("=HYPERLINK(\"http://x\")", "-2+3"), ("@sum", ""), ("plain", ""))]
@@ -460,7 +462,7 @@ def test_a_learner_name_never_runs_as_a_spreadsheet_formula(tmp_path):
 
 
 def test_a_learner_name_cannot_drive_the_terminal(tmp_path):
-    from kit import gradeall
+    from kit.class_grading import gradeall
 
     sub = classfolder.Submission("eve\x1b[2J[bold]x", tmp_path, None, status=classfolder.NO_TREE, done=True,
                                  error="No project tree\x07 found")

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from conftest import STARTER, copy_tree, executed_bengali_notebook, run_kit, solved_through
-from kit import catalogue, scratch
+from kit.course import catalogue
+from kit.grading import scratch
 
 STAGES = ["settings"]
 SETTINGS = catalogue.get("settings").points

@@ -21,8 +21,9 @@ import pytest
 import yaml
 
 from conftest import KIT_ROOT, STARTER, copy_tree, solved_through
-from kit import catalogue, shards
-from kit.cli import build_parser
+from kit.course import catalogue
+from kit.class_grading import shards
+from kit.commands.cli import build_parser
 
 # Whole classes graded on a shared 2-core machine: longer than the suite's default limit under load.
 pytestmark = pytest.mark.timeout(900)
@@ -224,7 +225,7 @@ def test_the_slurm_scripts_grade_each_shard_from_slurm_array_task_id_and_merge(t
     # the workflow's way of naming a shard's learners is grade-all's
     names = sorted(p.name for p in root.iterdir())
     for index in range(2):
-        chosen = subprocess.run([str(KIT_ROOT / ".venv" / "bin" / "python"), "-m", "kit.shards", "2", str(index)],
+        chosen = subprocess.run([str(KIT_ROOT / ".venv" / "bin" / "python"), "-m", "kit.class_grading.shards", "2", str(index)],
                                 input="\n".join(names), text=True, capture_output=True, cwd=tmp_path, check=True)
         manifest = (grades / f"shard-{index}" / "shard.json").read_text(encoding="utf-8")
         assert chosen.stdout.split() == [shards._name(k) for k in json.loads(manifest)["shard_learners"]]
@@ -273,6 +274,6 @@ def test_without_its_index_a_shard_script_fails_in_one_sentence(tmp_path):
 
 
 def test_the_examples_stay_out_of_the_student_release():
-    from kit.release import LEFT_OUT
+    from kit.output.release import LEFT_OUT
 
     assert "examples" in LEFT_OUT and ".github" in LEFT_OUT

@@ -23,10 +23,11 @@ import psutil
 import pytest
 
 from conftest import KIT_ROOT, STARTER, copy_tree, run_kit, solved_through
-from kit import catalogue, gradejobs
-from kit.grades import MACHINE, machine_failure, not_graded_result
-from kit.grader import Failure, Report, StageResult
-from kit.i18n import T
+from kit.course import catalogue
+from kit.class_grading import gradejobs
+from kit.class_grading.grades import MACHINE, machine_failure, not_graded_result
+from kit.grading.report import Failure, Report, StageResult
+from kit.course.i18n import T
 
 STAGES = ("settings", "asgi")
 # Whole classes graded on a shared 2-core machine: longer than the suite's default limit under load.
@@ -72,7 +73,7 @@ def marked(mark: Path) -> list[psutil.Process]:
 
 
 def graders(mark: Path) -> list[psutil.Process]:
-    return [p for p in marked(mark) if "kit.gradejobs" in " ".join(_cmdline(p))]
+    return [p for p in marked(mark) if "kit.class_grading.gradejobs" in " ".join(_cmdline(p))]
 
 
 def _cmdline(proc: psutil.Process) -> list[str]:
@@ -306,7 +307,7 @@ def test_which_failures_are_the_machines():
              "processor); run it again when the machine is quieter. The first try said: {said}", load=9.0,
              said="No answer within 5 s.")
     marked = _failed("redis", busy)
-    marked.machine_busy = True   # as kit/grader.py's _patient marks it
+    marked.machine_busy = True   # as kit/grading/grader.py's _patient marks it
     assert str(machine_failure(_report(passed, marked), stages, {})) == \
         "stage redis: the machine was too busy to grade it in time"
     # Tenth review: the kit's busy sentence, said by the tree's host, with its template: the code's failure

@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 
 from conftest import KIT_ROOT, STARTER, copy_tree, run_kit, solved_through
-from kit import catalogue, shards
-from kit.classfolder import Submission
+from kit.course import catalogue
+from kit.class_grading import shards
+from kit.class_grading.classfolder import Submission
 
 STAGE = "settings"
 BENGALI = re.compile(r"[\u0980-\u09FF]")

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from conftest import KIT_ROOT, grade_json, mutate, stage
-from kit import procs
+from kit.isolation import procs
 
 # Short limits keep the suite fast; every one is still far above what a correct tree needs.
 LIMITS = {"KIT_TEST_TIME_LIMIT": "12", "KIT_STAGE_TIME_LIMIT": "90", "KIT_WAIT": "3", "KIT_BUSY_RETRY": "0",

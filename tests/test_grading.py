@@ -3,8 +3,8 @@ import pytest
 
 from conftest import SOLUTIONS, copy_tree, grade_json, run_kit, stage
 
-from kit import catalogue
-from kit.procs import kit_processes
+from kit.course import catalogue
+from kit.isolation.procs import kit_processes
 
 AVAILABLE = [s.id for s in catalogue.STAGES if s.available]
 

@@ -104,7 +104,7 @@ def test_removing_one_fix_fails_its_checks(solved_tree, name):
     results = outcomes(solved_tree, select=select)
     assert results, f"-k {select} selected nothing"
     if name in ("html-preview", "error-not-shown"):
-        from kit import browser
+        from kit.services import browser
         if browser.why_unavailable() and not browser.required():
             pytest.skip(browser.why_unavailable())
     assert failed(results) == expected, {n: e["message"][:200] for n, e in results.items()}

@@ -1,4 +1,4 @@
-"""The hint ladders are data (kit/hint_ladders/*.toml): Babel finds every rung, and what a learner is shown
+"""The hint ladders are data (kit/course/hint_ladders/*.toml): Babel finds every rung, and what a learner is shown
 is what the Python ladders showed before the move (issue 19).
 
 `kit hint`, the check table's next step and a notebook's hint() all take a rung from
@@ -19,14 +19,14 @@ import pytest
 from conftest import KIT_ROOT
 from moved import BEFORE, git, require_unchanged_since_move
 
-from kit import catalogue, hints, i18n
-from kit.hint_extract import extract, rungs
+from kit.course import catalogue, hints, i18n
+from kit.course.extractors import extract, rungs
 
 
 # Only names both trees have: the ladders' public reading and the catalogue's translation.
 RENDER = r'''
 import ast, json, sys
-from kit import catalogue, hints, i18n
+from kit.course import catalogue, hints, i18n
 
 out = {}
 for lang in ("en", "bn"):
@@ -63,7 +63,7 @@ def rendered(tree) -> dict:
 @pytest.fixture(scope="module")
 def before_tree(tmp_path_factory):
     """A worktree of BEFORE, holding today's catalogue: a Bengali rung edited since then says the same in both."""
-    require_unchanged_since_move(["kit/hint_ladders"], "A", "kit/hint_ladders")
+    require_unchanged_since_move(["kit/course/hint_ladders"], "A", "kit/course/hint_ladders")
     tree = tmp_path_factory.mktemp("hints") / "before"
     assert git("worktree", "add", "--detach", str(tree), BEFORE).returncode == 0
     try:

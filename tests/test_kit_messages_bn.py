@@ -1,4 +1,4 @@
-"""Everything the kit says, in Bengali when Bengali is chosen, from one English source (kit/i18n.py).
+"""Everything the kit says, in Bengali when Bengali is chosen, from one English source (kit/course/i18n.py).
 
 The catalogue is complete and current, every placeholder survives its
 translation, a marked message (T) is English and keeps its template, and
@@ -19,8 +19,8 @@ from collections import Counter
 import polib
 import pytest
 
-from kit import catalogue, i18n
-from kit.i18n import T, join, lower_first
+from kit.course import catalogue, i18n
+from kit.course.i18n import T, join, lower_first
 
 ROOT = catalogue.KIT_ROOT
 POT = i18n.LOCALE_DIR / "kit.pot"
@@ -37,7 +37,7 @@ def bengali(text: str) -> bool:
 
 # -- the catalogue ----------------------------------------------------------------------------
 def test_kit_pot_is_what_babel_extracts_today(tmp_path):
-    """Regenerating locale/kit.pot with the command in kit/i18n.py changes nothing."""
+    """Regenerating locale/kit.pot with the command in kit/course/i18n.py changes nothing."""
     from babel.messages.frontend import CommandLineInterface
 
     fresh = tmp_path / "kit.pot"
@@ -45,7 +45,7 @@ def test_kit_pot_is_what_babel_extracts_today(tmp_path):
                                 "--no-location", "--omit-header", str(ROOT)])
     assert fresh.read_text(encoding="utf-8") == POT.read_text(encoding="utf-8"), (
         "locale/kit.pot is stale: run `pybabel extract -F babel.cfg -o locale/kit.pot --no-location "
-        "--omit-header .`, then `pybabel update` and translate (kit/i18n.py)")
+        "--omit-header .`, then `pybabel update` and translate (kit/course/i18n.py)")
 
 
 def test_kit_po_has_no_missing_fuzzy_or_obsolete_entry():
@@ -146,7 +146,7 @@ def test_packed_dicts_cross_a_process_boundary():
 
 
 def test_static_hints_are_translated_at_display_time():
-    from kit.hints import LADDERS
+    from kit.course.hints import LADDERS
 
     first = LADDERS["consumer"]["test_sender_gets_own_message"][0]
     assert bengali(i18n.translated(first, "bn")) and i18n.translated(first, "en") == first
@@ -154,7 +154,7 @@ def test_static_hints_are_translated_at_display_time():
 
 
 def test_the_explainer_says_a_place_in_bengali(tmp_path):
-    from kit.explain import Places
+    from kit.grading.explain import Places
 
     (tmp_path / "myapp").mkdir()
     source = tmp_path / "myapp" / "consumers.py"
@@ -174,7 +174,7 @@ def test_the_explainer_says_a_place_in_bengali(tmp_path):
 @pytest.mark.parametrize("argv", [["check"], ["status"], ["hint"], ["serve"], ["solve", "settings"], ["reset", "settings"],
                                   ["grade-all", "DIR"], ["release", "OUT"]])
 def test_learner_commands_take_lang(argv):
-    from kit.cli import build_parser
+    from kit.commands.cli import build_parser
 
     assert build_parser().parse_args([*argv, "--lang", "bn"]).lang == "bn"
     with pytest.raises(SystemExit):
@@ -190,8 +190,8 @@ def test_an_unknown_stage_is_said_in_bengali():
 
 
 def test_classroom_keeps_english_and_adds_the_translation_below(monkeypatch):
-    from kit import classroom
-    from kit.grader import Failure, StageResult
+    from kit.output import classroom
+    from kit.grading.report import Failure, StageResult
 
     failure = Failure("test_login_page_answers", T("GET /accounts/login/ answered {status} in the browser. {clue}",
                                                    status=500, clue=""), "There is no login page yet, or it shows "
@@ -209,7 +209,7 @@ def test_classroom_keeps_english_and_adds_the_translation_below(monkeypatch):
 def test_grade_all_speaks_bengali_but_its_csv_and_json_stay_english(tmp_path, monkeypatch):
     from rich.console import Console
 
-    from kit import gradeall
+    from kit.class_grading import gradeall
 
     monkeypatch.setenv("KIT_LANG", "bn")
     (tmp_path / "class" / "erin").mkdir(parents=True)
@@ -223,7 +223,7 @@ def test_grade_all_speaks_bengali_but_its_csv_and_json_stay_english(tmp_path, mo
         console.print(grid)
     shown = console.export_text()
     assert "প্রতিটি ধাপে পাসের হার" in shown
-    from kit.render import terminal_width   # each Bengali heading ends above its rule (rich mis-measures it)
+    from kit.output.render import terminal_width   # each Bengali heading ends above its rule (rich mis-measures it)
 
     lines = shown.splitlines()
     for n, line in enumerate(lines[1:], 1):
@@ -286,7 +286,7 @@ def test_each_bengali_failure_carries_its_translation(reports):
 
 
 def _report(data: dict):
-    from kit.grader import Failure, Report, StageResult
+    from kit.grading.report import Failure, Report, StageResult
 
     stages = []
     for s in data["stages"]:
@@ -299,7 +299,7 @@ def _report(data: dict):
 def test_each_stages_pass_shows_in_bengali(monkeypatch):
     """What a Bengali lesson's checkpoint cell shows once its stage passes, for every stage (the English
     lessons' runs prove each passes on its tree; tests/test_notebooks.py runs one in a Bengali kernel)."""
-    from kit.grader import Report, StageResult
+    from kit.grading.report import Report, StageResult
     from kit.notebook import CheckResult
 
     monkeypatch.setenv("KIT_LANG", "bn")
@@ -331,7 +331,7 @@ def test_each_stages_failure_shows_in_bengali_with_its_hint(reports, monkeypatch
 def test_junit_keeps_english_and_adds_the_translation(reports):
     import xml.etree.ElementTree as ET
 
-    from kit.render import to_junit
+    from kit.output.render import to_junit
 
     tree = ET.fromstring(to_junit(_report(reports[1])))
     failure = tree.find(".//testcase/failure")
@@ -344,7 +344,7 @@ def test_junit_keeps_english_and_adds_the_translation(reports):
 def _shown(report, lang: str, monkeypatch) -> str:
     from rich.console import Console
 
-    from kit.render import table
+    from kit.output.render import table
 
     monkeypatch.setenv("KIT_LANG", lang)
     console = Console(width=80, record=True, color_system=None, file=open(os.devnull, "w"))
@@ -359,7 +359,7 @@ def test_rich_mismeasures_bengali_so_it_stays_out_of_borders(reports, monkeypatc
     from rich.cells import cell_len
     from wcwidth import wcswidth
 
-    from kit.render import measured_right
+    from kit.output.render import measured_right
 
     assert cell_len("পয়েন্ট") != wcswidth("পয়েন্ট") and not measured_right("পয়েন্ট")
     report = _report(reports[1])

@@ -24,8 +24,8 @@ import pytest
 from conftest import KIT_ROOT
 from notebook_runner import lesson_notebooks
 
-from kit import catalogue
-from kit.procs import free_port, port_answers, spawn, stop_tree, wait_until
+from kit.course import catalogue
+from kit.isolation.procs import free_port, port_answers, spawn, stop_tree, wait_until
 
 READY_TIMEOUT = 180  # JupyterLab's first start is slow on a busy 2-core machine; this only stops a hang
 
@@ -197,7 +197,7 @@ async def run_in_kernel(lab, kernel_id: str, code: str) -> str:
 def test_the_labs_terminal_finds_kit_and_speaks_the_labs_language(lab, starter_tree):
     """JupyterLab's terminal (POST /api/terminals, then its websocket, as the front end does) finds `kit`
     even when the shell's profile resets PATH, and in `make lab-bn` the kit answers in Bengali."""
-    from kit.i18n import gettext_in
+    from kit.course.i18n import gettext_in
 
     _, terminal = get(f"{lab.base}/api/terminals", lab.token, method="POST", body={})
     bengali = lab.target == "lab-bn"
@@ -244,7 +244,7 @@ def test_each_language_has_a_workspace_of_its_own_and_no_news(monkeypatch):
     en_dir, bn_dir = Path(english.LabApp.workspaces_dir), Path(bengali.LabApp.workspaces_dir)
     assert en_dir != bn_dir and en_dir.is_relative_to(KIT_ROOT / ".kit"), (en_dir, bn_dir)
     # A learner's release commits .kit/starter/ (`git add -A`), never the lab's workspaces.
-    from kit.release import _gitignore_keeping_snapshot
+    from kit.output.release import _gitignore_keeping_snapshot
 
     released = _gitignore_keeping_snapshot(KIT_ROOT / ".gitignore").splitlines()
     assert en_dir.parent.relative_to(KIT_ROOT).as_posix() + "/" in released, released
@@ -262,10 +262,10 @@ def test_the_lab_opens_html_in_the_editor_and_asks_no_news(lab):
     assert viewers.get("html") == "Editor", viewers
     _, notes = get(f"{lab.base}/lab/api/settings/@jupyterlab/apputils-extension:notification", lab.token)
     assert notes["schema"]["properties"]["fetchNews"]["default"] == "false", notes["schema"]["properties"]
-    # Lessons open unmodified: the lab's python3 kernel reports the lesson's own language_info (kit/kernel.py).
+    # Lessons open unmodified: the lab's python3 kernel reports the lesson's own language_info (kit/lessons/kernel.py).
     _, specs = get(f"{lab.base}/api/kernelspecs", lab.token)
     python3 = specs["kernelspecs"]["python3"]["spec"]
-    assert "--IPKernelApp.kernel_class=kit.kernel.LessonKernel" in python3["argv"], python3
+    assert "--IPKernelApp.kernel_class=kit.lessons.kernel.LessonKernel" in python3["argv"], python3
     assert python3["display_name"] == "Python 3 (ipykernel)", "the lessons' kernelspec names this display name"
     _, page = get(f"{lab.base}/lab", lab.token)
     assert '"news": {"disabled": true}' in page or '"news":{"disabled":true}' in page
@@ -274,7 +274,7 @@ def test_the_lab_opens_html_in_the_editor_and_asks_no_news(lab):
 def test_a_lessons_kernel_reports_the_lessons_own_language_info(tmp_path):
     import nbformat
 
-    from kit.kernel import lesson_language_info
+    from kit.lessons.kernel import lesson_language_info
 
     for lesson in (catalogue.NOTEBOOKS_DIR / "04_routing.ipynb", catalogue.NOTEBOOKS_DIR / "bn" / "04_routing.ipynb"):
         stored = nbformat.read(lesson, as_version=4).metadata.language_info
@@ -288,7 +288,7 @@ def test_a_lessons_kernel_reports_the_lessons_own_language_info(tmp_path):
 
 def test_solve_and_reset_say_to_reload_a_file_open_in_the_editor(starter_tree):
     """JupyterLab's editor keeps the text it opened; saving it there after `kit solve` would undo the solve."""
-    from kit.i18n import gettext_in
+    from kit.course.i18n import gettext_in
 
     sentence = ("If one of these files is open in JupyterLab's editor, reload it there first (File menu: "
                 "Reload … from Disk): saving the editor's old text would undo this.")

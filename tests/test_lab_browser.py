@@ -3,7 +3,7 @@
 
 The lab is started as `make lab` starts it (tests/test_lab.py's fixture: the recipe's own command,
 a free port, a token, throw-away Jupyter folders), with the lesson's tree set to a finished copy.
-Chromium (kit/browser.py finds it) opens the lesson and:
+Chromium (kit/services/browser.py finds it) opens the lesson and:
 - the notebook is not dirty once its kernel is up (JupyterLab used to mark every lesson modified
   as soon as the kernel filled in its metadata);
 - Run All runs every cell, with no error dialog and no notification (JupyterLab's news question);
@@ -23,8 +23,8 @@ import pytest
 from conftest import KIT_ROOT, copy_tree, SOLUTIONS
 from test_lab import get, lab  # noqa: F401 - `lab` is the fixture: JupyterLab as `make lab` starts it
 
-from kit import browser
-from kit.i18n import gettext_in
+from kit.services import browser
+from kit.course.i18n import gettext_in
 
 LESSONS = {"lab": "notebooks/04_routing.ipynb", "lab-bn": "notebooks/bn/04_routing.ipynb"}
 BUDGET = 90  # seconds for the browser part; the suite's time budget

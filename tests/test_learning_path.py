@@ -12,8 +12,8 @@ import nbformat
 import pytest
 from conftest import KIT_ROOT, MUST_FAIL, SOLUTIONS, STARTER, copy_tree, grade_json, grade_only, mutate, run_kit
 
-from kit import catalogue, files, hints
-from kit.catalogue import PROJECT_FILES, STAGES
+from kit.course import catalogue, files, hints
+from kit.course.catalogue import PROJECT_FILES, STAGES
 
 SHARED = [f for f in PROJECT_FILES if not catalogue.stages_for_file(f)]
 
@@ -259,7 +259,7 @@ def test_every_check_has_a_ladder_and_every_ladder_a_check():
 
 
 def test_the_kits_checks_keep_their_hints_only_in_the_ladders():
-    """One home per check's hint: kit/hints.py. A `@pytest.mark.hint` is for an instructor's hidden check
+    """One home per check's hint: kit/course/hints.py. A `@pytest.mark.hint` is for an instructor's hidden check
     (docs/instructors.md), which has no ladder; a check the kit ships in exercises/ has a ladder and no marker."""
     problems = []
     for module in sorted((KIT_ROOT / "exercises").glob("test_*.py")):
@@ -268,7 +268,7 @@ def test_the_kits_checks_keep_their_hints_only_in_the_ladders():
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or not node.name.startswith("test_"):
                 continue
             if node.name not in hints.LADDERS.get(stage, {}):
-                problems.append(f"{module.name}::{node.name} has no ladder in kit/hints.py LADDERS[{stage!r}]")
+                problems.append(f"{module.name}::{node.name} has no ladder in kit/course/hints.py LADDERS[{stage!r}]")
             if any(ast.unparse(d).startswith(("pytest.mark.hint", "mark.hint", "hint(")) for d in node.decorator_list):
                 problems.append(f"{module.name}::{node.name} has a @pytest.mark.hint: its ladder is its hint")
     assert not problems, "\n".join(problems)
@@ -300,7 +300,7 @@ def test_every_rung_of_every_ladder_is_reached_by_asking_again(tmp_path):
 def test_the_ladder_starts_again_when_the_failure_changes_not_when_the_language_does(tmp_path):
     """Issue 24, point 7: a new mistake in the same check starts at the first rung; the same mistake
     asked about again (in English or Bengali, on another port) climbs on."""
-    from kit.i18n import T
+    from kit.course.i18n import T
 
     ladder = hints.LADDERS["consumer"]["test_sender_gets_own_message"]
     check = "test_sender_gets_own_message"
@@ -376,7 +376,7 @@ def test_help_lists_the_learners_commands_first_and_the_instructors_apart():
 
 
 def test_course_map_shows_the_socket_path():
-    from kit.notebook import _course_map
+    from kit.lessons.notebook import _course_map
 
     text = _course_map()
     assert "ws/chat/&lt;room_name&gt;/" in text and "<room_name>" not in text

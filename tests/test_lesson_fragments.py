@@ -1,6 +1,6 @@
 """The code a lesson tells the learner to write works when pasted as the lesson says, in every language.
 
-Each lesson's blocks come from the solutions (kit/fragments.toml, kit/fragments.py). Here
+Each lesson's blocks come from the solutions (kit/lessons/fragments.toml, kit/lessons/fragments.py). Here
 they are taken from the notebooks as a learner reads them, English and Bengali, pasted in lesson
 order into the tree a learner holds as the stage starts, and graded by the real grader.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import STARTER, copy_tree, grade_json, solved_through, stage
-from kit import catalogue, fragments, i18n_notebooks
+from kit.course import catalogue
+from kit.lessons import fragments, i18n_notebooks, markdown_blocks
 
 FRAGMENTS = fragments.load()
 TAUGHT = [s for s in catalogue.STAGES if any(f.stage == s.id for f in FRAGMENTS.values())]
@@ -86,5 +87,5 @@ def test_two_fragment_blocks_in_a_row_rebuild_their_cell_exactly():
     """Blocks separated by a blank line only: the translated notebook keeps the cell as it was."""
     source = ("Paste both:\n\n<!-- fragment: a/one -->\n```python\nx = 1\n```\n\n"
               "<!-- fragment: a/two -->\n```python\ny = 2\n```")
-    assert "".join(p.text for p in i18n_notebooks.pieces(source)) == source
+    assert "".join(p.text for p in markdown_blocks.pieces(source)) == source
     assert [fid for fid, _, _ in fragments._scan(source)] == ["a/one", "a/two"]

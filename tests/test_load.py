@@ -1,6 +1,6 @@
 """Load, bursts and faults against real daphne workers and a real Redis, on loopback, bounded in time.
 
-The load and its counting are kit/load.py's, the ones `kit bench` and
+The load and its counting are kit/benchmark/load.py's, the ones `kit bench` and
 benchmarks/load.py use; this file asserts what they measure. What the solution does under each fault is documented in
 README.md, section "Reliability".
 """
@@ -17,10 +17,10 @@ import pytest
 
 from classic import classic_tree
 from conftest import SOLUTIONS, copy_tree
-from kit import procs
-from kit.load import UNLIMITED, Receiver, Tally, burst, describe, log_in, open_socket, room_traffic
-from kit.redis import RedisServer, find_redis_server, ping
-from kit.server import DaphneServer
+from kit.isolation import procs
+from kit.benchmark.load import UNLIMITED, Receiver, Tally, burst, describe, log_in, open_socket, room_traffic
+from kit.services.redis import RedisServer, find_redis_server, ping
+from kit.services.server import DaphneServer
 
 pytestmark = pytest.mark.timeout(900)
 SOCKETS, ROOMS, MESSAGES = 200, 20, 10  # 2,000 messages sent, 20,000 deliveries

@@ -15,8 +15,8 @@ import pytest
 from conftest import SOLUTIONS, STARTER, copy_tree, lessons_tree
 from notebook_runner import assert_nothing_survives, cell_text, describe, execute, lesson_notebooks, stage_of, survivors
 
-from kit import catalogue
-from kit.procs import wait_until
+from kit.course import catalogue
+from kit.isolation.procs import wait_until
 
 NOTEBOOKS = lesson_notebooks()
 STAGE_NOTEBOOKS = [path for path in NOTEBOOKS if stage_of(path)]
@@ -52,7 +52,7 @@ def code_cells(nb, tag=None):
 def test_every_notebook_in_the_folder_is_in_the_catalogue():
     known = {catalogue.WELCOME_NOTEBOOK, *(s.notebook for s in catalogue.STAGES)}
     stray = sorted(p.name for p in catalogue.NOTEBOOKS_DIR.glob("*.ipynb") if p.name not in known)
-    assert not stray, f"notebooks not named in kit/catalogue.py: {stray}"
+    assert not stray, f"notebooks not named in kit/course/catalogue.py: {stray}"
     assert catalogue.NOTEBOOKS_DIR / catalogue.WELCOME_NOTEBOOK in NOTEBOOKS
 
 
@@ -140,7 +140,7 @@ def test_the_leak_check_sees_a_left_over_server(tmp_path):
     """The leak check must be able to fail: a process working in the tree counts as a survivor."""
     import sys
 
-    from kit.procs import spawn, stop_tree
+    from kit.isolation.procs import spawn, stop_tree
 
     tree = copy_tree(SOLUTIONS, tmp_path / "tree")
     sleeper = spawn([sys.executable, "-c", "import time; time.sleep(60)"], cwd=tree)
@@ -196,7 +196,8 @@ def test_check_never_raises_and_always_shows_a_sentence(tmp_path, monkeypatch):
     """The checkpoint cell's result: never None, never an exception, and it says what went wrong."""
     import html
 
-    from kit import check, grader
+    from kit import check
+    from kit.grading import grader
 
     monkeypatch.setenv("KIT_PROJECT", str(SOLUTIONS))
     for result, words in ((check("nope"), "unknown stage 'nope'"),

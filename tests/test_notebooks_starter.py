@@ -13,13 +13,13 @@ import pytest
 from conftest import MUST_FAIL, STARTER, copy_tree
 from notebook_runner import assert_nothing_survives, cell_text, execute, lesson_notebooks, stage_of
 
-from kit import catalogue
+from kit.course import catalogue
 
 STAGE_NOTEBOOKS = [path for path in lesson_notebooks() if stage_of(path)]
 BENGALI = [catalogue.NOTEBOOKS_DIR / "bn" / STAGE_NOTEBOOKS[0].name]  # the kernel in notebooks/bn/ speaks Bengali
 RUN = STAGE_NOTEBOOKS + [path for path in BENGALI if path.exists()]
 RUN_TIMEOUT = 600  # per cell; only stops a hang, never a verdict
-# The starter must fail: a second try under load (kit/busy.py) could only make it fail again, later.
+# The starter must fail: a second try under load (kit/grading/busy.py) could only make it fail again, later.
 def ids(paths):
     return [path.stem if path.parent == catalogue.NOTEBOOKS_DIR else f"{path.parent.name}-{path.stem}"
             for path in paths]

@@ -191,7 +191,7 @@ def test_another_correct_testing_style_passes(solved_tree):
 def test_every_file_of_both_stages_is_in_the_starter_and_the_solutions():
     from conftest import SOLUTIONS
 
-    from kit import catalogue
+    from kit.course import catalogue
 
     for stage_id in ("push", "testing"):
         for relpath in catalogue.get(stage_id).files:

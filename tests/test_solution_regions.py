@@ -1,5 +1,5 @@
 """Every solution line is written once (issue 19): a file several stages change is one finished file with
-stage regions (kit/regions.py), and each stage's state is cut out of it.
+stage regions (kit/course/regions.py), and each stage's state is cut out of it.
 
 What this proves: each state is byte for byte the copy solutions/stages/ held before the move; no
 marker reaches a learner (`kit solve`, a lesson's fragment, the file a refusal points to); the finished
@@ -15,8 +15,9 @@ import pytest
 from conftest import SOLUTIONS
 from moved import require_unchanged_since_move, show
 
-from kit import catalogue, files, fragments, regions
-from kit.catalogue import PROJECT_FILES, STAGES
+from kit.course import catalogue, files, regions
+from kit.lessons import fragments
+from kit.course.catalogue import PROJECT_FILES, STAGES
 
 MARK = "kit-stage:"
 
@@ -27,7 +28,7 @@ def marked() -> list[str]:
 
 
 def test_each_stage_state_is_the_copy_it_replaces():
-    require_unchanged_since_move(["solutions"], "A", "kit/regions.py")
+    require_unchanged_since_move(["solutions"], "A", "kit/course/regions.py")
     compared = 0
     for relpath in PROJECT_FILES:
         for index, stage in enumerate(STAGES):

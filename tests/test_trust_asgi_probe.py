@@ -1,9 +1,9 @@
 """The `asgi` stage's probe is the kit's, reached only through a router the tree builds.
 
 The attack (the sixth review): the probe route stands in for the routes a learner writes one stage later,
-and it ran in the tree's own daphne as `kit.daphne_app.probe`. An asgi.py with no ProtocolTypeRouter, no
+and it ran in the tree's own daphne as `kit.services.daphne_app.probe`. An asgi.py with no ProtocolTypeRouter, no
 URLRouter and no route imported it, matched the probe's path with its own regex, and served it by hand:
-10/10 at `asgi`. The defence (kit/daphne_app.py): the probe is made inside the patch of URLRouter and is
+10/10 at `asgi`. The defence (kit/services/daphne_app.py): the probe is made inside the patch of URLRouter and is
 no name of any module, so the tree reaches it only by building a URLRouter, which is the wiring the stage
 asks for.
 """
@@ -13,7 +13,7 @@ import textwrap
 
 from conftest import grade_only, solved_through, stage
 
-from kit import catalogue
+from kit.course import catalogue
 
 BY_HAND = textwrap.dedent('''\
     import os
@@ -27,7 +27,7 @@ BY_HAND = textwrap.dedent('''\
 
     async def application(scope, receive, send):
         if scope["type"] == "websocket":
-            import kit.daphne_app as kit_app
+            import kit.services.daphne_app as kit_app
             from channels.auth import AuthMiddlewareStack
 
             found = re.match(kit_app.PROBE, scope["path"].lstrip("/"))

@@ -1,7 +1,7 @@
 """Bounds on what learner code may take from the machine that grades it (issue 16).
 
-No user namespace inside the sandbox (kit/sandbox.py), a grading Redis with a memory
-cap (kit/redis.py), and a cap on a stage's scratch tree on disk (kit/grader.py).
+No user namespace inside the sandbox (kit/isolation/sandbox.py), a grading Redis with a memory
+cap (kit/services/redis.py), and a cap on a stage's scratch tree on disk (kit/grading/checker.py).
 Real bubblewrap, real Redis, real grading, no mocks.
 """
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from conftest import SOLUTIONS, copy_tree, grade_json
-from kit import grader, procs, sandbox
-from kit.redis import RedisServer
+from kit.grading import checker
+from kit.isolation import procs, sandbox, stage_groups
+from kit.services.redis import RedisServer
 from leaks import leftovers
 from test_forgery import LIMITS
 
@@ -150,17 +151,17 @@ def test_a_tree_that_fills_the_disk_fails_its_stage_and_gives_the_space_back(tmp
     assert f"more than {sandbox.DISK_LIMIT // 2 ** 20} MiB" in message, json.dumps(report)[:2000]
     assert "Traceback" not in message and len(message) < 600, message
     assert leftovers(tree, tmpdir=scratch) == []
-    assert grader._disk_used(scratch) < 16 << 20, sorted(str(p) for p in scratch.rglob("*"))[:20]
+    assert checker._disk_used(scratch) < 16 << 20, sorted(str(p) for p in scratch.rglob("*"))[:20]
     assert not (tree / "myproject" / "fill").exists()   # the learner's own tree is never written
 
 
 def test_the_disk_walk_counts_blocks_and_follows_no_link(tmp_path):
     (tmp_path / "data").write_bytes(b"x" * (1 << 20))
     os.symlink("/usr", tmp_path / "link")
-    assert (1 << 20) <= grader._disk_used(tmp_path) < (2 << 20)
+    assert (1 << 20) <= checker._disk_used(tmp_path) < (2 << 20)
     for n in range(sandbox.DISK_ENTRIES + 1):
         (tmp_path / f"e{n}").touch()
-    assert grader._disk_used(tmp_path) == float("inf")
+    assert checker._disk_used(tmp_path) == float("inf")
 
 
 # -- a stage's processes together are bounded in memory ------------------------------------------------
@@ -174,24 +175,24 @@ for _at in range(0, 3 << 30, 4096):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="control groups need root")
 def test_a_tree_that_takes_shared_memory_fails_its_stage_within_the_stage_group(tmp_path):
-    probe = sandbox.stage_group()
+    probe = stage_groups.stage_group()
     if not probe:
         pytest.skip("this machine lets no control group be made (read-only /sys/fs/cgroup or no controllers)")
-    sandbox.release_group(probe)
+    stage_groups.release_group(probe)
     assert not any(folder.exists() for folder in probe)
     tree = copy_tree(SOLUTIONS, tmp_path / "hog")
     settings = tree / "myproject" / "settings.py"
     settings.write_text(settings.read_text(encoding="utf-8") + "\n" + textwrap.dedent(SHARED_HOG), encoding="utf-8")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    left_before = {group for group in sandbox.CGROUPS.glob("**/kit-stage-*") if not alive(group)}
+    left_before = {group for group in stage_groups.CGROUPS.glob("**/kit-stage-*") if not alive(group)}
     report = grade_json(tree, "settings", env=dict(LIMITS, TMPDIR=str(scratch)))
     assert report["score"] == 0, json.dumps(report)[:2000]
     message = report["stages"][0]["failures"][0]["message"]
     assert "Traceback" not in message and len(message) < 600, message
     assert leftovers(tree, tmpdir=scratch) == []
     # Only this grading's: a grader another test killed on purpose may have left one before.
-    assert not [group for group in sandbox.CGROUPS.glob("**/kit-stage-*")
+    assert not [group for group in stage_groups.CGROUPS.glob("**/kit-stage-*")
                 if not alive(group) and group not in left_before], "a group was left"
 
 

@@ -23,7 +23,7 @@ ROOM_HTML = "myapp/templates/myapp/room.html"
 
 # -- A: the template is read without following a link and without blocking ----------------------
 def errors_for(tree: Path):
-    from kit.browser import PageErrors
+    from kit.services.page import PageErrors
 
     errors = PageErrors(template=("room.html", tree / ROOM_HTML), root=tree)
     url = "http://127.0.0.1:1/chat/x/"
@@ -38,7 +38,7 @@ def test_the_template_line_is_said_from_a_regular_file(tmp_path):
     errors, url = errors_for(tree)
     assert errors.template_line(url, 2) == 3   # the line's text, found in the template
     # Without a root it is walked from the file system's root, still one folder at a time.
-    from kit.browser import PageErrors
+    from kit.services.page import PageErrors
 
     plain = PageErrors(template=("room.html", tree / ROOM_HTML))
     plain.remember_source(url, "one\n  two\nthree\n")
@@ -161,7 +161,7 @@ DIALLING_OUT = """
 
 
 def reaching_out(tmp_path, name: str, script: str, port: int) -> Path:
-    from kit import catalogue
+    from kit.course import catalogue
 
     tree = solved_through(catalogue.get("frontend"), tmp_path / name)
     page = (tree / ROOM_HTML).read_text(encoding="utf-8")
@@ -218,7 +218,7 @@ def room(request, room_name):
 
 @pytest.mark.parametrize("kind", ["link", "fifo"])
 def test_a_view_swapping_the_template_learns_nothing_and_hangs_nothing(tmp_path, browser_present, kind):
-    from kit import catalogue
+    from kit.course import catalogue
 
     tree = solved_through(catalogue.get("frontend"), tmp_path / "swapper")
     page = (tree / ROOM_HTML).read_text(encoding="utf-8")
@@ -269,7 +269,8 @@ def descendants() -> list[tuple[int, int, list[str]]]:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only a root grader drops the browser to the learner user")
 def test_as_root_the_browser_runs_as_the_learner_user_in_its_own_sandbox(browser_present):
-    from kit import browser, learner
+    from kit.services import browser
+    from kit.isolation import learner
 
     who = learner.account()
     with browser.chromium() as chromium:

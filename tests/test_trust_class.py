@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import STARTER, copy_tree, run_kit, solved_through
-from kit import catalogue
+from kit.course import catalogue
 
 STAGES = ["settings"]
 SETTINGS = catalogue.get("settings").points
@@ -122,8 +122,8 @@ def test_names_that_look_alike_are_refused_and_no_name_reads_as_another():
     Thirteenth: a combining grapheme joiner, a variation selector, a blank braille pattern. Each look-alike set
     is refused whole; a direction override never reaches a name shown; Bengali joiners in a name
     that looks like no other stay."""
-    from kit.classfolder import GRADED, REFUSED, Submission, one_name_per_learner
-    from kit.grades import clean
+    from kit.class_grading.classfolder import GRADED, REFUSED, Submission, one_name_per_learner
+    from kit.class_grading.grades import clean
 
     names = ["alice", "\u202eecila", "Jos\u00e9", "Jose\u0301", "bob", "b\u200bob", "র\u200d্যাপ", "carol",
              "carol\u034f", "dan\ufe0f", "dan", "eve\u2800", "eve ", "eve", "ফারহানা"]

@@ -20,11 +20,11 @@ import pytest
 import yaml
 
 from conftest import KIT_ROOT, SOLUTIONS, STARTER, checkpoint_outcomes, copy_tree, run_kit, stage
-from kit import classroom
-from kit.classfolder import GRADED, REFUSED, Submission, one_learner_per_tree
-from kit.explain import Places, enclosing_function, exit_calls
-from kit.grader import MESSAGE_LIMIT, Failure, Report, StageResult
-from kit.i18n import T
+from kit.output import classroom
+from kit.class_grading.classfolder import GRADED, REFUSED, Submission, one_learner_per_tree
+from kit.grading.explain import Places, enclosing_function, exit_calls
+from kit.grading.report import MESSAGE_LIMIT, Failure, Report, StageResult
+from kit.course.i18n import T
 
 SOLVED_CONSUMER = (SOLUTIONS / "myapp" / "consumers.py").read_text(encoding="utf-8")
 SOLUTION_MARK = "group_send"            # in the solved consumer, never in the starter's
@@ -101,7 +101,7 @@ def test_classroom_grading_refuses_a_tree_holding_a_link_out_of_it(tmp_path):
 def test_grading_copies_links_as_links_and_drops_those_leading_out(tmp_path):
     """kit check (learner-side) still grades a tree with a link out of it: the link is not in the copy, so the
     solved consumer it points at scores nothing."""
-    from kit.scratch import scratch_copy
+    from kit.grading.scratch import scratch_copy
 
     tree = copy_tree(STARTER, tmp_path / "tree")
     (tree / "myapp" / "consumers.py").unlink()
@@ -196,7 +196,7 @@ def test_kit_reset_and_solve_never_read_or_write_through_a_planted_link(tmp_path
 
 
 def test_kit_hint_never_reads_or_writes_its_state_through_a_link(tmp_path, secret_file):
-    from kit import hints
+    from kit.course import hints
 
     tree = copy_tree(STARTER, tmp_path / "tree")
     (tree / ".kit").mkdir()
@@ -319,7 +319,7 @@ def nasty_report() -> Report:
 def test_learner_text_renders_as_data_in_every_report():
     from rich.console import Console
 
-    from kit import render
+    from kit.output import render
     from kit.notebook import CheckResult
 
     report = nasty_report()

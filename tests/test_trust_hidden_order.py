@@ -130,7 +130,8 @@ def test_a_hidden_checks_secret_never_reaches_a_visible_checks_message(tmp_path,
 WHEN = '''
 import json, sys, time
 from pathlib import Path
-from kit import catalogue, grader
+from kit.course import catalogue
+from kit.grading import grader
 
 calls, run_checks = [], grader.run_checks
 

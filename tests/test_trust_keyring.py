@@ -1,4 +1,4 @@
-"""No kernel keyrings inside a learner sandbox (kit/seccomp.py).
+"""No kernel keyrings inside a learner sandbox (kit/isolation/seccomp.py).
 
 The fifth review: every sandbox runs as the same real user, and /proc/keys lists every key that user may
 view, whichever sandbox made it. A key carried a hidden check's question from the checking process's host
@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from kit import sandbox, seccomp
+from kit.isolation import sandbox, seccomp
 
 ADD_KEY = ("import ctypes\nl = ctypes.CDLL(None, use_errno=True)\nl.syscall.restype = ctypes.c_long\n"
            "print(l.syscall({nr}, b'user', b'kit-keyring-probe', b'x', 1, -4), ctypes.get_errno())")

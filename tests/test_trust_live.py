@@ -22,7 +22,7 @@ import textwrap
 import pytest
 
 from conftest import SOLUTIONS, STARTER, copy_tree, grade_json, stage
-from kit import sandbox
+from kit.isolation import sandbox
 from leaks import leftovers
 from test_forgery import LIMITS, kit_fingerprint
 

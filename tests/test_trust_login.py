@@ -13,7 +13,7 @@ cookie. Before the defence this scored 10/10 at `asgi` (with and without the
 sandbox). Its fallback, for a kit that no longer tells it a name, is the newest
 user in the tree's database, read straight from db.sqlite3.
 
-The defence (exercises/support/users.py log_in_users, kit/sessions.py): the checker
+The defence (exercises/support/users.py log_in_users, kit/grading/sessions.py): the checker
 chooses the users and their session keys, a process of the kit's own (no code
 of the tree) writes the rows, the checker reads them back, and no learner
 process is told a name. Four users, made in a random order, each connect with
@@ -29,7 +29,7 @@ import textwrap
 import pytest
 
 from conftest import SOLUTIONS, copy_tree, grade_json, stage
-from kit import sandbox
+from kit.isolation import sandbox
 from leaks import leftovers
 from test_forgery import LIMITS, kit_fingerprint
 
@@ -71,7 +71,7 @@ TOLD_NAME = textwrap.dedent('''
 
         _Host.op_login, _Host.kit_told = _op_login, True
 
-    _probe = _sys.modules.get("kit.daphne_app")
+    _probe = _sys.modules.get("kit.services.daphne_app")
     if _probe is not None and not getattr(_probe, "kit_told", False):
         _group = _probe.probe_group
 

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from conftest import KIT_ROOT, STARTER, copy_tree, grade_json, stage
-from kit import sandbox
+from kit.isolation import sandbox
 from leaks import leftovers
 from test_forgery import kit_fingerprint
 
@@ -219,7 +219,7 @@ def test_solutions_pass_the_live_stages_on_a_private_network(solved_tree, tmp_pa
 
 def test_grading_redis_runs_alone_as_nobody(monkeypatch):
     """The hardened Redis by itself: commands refused, its own sandbox without the kit, an unprivileged user."""
-    from kit.redis import DISABLED, RedisServer, ask
+    from kit.services.redis import DISABLED, RedisServer, ask
 
     monkeypatch.setenv("KIT_GRADING_ISOLATION", "bubblewrap")
     monkeypatch.delenv("REDIS_URL", raising=False)

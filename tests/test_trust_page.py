@@ -76,7 +76,7 @@ def with_page(tree, html: str):
 
 @pytest.mark.parametrize("mode", ["sandbox", "off"])
 def test_a_page_with_no_websocket_scores_zero_on_frontend(tmp_path, mode):
-    from kit import sandbox
+    from kit.isolation import sandbox
 
     if mode == "sandbox" and not sandbox.detect().sandboxed:
         pytest.fail(f"No sandbox on this machine ({sandbox.detect().detail}): install bubblewrap.")
@@ -96,7 +96,7 @@ def test_every_frontend_check_fails_when_the_page_fakes_it(tmp_path):
     """Built on a tree whose server works (every stage before frontend solved), the page opens a real socket
     but never sends over it: the checks that watch frames and the log all fail, each on its own; only the
     two about where the socket goes may pass, since that part the page really does."""
-    from kit import catalogue
+    from kit.course import catalogue
 
     tree = with_page(solved_through(catalogue.get("routing"), tmp_path / "liar"), UNUSED_SOCKET)
     outcomes = checkpoint_outcomes(tree, "frontend", env=LIMITS)

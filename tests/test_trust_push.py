@@ -9,7 +9,7 @@ nobody. The check then posted as an anonymous visitor where it meant a
 logged-in one, saw a refusal, and the stage scored 10/10.
 
 The defence (exercises/test_push.py `sessions`, exercises/support/users.py
-log_in_users, kit/sessions.py): the users are logged in as in every other
+log_in_users, kit/grading/sessions.py): the users are logged in as in every other
 stage. The checker chooses their names (random and alike) and session keys,
 the kit's own writer (no code of the tree) writes the rows with is_staff as
 the checker says, and the checker reads them back, staff flag included. No

@@ -12,7 +12,7 @@ import json
 
 from conftest import MUST_FAIL, SOLUTIONS, copy_tree, grade_only, solved_through, stage
 
-from kit import catalogue
+from kit.course import catalogue
 
 FILE_LAYER = '''
 import asyncio, json, os, sqlite3, uuid

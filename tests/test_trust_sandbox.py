@@ -1,9 +1,9 @@
 """Never root, and bounded: learner code runs as a real unprivileged user, within limits (issue 16).
 
 As root (this machine, CI, Classroom), every learner process runs as the kit's
-learner user (kit/learner.py), with bubblewrap and without it, so it can read
+learner user (kit/isolation/learner.py), with bubblewrap and without it, so it can read
 neither /etc/shadow nor the checker's verdict pipe through /proc. Every learner
-process is bounded (kit/sandbox.py: processes, memory, file size, a sized
+process is bounded (kit/isolation/sandbox.py: processes, memory, file size, a sized
 /tmp), and a tree that hits a bound fails its own stage while the grader and
 a tree graded beside it are untouched. Real bubblewrap, real grading, no mocks.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import KIT_ROOT, MUST_FAIL, SOLUTIONS, STARTER, copy_tree, grade_json
-from kit import learner, sandbox
+from kit.isolation import learner, sandbox
 from leaks import leftovers
 from test_forgery import FORGED_SNAPSHOT, LIMITS, kit_fingerprint
 
@@ -46,7 +46,7 @@ def run_learner(code: str, tree: Path, mode: str, *, timeout: float = 60) -> sub
     try:
         out, err = proc.communicate(timeout=timeout)
     finally:
-        from kit import procs
+        from kit.isolation import procs
         procs.stop_tree(proc, grace=1)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
@@ -311,8 +311,8 @@ def test_grade_all_refuses_a_class_or_gradebook_in_a_folder_every_sandbox_shows(
     myapp/__init__.py put another learner's package on its path (40/40 from a starter). Refused, in one sentence."""
     from rich.console import Console
 
-    from kit import gradeall
-    from kit.classfolder import GradeAllError
+    from kit.class_grading import gradeall
+    from kit.class_grading.classfolder import GradeAllError
 
     system = tmp_path / "opt"
     cls = (system if where == "class" else tmp_path) / "class"

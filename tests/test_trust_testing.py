@@ -2,7 +2,7 @@
 
 The consumers a learner's suite meets are written afresh for each grading, from four styles, with names and
 strings drawn at random: no line of text tells a broken one from a correct one. They run in a process of
-their own (kit/relay.py), so neither their text nor their code enters the suite's sandbox; myapp/consumers.py
+their own (kit/services/relay.py), so neither their text nor their code enters the suite's sandbox; myapp/consumers.py
 there is a stub an audit hook refuses to open: a suite that reads it, by any route, scores 0 and is told so
 in one plain sentence. A suite that looks for the consumer's code finds none (tests/test_trust_testing_process.py,
 for the routes to code that the suite's process held before).
@@ -19,7 +19,7 @@ import textwrap
 import pytest
 
 from conftest import KIT_ROOT, SOLUTIONS, checkpoint_outcomes, copy_tree, grade_json, stage
-from kit import sandbox
+from kit.isolation import sandbox
 
 sys.path.insert(0, str(KIT_ROOT / "exercises"))
 import consumers_under_test as generated  # noqa: E402

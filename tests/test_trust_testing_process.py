@@ -2,7 +2,7 @@
 
 The seventh review scored 10/10 with a suite that tests nothing: while the kit loaded the consumer into the
 suite's process, it read the compiled code from a frame's locals and classified the kit's broken variants
-by the names in it (ATTACK below: on the checker before kit/relay.py, it scored 10/10). Now the consumer
+by the names in it (ATTACK below: on the checker before kit/services/relay.py, it scored 10/10). Now the consumer
 runs in a sandboxed process the checker starts and stops, and the suite's process holds a stand-in that
 relays each socket there: the same suite scores 0, and so does one that hunts for the code by every route
 we know (frames, attributes, the garbage collector, other processes' memory). A suite that tests behaviour
@@ -245,11 +245,11 @@ def test_the_attack_would_tell_every_variant_from_its_code():
 
 
 def watch_for_consumers(tree, seen: list, stop: threading.Event) -> None:
-    """Notes every process of this grading that serves the kit's consumers (python -m kit.relay)."""
+    """Notes every process of this grading that serves the kit's consumers (python -m kit.services.relay_consumers)."""
     while not stop.is_set():
         for proc in psutil.process_iter(["pid", "cmdline"]):
             try:
-                if "kit.relay" in (proc.info["cmdline"] or []) and \
+                if "kit.services.relay_consumers" in (proc.info["cmdline"] or []) and \
                         proc.environ().get("KIT_SOURCE_TREE") == str(tree.resolve()):
                     seen.append(proc.pid)
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
@@ -290,7 +290,7 @@ def test_a_suite_that_tests_behaviour_scores_full_marks(solved_tree):
     assert result["passed"] and result["points"] == 10, result["failures"]
 
 
-# The relay on its own, without a grading: one consumer of each style in `python -m kit.relay`, a stand-in
+# The relay on its own, without a grading: one consumer of each style in `python -m kit.services.relay_consumers`, a stand-in
 # routed as the lesson routes ChatConsumer, and the test's own in-memory layer.
 RELAY = '''
 import asyncio, json, os, socket, subprocess, sys, tempfile
@@ -308,7 +308,7 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.urls import re_path
 
-from kit import relay
+from kit.services import relay
 
 writer = generated.Writer(sys.argv[1], None)
 folder = tempfile.mkdtemp(prefix="kit-relay-test-")
@@ -319,7 +319,7 @@ with open(folder + "/jobs", "w") as handle:
     json.dump([[listening.fileno(), writer.text()]], handle)
 fd = os.open(folder + "/jobs", os.O_RDONLY)
 os.unlink(folder + "/jobs")
-served = subprocess.Popen([sys.executable, "-P", "-m", "kit.relay", str(fd)], pass_fds=(fd, listening.fileno()),
+served = subprocess.Popen([sys.executable, "-P", "-m", "kit.services.relay_consumers", str(fd)], pass_fds=(fd, listening.fileno()),
                           stdout=subprocess.PIPE)
 os.close(fd)
 listening.close()

@@ -20,7 +20,7 @@ import textwrap
 from conftest import MUST_FAIL, SOLUTIONS, copy_tree, grade_json, grade_only, require_browser, stage
 from leaks import leftovers
 
-from kit.hints import LADDERS
+from kit.course.hints import LADDERS
 
 CHECK = "test_a_wrong_password_or_an_unknown_name_logs_no_one_in"
 

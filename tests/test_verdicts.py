@@ -101,7 +101,7 @@ def test_a_sync_orm_tree_without_the_origin_check_fails_both_origin_checks(tmp_p
 def test_a_send_to_a_closed_socket_is_no_error_in_the_log():
     """What daphne logs when a consumer sends to a client that had just closed is not the learner's error;
     anything else still is."""
-    from kit.explain import log_errors
+    from kit.grading.explain import log_errors
 
     closed = ("Exception inside application: Attempt to send on a closed protocol\n"
               "Traceback (most recent call last):\n"

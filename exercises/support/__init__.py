@@ -1,7 +1,7 @@
 """What every checkpoint shares: the host that runs the learner's code, plain failures, sockets.
 
 The checks never import the learner's tree. The in-process stages talk to a
-host process (kit/host.py) that loads the tree inside the sandbox and serves
+host process (kit/grading/host.py) that loads the tree inside the sandbox and serves
 it on a listening socket this process made: the checks' own HTTP and
 WebSocket clients observe it there, as a browser would. What the host says
 over its other socket is a claim: it may explain a failure or answer a fact

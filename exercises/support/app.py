@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import quote
 
-from kit.i18n import T
+from kit.course.i18n import T
 
 from .base import fail, LINE_LIMIT, WAIT
 from .host import _with_limit, host

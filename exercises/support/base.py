@@ -6,10 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kit import procs, sandbox
-from kit.busy import DEFAULT_WAIT
-from kit.explain import Places
-from kit.i18n import T
+from kit.isolation import procs, sandbox
+from kit.grading.busy import DEFAULT_WAIT
+from kit.grading.explain import Places
+from kit.course.i18n import T
 
 PROJECT = Path(os.environ["KIT_GRADED_PROJECT"]).resolve()
 PLACES = Places(PROJECT)

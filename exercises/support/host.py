@@ -12,16 +12,16 @@ import sys
 import tempfile
 import threading
 
-from kit import procs, sandbox
-from kit.explain import exit_calls
-from kit.i18n import T, join, lower_first, pack, recall, unpack
+from kit.isolation import procs, sandbox, stage_groups
+from kit.grading.explain import exit_calls
+from kit.course.i18n import T, join, lower_first, pack, recall, unpack
 
 from .base import fail, LearnerCodeError, LINE_LIMIT, MARGIN, PROJECT, WAIT
 from .services import redis_for_learner
 
 
 class Host:
-    """A client for kit/host.py. Its answers are data; what they mean is decided here."""
+    """A client for kit/grading/host.py. Its answers are data; what they mean is decided here."""
 
     def __init__(self, redis=None):
         self.redis = redis  # the checker's Redis the host's channel layer runs on (layer_on_redis), or None
@@ -39,7 +39,7 @@ class Host:
         if redis is not None:
             env["KIT_LAYER_REDIS"], binds = redis_for_learner(redis)
         fds = (theirs.fileno(), listening.fileno())
-        self.process = sandbox.spawn([sys.executable, "-P", "-m", "kit.host", *map(str, fds), str(PROJECT)],
+        self.process = sandbox.spawn([sys.executable, "-P", "-m", "kit.grading.host", *map(str, fds), str(PROJECT)],
                                      PROJECT, env=env, pass_fds=fds, binds=binds, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         theirs.close()
@@ -73,7 +73,7 @@ class Host:
             self.stop()
             fail(self.dead)
         try:
-            reply = unpack(json.loads(line))   # its sentences again as T (kit/i18n.py), when they came with templates
+            reply = unpack(json.loads(line))   # its sentences again as T (kit/course/i18n.py), when they came with templates
         except Exception:  # noqa: BLE001  (anything the learner's code wrote there)
             self.dead = T("The process running your project answered something that is not the kit's while {doing}.",
                           doing=lower_first(doing))
@@ -128,10 +128,10 @@ class Host:
         if exits:
             return T("The process running your project ended itself (exit code {code}): {call}. Your code must "
                      "never call sys.exit() or os._exit(); raise an exception instead.", code=code, call=exits[0])
-        if code in (-9, 137) and sandbox.memory_ran_out():
+        if code in (-9, 137) and stage_groups.memory_ran_out():
             return T("The process running your project was stopped for using too much memory (the stage's "
                      "processes may use {limit} GiB together) while {doing}: look for data that grows without end.",
-                     limit=sandbox.STAGE_MEMORY_LIMIT // 2 ** 30, doing=lower_first(doing))
+                     limit=stage_groups.STAGE_MEMORY_LIMIT // 2 ** 30, doing=lower_first(doing))
         return T("The process running your project ended abruptly (exit code {code}) while {doing}.",
                  code=code, doing=lower_first(doing))
 
@@ -161,7 +161,7 @@ _host: Host | None = None
 _starting = threading.Lock()
 ON_REDIS = {"test_consumer", "test_routing"}   # the stages whose host's channel layer is the checker's Redis
 _on_redis = False
-_redis = None          # that Redis (kit/redis.py, grading=True), started with the first host that needs it
+_redis = None          # that Redis (kit/services/redis.py, grading=True), started with the first host that needs it
 _redis_error = ""
 
 
@@ -180,7 +180,7 @@ def host() -> Host:
 def _layer_redis():
     global _redis, _redis_error
     if _redis is None and not _redis_error:
-        from kit.redis import RedisServer, RedisUnavailable
+        from kit.services.redis import RedisServer, RedisUnavailable
 
         server = RedisServer(grading=True)
         try:
@@ -191,7 +191,7 @@ def _layer_redis():
 
 
 def checker_redis():
-    """The checker's Redis for the stage's channel layers (kit/redis.py, grading=True), or a plain failure."""
+    """The checker's Redis for the stage's channel layers (kit/services/redis.py, grading=True), or a plain failure."""
     redis = _layer_redis()
     if redis is None:
         fail(T("Not graded: no Redis for the channel layer could start on this machine. {error}",
@@ -200,15 +200,15 @@ def checker_redis():
 
 
 def layer_daphne(*, probe: bool = False):
-    """A daphne (to start) for the graded tree serving kit/daphne_app.py: the tree's own application, its
+    """A daphne (to start) for the graded tree serving kit/services/daphne_app.py: the tree's own application, its
     in-memory layer on the checker's Redis (checker_redis), and with probe the kit's route first in every
     URLRouter. Its start() raises ServerError when daphne cannot start; stop() it when done."""
-    from kit.server import DaphneServer
+    from kit.services.server import DaphneServer
 
     url, binds = redis_for_learner(checker_redis())
     path = os.pathsep.join([str(PROJECT), str(sandbox.KIT_PACKAGE.parent)])  # the tree first, as daphne has it
     env = {"REDIS_URL": "", "KIT_LAYER_REDIS": url, "PYTHONPATH": path, **({"KIT_PROBE": "1"} if probe else {})}
-    return DaphneServer(PROJECT, env=env, binds=binds, app="kit.daphne_app:application")
+    return DaphneServer(PROJECT, env=env, binds=binds, app="kit.services.daphne_app:application")
 
 
 def stop_daphne(server) -> None:

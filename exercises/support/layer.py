@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from kit.i18n import T
+from kit.course.i18n import T
 
 from .base import fail, WAIT
 from .host import checker_redis, host
@@ -18,7 +18,7 @@ class Layer:
     channels_redis layer of its own. Learner code can reach this Redis too, but a
     group it only pretends to keep never delivers what the checker sends to it."""
 
-    PREFIX = "kit"   # kit/daphne_app.py LAYER_PREFIX
+    PREFIX = "kit"   # kit/services/daphne_app.py LAYER_PREFIX
 
     def __init__(self, redis=None, *, prefix: str | None = None, pubsub: bool = False):
         self.redis = redis   # the Redis a graded daphne's layer runs on (layer_daphne); else the host's

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from kit.i18n import T, recall
+from kit.course.i18n import T, recall
 
 from .base import fail, server_clue, WAIT
 from .users import cookie_header, LEARNER, login

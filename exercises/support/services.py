@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from kit import sandbox
-from kit.i18n import T
+from kit.isolation import sandbox
+from kit.course.i18n import T
 
 from .base import fail, run_in_tree, WAIT
 
@@ -41,7 +41,7 @@ def learner_layer(redis) -> tuple[str, bool]:
 
 
 def redis_for_learner(redis) -> tuple[str, list]:
-    """The REDIS_URL learner processes get for the stage's Redis (kit/redis.py, grading=True), and the
+    """The REDIS_URL learner processes get for the stage's Redis (kit/services/redis.py, grading=True), and the
     folder binds that show its socket inside their sandbox."""
     inside = sandboxed()
     return redis.learner_url(inside), redis.binds(inside)

@@ -7,7 +7,7 @@ import json
 import time
 from urllib.parse import quote
 
-from kit.i18n import T, recall
+from kit.course.i18n import T, recall
 
 from .base import fail, LINE_LIMIT, PAGE_ORIGIN, WAIT
 from .app import _numbers, App

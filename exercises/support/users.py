@@ -8,9 +8,9 @@ import sqlite3
 import stat
 import tempfile
 
-from kit import sandbox
-from kit.i18n import T
-from kit.sessions import connect as connect_database, untrusted_schema
+from kit.isolation import sandbox
+from kit.course.i18n import T
+from kit.grading.sessions import connect as connect_database, untrusted_schema
 
 from .base import fail, LearnerCodeError, PROJECT, run_in_tree, UntrustedDatabase, WAIT
 from .host import host
@@ -39,10 +39,10 @@ def login(username: str = LEARNER, *, password: str = "", required: bool = True)
 
 def log_in_users(users: dict[str, str], staff=()) -> dict[str, dict]:
     """Each user ({name: password}, made in this order; staff users exactly those named in staff) logged in
-    by the kit itself (kit/sessions.py): the host migrates the database (an intervention), the kit's own
+    by the kit itself (kit/grading/sessions.py): the host migrates the database (an intervention), the kit's own
     writer in the tree's sandbox writes the user and session rows, and this process reads them back. No
     learner process is told the names or cookies."""
-    from kit import sessions
+    from kit.grading import sessions
 
     on = host()
     if "session_facts" not in on.__dict__:
@@ -54,7 +54,7 @@ def log_in_users(users: dict[str, str], staff=()) -> dict[str, dict]:
     refuse_untrusted_database()   # in its own words, before the writer meets the same SQL
     keys = {name: (password, sessions.new_key()) for name, password in users.items()}
     order = json.dumps(sessions.order_for(facts, keys, staff))
-    code, out, err = run_in_tree(["-P", "-m", "kit.sessions", "--write", order], timeout=WAIT * 12,
+    code, out, err = run_in_tree(["-P", "-m", "kit.grading.sessions", "--write", order], timeout=WAIT * 12,
                                  env={"PYTHONPATH": str(sandbox.KIT_PACKAGE.parent)})  # the kit's, not the tree
     try:
         outcome = json.loads((out.strip().splitlines() or ["{}"])[-1]) if code == 0 else {}
@@ -78,7 +78,7 @@ def session_of(key: str, username: str) -> dict | None:
     """The user a session key logs in, read by the checks from the tree's database: {"is_staff", "is_active"}
     when the session names `username` and Django would honour it (its hash matches the password row now),
     else None. Rows that stay in place prove nothing: a trigger could have changed the password under them."""
-    from kit import sessions
+    from kit.grading import sessions
 
     rows = read_database("SELECT s.session_data, CAST(u.id AS TEXT), u.password, u.is_staff, u.is_active "
                          "FROM django_session s, auth_user u WHERE s.session_key = ? AND u.username = ?",

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .. import catalogue
-from ..i18n import LANGUAGES, N_, T, _, numeral
-from ..project import active_project, validate
-from ..sandbox import SandboxUnavailable
+from kit.course import catalogue
+from kit.course.i18n import LANGUAGES, N_, T, _, numeral
+from kit.course.project import active_project, validate
+from kit.isolation.sandbox import SandboxUnavailable
 
 
 USAGE_ERROR = 2
@@ -46,7 +46,7 @@ def known_stages(ids: list[str]) -> list[str]:
 
 
 def run_grader(project: Path, stage_ids: list[str]):
-    from ..grader import grade
+    from kit.grading.grader import grade
 
     stages = stage_ids or [s.id for s in catalogue.STAGES]
     recheck = bool(stage_ids)  # `kit check users` also grades the earlier stages users can break
@@ -87,8 +87,8 @@ NO_SANDBOX = T("No sandbox works on this machine, so points cannot be awarded: i
 
 def classroom_refusal(project: Path, allow_unsandboxed: bool) -> str:
     """Why --format classroom will not grade this tree on this machine (one sentence), or ""."""
-    from ..project import links_leaving
-    from ..sandbox import detect
+    from kit.course.project import links_leaving
+    from kit.isolation.sandbox import detect
 
     leaving = links_leaving(project)
     if leaving:

@@ -5,12 +5,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..i18n import T, _
-from .common import chosen_project, known_stages, UsageError
+from kit.course.i18n import T, _
+from kit.commands.common import chosen_project, known_stages, UsageError
 
 
 def cmd_release(args) -> int:
-    from ..release import ReleaseError, build
+    from kit.output.release import ReleaseError, build
 
     try:
         release = build(args.out_dir)
@@ -27,8 +27,8 @@ def cmd_release(args) -> int:
 
 
 def cmd_grade_all(args) -> int:
-    from ..classfolder import REQUIREMENTS
-    from ..gradeall import GradeAllError, run
+    from kit.class_grading.classfolder import REQUIREMENTS
+    from kit.class_grading.gradeall import GradeAllError, run
 
     allowed = {name.strip() for name in args.allow_missing.split(",") if name.strip()}
     unknown = sorted(allowed - set(REQUIREMENTS))
@@ -40,7 +40,7 @@ def cmd_grade_all(args) -> int:
     try:
         shard = None
         if args.shard_count is not None or args.shard_index is not None:
-            from ..shards import index_from
+            from kit.class_grading.shards import index_from
 
             if args.shard_count is None:
                 raise GradeAllError(T("--shard-index needs --shard-count, the number of shards."))
@@ -54,8 +54,8 @@ def cmd_grade_all(args) -> int:
 
 
 def cmd_grade_merge(args) -> int:
-    from ..gradeall import GradeAllError
-    from ..shards import merge
+    from kit.class_grading.gradeall import GradeAllError
+    from kit.class_grading.shards import merge
 
     try:
         merge([Path(f) for f in args.folders], Path(args.out), Console(), force=args.force)
@@ -65,7 +65,7 @@ def cmd_grade_merge(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .. import bench
+    from kit.benchmark import bench
 
     try:
         return bench.command(args, chosen_project(args))

@@ -7,15 +7,17 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .. import catalogue, render
-from ..i18n import SOURCE, T, _, numeral, translated
-from ..project import NotAProjectTree
-from .common import (chosen_project, classroom_refusal, err, HINT, known_stages, output_format, run_grader,
+from kit.course import catalogue
+from kit.output import render
+from kit.course.i18n import SOURCE, T, _, numeral, translated
+from kit.course.project import NotAProjectTree
+from kit.commands.common import (chosen_project, classroom_refusal, err, HINT, known_stages, output_format, run_grader,
                      UsageError, warn_unsandboxed)
 
 
 def cmd_check(args) -> int:
-    from .. import classroom, hidden
+    from kit.output import classroom
+    from kit.course import hidden
 
     fmt = output_format(args)
     try:
@@ -37,7 +39,7 @@ def cmd_check(args) -> int:
             print(classroom.encode(classroom.error_result(refusal, stage_ids)))
             raise UsageError(refusal)
     if args.watch:
-        from ..watch import watch
+        from kit.lessons.watch import watch
 
         return watch(project, stage_ids)
     report = run_grader(project, stage_ids)
@@ -114,7 +116,7 @@ def cmd_status(args) -> int:
 def cmd_serve(args) -> int:
     from rich.markup import escape
 
-    from ..server import DaphneServer, ServerError
+    from kit.services.server import DaphneServer, ServerError
 
     server = DaphneServer(chosen_project(args), port=args.port)
     try:
@@ -147,8 +149,8 @@ def cmd_serve(args) -> int:
 
 
 def cmd_hint(args) -> int:
-    from .. import hints
-    from ..grader import grade
+    from kit.course import hints
+    from kit.grading.grader import grade
 
     project = chosen_project(args)
     if args.stage:
@@ -190,7 +192,7 @@ def cmd_hint(args) -> int:
 
 
 def cmd_solve(args) -> int:
-    from ..files import solve
+    from kit.course.files import solve
 
     if not catalogue.get(args.stage).files:
         return _nothing_to_write(args)
@@ -198,7 +200,7 @@ def cmd_solve(args) -> int:
 
 
 def cmd_reset(args) -> int:
-    from ..files import reset
+    from kit.course.files import reset
 
     if not catalogue.get(args.stage).files:
         return _nothing_to_write(args)

@@ -9,10 +9,10 @@ kit lies and which Python runs the lab, so the file holds no machine's paths.
   terminal is an interactive bash whose rc file (kit/lab/bashrc) reads the learner's ~/.bashrc and then
   puts the folder of this lab's Python (where `kit` is installed) first on PATH. In `make lab-bn`
   (KIT_LAB_LANG=bn) terminals also get KIT_LANG=bn, so `kit` speaks Bengali there. Kernels inherit
-  KIT_LAB_LANG: a lesson's language comes from its folder, any other notebook's from the lab's (kit/i18n.py).
+  KIT_LAB_LANG: a lesson's language comes from its folder, any other notebook's from the lab's (kit/course/i18n.py).
 - Settings (kit/lab/settings/overrides.json): the lessons' links to .html files open the editor, not
   the rendered HTML viewer; no news pop-up.
-- Kernels: `python3` is IPython's kernel with one change (kit/kernel.py): in a lesson it reports the
+- Kernels: `python3` is IPython's kernel with one change (kit/lessons/kernel.py): in a lesson it reports the
   language_info the lesson carries, without the Python version JupyterLab would copy into the lesson,
   so opening a lesson does not mark it modified. Its name and display name are IPython's, as the
   lessons' kernelspec says, so nothing else in the lesson changes either.
