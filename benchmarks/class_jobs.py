@@ -11,6 +11,7 @@ best figure implies for 500 learners over 2-core runners (GitHub Free runs 20 at
 goal, counting the minutes a runner takes to set the kit up (--setup-minutes, an assumption: measure yours).
 
     python -m benchmarks.class_jobs [--learners 24] [--shards 2] [--stages settings asgi ...] [--setup-minutes 4]
+                                    [--ways jobs1 jobs2 shards]   (all twelve stages: --stages with no id)
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from .class_watch import Watch, leftovers
 GOAL_MINUTES = 15
 CLASS_SIZE = 500
 SHARD_COUNTS = (10, 20, 40, 60)
+WAYS = ("jobs1", "jobs2", "shards")
 IN_PROCESS = ["settings", "asgi", "consumer", "routing"]   # no daphne, no browser: a run fits in about 20 min
 
 
@@ -109,7 +111,6 @@ def stage_costs(out: Path, stages: list[str]) -> tuple[dict[str, float], dict[st
 
 
 def not_graded(out: Path) -> int:
-    data = json.loads((out / "grades.json").read_text(encoding="utf-8"))
     return sum(1 for row in rows(out).values() if machine_failed(row))
 
 
@@ -134,13 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setup-minutes", type=float, default=4.0,
                         help="a runner's time to check out and set the kit up (browser, sandbox), assumed")
     parser.add_argument("--concurrency", type=int, default=20, help="jobs the plan runs at once (GitHub Free: 20)")
+    parser.add_argument("--ways", nargs="+", choices=WAYS, default=list(WAYS),
+                        help="which ways to grade the class (fewer: a shorter run; rows are compared with the first)")
     args = parser.parse_args(argv)
     stages = args.stages or [s.id for s in catalogue.STAGES if s.available]
     mark = "kspin" + secrets.token_hex(4)   # the hostile spinners' name: 13 characters, under comm's 15
     print(f"{args.learners} learners ({', '.join(KINDS)} in turn; hostile: sleep 30 s at import, connect() "
           f"that never returns, CPU spinners), stages: {' '.join(stages)}; {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f} at the start", flush=True)
-    ways = [("--jobs 1", 1, 0), ("--jobs 2", 2, 0), (f"{args.shards} shards", 1, args.shards)]
+    ways = [way for name, way in zip(WAYS, [("--jobs 1", 1, 0), ("--jobs 2", 2, 0), (f"{args.shards} shards", 1,
+                                                                                   args.shards)]) if name in args.ways]
     results = []
     with tempfile.TemporaryDirectory(prefix="kit-class-bench-") as folder:
         work = Path(folder)
@@ -152,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             found["not_graded"] = not_graded(found["out"])
             results.append(found)
             per = found["seconds"] / args.learners
-            same = "" if found["same"] is None else f"; same rows: {'yes' if found['same'] else 'no'} (as --jobs 1)"
+            same = "" if found["same"] is None else \
+                f"; same rows: {'yes' if found['same'] else 'no'} (as {results[0]['way']})"
             print(f"{way}{' + grade-merge' if shards else ''}: {found['seconds']:.0f} s for the class, {per:.1f} s a "
                   f"learner, {60 / per:.2f} learners a minute; memory at its peak {found['peak'] / 2**30:.2f} GiB; "
                   f"load average up to {found['load']:.1f}; {found['not_graded']} learner(s) not graded{same}",
@@ -164,12 +169,12 @@ def main(argv: list[str] | None = None) -> int:
                 first, these = rows(results[0]["out"]), rows(found["out"])
                 differ = [key for key in first.keys() | these.keys() if first.get(key) != these.get(key)]
                 machine = [key for key in differ if machine_failed(first.get(key)) or machine_failed(these.get(key))]
-                print(f"  rows that differ from --jobs 1's: {len(differ)}, {len(machine)} of them a learner the "
+                print(f"  rows that differ from {results[0]['way']}'s: {len(differ)}, {len(machine)} of them a learner the "
                       f"machine failed in one of the two (not graded, re-run): {', '.join(sorted((first.get(k) or these[k])[0] for k in machine)) or '-'}")
                 for key in sorted(set(differ) - set(machine)):
                     print(f"    {first.get(key)} / {these.get(key)}")
         per_stage, per_kind = stage_costs(results[0]["out"], stages)
-        print(f"\nOne learner's cost by stage (mean seconds, --jobs 1; {len(kinds)} learners): "
+        print(f"\nOne learner's cost by stage (mean seconds, {results[0]['way']}; {len(kinds)} learners): "
               + ", ".join(f"{s} {x:.1f}" for s, x in per_stage.items()) + f"; sum {sum(per_stage.values()):.1f} (a "
               f"learner's stages run at once, {PARALLEL} at most, so its wall time is less)")
         print("  by kind (mean wall seconds a learner): " + ", ".join(f"{k} {x:.1f}" for k, x in per_kind.items()))
