@@ -153,3 +153,46 @@ def test_stage_groups_left_by_a_killed_grading_are_removed(tmp_path):
         folder.mkdir()
     stage_groups.release_stale_groups()
     assert not any(folder.exists() for folder in stale)
+
+
+def test_a_failure_sooner_than_any_wait_is_not_graded_again(monkeypatch):
+    """On a busy machine a failed stage is graded again only when a failing check ran long enough to have waited
+    for something (issue 17: "INSTALLED_APPS has no 'channels'" is the code's however busy the machine, and
+    grading it twice only doubled the learner's wait). A stopped or silent check counts as long as it gets."""
+    from kit.grading.report import Failure, StageResult
+
+    monkeypatch.delenv("KIT_BUSY_RETRY", raising=False)
+    monkeypatch.delenv("KIT_WAIT", raising=False)
+
+    def failed(waited=None):
+        result = StageResult(id="settings", title="t", passed=False, points=0, max_points=10,
+                             failures=[Failure("t", "m", "h")])
+        if waited is not None:
+            result.waited = waited
+        return result
+
+    quick, slow, stopped = failed(0.05), failed(busy.DEFAULT_WAIT), failed()
+    assert not busy.second_try_wanted(quick, busy_share=1.0)
+    assert busy.second_try_wanted(slow, busy_share=1.0) and busy.second_try_wanted(stopped, busy_share=1.0)
+    assert not busy.second_try_wanted(slow, busy_share=0.0), "a quiet machine's verdict stands"
+    monkeypatch.setenv("KIT_BUSY_RETRY", "always")   # the attack tests' mode: every failure, however quick
+    assert busy.second_try_wanted(quick, busy_share=0.0)
+
+
+def test_the_checker_reports_how_long_a_failing_check_ran(tmp_path, monkeypatch):
+    """The time the rule above reads is the checker's own clock, per failing check (kit/grading/pytest_plugin.py):
+    the starter's settings fail at once, its consumer after a wait of KIT_WAIT seconds."""
+    import shutil
+
+    from kit.course import catalogue
+    from kit.grading import grader
+    from kit.isolation import sandbox
+
+    tree = tmp_path / "starter"
+    shutil.copytree(catalogue.KIT_ROOT / "project", tree)
+    monkeypatch.setenv("KIT_WAIT", "2")
+    stages = [catalogue.get("settings"), catalogue.get("consumer")]
+    outcome, expected, entries = grader.run_checks(tree, stages, sandbox.detect())
+    by_stage = {s.id: grader._result(s, grader._of(s, expected), grader._of(s, entries), outcome, 1.0) for s in stages}
+    assert by_stage["settings"].waited < busy.WAITED_SHARE * busy.current_wait(), by_stage["settings"].failures
+    assert by_stage["consumer"].waited >= busy.current_wait(), by_stage["consumer"].failures

@@ -4,11 +4,12 @@ A check waits a few seconds for what a correct tree does at once. On a machine w
 (a learner's laptop with a video call, a CI runner shared with other jobs) those seconds can run out for
 correct code. So the grader measures the CPU pressure around every stage (Linux's /proc/pressure/cpu: the
 share of time some task waited for a processor; the load average per core where that file is missing),
-and grades a failed stage once more, with every time limit doubled, when the machine was busy. A check
-that fails twice failed on the code; a time limit hit twice on an overloaded machine is said to be the
-machine's fault (kit/grading/grader.py, _patient), and only on a machine that was busy before the grading started:
-a tree can load the machine while it runs (spinners, tasks parked uninterruptibly that the load average
-counts) but not before its first process exists (ninth review)."""
+and grades a failed stage once more, with every time limit doubled, when the machine was busy and a failing
+check ran long enough to have waited for something (WAITED_SHARE). A check that fails twice failed on the
+code; a time limit hit twice on an overloaded machine is said to be the machine's fault (kit/grading/grader.py,
+_patient), and only on a machine that was busy before the grading started: a tree can load the machine while
+it runs (spinners, tasks parked uninterruptibly that the load average counts) but not before its first
+process exists (ninth review)."""
 from __future__ import annotations
 
 import os
@@ -28,6 +29,10 @@ PATIENCE = 2.0   # how much longer every limit is when a failed stage is graded 
 OWN_LOAD = 0.5
 # The checks' own wait for what a correct tree does at once (exercises/support/base.py WAIT), its one home.
 DEFAULT_WAIT = 5.0
+# A failed check that ran for less than this share of the checks' wait (the checker's clock) waited for nothing
+# that could run out: its verdict is the code's however busy the machine, so its stage is not graded again. The
+# shortest wait any check makes is WAIT / 2 (exercises/support/base.py); a quarter of WAIT is well under it.
+WAITED_SHARE = 0.25
 
 
 def mode() -> str:
@@ -35,6 +40,15 @@ def mode() -> str:
     kit's tests of trees that must fail: load only makes them fail more); "always" whatever the load (the
     kit's attack tests, so the second try's path is attacked on every machine)."""
     return {"0": "never", "always": "always"}.get(os.environ.get("KIT_BUSY_RETRY", "1"), "when-busy")
+
+
+def second_try_wanted(first, busy_share: float) -> bool:
+    """Should a stage's first result (a StageResult) be graded once more? A failure, not only "not graded", on a
+    machine busy while it ran (busy_share, Meter.share), in a check that ran long enough to have waited."""
+    if first.passed or not first.available or (first.skipped and all(f.test == "stage" for f in first.failures)):
+        return False
+    return mode() == "always" or (mode() == "when-busy" and busy_share >= BUSY
+                                  and first.waited >= WAITED_SHARE * current_wait())
 
 
 _before = False   # was the machine busy just before this process's grading began?

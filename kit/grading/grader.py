@@ -1,13 +1,11 @@
 """Grade stages of one project tree: each stage in a fresh checking process, bounded in time.
 
-Trust: the checking process runs the kit's checks and never imports the
-learner's code; that code runs only in the sandboxed processes the checks
-start (kit/isolation/sandbox.py), on a scratch copy of the tree. Verdicts come back over
-a pipe that no learner process inherits, and a stage passes only when every
-check the checking process collected for it reported a pass.
-
-A crash, a hang, an os._exit or a full disk (the scratch tree is watched: kit/grading/checker.py) in the learner's code
-fails that stage with a plain sentence; the other stages are still graded, and no process survives.
+Trust: the checking process (kit/grading/checker.py) runs the kit's checks and never imports the learner's
+code; that code runs only in the sandboxed processes the checks start (kit/isolation/sandbox.py), on a
+scratch copy of the tree. Verdicts come back over a pipe that no learner process inherits, and a stage
+passes only when every check the checking process collected for it reported a pass. A crash, a hang, an
+os._exit or a full disk in the learner's code fails that stage with a plain sentence; the other stages are
+still graded, and no process survives.
 """
 from __future__ import annotations
 
@@ -65,9 +63,8 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
     pool = ThreadPoolExecutor(max_workers=workers)
     previous = _sigterm_as_interrupt()
     try:
-        # The stages that only import the tree share one process (one start-up instead of four);
-        # if that process dies or hangs, they are graded again one by one, each in its own.
-        # An instructor's hidden checks run after every visible check of the grading has ended (_with_hidden).
+        # The stages that only import the tree share one process (one start-up instead of four); if that process
+        # dies or hangs, they are graded again one by one. Hidden checks run after every visible one (_with_hidden).
         hiding = {s.id for s in stages if s.available and hidden.checks_for(s)}
         part = "visible" if hiding else "all"
         batch = [s for s in stages if s.available and not s.live]
@@ -106,10 +103,10 @@ def grade(project: str | os.PathLike, stage_ids: list[str] | None = None, *,
 
 def _broken_by(result: StageResult, changed: Stage, earlier: Stage, root: Path | None = None) -> None:
     """An earlier stage graded again for `changed`: if it does not pass, its first failure says so first.
-
-    Only what is known: the stage does not pass now (whether it ever passed, the grader cannot know). A shared file is named only when the learner's copy differs
-    from every version the kit knows the earlier stage passes with (its solution, and each later one up to
-    where `changed` starts): a file the learner did not touch is never blamed."""
+    Only what is known: the stage does not pass now (whether it ever passed, the grader cannot know). A shared
+    file is named only when the learner's copy differs from every version the kit knows the earlier stage
+    passes with (its solution, and each later one up to where `changed` starts): a file the learner did not
+    touch is never blamed."""
     result.recheck_of = changed.id
     if result.passed or not result.failures:
         return
@@ -146,12 +143,9 @@ def _differs_from_solved(root: Path, relpath: str, earlier: Stage, changed: Stag
 
 
 def _sigterm_as_interrupt():
-    """SIGTERM (a CI job's time limit, `kill`) takes Ctrl-C's clean-up path.
-
-    Without it the children only get their parent-death SIGTERM, which a daphne
-    stuck in the learner's time.sleep never acts on: it would outlive the grader.
-    Returns the handler to restore, or None when this is not the main thread.
-    """
+    """SIGTERM (a CI job's time limit, `kill`) takes Ctrl-C's clean-up path. Without it the children only get
+    their parent-death SIGTERM, which a daphne stuck in the learner's time.sleep never acts on: it would outlive
+    the grader. Returns the handler to restore, or None when this is not the main thread."""
     if threading.current_thread() is not threading.main_thread():
         return None
 
@@ -221,13 +215,12 @@ def _with_hidden(visible: StageResult, hidden_part: StageResult) -> StageResult:
 
 def _patient(root: Path, stage: Stage, isolation: sandbox.Isolation, first: StageResult,
              busy_share: float, part: str = "all") -> StageResult:
-    """A stage that failed while the machine was busy is graded once more, whole, with every time limit doubled:
-    a verdict must not depend on the load (kit/grading/busy.py). The second try's verdict stands alone: nothing of the
-    first is carried over but the wording of a failure both tries share (a part-graded second try would let
-    checks that catch a trick together be passed one by one)."""
-    only_not_graded = first.skipped and all(f.test == "stage" for f in first.failures)
-    wanted = busy.mode() == "always" or (busy.mode() == "when-busy" and busy_share >= busy.BUSY)
-    if first.passed or not first.available or only_not_graded or not wanted or _stopping.is_set():
+    """A stage that failed while the machine was busy, in a check that ran long enough to have waited for
+    something (a failure sooner than any wait is the code's), is graded once more, whole, with every time limit
+    doubled: a verdict must not depend on the load (kit/grading/busy.py). The second try's verdict stands alone:
+    nothing of the first is carried over but the wording of a failure both tries share (a part-graded second
+    try would let checks that catch a trick together be passed one by one)."""
+    if not busy.second_try_wanted(first, busy_share) or _stopping.is_set():
         return first
     begun, meter = time.monotonic(), busy.Meter()
     now = {"KIT_WAIT": busy.current_wait(), "KIT_TEST_TIME_LIMIT": TEST_TIME_LIMIT,
@@ -347,4 +340,7 @@ def _result(stage: Stage, expected: list[dict], entries: list[dict], outcome: st
         result.failures.append(Failure("stage", T("Not graded: {skipped}", skipped="; ".join(result.skipped)),
                                        stage.hints[0]))
     result.points = stage.points if result.passed else 0
+    ran = [e.get("seconds") for e in entries if e["outcome"] == "failed"]   # else: stopped or silent, as long as it gets
+    if ran and None not in ran and len(result.failures) == len(ran):
+        result.waited = max(ran)
     return result

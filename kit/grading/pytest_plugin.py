@@ -103,6 +103,7 @@ class Recorder:
             entry["hint"] = str(marker.args[0])
         if report.failed and entry["outcome"] == "passed":
             entry["outcome"] = "failed"
+            entry["seconds"] = report.duration   # how long the phase that failed ran (a wait that ran out is in it)
             if is_hidden(item.path):   # its name and the instructor's hint, nothing it compared
                 entry["message"], entry["hidden"] = hidden_failure(entry["test"], entry["hint"]), True
             else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 from kit.course.i18n import N_, recall, translated
 
@@ -97,6 +98,10 @@ class StageResult:
     # The busy machine's verdict (_patient: a time limit hit twice on a machine busy before the grading began).
     # Set only here, never read from a message: a tree can make its host say the kit's busy sentence (tenth review).
     machine_busy: bool = False
+    # How long the longest failing check ran (the phase that failed), on the checker's clock (infinite when the process was stopped or a
+    # check never reported): a failure that took less than any wait could not have been the machine's slowness.
+    # Not reported; set per result by the grader.
+    waited: ClassVar[float] = float("inf")
 
     @property
     def verdict(self) -> str:
