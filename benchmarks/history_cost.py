@@ -40,13 +40,7 @@ from kit.services.server import DaphneServer
 def tree_after(stage_id: str, dest: Path) -> Path:
     """A copy of the starter with every stage up to `stage_id` solved (tests/conftest.py's solved_through)."""
     shutil.copytree(KIT_ROOT / "project", dest, ignore=ignore_leftovers)
-    stage = catalogue.get(stage_id)
-    for relpath in catalogue.PROJECT_FILES:
-        text = files.solution_text(relpath, stage)
-        if text is not None:
-            (dest / relpath).parent.mkdir(parents=True, exist_ok=True)
-            (dest / relpath).write_text(text, encoding="utf-8")
-    return dest
+    return files.write_state_after(catalogue.get(stage_id), dest)
 
 
 def finished_tree(dest: Path) -> Path:

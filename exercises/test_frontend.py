@@ -13,7 +13,7 @@ import json
 import pytest
 
 from kit.course.i18n import T, recall
-from support import LEARNER, PROJECT, WAIT, LiveSocket, fail, is_history, login, server_clue
+from support import LEARNER, PROJECT, WAIT, LiveSocket, error_of, fail, is_history, login, server_clue
 
 ROOM_TEMPLATE = ("room.html", PROJECT / "myapp" / "templates" / "myapp" / "room.html")
 
@@ -69,15 +69,6 @@ def reports_page_errors(check):
             fail(T("{error} It may be why the check failed; the check saw: {failure}", error=lead, failure=said))
     return checked
 
-
-def error_in(frame: str) -> str | None:
-    """The text of an error frame ({"error": "..."}), else None."""
-    try:
-        data = json.loads(frame)
-    except (TypeError, ValueError):
-        return None
-    error = data.get("error") if isinstance(data, dict) else None
-    return error if isinstance(error, str) and error.strip() else None
 
 
 class ChatPage:
@@ -214,7 +205,7 @@ class ChatPage:
                      "socket.send(JSON.stringify({{message: text}})).", frame=repr(frame))
         if not isinstance(data, dict) or "message" not in data:
             return T("The page sent {frame}: send an object with a 'message' key.", frame=repr(frame))
-        refused = [error for error in map(error_in, self.sockets.received()) if error]
+        refused = [error for error in map(error_of, self.sockets.received()) if error]
         if refused:  # the server said why (as the browser saw it): an anonymous post, a limit
             return T("The server answered the page's message with an error frame: {error}.", error=repr(refused[-1]))
         return (server_clue(self.server) or T("The server answered; append data.message + '\\n' "

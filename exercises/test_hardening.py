@@ -22,8 +22,8 @@ import pytest
 
 from kit.grading.explain import log_errors
 from kit.course.i18n import T, recall
-from support import (PAGE_ORIGIN, WAIT, LiveSocket, Socket, close_all, consumer_app, fail, login, project_app, run,
-                     server_clue, setting_values)
+from support import (PAGE_ORIGIN, WAIT, LiveSocket, Socket, close_all, consumer_app, error_of, fail, login, project_app,
+                     run, server_clue, setting_values)
 
 CLOSE_CODES = T("1003, 1007, 1008, 1009 or 4000-4999")
 FOREIGN_ORIGIN = "http://attacker.example"
@@ -448,15 +448,6 @@ def test_html_in_a_message_is_shown_as_text(server):
             "A message holding HTML was not shown as typed: the page shows {shown}.", shown=repr(shown(page)[-120:]))
         page_shows_its_refusal(page, rate, received)
 
-
-def error_of(frame) -> str | None:
-    """The text of an error frame ({"error": "..."}), else None."""
-    try:
-        data = json.loads(frame)
-    except (TypeError, ValueError):
-        return None
-    error = data.get("error") if isinstance(data, dict) else None
-    return error if isinstance(error, str) and error.strip() else None
 
 
 def shown_in_body(page) -> str:

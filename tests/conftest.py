@@ -27,15 +27,9 @@ def copy_tree(source: Path, dest: Path) -> Path:
 
 def solved_through(stage, dest: Path) -> Path:
     """The tree a learner holds right after `stage`: the starter with every stage up to it solved."""
-    from kit.course import catalogue, files
+    from kit.course import files
 
-    tree = copy_tree(STARTER, dest)
-    for relpath in catalogue.PROJECT_FILES:
-        text = files.solution_text(relpath, stage)
-        if text is not None:
-            (tree / relpath).parent.mkdir(parents=True, exist_ok=True)
-            (tree / relpath).write_text(text, encoding="utf-8")
-    return tree
+    return files.write_state_after(stage, copy_tree(STARTER, dest))
 
 
 def lessons_tree(stage, dest: Path, *, through_its_cells: bool = False) -> Path:

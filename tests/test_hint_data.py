@@ -63,7 +63,7 @@ def rendered(tree) -> dict:
 @pytest.fixture(scope="module")
 def before_tree(tmp_path_factory):
     """A worktree of BEFORE, holding today's catalogue: a Bengali rung edited since then says the same in both."""
-    require_unchanged_since_move(["kit/course/hint_ladders"], "A", "kit/course/hint_ladders")
+    require_unchanged_since_move(["kit/hint_ladders", "kit/course/hint_ladders"], "A", "kit/hint_ladders")
     tree = tmp_path_factory.mktemp("hints") / "before"
     assert git("worktree", "add", "--detach", str(tree), BEFORE).returncode == 0
     try:

@@ -28,11 +28,11 @@ from .app import App, consumer_app, django_setup, get_page, layer_app, project_a
 from .layer import Layer, not_joined, relayed_by_layer
 from .users import (cookie_header, DATABASE, DATABASE_LIMIT, LEARNER, log_in_users, login, read_database,
     refuse_untrusted_database, session_of)
-from .sockets import (apart_on_layer, close_all, is_history, layer_channels, LEAK_WAIT, no_late_leak, parse_frame,
+from .sockets import (apart_on_layer, close_all, error_of, is_history, layer_channels, LEAK_WAIT, no_late_leak, parse_frame,
     rooms_stay_apart, Socket)
 from .live import LiveSocket, SkipHistory
 
-__all__ = ["apart_on_layer", "App", "checker_redis", "close_all", "consumer_app", "cookie_header", "DATABASE",
+__all__ = ["apart_on_layer", "App", "checker_redis", "close_all", "consumer_app", "cookie_header", "DATABASE", "error_of",
            "DATABASE_LIMIT", "django_setup", "fail", "get_page", "Host", "host", "is_history", "Layer",
            "layer_app", "layer_channels", "layer_config", "layer_daphne", "layer_on_redis", "LEAK_WAIT",
            "LEARNER", "learner_layer", "LearnerCodeError", "LINE_LIMIT", "LiveSocket", "log_in_users", "login",

@@ -160,6 +160,16 @@ class Socket:
             pass
 
 
+def error_of(frame) -> str | None:
+    """The text of an error frame ({"error": "..."}), else None: how a server refuses a message (hardening)."""
+    try:
+        data = json.loads(frame)
+    except (TypeError, ValueError):
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, str) and error.strip() else None
+
+
 def parse_frame(text: str | None, data=None) -> dict:
     """The contract's frame: a JSON object with a 'message' key."""
     if text is None:

@@ -82,6 +82,17 @@ def solution_text(relpath: str, stage: Stage | None = None) -> str | None:
     return None if text is None else regions.cut(text, relpath, stage.id if stage else None)
 
 
+def write_state_after(stage: Stage, tree: Path) -> Path:
+    """Every project file of tree as it stands right after `stage` (a starter copy becomes the tree a learner
+    holds then: the kit's tests and benchmarks grade such trees)."""
+    for relpath in catalogue.PROJECT_FILES:
+        text = solution_text(relpath, stage)
+        if text is not None:
+            (tree / relpath).parent.mkdir(parents=True, exist_ok=True)
+            (tree / relpath).write_text(text, encoding="utf-8")
+    return tree
+
+
 def solution_copy(relpath: str, stage: Stage) -> Path | None:
     """A file a learner may open that holds the stage's solution of relpath, markers cut out: the solution
     file itself when it has no stage regions, else a copy under .kit/solutions/<stage>/. None if none can be."""
