@@ -196,3 +196,23 @@ def test_the_checker_reports_how_long_a_failing_check_ran(tmp_path, monkeypatch)
     by_stage = {s.id: grader._result(s, grader._of(s, expected), grader._of(s, entries), outcome, 1.0) for s in stages}
     assert by_stage["settings"].waited < busy.WAITED_SHARE * busy.current_wait(), by_stage["settings"].failures
     assert by_stage["consumer"].waited >= busy.current_wait(), by_stage["consumer"].failures
+
+
+def test_a_time_limit_or_a_hidden_check_counts_as_a_wait_however_quick():
+    """The per-check time limit covers the check's set-up too, so a check whose services were slow to start can
+    hit it moments into its call (fourteenth review): a time limit always counts as a wait. So does an instructor's
+    hidden check, whose waits the kit does not know."""
+    from kit.course import catalogue
+    from kit.grading import grader
+
+    stage = catalogue.get("settings")
+
+    def waited(**entry):
+        base = {"test": "test_x", "stage": "settings", "outcome": "failed", "hint": "", "seconds": 0.1,
+                "message": "INSTALLED_APPS has no 'channels'."}
+        return grader._result(stage, [{"test": "test_x", "stage": "settings"}], [dict(base, **entry)], "", 1.0).waited
+
+    assert waited() == 0.1
+    assert waited(message="No answer within 30 s: the code under test never returned.") == float("inf")
+    assert waited(hidden=True) == float("inf")
+    assert waited(seconds=None) == float("inf")

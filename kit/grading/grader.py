@@ -340,7 +340,8 @@ def _result(stage: Stage, expected: list[dict], entries: list[dict], outcome: st
         result.failures.append(Failure("stage", T("Not graded: {skipped}", skipped="; ".join(result.skipped)),
                                        stage.hints[0]))
     result.points = stage.points if result.passed else 0
-    ran = [e.get("seconds") for e in entries if e["outcome"] == "failed"]   # else: stopped or silent, as long as it gets
-    if ran and None not in ran and len(result.failures) == len(ran):
+    # Else (stopped, silent, a time limit, an instructor's check whose waits the kit does not know): as long as it gets.
+    ran = [e.get("seconds") for e in entries if e["outcome"] == "failed" and not e.get("hidden")]
+    if ran and None not in ran and len(result.failures) == len(ran) and not any(map(_timed_out, result.failures)):
         result.waited = max(ran)
     return result

@@ -98,9 +98,9 @@ class StageResult:
     # The busy machine's verdict (_patient: a time limit hit twice on a machine busy before the grading began).
     # Set only here, never read from a message: a tree can make its host say the kit's busy sentence (tenth review).
     machine_busy: bool = False
-    # How long the longest failing check ran (the phase that failed), on the checker's clock (infinite when the process was stopped or a
-    # check never reported): a failure that took less than any wait could not have been the machine's slowness.
-    # Not reported; set per result by the grader.
+    # How long the longest failing check had run when it failed, on the checker's clock (infinite when the process
+    # was stopped, a check never reported or hit a time limit): a failure that came sooner than any wait could
+    # not have been the machine's slowness. Not reported; set per result by the grader.
     waited: ClassVar[float] = float("inf")
 
     @property
