@@ -84,7 +84,7 @@ MUST_FAIL = {"KIT_BUSY_RETRY": "0"}
 def grade_only(project: Path, *stages: str, env: dict | None = None) -> dict:
     """The report of exactly these stages, as `kit check` grades them but re-checking no earlier stage
     (`kit check users` also grades hardening and push): for a test that reads only the named stages."""
-    script = ("import json, sys; from kit import grader; "
+    script = ("import json, sys; from kit.grading import grader; "
               "print(json.dumps(grader.grade(sys.argv[1], sys.argv[2:]).to_dict()))")
     full_env = {k: v for k, v in os.environ.items() if k != "KIT_PROJECT"}
     full_env.update(env or {})
@@ -100,7 +100,8 @@ def checkpoint_outcomes(tree: Path, stage_id: str, *, select: str | None = None,
     """Every check of one stage's checkpoint on tree, keyed by test name, run past the first failure.
 
     Through the grader's own path (scratch copy, sandbox, private results pipe), in a child process."""
-    script = ("import json, sys; from pathlib import Path; from kit import catalogue, grader; "
+    script = ("import json, sys; from pathlib import Path; from kit.course import catalogue; "
+              "from kit.grading import grader; "
               "outcome, expected, entries = grader.run_checks(Path(sys.argv[1]), [catalogue.get(sys.argv[2])], "
               "keep_going=True, select=sys.argv[3] or None); print(json.dumps(entries))")
     full_env = {k: v for k, v in os.environ.items() if k != "KIT_PROJECT"}
