@@ -397,7 +397,7 @@ def test_archives_are_unpacked_without_links_or_ways_out_and_bounded(tmp_path, m
         packed.addfile(info, io.BytesIO(b"x"))
     with pytest.raises(archives.UnsafeArchive, match="outside itself"):
         archives.unpack(bad, tmp_path / "u2")
-    monkeypatch.setattr(classfolder, "ARCHIVE_MAX_BYTES", 10)
+    monkeypatch.setattr(archives, "ARCHIVE_MAX_BYTES", 10)
     make_zip(tmp_path / "huge.zip", {"r/a.txt": b"x" * 100})
     with pytest.raises(archives.UnsafeArchive, match="more than"):
         archives.unpack(tmp_path / "huge.zip", tmp_path / "u3")
