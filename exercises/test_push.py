@@ -24,19 +24,12 @@ from urllib.parse import quote
 import pytest
 
 from kit.course.i18n import T, recall
-from support import (PROJECT, WAIT, Layer, LearnerCodeError, LiveSocket, close_all, fail, learner_layer, log_in_users,
-                     redis_for_learner, relayed_by_layer, run, run_in_tree, server_clue, session_of)
+from support import (PROJECT, WAIT, Layer, LearnerCodeError, LiveSocket, close_all, daphne_on_redis, fail, learner_layer,
+                     log_in_users, redis_for_learner, relayed_by_layer, run, run_in_tree, server_clue, session_of)
 
 @pytest.fixture(scope="module")
 def daphne(redis):
-    from kit.services.server import DaphneServer, ServerError
-
-    url, binds = redis_for_learner(redis)
-    server = DaphneServer(PROJECT, env={"REDIS_URL": url}, binds=binds)
-    try:
-        server.start()
-    except ServerError as exc:
-        fail(T("daphne did not start with REDIS_URL set. {error}", error=recall(str(exc))))
+    server = daphne_on_redis(redis)
     yield server
     server.stop()
 

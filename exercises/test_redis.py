@@ -20,27 +20,15 @@ import pytest
 
 from kit.grading.explain import log_errors
 from kit.course.i18n import T
-from support import (PROJECT, WAIT, Layer, LiveSocket, close_all, fail, layer_config, learner_layer, no_late_leak,
-                     redis_for_learner, relayed_by_layer, run, server_clue)
-
-
-def start_worker(redis):
-    from kit.services.server import DaphneServer, ServerError
-
-    url, binds = redis_for_learner(redis)
-    daphne = DaphneServer(PROJECT, env={"REDIS_URL": url}, binds=binds)
-    try:
-        daphne.start()
-    except ServerError as exc:
-        fail(T("daphne did not start with REDIS_URL set. {error}", error=str(exc)))
-    return daphne
+from support import (WAIT, Layer, LiveSocket, close_all, daphne_on_redis, fail, layer_config, learner_layer,
+                     no_late_leak, redis_for_learner, relayed_by_layer, run, server_clue)
 
 
 @pytest.fixture(scope="module")
 def workers(redis):
-    first = start_worker(redis)
+    first = daphne_on_redis(redis)
     try:
-        second = start_worker(redis)
+        second = daphne_on_redis(redis)
     except BaseException:
         first.stop()
         raise

@@ -21,7 +21,7 @@ live.py: WebSocket clients for the live checks, against a real daphne.
 """
 from .base import (fail, LearnerCodeError, LINE_LIMIT, MARGIN, PAGE_ORIGIN, PLACES, PROJECT, run_in_tree,
     server_clue, UntrustedDatabase, WAIT)
-from .services import layer_config, learner_layer, redis_for_learner, sandboxed
+from .services import daphne_on_redis, layer_config, learner_layer, redis_for_learner, sandboxed
 from .host import (checker_redis, Host, host, layer_daphne, layer_on_redis, ON_REDIS, run, start_host_early,
     stop_daphne, stop_host)
 from .app import App, consumer_app, django_setup, get_page, layer_app, project_app, setting_values
@@ -32,7 +32,7 @@ from .sockets import (apart_on_layer, close_all, error_of, is_history, layer_cha
     rooms_stay_apart, Socket)
 from .live import LiveSocket, SkipHistory
 
-__all__ = ["apart_on_layer", "App", "checker_redis", "close_all", "consumer_app", "cookie_header", "DATABASE", "error_of",
+__all__ = ["apart_on_layer", "App", "checker_redis", "close_all", "consumer_app", "cookie_header", "daphne_on_redis", "DATABASE", "error_of",
            "DATABASE_LIMIT", "django_setup", "fail", "get_page", "Host", "host", "is_history", "Layer",
            "layer_app", "layer_channels", "layer_config", "layer_daphne", "layer_on_redis", "LEAK_WAIT",
            "LEARNER", "learner_layer", "LearnerCodeError", "LINE_LIMIT", "LiveSocket", "log_in_users", "login",

@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 
 from kit.isolation import sandbox
-from kit.course.i18n import T
+from kit.course.i18n import T, recall
 
-from .base import fail, run_in_tree, WAIT
+from .base import fail, PROJECT, run_in_tree, WAIT
 
 
 def sandboxed() -> bool:
@@ -45,3 +45,16 @@ def redis_for_learner(redis) -> tuple[str, list]:
     folder binds that show its socket inside their sandbox."""
     inside = sandboxed()
     return redis.learner_url(inside), redis.binds(inside)
+
+
+def daphne_on_redis(redis):
+    """A daphne of the learner's tree started with REDIS_URL naming the stage's Redis (a worker of the room)."""
+    from kit.services.server import DaphneServer, ServerError
+
+    url, binds = redis_for_learner(redis)
+    daphne = DaphneServer(PROJECT, env={"REDIS_URL": url}, binds=binds)
+    try:
+        daphne.start()
+    except ServerError as exc:
+        fail(T("daphne did not start with REDIS_URL set. {error}", error=recall(str(exc))))
+    return daphne
