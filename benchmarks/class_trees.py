@@ -49,12 +49,7 @@ _spin()
 def make_tree(dest: Path, through: str | None, broken: bool = False) -> None:
     shutil.copytree(KIT_ROOT / "project", dest, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3"))
     if through:
-        files.write_state_after(catalogue.get(through), dest)
-        for relpath in catalogue.MADE_BY_COMMANDS:   # what the learner ran makemigrations for, by then
-            text = files.solution_text(relpath, catalogue.get(through))
-            if text is not None:
-                (dest / relpath).parent.mkdir(parents=True, exist_ok=True)
-                (dest / relpath).write_text(text, encoding="utf-8")
+        files.write_state_after(catalogue.get(through), dest, commands=True)   # makemigrations too, by then
     if broken:
         settings = dest / "myproject" / "settings.py"
         settings.write_text(settings.read_text(encoding="utf-8").replace("INSTALLED_APPS = [", "INSTALLED_APPS = [[", 1),

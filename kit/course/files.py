@@ -82,10 +82,11 @@ def solution_text(relpath: str, stage: Stage | None = None) -> str | None:
     return None if text is None else regions.cut(text, relpath, stage.id if stage else None)
 
 
-def write_state_after(stage: Stage, tree: Path) -> Path:
+def write_state_after(stage: Stage, tree: Path, *, commands: bool = False) -> Path:
     """Every project file of tree as it stands right after `stage` (a starter copy becomes the tree a learner
-    holds then: the kit's tests and benchmarks grade such trees)."""
-    for relpath in catalogue.PROJECT_FILES:
+    holds then: the kit's tests and benchmarks grade such trees); with commands, also the files the learner
+    made by then with a command (MADE_BY_COMMANDS: makemigrations)."""
+    for relpath in catalogue.PROJECT_FILES + (catalogue.MADE_BY_COMMANDS if commands else ()):
         text = solution_text(relpath, stage)
         if text is not None:
             (tree / relpath).parent.mkdir(parents=True, exist_ok=True)

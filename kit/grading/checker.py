@@ -25,7 +25,7 @@ from kit.grading.report import as_data
 running: set[subprocess.Popen] = set()   # checking processes to stop if the grader is interrupted
 
 
-def _run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, isolation: sandbox.Isolation,
+def run_checkpoint(root: Path, tree: Path, stages: list[Stage], scratch: Path, isolation: sandbox.Isolation,
                     keep_going: bool, select: str | None, group=(),
                     limits: dict[str, str] | None = None, part: str = "all") -> tuple[str, list[dict], list[dict]]:
     """Run the stages' pytest modules in one fresh checking process on tree (a scratch copy of root).

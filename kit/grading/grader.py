@@ -26,7 +26,7 @@ from kit.course.catalogue import Stage
 from kit.course.i18n import SOURCE, T, join, language, recall, revive
 from kit.course.project import read_inside, validate
 from kit.grading.scratch import scratch_copy
-from kit.grading.checker import _run_checkpoint, running
+from kit.grading.checker import run_checkpoint, running
 from kit.grading.limits import PARALLEL, STAGE_TIME_LIMIT, TEST_TIME_LIMIT
 from kit.grading.report import Failure, Report, StageResult, as_data
 
@@ -287,7 +287,7 @@ def run_checks(root: Path, stages: list[Stage], isolation: sandbox.Isolation | N
             return str(exc), [], []
         group = stage_groups.stage_group()   # all of the stage's processes in one bounded control group, if allowed
         try:
-            return _run_checkpoint(root, tree, stages, place, isolation, keep_going, select, group, limits or {},
+            return run_checkpoint(root, tree, stages, place, isolation, keep_going, select, group, limits or {},
                                    part)
         finally:
             _this_thread.stage_cpu = stage_groups.group_cpu_seconds(group)   # for _patient: whose load was it?

@@ -13,7 +13,7 @@ from pathlib import Path
 from kit.course import catalogue, i18n
 from kit.course.i18n import T, _
 from kit.course.project import active_project, validate
-from kit.lessons.notebook import LessonError, _active_tree
+from kit.lessons.notebook import LessonError, active_tree
 
 
 # -- the checkpoint cell ---------------------------------------------------------
@@ -139,7 +139,7 @@ def check(*stages: str, project=None) -> CheckResult:
     child processes, so the kernel's event loop never meets the checks.
     """
     try:
-        root = _active_tree(project)
+        root = active_tree(project)
         for stage_id in stages:
             catalogue.get(stage_id)
     except LessonError as exc:
@@ -206,7 +206,7 @@ def hint(stage: str | None = None, project=None) -> str:
     import subprocess
 
     try:
-        root = _active_tree(project)
+        root = active_tree(project)
         cmd = [sys.executable, "-m", "kit", "hint", *([stage] if stage else []), "--project", str(root)]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
         text = done.stdout.strip() if done.returncode in (0, 1) and done.stdout.strip() else \

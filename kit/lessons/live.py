@@ -14,7 +14,7 @@ from pathlib import Path
 from kit.course import i18n
 from kit.course.i18n import T, _
 from kit.course.project import validate
-from kit.lessons.notebook import LessonError, _active_tree
+from kit.lessons.notebook import LessonError, active_tree
 from kit.lessons.speaking import HISTORY_MARK, said_in_lesson_language
 
 _servers: dict[Path, "object"] = {}
@@ -25,7 +25,7 @@ def serve(project=None, *, restart: bool = False, **options):
     """The background daphne for this project: started once, reused when the cell runs again."""
     from kit.services.server import DaphneServer, ServerError
 
-    root = _active_tree(project)
+    root = active_tree(project)
     server = _servers.get(root)
     if server is not None and server.running and not restart:
         print(T("daphne is already running at {url}/chat/ (serve(restart=True) after editing files)",

@@ -51,7 +51,7 @@ def lesson(stage_id: str | None = None) -> Path:
 
         use_for_plots()  # this lesson's plots may carry Bengali labels
         speak_lesson_language()
-    root = _active_tree()
+    root = active_tree()
     chosen = _("chosen by KIT_PROJECT") if os.environ.get("KIT_PROJECT") else _("the kit's own project/")
     print(_("Active project tree: {root}  ({chosen})").format(root=root, chosen=chosen))
     if not root.is_relative_to(catalogue.KIT_ROOT):
@@ -96,7 +96,8 @@ def _link(path: Path) -> str:
     return Path(os.path.relpath(path, base)).as_posix()
 
 
-def _active_tree(project=None) -> Path:
+def active_tree(project=None) -> Path:
+    """The tree the lesson works on (KIT_PROJECT, else the kit's project/), or a LessonError that says how to set it."""
     from kit.course.project import NotAProjectTree
 
     try:
@@ -111,7 +112,7 @@ def _active_tree(project=None) -> Path:
 def use_project(project=None) -> Path:
     """Set Django up for the active tree in this kernel, once, and say which tree."""
     global _django_tree
-    root = _active_tree(project)
+    root = active_tree(project)
     if _django_tree is not None:
         if _django_tree != root:
             raise LessonError(T("Django in this kernel is already set up for {tree}. Restart the kernel to "
@@ -191,7 +192,7 @@ def explain_error(exc: BaseException, project=None) -> str | None:
     if isinstance(exc, (LessonError, KeyboardInterrupt)):
         return None
     try:
-        places = Places(_active_tree(project))
+        places = Places(active_tree(project))
     except LessonError:
         return None
     if isinstance(exc, SyntaxError):
